@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs the real servers the integration tests start: Mosquitto and InfluxDB 1.x (influxd).
+# Debian 12 has both in apt; Debian 13 has no influxdb, so we unpack Debian 12's package
+# (kept in ../shared/debs) into .servers/, where tests/servers.py looks for it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+have_influxd() { command -v influxd >/dev/null 2>&1 || [ -x .servers/influxdb/usr/bin/influxd ]; }
+
+apt_updated=0
+apt_update() {
+    if [ "$apt_updated" = 0 ]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+}
+
+if ! have_influxd; then
+    apt_update
+    if apt-cache policy influxdb 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        need_apt+=(influxdb)
+    else
+        deb=$(ls ../shared/debs/influxdb_*_amd64.deb 2>/dev/null | head -n 1 || true)
+        if [ -z "$deb" ]; then
+            echo "install-servers: apt has no influxdb and ../shared/debs has no .deb" >&2
+            exit 1
+        fi
+        mkdir -p .servers/influxdb
+        dpkg-deb -x "$deb" .servers/influxdb
+        echo "install-servers: unpacked $deb into .servers/influxdb"
+    fi
+fi
+
+if [ "${#need_apt[@]}" -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "install-servers: need root to apt-get install ${need_apt[*]}" >&2
+        exit 1
+    fi
+    apt_update
+    # policy-rc.d 101 keeps apt from starting the packages' own services on default ports.
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.agridrone
+    chmod +x /usr/sbin/policy-rc.d.agridrone
+    had_policy=0
+    [ -e /usr/sbin/policy-rc.d ] && had_policy=1
+    [ "$had_policy" = 1 ] || cp /usr/sbin/policy-rc.d.agridrone /usr/sbin/policy-rc.d
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+    [ "$had_policy" = 1 ] || rm -f /usr/sbin/policy-rc.d
+    rm -f /usr/sbin/policy-rc.d.agridrone
+fi
+echo "install-servers: mosquitto and influxd are available"
