@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Literal
 
@@ -24,3 +25,33 @@ class Settings(BaseSettings):
     influx_password: SecretStr | None = None
     sqlite_path: Path = Path("var/telemetry.db")
     metadata_path: Path = Path("var/agridrone.db")
+
+
+#: Command-line flags that override a setting, with their help text.
+_FLAGS: dict[str, str] = {
+    "mqtt_url": "broker URL, mqtt://[user:pass@]host[:port]",
+    "store": "telemetry store: influx or sqlite",
+    "influx_url": "InfluxDB base URL (v1 HTTP API)",
+    "influx_db": "InfluxDB database",
+    "influx_username": "InfluxDB user (on 3.x any name; the token is the password)",
+    "influx_password": "InfluxDB password or token",
+    "sqlite_path": "SQLite telemetry file (store=sqlite)",
+    "metadata_path": "SQLite metadata database (rejected messages, fields, ...)",
+}
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
+    """Add ``--name`` flags for the given settings; each defaults to ``AGRIDRONE_NAME``."""
+    for name in names:
+        flag = "--" + name.replace("_", "-")
+        parser.add_argument(flag, dest=name, default=None, help=f"{_FLAGS[name]} [{_env(name)}]")
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    """The environment's settings with the flags that were given laid over them."""
+    given = {name: getattr(args, name) for name in _FLAGS if getattr(args, name, None) is not None}
+    return Settings(**given)
+
+
+def _env(name: str) -> str:
+    return "AGRIDRONE_" + name.upper()

@@ -1,0 +1,160 @@
+"""``agridrone demo``: the whole service on embedded defaults, in one command.
+
+An embedded MQTT broker (unless ``--mqtt-url`` names one), the SQLite store under
+``./var/demo``, an ingest worker, the HTTP API and a simulated fleet over the sample
+Đông Triều fields. Ctrl-C stops everything cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import uvicorn
+
+from agridrone.embedded_broker import embedded_broker
+from agridrone.logs import configure_logging
+from api.app import create_app
+from ingest.mqtt import BrokerAddress, ConsumerConfig, MqttProtocol
+from ingest.service import IngestConfig, IngestService
+from simulators.fleet import FlightConfig
+from simulators.runner import run_fleet
+from storage.metadata import MetadataDB
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` sub-command."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "demo", help="run broker, ingest, API and a simulated fleet together"
+    )
+    p.add_argument("--mqtt-url", help="use this broker instead of the embedded one")
+    p.add_argument("--data-dir", type=Path, default=Path("var/demo"))
+    p.add_argument("--api-port", type=int, default=8000, help="preferred; another if taken")
+    p.add_argument("--mqtt-port", type=int, default=1883, help="preferred; another if taken")
+    p.add_argument("--drones", type=int, default=4)
+    p.add_argument("--speedup", type=float, default=1.0)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--log-level", default="WARNING")
+    p.set_defaults(handler=run)
+
+
+def port_or_free(preferred: int) -> int:
+    """``preferred`` if nothing listens on it at 127.0.0.1, else any free port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def broker_url(args: argparse.Namespace) -> Iterator[tuple[str, MqttProtocol]]:
+    """The broker to use: the one given, else an embedded amqtt (MQTT 3.1.1 only)."""
+    if args.mqtt_url:
+        yield args.mqtt_url, "5"
+        return
+    with embedded_broker(port_or_free(args.mqtt_port)) as url:
+        yield url, "3.1.1"
+
+
+@contextlib.contextmanager
+def api_server(app: Any, port: int) -> Iterator[str]:
+    """Serve ``app`` with uvicorn on 127.0.0.1:port in a thread."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+#: Demo drones spend seconds, not minutes, on the ground, so the first flights show at once.
+DEMO_FLIGHT = FlightConfig(ground_s=(3.0, 8.0), ferry_s=(20.0, 40.0))
+
+
+@contextlib.contextmanager
+def fleet(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> Iterator[None]:
+    """The simulated fleet in a thread, flying until the demo stops."""
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=run_fleet,
+        args=(url,),
+        kwargs={
+            "drones": args.drones,
+            "config": DEMO_FLIGHT,
+            "speedup": args.speedup,
+            "seed": args.seed,
+            "protocol": protocol,
+            "stop": stop,
+        },
+        name="fleet",
+        daemon=True,
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(15)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start everything, print where to look, run until Ctrl-C or SIGTERM."""
+    configure_logging(args.log_level)
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(args.data_dir / "telemetry.db")
+    metadata = MetadataDB(args.data_dir / "agridrone.db")
+    with broker_url(args) as (url, protocol):
+        address = BrokerAddress.from_url(url)
+        ingest = IngestService(
+            IngestConfig(ConsumerConfig(address, "agridrone-demo-ingest", protocol=protocol)),
+            store,
+            metadata,
+        )
+        ingest.start(connect_timeout_s=15)
+        with (
+            api_server(create_app(store, metadata), port_or_free(args.api_port)) as api,
+            fleet(args, url, protocol),
+        ):
+            print(
+                f"agridrone demo is running (Ctrl-C to stop)\n"
+                f"  MQTT broker   {url}{' (embedded amqtt)' if not args.mqtt_url else ''}\n"
+                f"  store         SQLite {args.data_dir / 'telemetry.db'}\n"
+                f"  fleet         {args.drones} simulated drones over Đông Triều fields\n"
+                f"  API           {api}/docs\n"
+                f"  drones        {api}/api/v1/drones\n"
+                f"  health        {api}/readyz",
+                flush=True,
+            )
+            while not stop.wait(1.0):
+                pass
+            print("stopping…", flush=True)
+        ingest.stop()
+    store.close()
+    metadata.close()
+    return 0

@@ -1,0 +1,47 @@
+"""``agridrone api``: serve the HTTP API over the configured store."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from agridrone.logs import configure_logging
+from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata, open_telemetry_store
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``api`` sub-command."""
+    p: argparse.ArgumentParser = subparsers.add_parser("api", help="serve the HTTP API")
+    add_settings_arguments(
+        p,
+        "store",
+        "influx_url",
+        "influx_db",
+        "influx_username",
+        "influx_password",
+        "sqlite_path",
+        "metadata_path",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    import uvicorn
+
+    from api.app import create_app
+
+    configure_logging(args.log_level)
+    settings = settings_from_args(args)
+    store = open_telemetry_store(settings)
+    metadata = open_metadata(settings)
+    try:
+        uvicorn.run(create_app(store, metadata), host=args.host, port=args.port, log_config=None)
+    finally:
+        store.close()
+        metadata.close()
+    return 0

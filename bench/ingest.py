@@ -1,0 +1,317 @@
+"""End-to-end ingest benchmark: MQTT QoS 1 → worker → InfluxDB / SQLite, zero loss checked.
+
+Drain mode (brief: "Measuring ingest"): every consumer's persistent session is registered
+first, M messages are published once into a local Mosquitto (each session keeps its own
+copy), then each consumer is started alone and timed from its first message to its last
+stored sample. A paho publisher tops out far below the worker, so timing a live stream would
+measure the publisher. Baselines in the same run: `mosquitto_sub` and a bare paho subscriber
+that only count (the broker's and the client library's ceilings).
+
+    .venv/bin/python -m bench.ingest [--messages 200000] [--batch 1] [--batch 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.wire import encode_sample, encode_samples
+from storage.influx import InfluxStore
+from storage.records import Sample
+from storage.sqlite import SqliteStore
+from tests.servers import free_port, running_influxd, running_mosquitto
+
+DRONES = 20
+T0_MS = 1_764_300_000_000
+
+
+@dataclass
+class Result:
+    name: str
+    messages: int
+    samples: int
+    seconds: float
+    rss_mb: float | None = None
+
+    def line(self) -> str:
+        rss = f"{self.rss_mb:6.0f} MB" if self.rss_mb is not None else "     -   "
+        return (
+            f"{self.name:<34} {self.messages:>8} msgs {self.samples:>8} samples "
+            f"{self.seconds:7.2f} s {self.messages / self.seconds:>9,.0f} msg/s "
+            f"{self.samples / self.seconds:>9,.0f} samples/s  RSS {rss}"
+        )
+
+
+def make_messages(coop: str, n_samples: int, batch: int) -> list[tuple[str, bytes]]:
+    """``n_samples`` realistic samples over DRONES drones, ``batch`` per message."""
+    per_drone: dict[str, list[Sample]] = {}
+    for i in range(n_samples):
+        drone = f"dt-{i % DRONES:02d}"
+        k = i // DRONES
+        per_drone.setdefault(drone, []).append(
+            Sample(
+                coop=coop,
+                drone=drone,
+                ts_ms=T0_MS + 100 * k,
+                lat=21.08 + k * 1e-7,
+                lon=106.52 + k * 1e-7,
+                spraying=k % 10 != 0,
+                seq=k,
+                alt_m=3.1,
+                speed_mps=6.2,
+                heading_deg=91.5,
+                battery_pct=88.0,
+                flow_lpm=6.4,
+                tank_l=31.7,
+                swath_m=5.5,
+                fix="rtk_fixed",
+            )
+        )
+    out: list[tuple[str, bytes]] = []
+    for drone, samples in per_drone.items():
+        topic = f"agri/v1/{coop}/{drone}/telemetry"
+        if batch == 1:
+            out.extend((topic, encode_sample(s)) for s in samples)
+        else:
+            out.extend(
+                (topic, encode_samples(samples[i : i + batch]))
+                for i in range(0, len(samples), batch)
+            )
+    return out
+
+
+def publish(port: int, messages: list[tuple[str, bytes]]) -> float:
+    """Publish at QoS 1 with at most 1,000 in flight (paho loses messages past 65,535)."""
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(5000)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    start = time.perf_counter()
+    infos = []
+    for topic, payload in messages:
+        infos.append(client.publish(topic, payload, qos=1))
+        if len(infos) >= 20_000:
+            for info in infos:
+                info.wait_for_publish(60)
+            infos.clear()
+    for info in infos:
+        info.wait_for_publish(60)
+    elapsed = time.perf_counter() - start
+    client.disconnect()
+    client.loop_stop()
+    return elapsed
+
+
+class Worker:
+    """``agridrone ingest`` in its own process, so its RSS is its own."""
+
+    def __init__(self, name: str, mqtt_port: int, coop: str, store_args: list[str], tmp: Path):
+        self.name = name
+        self.metrics_port = free_port()
+        self.log = tmp / f"{name}.log"
+        self.argv = [
+            sys.executable,
+            "-m",
+            "agridrone.cli",
+            "ingest",
+            "--mqtt-url",
+            f"mqtt://127.0.0.1:{mqtt_port}",
+            "--client-id",
+            f"bench-{name}",
+            "--coop",
+            coop,
+            "--metrics-port",
+            str(self.metrics_port),
+            "--metadata-path",
+            str(tmp / f"{name}.db"),
+            "--log-level",
+            "WARNING",
+            *store_args,
+        ]
+
+    def metric(self, name: str) -> float:
+        try:
+            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
+        except httpx.HTTPError:
+            return -1.0
+        for line in text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        return -1.0
+
+    def run(self, until_samples: int | None, timeout: float = 600) -> tuple[float, float]:
+        """Start, wait until ``until_samples`` are written (None: just subscribed), SIGTERM."""
+        with self.log.open("ab") as out:
+            proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        first = done = None
+        try:
+            while time.monotonic() < deadline:
+                if until_samples is None:
+                    if self.metric("agridrone_ingest_mqtt_connected") == 1:
+                        break
+                else:
+                    if (
+                        first is None
+                        and self.metric("agridrone_ingest_messages_received_total") > 0
+                    ):
+                        first = time.perf_counter()
+                    if self.metric("agridrone_ingest_samples_written_total") >= until_samples:
+                        done = time.perf_counter()
+                        break
+                time.sleep(0.01)
+            else:
+                raise RuntimeError(f"{self.name}: timed out; see {self.log}")
+            rss = _peak_rss_mb(proc.pid)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(60)
+        return ((done or 0.0) - (first or 0.0), rss)
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def paho_counter(port: int, topic: str, client_id: str, expect: int | None) -> float:
+    """A paho subscriber that only counts (auto-ack): drain time of ``expect`` messages."""
+    got = 0
+    first = 0.0
+    done = threading.Event()
+
+    def on_message(_c: paho.Client, _u: object, _m: paho.MQTTMessage) -> None:
+        nonlocal got, first
+        if got == 0:
+            first = time.perf_counter()
+        got += 1
+        if expect is not None and got >= expect:
+            done.set()
+
+    subscribed = threading.Event()
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False)
+    client.on_message = on_message
+    client.on_subscribe = lambda *_a: subscribed.set()
+    client.connect("127.0.0.1", port)
+    client.subscribe(topic, 1)
+    client.loop_start()
+    subscribed.wait(10)
+    if expect is not None:
+        done.wait(600)
+    elapsed = time.perf_counter() - first
+    client.disconnect()
+    client.loop_stop()
+    return elapsed
+
+
+def mosquitto_sub(port: int, topic: str, client_id: str, expect: int | None) -> float:
+    """``mosquitto_sub`` with a persistent session: drain time of ``expect`` messages."""
+    base = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-i", client_id, "-c", "-q", "1"]
+    if expect is None:
+        subprocess.run([*base, "-t", topic, "-E"], check=True)
+        return 0.0
+    start = time.perf_counter()
+    subprocess.run([*base, "-t", topic, "-C", str(expect)], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def stored_samples(store: InfluxStore | SqliteStore, coop: str) -> int:
+    return sum(len(store.drone_samples(coop, f"dt-{d:02d}", 0, 2**62)) for d in range(DRONES))
+
+
+def scenario(
+    mqtt_port: int, influx_url: str, tmp: Path, n_samples: int, batch: int
+) -> list[Result]:
+    coop = f"bench-b{batch}"
+    topic = f"agri/v1/{coop}/+/telemetry"
+    influx_db = f"bench_b{batch}"
+    sqlite_path = tmp / f"telemetry-b{batch}.db"
+    workers = [
+        Worker(
+            f"influx-b{batch}",
+            mqtt_port,
+            coop,
+            ["--store", "influx", "--influx-url", influx_url, "--influx-db", influx_db],
+            tmp,
+        ),
+        Worker(
+            f"sqlite-b{batch}",
+            mqtt_port,
+            coop,
+            ["--store", "sqlite", "--sqlite-path", str(sqlite_path)],
+            tmp,
+        ),
+    ]
+    messages = make_messages(coop, n_samples, batch)
+    n = len(messages)
+    # Register every consumer's persistent session before publishing.
+    has_mosquitto_sub = shutil.which("mosquitto_sub") is not None
+    if has_mosquitto_sub:
+        mosquitto_sub(mqtt_port, topic, f"bench-msub-b{batch}", None)
+    paho_counter(mqtt_port, topic, f"bench-paho-b{batch}", None)
+    for w in workers:
+        w.run(None)
+    pub_s = publish(mqtt_port, messages)
+    print(f"  published {n:,} messages ({n_samples:,} samples) in {pub_s:.1f} s", flush=True)
+
+    results = []
+    if has_mosquitto_sub:
+        secs = mosquitto_sub(mqtt_port, topic, f"bench-msub-b{batch}", n)
+        results.append(Result("baseline mosquitto_sub (count only)", n, n_samples, secs))
+    secs = paho_counter(mqtt_port, topic, f"bench-paho-b{batch}", n)
+    results.append(Result("baseline paho subscriber (count)", n, n_samples, secs))
+    for w in workers:
+        secs, rss = w.run(n_samples)
+        results.append(Result(f"agridrone ingest → {w.name}", n, n_samples, secs, rss))
+    influx = InfluxStore(influx_url, influx_db)
+    sqlite = SqliteStore(sqlite_path)
+    for name, store in (("influx", influx), ("sqlite", sqlite)):
+        got = stored_samples(store, coop)
+        status = "zero loss" if got == n_samples else f"LOST {n_samples - got}"
+        print(f"  {name}: {got:,} of {n_samples:,} samples stored: {status}", flush=True)
+        if got != n_samples:
+            raise SystemExit(f"data loss in {name}")
+    influx.close()
+    sqlite.close()
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--messages", type=int, default=200_000, help="samples per scenario")
+    parser.add_argument("--batch", type=int, action="append", help="samples per message")
+    args = parser.parse_args()
+    batches = args.batch or [1, 10]
+    print(
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="agridrone-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        with running_mosquitto(tmp / "mosquitto") as mqtt, running_influxd(tmp / "influxd") as db:
+            for batch in batches:
+                print(f"\n== {args.messages:,} samples, {batch} per message ==", flush=True)
+                for r in scenario(mqtt.port, db.url, tmp, args.messages, batch):
+                    print("  " + r.line(), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""``agridrone ingest``: consume drone telemetry from MQTT into the telemetry store."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import signal
+import socket
+import threading
+from types import FrameType
+from typing import Any
+
+from agridrone.logs import configure_logging
+from agridrone.settings import Settings, add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata, open_telemetry_store
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
+from ingest.service import InboxLimits, IngestConfig, IngestService
+from ingest.worker import WriterConfig
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``ingest`` sub-command."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "ingest", help="consume MQTT telemetry into the store (at-least-once)"
+    )
+    add_settings_arguments(
+        p,
+        "mqtt_url",
+        "store",
+        "influx_url",
+        "influx_db",
+        "influx_username",
+        "influx_password",
+        "sqlite_path",
+        "metadata_path",
+    )
+    p.add_argument(
+        "--client-id",
+        default=f"agridrone-ingest-{socket.gethostname()}",
+        help="stable MQTT client id: the broker keeps this worker's session under it",
+    )
+    p.add_argument("--share-group", help="MQTT 5 shared-subscription group for N workers")
+    p.add_argument("--coop", action="append", default=[], help="only these cooperatives")
+    p.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5")
+    p.add_argument("--batch-messages", type=int, default=WriterConfig().batch_messages)
+    p.add_argument("--inbox-messages", type=int, default=InboxLimits().max_messages)
+    p.add_argument("--inbox-mib", type=int, default=InboxLimits().max_bytes // 2**20)
+    p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port (0 = off)")
+    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument("--log-level", default="INFO")
+    p.set_defaults(handler=run)
+
+
+def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
+    """The worker's configuration from parsed flags and settings."""
+    address = BrokerAddress.from_url(settings.mqtt_url)
+    if settings.mqtt_username is not None:
+        password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+        address = dataclasses.replace(address, username=settings.mqtt_username, password=password)
+    return IngestConfig(
+        consumer=ConsumerConfig(
+            address=address,
+            client_id=args.client_id,
+            topics=subscriptions(args.coop, args.share_group),
+            protocol=args.mqtt_protocol,
+        ),
+        writer=WriterConfig(batch_messages=args.batch_messages),
+        inbox=InboxLimits(args.inbox_messages, args.inbox_mib * 2**20),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run until SIGTERM or SIGINT, then flush, acknowledge and exit 0."""
+    configure_logging(args.log_level)
+    settings = settings_from_args(args)
+    config = build_config(args, settings)
+    store = open_telemetry_store(settings)
+    metadata = open_metadata(settings)
+    metrics = IngestMetrics()
+    if args.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(args.metrics_port, args.metrics_host, registry=metrics.registry)
+    service = IngestService(config, store, metadata, metrics)
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("ingest_signal signal=%s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    service.start()
+    log.info(
+        "ingest_started store=%s mqtt=%s:%d client_id=%s",
+        settings.store,
+        config.consumer.address.host,
+        config.consumer.address.port,
+        config.consumer.client_id,
+    )
+    while not stop.wait(1.0):
+        if not service.running:
+            log.error("ingest_writer_stopped")
+            break
+    service.stop()
+    store.close()
+    metadata.close()
+    return 0

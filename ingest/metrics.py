@@ -1,0 +1,86 @@
+"""Prometheus metrics of one ingest worker, in a registry of its own (tests run several)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class IngestMetrics:
+    """Counters an operator watches: is data arriving, is anything rejected, is it lagging."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.messages_received = Counter(
+            "agridrone_ingest_messages_received", "MQTT messages taken from the inbox", registry=r
+        )
+        self.messages_acked = Counter(
+            "agridrone_ingest_messages_acked",
+            "MQTT messages acknowledged to the broker",
+            registry=r,
+        )
+        self.samples_written = Counter(
+            "agridrone_ingest_samples_written", "Samples durably written to the store", registry=r
+        )
+        self.events_written = Counter(
+            "agridrone_ingest_events_written", "Events durably written to the store", registry=r
+        )
+        self.messages_rejected = Counter(
+            "agridrone_ingest_messages_rejected",
+            "Rejected messages or batch samples, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.batch_seconds = Histogram(
+            "agridrone_ingest_batch_seconds",
+            "Time to decode, write and acknowledge one batch",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=r,
+        )
+        self.batch_messages = Histogram(
+            "agridrone_ingest_batch_messages",
+            "Messages per written batch",
+            buckets=(1, 10, 50, 100, 500, 1000, 2000, 5000, 10000),
+            registry=r,
+        )
+        self.store_retries = Counter(
+            "agridrone_ingest_store_retries",
+            "Batch writes retried after a store failure",
+            registry=r,
+        )
+        self.store_up = Gauge(
+            "agridrone_ingest_store_up", "1 when the last store write succeeded", registry=r
+        )
+        self.last_sample_ts = Gauge(
+            "agridrone_ingest_last_sample_timestamp_seconds",
+            "Drone time of the newest sample written (compare with time() for lag)",
+            registry=r,
+        )
+        self.store_up.set(1)
+
+    def watch(
+        self,
+        *,
+        queue_depth: Callable[[], float],
+        lag_s: Callable[[], float],
+        connected: Callable[[], float],
+    ) -> None:
+        """Expose live readings: inbox depth, age of its oldest message, broker connection."""
+        r = self.registry
+        Gauge(
+            "agridrone_ingest_queue_depth", "Messages received but not yet written", registry=r
+        ).set_function(queue_depth)
+        Gauge(
+            "agridrone_ingest_lag_seconds",
+            "Age of the oldest message received but not yet written",
+            registry=r,
+        ).set_function(lag_s)
+        Gauge(
+            "agridrone_ingest_mqtt_connected", "1 while connected to the broker", registry=r
+        ).set_function(connected)
+
+    def value(self, name: str, **labels: str) -> float:
+        """Current value of one sample, e.g. ``value("agridrone_ingest_messages_acked_total")``."""
+        return self.registry.get_sample_value(name, labels) or 0.0

@@ -1,0 +1,212 @@
+"""The MQTT side of ingest: a thin paho-mqtt 2.x consumer with manual acknowledgement.
+
+paho acknowledges a QoS 1 message after ``on_message`` returns unless ``manual_ack=True``;
+with it, ``Client.ack(mid, qos)`` sends the PUBACK when we choose — after the batch holding
+the message is durably written. aiomqtt acknowledges on enqueue and has no public manual-ack
+API, so it is not used here (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.inbox import Inbox, Received
+
+log = logging.getLogger(__name__)
+
+#: MQTT 5 session expiry we ask for: a week, so a worker down for a weekend loses nothing
+#: (the broker's own queue limits still apply; see docs/architecture.md).
+SESSION_EXPIRY_S: Final = 7 * 24 * 3600
+#: MQTT 5 Receive Maximum we announce: how many unacknowledged QoS 1 messages may be in flight.
+RECEIVE_MAXIMUM: Final = 10_000
+DEFAULT_PORT: Final = 1883
+
+MqttProtocol = Literal["5", "3.1.1"]
+
+
+class MqttError(Exception):
+    """The broker could not be reached or refused us."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerAddress:
+    """Where the broker is, parsed from ``mqtt://[user:pass@]host[:port]``."""
+
+    host: str
+    port: int = DEFAULT_PORT
+    username: str | None = None
+    password: str | None = None
+
+    @classmethod
+    def from_url(cls, url: str) -> BrokerAddress:
+        """Parse an ``mqtt://`` URL; anything else is a clear ValueError."""
+        parts = urlsplit(url)
+        if parts.scheme != "mqtt":
+            raise ValueError(f"MQTT URL {url!r}: scheme must be mqtt:// (TLS is not built yet)")
+        if not parts.hostname:
+            raise ValueError(f"MQTT URL {url!r}: no host")
+        try:
+            port = parts.port or DEFAULT_PORT
+        except ValueError as exc:
+            raise ValueError(f"MQTT URL {url!r}: bad port") from exc
+        return cls(
+            host=parts.hostname,
+            port=port,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
+
+
+def subscriptions(coops: Sequence[str] = (), share_group: str | None = None) -> list[str]:
+    """The topic filters ingest subscribes to: telemetry, events and status of ``coops``."""
+    levels = list(coops) or ["+"]
+    filters = [f"agri/v1/{coop}/+/{kind}" for coop in levels for kind in ("telemetry", "event")]
+    topics = [f"$share/{share_group}/{f}" for f in filters] if share_group else filters
+    # Status is retained and per drone: every worker takes it whole, never shared.
+    return [*topics, *(f"agri/v1/{coop}/+/status" for coop in levels)]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerConfig:
+    """How the consumer connects: a stable client id and a persistent session."""
+
+    address: BrokerAddress
+    client_id: str
+    topics: Sequence[str] = field(default_factory=subscriptions)
+    protocol: MqttProtocol = "5"
+    keepalive_s: int = 30
+    put_timeout_s: float = 0.5
+
+
+class MqttConsumer:
+    """Receives QoS 1 messages into an ``Inbox`` and acknowledges them when told to.
+
+    Each connection has a generation number; a message is acknowledged only on the
+    connection that delivered it. After a reconnect the broker redelivers what was not
+    acknowledged, and the store's idempotent writes absorb the duplicates.
+    """
+
+    def __init__(self, config: ConsumerConfig, inbox: Inbox) -> None:
+        self.config = config
+        self.inbox = inbox
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._accepting = True
+        self.connected = threading.Event()
+        self.dropped_at_stop = 0
+        v5 = config.protocol == "5"
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=config.client_id,
+            protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if config.address.username is not None:
+            self._client.username_pw_set(config.address.username, config.address.password)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+    def start(self) -> None:
+        """Connect in the background; paho keeps reconnecting until ``stop``."""
+        props: Properties | None = None
+        if self.config.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            props.ReceiveMaximum = RECEIVE_MAXIMUM
+        kwargs: dict[str, Any] = {"keepalive": self.config.keepalive_s}
+        if props is not None:
+            kwargs.update(clean_start=False, properties=props)
+        self._client.connect_async(self.config.address.host, self.config.address.port, **kwargs)
+        self._client.loop_start()
+
+    def wait_connected(self, timeout: float) -> None:
+        """Block until the first subscription is in place; MqttError after ``timeout`` s."""
+        if not self.connected.wait(timeout):
+            addr = self.config.address
+            raise MqttError(f"no MQTT connection to {addr.host}:{addr.port} after {timeout} s")
+
+    def pause(self) -> None:
+        """Take no more messages; those arriving now stay unacknowledged for redelivery."""
+        with self._lock:
+            self._accepting = False
+
+    def ack(self, messages: Sequence[Received]) -> int:
+        """Acknowledge ``messages`` (in receive order) still on the live connection."""
+        sent = 0
+        with self._lock:
+            generation = self._generation
+            for msg in messages:
+                if msg.qos > 0 and msg.generation == generation:
+                    self._client.ack(msg.mid, msg.qos)
+                    sent += 1
+        return sent
+
+    def stop(self) -> None:
+        """Disconnect cleanly (queued acks go out first) and stop the network thread."""
+        self.pause()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(
+        self,
+        client: paho.Client,
+        _userdata: object,
+        flags: paho.ConnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            log.error("mqtt_connect_refused reason=%s", reason_code)
+            return
+        with self._lock:
+            self._generation += 1
+        result, _ = client.subscribe([(topic, 1) for topic in self.config.topics])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.error("mqtt_subscribe_failed code=%s", result)
+            return
+        log.info(
+            "mqtt_connected host=%s port=%d client_id=%s session_present=%s topics=%s",
+            self.config.address.host,
+            self.config.address.port,
+            self.config.client_id,
+            flags.session_present,
+            ",".join(self.config.topics),
+        )
+        self.connected.set()
+
+    def _on_disconnect(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        _flags: paho.DisconnectFlags,
+        reason_code: ReasonCode,
+        _properties: Properties | None,
+    ) -> None:
+        self.connected.clear()
+        log.warning("mqtt_disconnected reason=%s", reason_code)
+
+    def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        payload = msg.payload if isinstance(msg.payload, bytes) else bytes(msg.payload)
+        item = Received(
+            self._generation, msg.mid, msg.qos, msg.topic, payload, int(time.time() * 1000)
+        )
+        # Blocking here is the back-pressure: paho stops reading and the broker holds the rest.
+        while self._accepting:
+            if self.inbox.put(item, self.config.put_timeout_s):
+                return
+        self.dropped_at_stop += 1

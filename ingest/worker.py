@@ -1,0 +1,197 @@
+"""The ingest pipeline: inbox → decode and validate → durable write → acknowledge.
+
+The MQTT thread only enqueues; one writer thread takes batches (by size, or whatever has
+arrived when the inbox runs dry), writes samples, events and rejections durably, and only
+then acknowledges the batch's messages. While the store is down it retries with backoff and
+takes nothing more; the bounded inbox then pushes back on the broker.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from ingest.inbox import Inbox, Received
+from ingest.metrics import IngestMetrics
+from ingest.wire import decode_message
+from storage.contract import StoreDataError, StoreUnavailableError, TelemetryStore
+from storage.metadata import MetadataDB, RejectedMessage
+from storage.records import Event, Sample
+
+log = logging.getLogger(__name__)
+
+#: Reason recorded for samples the store itself refused (e.g. an InfluxDB field-type clash).
+STORE_REJECTED = "store_rejected"
+
+T = TypeVar("T")
+
+
+class Acker(Protocol):
+    """Whatever acknowledges messages to the broker (the MQTT consumer)."""
+
+    def ack(self, messages: Sequence[Received]) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class WriterConfig:
+    """Batching and retry policy of the writer."""
+
+    batch_messages: int = 5_000
+    linger_s: float = 0.005
+    idle_wait_s: float = 0.2
+    retry_initial_s: float = 0.2
+    retry_max_s: float = 10.0
+    stop_grace_s: float = 10.0
+
+
+@dataclass(slots=True)
+class DecodedBatch:
+    """What a batch of messages decodes to."""
+
+    samples: list[Sample]
+    events: list[Event]
+    rejected: list[RejectedMessage]
+
+
+def decode_batch(messages: Sequence[Received]) -> DecodedBatch:
+    """Decode every message; keep what is valid, turn the rest into rejection records."""
+    out = DecodedBatch([], [], [])
+    for msg in messages:
+        decoded = decode_message(msg.topic, msg.payload, msg.received_ms)
+        out.samples.extend(decoded.samples)
+        out.events.extend(decoded.events)
+        out.rejected.extend(
+            RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
+            for r in decoded.rejections
+        )
+    return out
+
+
+class BatchWriter:
+    """Takes batches from the inbox, stores them durably, then acknowledges them."""
+
+    def __init__(
+        self,
+        inbox: Inbox,
+        store: TelemetryStore,
+        metadata: MetadataDB,
+        acker: Acker,
+        *,
+        metrics: IngestMetrics,
+        config: WriterConfig | None = None,
+    ) -> None:
+        self.inbox = inbox
+        self.store = store
+        self.metadata = metadata
+        self.acker = acker
+        self.metrics = metrics
+        self.config = config or WriterConfig()
+
+    def run(self, stop: threading.Event) -> None:
+        """Write batches until ``stop`` is set and the inbox is drained (or the store is down)."""
+        cfg = self.config
+        while not (stop.is_set() and len(self.inbox) == 0):
+            batch = self.inbox.take(cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s)
+            if batch and not self.process(batch, stop):
+                log.error(
+                    "ingest_stopped_unwritten messages=%d note=left unacknowledged for redelivery",
+                    len(batch) + len(self.inbox),
+                )
+                return
+
+    def process(self, batch: Sequence[Received], stop: threading.Event) -> bool:
+        """Store one batch, then acknowledge it; False if a stop gave up on a store outage."""
+        started = time.perf_counter()
+        decoded = decode_batch(batch)
+        for r in decoded.rejected:
+            log.warning(
+                "message_rejected topic=%s reason=%s detail=%r", r.topic, r.reason, r.detail
+            )
+        if not self._write_with_retry(decoded, stop):
+            return False
+        acked = self.acker.ack(batch)
+        m = self.metrics
+        m.messages_received.inc(len(batch))
+        m.messages_acked.inc(acked)
+        m.samples_written.inc(len(decoded.samples))
+        m.events_written.inc(len(decoded.events))
+        for r in decoded.rejected:
+            m.messages_rejected.labels(r.reason).inc()
+        if decoded.samples:
+            m.last_sample_ts.set(max(s.ts_ms for s in decoded.samples) / 1000)
+        m.batch_messages.observe(len(batch))
+        m.batch_seconds.observe(time.perf_counter() - started)
+        return True
+
+    def _write_with_retry(self, decoded: DecodedBatch, stop: threading.Event) -> bool:
+        delay = self.config.retry_initial_s
+        give_up_at: float | None = None
+        while True:
+            try:
+                self._write(decoded)
+            except StoreUnavailableError as exc:
+                self.metrics.store_up.set(0)
+                self.metrics.store_retries.inc()
+                log.warning("store_unavailable retry_in_s=%.1f error=%r", delay, str(exc))
+            else:
+                self.metrics.store_up.set(1)
+                return True
+            if stop.is_set():
+                give_up_at = give_up_at or time.monotonic() + self.config.stop_grace_s
+                if time.monotonic() >= give_up_at:
+                    return False
+            stop.wait(delay)
+            delay = min(delay * 2, self.config.retry_max_s)
+
+    def _write(self, decoded: DecodedBatch) -> None:
+        refused = _write_isolating(decoded.samples, self.store.write_samples, _refused_sample)
+        refused |= _write_isolating(decoded.events, self.store.write_events, _refused_event)
+        if refused:
+            decoded.samples = [s for s in decoded.samples if id(s) not in refused]
+            decoded.events = [e for e in decoded.events if id(e) not in refused]
+            decoded.rejected.extend(refused.values())
+        self.metadata.record_rejections(decoded.rejected)
+
+
+def _write_isolating(
+    items: Sequence[T],
+    write: Callable[[Sequence[T]], None],
+    refusal: Callable[[T, StoreDataError], RejectedMessage],
+) -> dict[int, RejectedMessage]:
+    """Write items; on a data error bisect to find the ones the store refuses, by ``id``.
+
+    A store's data error is never retried as is: halving the batch stores every good item
+    and pins the refusal on the items that cause it.
+    """
+    if not items:
+        return {}
+    try:
+        write(items)
+    except StoreDataError as exc:
+        if len(items) == 1:
+            return {id(items[0]): refusal(items[0], exc)}
+        mid = len(items) // 2
+        return _write_isolating(items[:mid], write, refusal) | _write_isolating(
+            items[mid:], write, refusal
+        )
+    return {}
+
+
+def _refused_sample(s: Sample, exc: StoreDataError) -> RejectedMessage:
+    detail = f"store refused sample ts={s.ts_ms}: {exc}"
+    topic = f"agri/v1/{s.coop}/{s.drone}/telemetry"
+    return RejectedMessage(_now_ms(), topic, STORE_REJECTED, detail, b"")
+
+
+def _refused_event(e: Event, exc: StoreDataError) -> RejectedMessage:
+    detail = f"store refused {e.type} event ts={e.ts_ms}: {exc}"
+    topic = f"agri/v1/{e.coop}/{e.drone}/event"
+    return RejectedMessage(_now_ms(), topic, STORE_REJECTED, detail, b"")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

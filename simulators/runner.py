@@ -1,0 +1,191 @@
+"""Run a simulated fleet against a broker: plan jobs, pace publishes, count what happened.
+
+Simulated time advances at 1x (sample timestamps 1/rate apart); ``speedup`` only changes
+how fast the publishes go out. Drones publish in parallel, merged in release order.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import math
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ingest.mqtt import BrokerAddress
+from simulators.faults import OutMessage, WireFaultCounts, apply_wire_faults
+from simulators.fleet import (
+    DroneSpec,
+    FlightConfig,
+    Intended,
+    Job,
+    assign_drones,
+    drone_jobs,
+    intended_answers,
+)
+from simulators.geo import FieldSet, load_fields
+from simulators.publisher import DroneLink, MqttProtocol
+from simulators.track import TrackWriter
+from simulators.wire_out import job_messages
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class FleetStats:
+    """What a run did: counts, simulated and wall time, the intended answers."""
+
+    drones: int = 0
+    jobs: int = 0
+    samples: int = 0
+    events: int = 0
+    messages: int = 0
+    sim_start_ms: int = 0
+    sim_end_ms: int = 0
+    wall_s: float = 0.0
+    all_acknowledged: bool = True
+    stopped: bool = False
+    faults: WireFaultCounts = field(default_factory=WireFaultCounts)
+    intended: list[Intended] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """One line for the operator."""
+        f = self.faults
+        sim_s = max(0, self.sim_end_ms - self.sim_start_ms) / 1000
+        return (
+            f"published {self.messages} messages ({self.samples} samples, {self.events} events) "
+            f"from {self.drones} drones, {self.jobs} jobs, {sim_s:.0f} s simulated in "
+            f"{self.wall_s:.1f} s; faults: dropped {f.dropped}, duplicated {f.duplicated}, "
+            f"reordered {f.reordered}, delayed {f.delayed}"
+            + ("" if self.all_acknowledged else "; SOME PUBLISHES UNACKNOWLEDGED")
+            + ("; stopped early" if self.stopped else "")
+        )
+
+
+def fleet_messages(
+    specs: Sequence[DroneSpec],
+    config: FlightConfig,
+    *,
+    seed: int,
+    start_ms: int,
+    batch: int,
+    until_ms: int | None = None,
+    flights: int | None = None,
+    stats: FleetStats | None = None,
+    on_job: list[Job] | None = None,
+    track: TrackWriter | None = None,
+) -> Iterator[tuple[int, int, OutMessage]]:
+    """Every drone's messages merged by release time: (release_ms, drone index, message)."""
+    stats = stats if stats is not None else FleetStats()
+
+    def stream(index: int, spec: DroneSpec) -> Iterator[tuple[int, int, int, OutMessage]]:
+        rng = np.random.default_rng([seed, index, 1])
+        n = 0
+        for job in drone_jobs(
+            spec,
+            config,
+            seed=seed,
+            index=index,
+            start_ms=start_ms,
+            until_ms=until_ms,
+            flights=flights,
+        ):
+            stats.jobs += 1
+            stats.samples += len(job.samples)
+            stats.events += len(job.events)
+            if job.samples:
+                stats.sim_end_ms = max(stats.sim_end_ms, job.end_ms)
+            if track is not None:
+                track.write(job.samples)
+            if on_job is not None:
+                on_job.append(job)
+            messages = job_messages(job.samples, job.events, batch)
+            for m in apply_wire_faults(messages, config.faults, rng, stats.faults):
+                n += 1
+                yield m.release_ms, index, n, m
+
+    merged = heapq.merge(*(stream(i, s) for i, s in enumerate(specs)))
+    for release, index, _n, message in merged:
+        yield release, index, message
+
+
+def run_fleet(
+    mqtt_url: str,
+    *,
+    drones: int = 4,
+    coop: str | None = None,
+    fields: FieldSet | None = None,
+    field_ids: Sequence[str] = (),
+    config: FlightConfig | None = None,
+    batch: int = 10,
+    duration_s: float | None = None,
+    flights: int | None = None,
+    speedup: float = 1.0,
+    seed: int = 0,
+    qos: int = 1,
+    protocol: MqttProtocol = "5",
+    start_ms: int | None = None,
+    stop: threading.Event | None = None,
+    track_path: Path | None = None,
+    collect_intended: bool = False,
+) -> FleetStats:
+    """Fly and publish a fleet until done, ``duration_s`` of simulated time, or ``stop``.
+
+    Without ``duration_s`` and ``flights`` it runs until ``stop`` is set (the demo's way).
+    """
+    if speedup <= 0:
+        raise ValueError(f"speedup {speedup}: must be > 0 (use inf for as fast as possible)")
+    config = config or FlightConfig()
+    fieldset = fields or load_fields()
+    stop = stop or threading.Event()
+    specs = assign_drones(fieldset, drones, coop, seed, field_ids)
+    start = start_ms if start_ms is not None else int(time.time() * 1000)
+    until = start + int(duration_s * 1000) if duration_s is not None else None
+    stats = FleetStats(drones=len(specs), sim_start_ms=start, sim_end_ms=start)
+    jobs: list[Job] | None = [] if collect_intended else None
+    track = TrackWriter(track_path) if track_path is not None else None
+    address = BrokerAddress.from_url(mqtt_url)
+    links: list[DroneLink] = []
+    wall0 = time.monotonic()
+    try:
+        for spec in specs:
+            links.append(DroneLink(address, spec.coop, spec.drone, protocol=protocol, qos=qos))
+            links[-1].status("online", start)
+        messages = fleet_messages(
+            specs,
+            config,
+            seed=seed,
+            start_ms=start,
+            batch=batch,
+            until_ms=until,
+            flights=flights,
+            stats=stats,
+            on_job=jobs,
+            track=track,
+        )
+        for release, index, message in messages:
+            if stop.is_set():
+                stats.stopped = True
+                break
+            if math.isfinite(speedup):
+                wait = wall0 + (release - start) / 1000 / speedup - time.monotonic()
+                if wait > 0 and stop.wait(wait):
+                    stats.stopped = True
+                    break
+            if links[index].publish(message.topic, message.payload, stop=stop):
+                stats.messages += 1
+    finally:
+        last = stats.sim_end_ms
+        for link in links:
+            stats.all_acknowledged = link.close(last) and stats.all_acknowledged
+        if track is not None:
+            track.close()
+        stats.wall_s = time.monotonic() - wall0
+    if jobs is not None:
+        stats.intended = intended_answers(jobs, fieldset.no_spray)
+    return stats

@@ -1,0 +1,128 @@
+"""The ingest worker against a real Mosquitto and both real stores: nothing valid is lost."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
+from ingest.service import IngestConfig, IngestService
+from ingest.wire import encode_sample, encode_samples
+from storage.contract import TelemetryStore
+from storage.influx import InfluxStore
+from storage.metadata import MetadataDB
+from storage.records import Sample
+from storage.sqlite import SqliteStore
+from tests.integration.mqtt_helpers import publish_all, sample_series, unique_id, wait_until
+from tests.servers import Influxd, Mosquitto
+
+pytestmark = pytest.mark.integration
+
+END_OF_TIME = 2**62
+ACKED = "agridrone_ingest_messages_acked_total"
+
+
+@pytest.fixture(params=["sqlite", "influx"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
+    """Each test runs once per store kind, with a store of its own."""
+    if request.param == "sqlite":
+        sqlite = SqliteStore(tmp_path / "telemetry.db")
+        yield sqlite
+        sqlite.close()
+        return
+    influxd: Influxd = request.getfixturevalue("influxd")
+    influx = InfluxStore(influxd.url, unique_id("db").replace("-", "_"))
+    influx.ensure_database()
+    yield influx
+    influx.close()
+
+
+@pytest.fixture
+def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
+    db = MetadataDB(tmp_path / "agridrone.db")
+    yield db
+    db.close()
+
+
+def start_worker(
+    mosquitto: Mosquitto, coop: str, store: TelemetryStore, metadata: MetadataDB
+) -> IngestService:
+    config = IngestConfig(
+        consumer=ConsumerConfig(
+            address=BrokerAddress("127.0.0.1", mosquitto.port),
+            client_id=unique_id("ingest"),
+            topics=subscriptions([coop]),
+        )
+    )
+    service = IngestService(config, store, metadata)
+    service.start(connect_timeout_s=10)
+    return service
+
+
+def stored(store: TelemetryStore, coop: str, drone: str) -> list[Sample]:
+    return store.drone_samples(coop, drone, 0, END_OF_TIME)
+
+
+def test_published_samples_are_stored_with_exact_values(
+    mosquitto: Mosquitto, store: TelemetryStore, metadata: MetadataDB
+) -> None:
+    coop, drone = unique_id("coop"), "dt-01"
+    samples = sample_series(coop, drone, 50)
+    worker = start_worker(mosquitto, coop, store, metadata)
+    try:
+        topic = f"agri/v1/{coop}/{drone}/telemetry"
+        publish_all(mosquitto.port, [(topic, encode_sample(s)) for s in samples[:10]])
+        publish_all(mosquitto.port, [(topic, encode_samples(samples[10:]))])
+        wait_until(lambda: len(stored(store, coop, drone)) == 50, what="50 samples stored")
+    finally:
+        worker.stop()
+    assert stored(store, coop, drone) == samples
+
+
+def test_the_same_drone_and_ts_published_twice_is_stored_once(
+    mosquitto: Mosquitto, store: TelemetryStore, metadata: MetadataDB
+) -> None:
+    coop, drone = unique_id("coop"), "dt-02"
+    samples = sample_series(coop, drone, 20)
+    worker = start_worker(mosquitto, coop, store, metadata)
+    try:
+        topic = f"agri/v1/{coop}/{drone}/telemetry"
+        payloads = [(topic, encode_sample(s)) for s in samples]
+        publish_all(mosquitto.port, payloads + payloads)
+        wait_until(lambda: worker.metrics.value(ACKED) >= 40, what="40 acks")
+    finally:
+        worker.stop()
+    assert stored(store, coop, drone) == samples
+
+
+def test_malformed_payloads_are_logged_with_reasons_and_valid_ones_stored(
+    mosquitto: Mosquitto, store: TelemetryStore, metadata: MetadataDB
+) -> None:
+    coop, drone = unique_id("coop"), "dt-03"
+    good = sample_series(coop, drone, 4)
+    bad_lat = orjson.loads(encode_sample(dataclasses.replace(good[0], ts_ms=good[0].ts_ms + 1)))
+    bad_lat["lat"] = 91.5
+    topic = f"agri/v1/{coop}/{drone}/telemetry"
+    messages = [
+        (topic, encode_sample(good[0])),
+        (topic, b"{not json"),
+        (topic, encode_sample(good[1])),
+        (topic, orjson.dumps(bad_lat)),
+        (topic, encode_sample(good[2])),
+        (topic, b'{"ts": 1764300000000, "lon": 106.5, "spraying": true}'),
+        (f"agri/v1/{coop}/{drone}/telemetry", encode_samples([good[3]])),
+    ]
+    worker = start_worker(mosquitto, coop, store, metadata)
+    try:
+        publish_all(mosquitto.port, messages)
+        wait_until(lambda: worker.metrics.value(ACKED) >= 7, what="7 acks")
+    finally:
+        worker.stop()
+    assert stored(store, coop, drone) == good
+    reasons = sorted(r.reason for r in metadata.rejected_messages(0, END_OF_TIME))
+    assert reasons == ["bad_json", "missing_key", "out_of_range"]
+    assert all(r.topic == topic for r in metadata.rejected_messages(0, END_OF_TIME))
