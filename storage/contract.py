@@ -41,7 +41,12 @@ class TelemetryStore(Protocol):
     """What every telemetry store does. Times are epoch ms UTC; windows are [start, end)."""
 
     def write_samples(self, samples: Sequence[Sample]) -> None:
-        """Store samples durably; the same (coop, drone, ts) again replaces the earlier row."""
+        """Store samples durably; the same (coop, drone, ts) again overwrites the earlier row.
+
+        Redelivered duplicates are identical, so both stores end with one exact row. A rewrite
+        that leaves out an optional key replaces the whole row in SQLite but keeps the old
+        value of that key in InfluxDB, which merges fields of the same point.
+        """
         ...
 
     def write_events(self, events: Sequence[Event]) -> None:

@@ -126,3 +126,38 @@ def test_malformed_payloads_are_logged_with_reasons_and_valid_ones_stored(
     reasons = sorted(r.reason for r in metadata.rejected_messages(0, END_OF_TIME))
     assert reasons == ["bad_json", "missing_key", "out_of_range"]
     assert all(r.topic == topic for r in metadata.rejected_messages(0, END_OF_TIME))
+
+
+def test_workers_in_one_share_group_split_the_stream_and_store_it_all(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    coop, drone = unique_id("coop"), "dt-04"
+    samples = sample_series(coop, drone, 400)
+    group = unique_id("group")
+    stores = [SqliteStore(tmp_path / "telemetry.db") for _ in range(2)]
+    dbs = [MetadataDB(tmp_path / f"agridrone-{i}.db") for i in range(2)]
+    workers = []
+    for store_i, db_i in zip(stores, dbs, strict=True):
+        config = IngestConfig(
+            consumer=ConsumerConfig(
+                address=BrokerAddress("127.0.0.1", mosquitto.port),
+                client_id=unique_id("ingest"),
+                topics=subscriptions([coop], share_group=group),
+            )
+        )
+        workers.append(IngestService(config, store_i, db_i))
+    for w in workers:
+        w.start(connect_timeout_s=10)
+    try:
+        topic = f"agri/v1/{coop}/{drone}/telemetry"
+        publish_all(mosquitto.port, [(topic, encode_sample(s)) for s in samples])
+        wait_until(lambda: sum(w.metrics.value(ACKED) for w in workers) >= 400, what="400 acks")
+    finally:
+        for w in workers:
+            w.stop()
+    shares = [w.metrics.value("agridrone_ingest_samples_written_total") for w in workers]
+    assert sum(shares) == 400
+    assert all(share > 0 for share in shares)
+    assert stored(stores[0], coop, drone) == samples
+    for closable in [*stores, *dbs]:
+        closable.close()
