@@ -36,6 +36,7 @@ from storage.sqlite import SqliteStore
 from tests.servers import free_port, running_influxd, running_mosquitto
 
 DRONES = 20
+PROTOCOL = "5"
 T0_MS = 1_764_300_000_000
 
 
@@ -98,7 +99,6 @@ def publish(port: int, messages: list[tuple[str, bytes]]) -> float:
     """Publish at QoS 1 with at most 1,000 in flight (paho loses messages past 65,535)."""
     client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
     client.max_inflight_messages_set(1000)
-    client.max_queued_messages_set(5000)
     client.connect("127.0.0.1", port)
     client.loop_start()
     start = time.perf_counter()
@@ -141,6 +141,8 @@ class Worker:
             str(tmp / f"{name}.db"),
             "--log-level",
             "WARNING",
+            "--mqtt-protocol",
+            PROTOCOL,
             *store_args,
         ]
 
@@ -174,7 +176,7 @@ class Worker:
                     if self.metric("agridrone_ingest_samples_written_total") >= until_samples:
                         done = time.perf_counter()
                         break
-                time.sleep(0.01)
+                time.sleep(0.05)  # each poll costs the worker a metrics render: keep it rare
             else:
                 raise RuntimeError(f"{self.name}: timed out; see {self.log}")
             rss = _peak_rss_mb(proc.pid)
@@ -297,7 +299,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=200_000, help="samples per scenario")
     parser.add_argument("--batch", type=int, action="append", help="samples per message")
+    parser.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5")
     args = parser.parse_args()
+    global PROTOCOL  # noqa: PLW0603 -- one setting for the whole run
+    PROTOCOL = args.mqtt_protocol
     batches = args.batch or [1, 10]
     print(
         f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "

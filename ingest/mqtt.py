@@ -36,6 +36,58 @@ DEFAULT_PORT: Final = 1883
 MqttProtocol = Literal["5", "3.1.1"]
 
 
+#: Bytes asked of the socket at once, and socket reads per ``loop_read`` call (4 MiB).
+READ_CHUNK: Final = 64 * 1024
+READS_PER_LOOP: Final = 64
+
+
+class _BufferedClient(paho.Client):
+    """paho's client, reading the socket in 64 KiB chunks and every packet they hold.
+
+    Stock paho reads one packet per select() wake-up with three or more recv() calls per
+    packet; at QoS 1 telemetry rates that, not our code, is the ceiling (docs/benchmarks.md).
+    Here recv() fills a buffer that ``_sock_recv`` serves, and ``loop_read`` keeps parsing
+    until the buffer is empty, so select() is only consulted when the socket is drained.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rbuf = b""
+        self._rpos = 0
+        self._rbuf_sock: object = None
+        self._reads_left = READS_PER_LOOP
+
+    def _buffered(self) -> int:
+        return len(self._rbuf) - self._rpos
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._sock is not self._rbuf_sock:  # a new connection: drop the old one's bytes
+            self._rbuf, self._rpos, self._rbuf_sock = b"", 0, self._sock
+        if not self._buffered():
+            if self._reads_left <= 0:
+                raise BlockingIOError
+            self._reads_left -= 1
+            chunk = super()._sock_recv(READ_CHUNK)
+            if not chunk:
+                return chunk
+            self._rbuf, self._rpos = chunk, 0
+        out = self._rbuf[self._rpos : self._rpos + bufsize]
+        self._rpos += len(out)
+        return out
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:  # noqa: ARG002 -- paho's signature
+        self._reads_left = READS_PER_LOOP
+        while True:
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = self._packet_read()
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                if not self._buffered():
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
+            elif rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                return self._loop_rc_handle(rc)
+
+
 class MqttError(Exception):
     """The broker could not be reached or refused us."""
 
@@ -107,7 +159,7 @@ class MqttConsumer:
         self.connected = threading.Event()
         self.dropped_at_stop = 0
         v5 = config.protocol == "5"
-        self._client = paho.Client(
+        self._client = _BufferedClient(
             CallbackAPIVersion.VERSION2,
             client_id=config.client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,

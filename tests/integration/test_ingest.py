@@ -161,3 +161,19 @@ def test_workers_in_one_share_group_split_the_stream_and_store_it_all(
     assert stored(stores[0], coop, drone) == samples
     for closable in [*stores, *dbs]:
         closable.close()
+
+
+def test_a_message_larger_than_one_socket_read_is_stored_whole(
+    mosquitto: Mosquitto, store: TelemetryStore, metadata: MetadataDB
+) -> None:
+    coop, drone = unique_id("coop"), "dt-05"
+    samples = sample_series(coop, drone, 500)
+    payload = encode_samples(samples)
+    assert len(payload) > 64 * 1024
+    worker = start_worker(mosquitto, coop, store, metadata)
+    try:
+        publish_all(mosquitto.port, [(f"agri/v1/{coop}/{drone}/telemetry", payload)] * 3)
+        wait_until(lambda: worker.metrics.value(ACKED) >= 3, what="3 acks")
+    finally:
+        worker.stop()
+    assert stored(store, coop, drone) == samples
