@@ -9,7 +9,13 @@ from collections.abc import Callable, Sequence
 from agridrone import __version__
 
 #: Modules that each expose ``register(subparsers)``; imported lazily to keep start-up fast.
-COMMAND_MODULES: tuple[str, ...] = ("ingest.cli", "api.cli", "simulators.cli", "agridrone.demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "ingest.cli",
+    "api.cli",
+    "simulators.cli",
+    "fields.cli",
+    "agridrone.demo",
+)
 
 Handler = Callable[[argparse.Namespace], int]
 

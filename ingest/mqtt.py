@@ -156,6 +156,8 @@ class MqttConsumer:
         self._lock = threading.Lock()
         self._generation = 0
         self._accepting = True
+        self._subscribe_mid: int | None = None
+        #: Set once the broker has confirmed every subscription, cleared on disconnect.
         self.connected = threading.Event()
         self.dropped_at_stop = 0
         v5 = config.protocol == "5"
@@ -171,6 +173,7 @@ class MqttConsumer:
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
+        self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
 
     def start(self) -> None:
@@ -227,18 +230,36 @@ class MqttConsumer:
             return
         with self._lock:
             self._generation += 1
-        result, _ = client.subscribe([(topic, 1) for topic in self.config.topics])
-        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
-            log.error("mqtt_subscribe_failed code=%s", result)
-            return
         log.info(
-            "mqtt_connected host=%s port=%d client_id=%s session_present=%s topics=%s",
+            "mqtt_connected host=%s port=%d client_id=%s session_present=%s",
             self.config.address.host,
             self.config.address.port,
             self.config.client_id,
             flags.session_present,
-            ",".join(self.config.topics),
         )
+        result, self._subscribe_mid = client.subscribe([(topic, 1) for topic in self.config.topics])
+        if result != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            log.error("mqtt_subscribe_failed code=%s", result)
+
+    def _on_subscribe(
+        self,
+        _client: paho.Client,
+        _userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        _properties: Properties | None,
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        refused = [
+            topic
+            for topic, rc in zip(self.config.topics, reason_codes, strict=False)
+            if rc.is_failure
+        ]
+        if refused:
+            log.error("mqtt_subscription_refused topics=%s", ",".join(refused))
+            return
+        log.info("mqtt_subscribed topics=%s", ",".join(self.config.topics))
         self.connected.set()
 
     def _on_disconnect(

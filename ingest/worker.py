@@ -8,12 +8,14 @@ takes nothing more; the bounded inbox then pushes back on the broker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Final, Protocol, TypeVar
 
 from ingest.inbox import Inbox, Received
 from ingest.metrics import IngestMetrics
@@ -28,6 +30,9 @@ log = logging.getLogger(__name__)
 STORE_REJECTED = "store_rejected"
 
 T = TypeVar("T")
+
+#: Decoded batches that may wait for the store while the next one is decoded.
+DECODED_AHEAD: Final = 2
 
 
 class Acker(Protocol):
@@ -71,6 +76,15 @@ def decode_batch(messages: Sequence[Received]) -> DecodedBatch:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A decoded batch waiting to be stored, with the messages to acknowledge after."""
+
+    messages: list[Received]
+    decoded: DecodedBatch
+    started: float
+
+
 class BatchWriter:
     """Takes batches from the inbox, stores them durably, then acknowledges them."""
 
@@ -92,30 +106,60 @@ class BatchWriter:
         self.config = config or WriterConfig()
 
     def run(self, stop: threading.Event) -> None:
-        """Write batches until ``stop`` is set and the inbox is drained (or the store is down)."""
-        cfg = self.config
-        while not (stop.is_set() and len(self.inbox) == 0):
-            batch = self.inbox.take(cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s)
-            if batch and not self.process(batch, stop):
-                log.error(
-                    "ingest_stopped_unwritten messages=%d note=left unacknowledged for redelivery",
-                    len(batch) + len(self.inbox),
-                )
-                return
+        """Write batches until ``stop`` is set and the inbox is drained (or the store is down).
 
-    def process(self, batch: Sequence[Received], stop: threading.Event) -> bool:
-        """Store one batch, then acknowledge it; False if a stop gave up on a store outage."""
-        started = time.perf_counter()
-        decoded = decode_batch(batch)
+        Two stages overlap: a decoder thread validates the next batch while this thread
+        waits on the store for the previous one. Batches are stored and acknowledged in the
+        order they were received.
+        """
+        decoded: queue.Queue[_Pending | None] = queue.Queue(maxsize=DECODED_AHEAD)
+        abandon = threading.Event()
+        decoder = threading.Thread(
+            target=self._decode_stage, args=(stop, abandon, decoded), name="ingest-decoder"
+        )
+        decoder.start()
+        try:
+            while (pending := decoded.get()) is not None:
+                if not self.store_and_ack(pending, stop):
+                    abandon.set()
+                    log.error(
+                        "ingest_stopped_unwritten messages=%d"
+                        " note=left unacknowledged for redelivery",
+                        len(pending.messages) + len(self.inbox),
+                    )
+                    return
+        finally:
+            abandon.set()
+            decoder.join()
+
+    def _decode_stage(
+        self,
+        stop: threading.Event,
+        abandon: threading.Event,
+        out: queue.Queue[_Pending | None],
+    ) -> None:
+        cfg = self.config
+        try:
+            while not abandon.is_set() and not (stop.is_set() and len(self.inbox) == 0):
+                batch = self.inbox.take(cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s)
+                if batch:
+                    pending = _Pending(batch, decode_batch(batch), time.perf_counter())
+                    _put_unless(out, pending, abandon)
+        finally:
+            _put_unless(out, None, abandon)
+
+    def store_and_ack(self, pending: _Pending, stop: threading.Event) -> bool:
+        """Store one decoded batch, then acknowledge it; False if a stop gave up on an outage."""
+        decoded = pending.decoded
         for r in decoded.rejected:
             log.warning(
                 "message_rejected topic=%s reason=%s detail=%r", r.topic, r.reason, r.detail
             )
         if not self._write_with_retry(decoded, stop):
             return False
-        acked = self.acker.ack(batch)
+        acked = self.acker.ack(pending.messages)
         m = self.metrics
-        m.messages_received.inc(len(batch))
+        m.messages_received.inc(len(pending.messages))
         m.messages_acked.inc(acked)
         m.samples_written.inc(len(decoded.samples))
         m.events_written.inc(len(decoded.events))
@@ -123,8 +167,8 @@ class BatchWriter:
             m.messages_rejected.labels(r.reason).inc()
         if decoded.samples:
             m.last_sample_ts.set(max(s.ts_ms for s in decoded.samples) / 1000)
-        m.batch_messages.observe(len(batch))
-        m.batch_seconds.observe(time.perf_counter() - started)
+        m.batch_messages.observe(len(pending.messages))
+        m.batch_seconds.observe(time.perf_counter() - pending.started)
         return True
 
     def _write_with_retry(self, decoded: DecodedBatch, stop: threading.Event) -> bool:
@@ -155,6 +199,14 @@ class BatchWriter:
             decoded.events = [e for e in decoded.events if id(e) not in refused]
             decoded.rejected.extend(refused.values())
         self.metadata.record_rejections(decoded.rejected)
+
+
+def _put_unless(q: queue.Queue[T], item: T, abandon: threading.Event) -> None:
+    """Put ``item`` on ``q``, waiting for room unless ``abandon`` is set meanwhile."""
+    while not abandon.is_set():
+        with contextlib.suppress(queue.Full):
+            q.put(item, timeout=0.2)
+            return
 
 
 def _write_isolating(

@@ -36,14 +36,20 @@ def publish_all(url_port: int, messages: Iterable[tuple[str, bytes]], qos: int =
         client.loop_stop()
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 30.0, what: str = "") -> None:
-    """Poll ``predicate`` until it is true; fail the test with ``what`` after ``timeout`` s."""
+def wait_until(
+    predicate: Callable[[], bool],
+    timeout: float = 30.0,
+    what: str = "",
+    state: Callable[[], object] | None = None,
+) -> None:
+    """Poll ``predicate`` until it is true; fail naming ``what`` (and ``state()``) on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
             return
         time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
+    seen = f"; state: {state()}" if state is not None else ""
+    raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}{seen}")
 
 
 def sample_series(coop: str, drone: str, n: int, t0_ms: int = 1_764_300_000_000) -> list[Sample]:

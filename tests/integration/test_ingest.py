@@ -93,7 +93,17 @@ def test_the_same_drone_and_ts_published_twice_is_stored_once(
         topic = f"agri/v1/{coop}/{drone}/telemetry"
         payloads = [(topic, encode_sample(s)) for s in samples]
         publish_all(mosquitto.port, payloads + payloads)
-        wait_until(lambda: worker.metrics.value(ACKED) >= 40, what="40 acks")
+        wait_until(
+            lambda: worker.metrics.value(ACKED) >= 40,
+            what="40 acks",
+            state=lambda: (
+                worker.metrics.value(ACKED),
+                worker.metrics.value("agridrone_ingest_messages_received_total"),
+                len(worker.inbox),
+                worker.consumer.connected.is_set(),
+                worker.running,
+            ),
+        )
     finally:
         worker.stop()
     assert stored(store, coop, drone) == samples
@@ -159,8 +169,10 @@ def test_workers_in_one_share_group_split_the_stream_and_store_it_all(
     assert sum(shares) == 400
     assert all(share > 0 for share in shares)
     assert stored(stores[0], coop, drone) == samples
-    for closable in [*stores, *dbs]:
-        closable.close()
+    for store_i in stores:
+        store_i.close()
+    for db_i in dbs:
+        db_i.close()
 
 
 def test_a_message_larger_than_one_socket_read_is_stored_whole(

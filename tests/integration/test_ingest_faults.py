@@ -143,7 +143,7 @@ def test_influxdb_outage_holds_messages_unacked_and_loses_nothing(
     mosquitto: Mosquitto, fresh_influxd: Influxd, tmp_path: Path
 ) -> None:
     coop, drone = unique_id("coop"), "dt-outage"
-    samples = sample_series(coop, drone, 1500)
+    samples = sample_series(coop, drone, 4000)
     topic = f"agri/v1/{coop}/{drone}/telemetry"
     store = InfluxStore(fresh_influxd.url, "outage")
     store.ensure_database()
@@ -170,7 +170,7 @@ def test_influxdb_outage_holds_messages_unacked_and_loses_nothing(
 
         fresh_influxd.start()
         wait_until(
-            lambda: len(store.drone_samples(coop, drone, 0, END_OF_TIME)) == 1500, timeout=60
+            lambda: len(store.drone_samples(coop, drone, 0, END_OF_TIME)) == 4000, timeout=60
         )
         assert store.drone_samples(coop, drone, 0, END_OF_TIME) == samples
     finally:

@@ -1,0 +1,262 @@
+"""Coverage engine benchmark: one 1-hour flight and one 10-hour day, ours beside the naive way.
+
+Builds its own deterministic data (no simulator): a 1-h flight (36,000 samples at 10 Hz,
+boustrophedon over a 10 ha field, RTK noise 2 cm) and a 10-h day (10 drones x 36,000
+samples over 40 rotated plots of 0.05-0.5 ha). Times, median of 3:
+- ours: ``CoverageEngine.run`` + ``result`` for every field (all metrics), and ``geometry``;
+- naive exact: per pass, 16-segment Shapely buffer of the raw track, ``union_all``, pairwise
+  pass intersections for overlap, then the field clip (the issue's reference method).
+Prints the areas of both so the agreement is visible, plus peak memory.
+
+    .venv/bin/python -m bench.coverage [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import resource
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import shapely
+
+from fields.coverage import CoverageEngine, SampleArrays, sample_arrays
+from fields.registry import FieldRegistry, parse_fields
+from fields.synthetic import DONG_TRIEU, T0_MS, Flight, collection, feature
+from storage.records import FIX_QUALITIES
+
+SAMPLES_PER_HOUR = 36_000
+NOISE = {"m": 0.02}  # RTK; 0 for the noise-free truth
+RTK = FIX_QUALITIES.index("rtk_fixed")
+
+
+def _arrays(
+    x: Any, y: Any, ts: Any, on: Any, *, drone: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    x = np.asarray(x) + rng.normal(0, NOISE["m"], len(x))
+    y = np.asarray(y) + rng.normal(0, NOISE["m"], len(y))
+    lon, lat = DONG_TRIEU.inverse(x, y)
+    n = len(x)
+    return {
+        "ts": np.asarray(ts, dtype=np.int64),
+        "lat": lat,
+        "lon": lon,
+        "on": np.asarray(on, dtype=bool),
+        "flow": rng.uniform(5.5, 6.5, n),
+        "swath": np.full(n, 6.0),
+        "drone": np.full(n, drone),
+    }
+
+
+def _samples(parts: list[dict[str, Any]]) -> SampleArrays:
+    cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    n = len(cat["ts"])
+    return sample_arrays(
+        cat["ts"],
+        cat["lat"],
+        cat["lon"],
+        cat["on"],
+        flow_lpm=cat["flow"],
+        swath_m=cat["swath"],
+        drone=cat["drone"],
+        fix=np.full(n, RTK),
+    )
+
+
+def _pad(f: Flight, n: int) -> None:
+    """Hover with the sprayer off (refill, battery swap) until the flight has n samples."""
+    while len(f.ts) < n:
+        f.line((f.x[-1], f.y[-1]), (f.x[-1], f.y[-1]), speed=1.0, spraying=False)
+    del f.x[n:], f.y[n:], f.ts[n:], f.on[n:]
+
+
+def one_flight() -> tuple[FieldRegistry, SampleArrays]:
+    """A 400 m x 250 m field (10 ha) flown at 5 m/s with a 6 m swath, 36,000 samples."""
+    registry = parse_fields(collection(feature("big", shapely.box(0, 0, 400, 250))))
+    f = Flight(swath_m=6.0).boustrophedon(-2, 402, [3.0 + 6.0 * k for k in range(42)], speed=5.0)
+    _pad(f, SAMPLES_PER_HOUR)
+    rng = np.random.default_rng(1)
+    return registry, _samples([_arrays(f.x, f.y, f.ts, f.on, drone=0, rng=rng)])
+
+
+def one_day(drones: int = 10, plots: int = 40) -> tuple[FieldRegistry, SampleArrays]:
+    """40 rotated plots of 0.05-0.5 ha on an 8 x 5 grid; 10 drones fly 4 plots each."""
+    rng = np.random.default_rng(2)
+    features = []
+    frames = []
+    for k in range(plots):
+        area = rng.uniform(500, 5000)
+        w = float(np.sqrt(area * rng.uniform(1.5, 3.0)))
+        h = area / w
+        angle = rng.uniform(0, np.pi)
+        cx, cy = (k % 8) * 160.0, (k // 8) * 160.0
+        frames.append((cx, cy, angle, w, h))
+        box = shapely.box(-w / 2, -h / 2, w / 2, h / 2)
+        plot = shapely.affinity.translate(
+            shapely.affinity.rotate(box, angle, use_radians=True), cx, cy
+        )
+        features.append(feature(f"p{k:02d}", plot, coop="htx-a" if k < 20 else "htx-b"))
+    registry = parse_fields(collection(*features))
+    parts = []
+    for d in range(drones):
+        xs: list[float] = []
+        ys: list[float] = []
+        ts: list[int] = []
+        on: list[bool] = []
+        t_ms = T0_MS + d * 3_600_000
+        mine = frames[d * plots // drones : (d + 1) * plots // drones]
+        while len(ts) < SAMPLES_PER_HOUR:
+            for cx, cy, angle, w, h in mine:
+                lines = list(np.arange(3.0, h, 6.0) - h / 2)
+                f = Flight(t_ms=t_ms).boustrophedon(-w / 2, w / 2, lines, speed=5.0)
+                _pad(f, len(f.ts) + 300)  # 30 s off: transit to the next plot
+                c, s = np.cos(angle), np.sin(angle)
+                px, py = np.asarray(f.x), np.asarray(f.y)
+                xs.extend(cx + c * px - s * py)
+                ys.extend(cy + s * px + c * py)
+                ts.extend(f.ts)
+                on.extend(f.on)
+                t_ms = f.t_ms
+        n = SAMPLES_PER_HOUR
+        parts.append(_arrays(xs[:n], ys[:n], ts[:n], on[:n], drone=d, rng=rng))
+    return registry, _samples(parts)
+
+
+def ours(registry: FieldRegistry, samples: SampleArrays) -> dict[str, tuple[float, float, float]]:
+    engine = CoverageEngine(registry)
+    states = engine.run(samples)
+    out = {}
+    for fid, state in states.items():
+        r = engine.result(state)
+        out[fid] = (r.covered_ha * 1e4, r.overlap_ha * 1e4, r.off_target_ha * 1e4)
+    return out
+
+
+def ours_with_geometry(registry: FieldRegistry, samples: SampleArrays) -> int:
+    engine = CoverageEngine(registry)
+    states = engine.run(samples)
+    return sum(len(engine.geometry(s).features()) for s in states.values())
+
+
+def naive(registry: FieldRegistry, samples: SampleArrays) -> dict[str, tuple[float, float, float]]:
+    """The reference: raw tracks, 16-segment buffers, union_all, pairwise intersections."""
+    order = np.lexsort((samples.ts_ms, samples.drone))
+    lon, lat = samples.lon[order], samples.lat[order]
+    on, ts, drone = samples.spraying[order], samples.ts_ms[order], samples.drone[order]
+    x, y = DONG_TRIEU.forward(lon, lat)
+    step = np.hypot(np.diff(x), np.diff(y))
+    joined = on[1:] & on[:-1] & (drone[1:] == drone[:-1]) & (np.diff(ts) <= 2000) & (step <= 20)
+    runs = []
+    i = 0
+    n = len(x)
+    while i < n:
+        if not on[i]:
+            i += 1
+            continue
+        j = i
+        while j + 1 < n and joined[j]:
+            j += 1
+        if j > i:
+            line = shapely.LineString(np.column_stack([x[i : j + 1], y[i : j + 1]]))
+            runs.append(line.buffer(3.0, quad_segs=16, cap_style="flat", join_style="round"))
+        i = j + 1
+    out = {}
+    for f in registry.fields:
+        target = DONG_TRIEU.to_plane(f.geometry)
+        mine = [r for r in runs if r.intersects(target) and not r.touches(target)]
+        union = shapely.union_all(mine)
+        inside = [r.intersection(target) for r in mine]
+        pairs = [
+            inside[a].intersection(inside[b])
+            for a in range(len(inside))
+            for b in range(a + 1, len(inside))
+            if inside[a].intersects(inside[b])
+        ]
+        overlap = shapely.union_all(pairs) if pairs else shapely.Polygon()
+        out[f.id] = (
+            union.intersection(target).area,
+            overlap.area,
+            union.difference(target).area,
+        )
+    return out
+
+
+def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def peak_traced_mb(fn: Callable[[], Any]) -> float:
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def report(
+    name: str,
+    data: tuple[FieldRegistry, SampleArrays],
+    truth: SampleArrays,
+    *,
+    repeat: int,
+    target: float,
+) -> None:
+    registry, samples = data
+    print(f"\n== {name}: {len(samples):,} samples, {len(registry)} fields")
+    t_ours, res_ours = timed(lambda: ours(registry, samples), repeat)
+    t_geom, n_feat = timed(lambda: ours_with_geometry(registry, samples), repeat)
+    t_naive, res_naive = timed(lambda: naive(registry, samples), 1 if name == "day" else repeat)
+    peak = peak_traced_mb(lambda: ours_with_geometry(registry, samples))
+    print(f"ours, all metrics          {t_ours:7.3f} s  (target <= {target} s)")
+    print(f"ours, metrics + polygons   {t_geom:7.3f} s  ({n_feat} GeoJSON features)")
+    print(
+        f"naive exact (16-seg)       {t_naive:7.3f} s  -> ours is {t_naive / t_ours:5.1f}x faster"
+    )
+    print(f"peak traced allocations    {peak:7.1f} MB (numpy + Python; GEOS not traced)")
+    res_truth = naive(registry, truth)
+    print("  areas (m²)   noise-free truth   ours (RTK noise)   naive (RTK noise)")
+    for i, label in enumerate(("covered", "overlap", "off-target")):
+        t = sum(v[i] for v in res_truth.values())
+        a = sum(v[i] for v in res_ours.values())
+        b = sum(v[i] for v in res_naive.values())
+
+        def rel(v: float, t: float = t) -> str:
+            return f"({(v - t) / t * 100:+6.2f} %)" if t >= 1 else "(truth 0)  "
+
+        print(f"  {label:<11} {t:14.1f} {a:14.1f} {rel(a)} {b:12.1f} {rel(b)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(
+        f"python {platform.python_version()}, shapely {shapely.__version__}, "
+        f"numpy {np.__version__}, {os.cpu_count()} cpu"
+    )
+    t0 = time.perf_counter()
+    NOISE["m"] = 0.0
+    flight_truth, day_truth = one_flight()[1], one_day()[1]
+    NOISE["m"] = 0.02
+    flight = one_flight()
+    day = one_day()
+    print(f"(data built in {time.perf_counter() - t0:.1f} s)")
+    report("flight", flight, flight_truth, repeat=args.repeat, target=0.5)
+    report("day", day, day_truth, repeat=args.repeat, target=5.0)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"\npeak RSS of the whole benchmark process: {rss:.0f} MB (target <= 500 MB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,794 @@
+"""The coverage engine: was the field sprayed, fully, once, at the right rate, only there?
+
+Definitions (docs/coverage.md has the long form):
+- a *pass* is a run of consecutive spray-on samples of one drone, broken where two samples
+  are more than ``max_gap_s`` or ``max_jump_m`` apart; its footprint is the (smoothed,
+  0.2 m-simplified) track buffered by swath/2 with flat ends and round joins;
+- ``applied_l`` integrates flow over spray-on time: each sample's flow times the time to the
+  drone's next sample, capped at ``max_flow_interval_s``;
+- areas are exact vector geometry in a local metric plane per field; the rate map is a
+  0.5 m raster painted per sample segment (litres spread evenly over the segment's strip).
+
+A field's running result (``FieldCoverage``) takes one more flight with ``CoverageEngine.add``
+without recomputing earlier ones: it keeps the union of footprints, the overlap geometry and
+the dose raster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+from shapely.geometry import mapping
+
+from fields.projection import LocalPlane, metres_per_degree
+from fields.raster import Grid, paint_quads, polygon_mask
+from fields.registry import M2_PER_HA, SAO_M2, Field, FieldRegistry
+from storage.records import FIX_QUALITIES, Sample
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: The per-field metric keys, in output order (the CLI's ``json`` adds ``field_id``).
+METRIC_KEYS: Final = (
+    "field_ha",
+    "covered_ha",
+    "coverage_pct",
+    "missed_ha",
+    "overlap_ha",
+    "off_target_ha",
+    "no_spray_ha",
+    "applied_l",
+    "mean_rate_l_per_ha",
+    "rate_cv_pct",
+    "passes",
+)
+
+#: Geometry kinds of ``CoverageGeometry`` and the GeoJSON output.
+GEOMETRY_KINDS: Final = ("covered", "missed", "overlap", "off_target", "no_spray")
+
+#: Neighbouring fields and no-spray zones further than this from a field are ignored.
+NEIGHBOURHOOD_M: Final = 1_000.0
+
+#: Share of spray samples with ``rtk_fixed`` above which gaps and overlap are trusted.
+RTK_SHARE: Final = 0.95
+
+_EMPTY: Final = shapely.Polygon()
+
+
+class CoverageInputError(ValueError):
+    """The samples cannot be used as given (the message names the sample and what to do)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageParams:
+    """Knobs of the definitions; the defaults are the documented, comparable ones."""
+
+    default_swath_m: float | None = None
+    max_gap_s: float = 2.0
+    max_jump_m: float = 20.0
+    max_flow_interval_s: float = 2.0
+    smooth_s: float = 0.5
+    heading_s: float = 1.0
+    simplify_m: float = 0.2
+    quad_segs: int = 8
+    cell_m: float = 0.5
+    max_cells: int = 4_000_000
+    sliver_m2: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class SampleArrays:
+    """Samples as parallel numpy arrays, the engine's hot-path input.
+
+    ``flow_lpm`` NaN means unknown (counted as 0 L/min); ``swath_m`` NaN means "use the
+    default swath"; ``drone`` holds integer codes (passes never join different codes);
+    ``fix`` holds indices into ``storage.records.FIX_QUALITIES`` or -1 when unknown.
+    """
+
+    ts_ms: IntArray
+    lat: FloatArray
+    lon: FloatArray
+    spraying: BoolArray
+    flow_lpm: FloatArray
+    swath_m: FloatArray
+    drone: IntArray
+    fix: IntArray
+
+    def __len__(self) -> int:
+        return len(self.ts_ms)
+
+
+def sample_arrays(
+    ts_ms: npt.ArrayLike,
+    lat: npt.ArrayLike,
+    lon: npt.ArrayLike,
+    spraying: npt.ArrayLike,
+    *,
+    flow_lpm: npt.ArrayLike | None = None,
+    swath_m: npt.ArrayLike | None = None,
+    drone: npt.ArrayLike | None = None,
+    fix: npt.ArrayLike | None = None,
+) -> SampleArrays:
+    """Check and convert parallel arrays; missing optional columns become unknown."""
+    ts = np.asarray(ts_ms, dtype=np.int64)
+    n = len(ts)
+
+    def column(values: npt.ArrayLike | None, dtype: Any, fill: Any = np.nan, *, name: str) -> Any:
+        if values is None:
+            return np.full(n, fill, dtype=dtype)
+        arr = np.asarray(values, dtype=dtype)
+        if arr.shape != (n,):
+            raise CoverageInputError(f"{name} has shape {arr.shape}; expected ({n},) like ts_ms")
+        return arr
+
+    out = SampleArrays(
+        ts_ms=ts,
+        lat=column(lat, np.float64, np.nan, name="lat"),
+        lon=column(lon, np.float64, np.nan, name="lon"),
+        spraying=column(spraying, np.bool_, fill=False, name="spraying"),
+        flow_lpm=column(flow_lpm, np.float64, np.nan, name="flow_lpm"),
+        swath_m=column(swath_m, np.float64, np.nan, name="swath_m"),
+        drone=column(drone, np.int64, 0, name="drone"),
+        fix=column(fix, np.int64, -1, name="fix"),
+    )
+    bad = ~(np.isfinite(out.lat) & np.isfinite(out.lon))
+    bad |= (np.abs(out.lat) > 90) | (np.abs(out.lon) > 180)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CoverageInputError(
+            f"sample {i} (ts {int(ts[i])}): position lat {out.lat[i]}, lon {out.lon[i]} "
+            "is not a WGS84 coordinate"
+        )
+    return out
+
+
+def samples_from_records(records: Sequence[Sample]) -> SampleArrays:
+    """Convert store records; each (coop, drone) pair gets its own drone code."""
+    codes: dict[tuple[str, str], int] = {}
+    fix_codes = {name: i for i, name in enumerate(FIX_QUALITIES)}
+    nan = float("nan")
+    return sample_arrays(
+        ts_ms=[r.ts_ms for r in records],
+        lat=[r.lat for r in records],
+        lon=[r.lon for r in records],
+        spraying=[r.spraying for r in records],
+        flow_lpm=[nan if r.flow_lpm is None else r.flow_lpm for r in records],
+        swath_m=[nan if r.swath_m is None else r.swath_m for r in records],
+        drone=[codes.setdefault((r.coop, r.drone), len(codes)) for r in records],
+        fix=[fix_codes.get(r.fix, -1) if r.fix else -1 for r in records],
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Passes:
+    """Samples sorted by (drone, ts), deduplicated, with spray-on runs cut into passes."""
+
+    t_ms: FloatArray
+    lon: FloatArray  # smoothed within each pass
+    lat: FloatArray
+    swath: FloatArray
+    litres: FloatArray
+    fix: IntArray
+    start: IntArray  # first sample of each pass
+    stop: IntArray  # one past the last sample of each pass
+    bbox: FloatArray  # (n_pass, 4) lon/lat bounds widened by half a swath
+
+
+def _segment(s: SampleArrays, p: CoverageParams) -> _Passes:
+    order = np.lexsort((s.ts_ms, s.drone))
+    ts, drone = s.ts_ms[order], s.drone[order]
+    keep = np.ones(len(ts), dtype=bool)
+    keep[1:] = (ts[1:] != ts[:-1]) | (drone[1:] != drone[:-1])
+    order = order[keep]
+    ts, drone = ts[keep], drone[keep]
+    lat, lon = s.lat[order], s.lon[order]
+    on = s.spraying[order]
+    same_prev = np.zeros(len(ts), dtype=bool)
+    same_prev[1:] = drone[1:] == drone[:-1]
+    litres = _litres(s, order, ts, same_prev, on, p=p)
+    swath = _swath(s, order, on, p)
+
+    per_lon, per_lat = metres_per_degree(lat)
+    jump = np.zeros(len(ts), dtype=np.float64)
+    jump[1:] = np.hypot(np.diff(lon) * per_lon[1:], np.diff(lat) * per_lat[1:])
+    gap_ms = np.zeros(len(ts), dtype=np.float64)
+    gap_ms[1:] = np.diff(ts)
+    starts = on & ~(
+        same_prev & np.roll(on, 1) & (gap_ms <= p.max_gap_s * 1000.0) & (jump <= p.max_jump_m)
+    )
+    start = np.flatnonzero(starts)
+    pass_id = np.cumsum(starts) - 1
+    lengths = np.bincount(pass_id[on], minlength=len(start)).astype(np.int64)
+    stop = start + lengths
+    slon, slat = _smooth(ts, lon, lat, start=start, stop=stop, half_window_s=p.smooth_s)
+    return _Passes(
+        t_ms=ts.astype(np.float64),
+        lon=slon,
+        lat=slat,
+        swath=swath,
+        litres=litres,
+        fix=s.fix[order],
+        start=start,
+        stop=stop,
+        bbox=_pass_bounds(slon, slat, swath, start, lengths),
+    )
+
+
+def _litres(
+    s: SampleArrays,
+    order: IntArray,
+    ts: IntArray,
+    same_prev: BoolArray,
+    on: BoolArray,
+    *,
+    p: CoverageParams,
+) -> FloatArray:
+    """Each spray-on sample's flow times the time to the drone's next sample (capped).
+
+    A drone's last sample has no next one: it repeats its previous interval, so that cutting
+    a flight in two never loses litres.
+    """
+    dt_ms = np.zeros(len(ts), dtype=np.float64)
+    dt_ms[:-1] = np.where(same_prev[1:], np.diff(ts), 0)
+    same_next = np.zeros(len(ts), dtype=bool)
+    same_next[:-1] = same_prev[1:]
+    last = ~same_next & same_prev
+    dt_ms[last] = (ts[last] - ts[np.flatnonzero(last) - 1]).astype(np.float64)
+    interval_s = np.minimum(dt_ms / 1000.0, p.max_flow_interval_s)
+    flow = np.nan_to_num(s.flow_lpm[order], nan=0.0)
+    if (flow < 0).any():
+        i = int(order[np.flatnonzero(flow < 0)[0]])
+        raise CoverageInputError(f"sample {i} (ts {int(s.ts_ms[i])}): negative flow_lpm")
+    return np.where(on, flow * interval_s / 60.0, 0.0)
+
+
+def _swath(s: SampleArrays, order: IntArray, on: BoolArray, p: CoverageParams) -> FloatArray:
+    """Per-sample swath, the default where a sample carries none."""
+    swath = s.swath_m[order].copy()
+    missing = np.isnan(swath)
+    if p.default_swath_m is None and (missing & on).any():
+        i = int(order[np.flatnonzero(missing & on)[0]])
+        raise CoverageInputError(
+            f"sample {i} (ts {int(s.ts_ms[i])}) is spraying without swath_m and no "
+            "default swath was given (--swath METRES)"
+        )
+    if p.default_swath_m is not None:
+        swath[missing] = p.default_swath_m
+    bad = on & ~(swath > 0)
+    if bad.any():
+        i = int(order[np.flatnonzero(bad)[0]])
+        raise CoverageInputError(f"sample {i} (ts {int(s.ts_ms[i])}): swath_m must be > 0")
+    return swath
+
+
+def _pass_bounds(
+    lon: FloatArray, lat: FloatArray, swath: FloatArray, start: IntArray, lengths: IntArray
+) -> FloatArray:
+    """Lon/lat bounds of each pass widened by half its widest swath (for field look-up)."""
+    bbox = np.empty((len(start), 4))
+    if len(start) == 0:
+        return bbox
+    sel = _ranges(start, lengths)
+    firsts = np.cumsum(lengths) - lengths
+    half = np.maximum.reduceat(swath[sel], firsts) / 2.0
+    mlon, mlat = metres_per_degree(lat[start])
+    bbox[:, 0] = np.minimum.reduceat(lon[sel], firsts) - half / mlon - 1e-6
+    bbox[:, 1] = np.minimum.reduceat(lat[sel], firsts) - half / mlat - 1e-6
+    bbox[:, 2] = np.maximum.reduceat(lon[sel], firsts) + half / mlon + 1e-6
+    bbox[:, 3] = np.maximum.reduceat(lat[sel], firsts) + half / mlat + 1e-6
+    return bbox
+
+
+def _ranges(start: IntArray, lengths: IntArray) -> IntArray:
+    """Concatenation of ``arange(start[i], start[i] + lengths[i])`` for every i."""
+    firsts = np.cumsum(lengths) - lengths
+    return np.repeat(start - firsts, lengths) + np.arange(int(lengths.sum()))
+
+
+def _smooth(
+    ts: IntArray,
+    lon: FloatArray,
+    lat: FloatArray,
+    *,
+    start: IntArray,
+    stop: IntArray,
+    half_window_s: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Centred moving average in time within each pass; the window shrinks symmetrically at
+    pass ends, so straight runs at constant speed keep their exact end points."""
+    if half_window_s <= 0 or len(start) == 0:
+        return lon, lat
+    lengths = stop - start
+    sel = _ranges(start, lengths)
+    pid = np.repeat(np.arange(len(start)), lengths)
+    t = ts[sel].astype(np.float64) - ts[start][pid]
+    span = t[np.cumsum(lengths) - 1]
+    offset = np.cumsum(span + 1e7) - (span + 1e7)
+    key = t + offset[pid]
+    w = np.minimum(np.minimum(half_window_s * 1000.0, t), span[pid] - t)
+    lo = np.searchsorted(key, key - w, side="left")
+    hi = np.searchsorted(key, key + w, side="right")
+    out_lon, out_lat = lon.copy(), lat.copy()
+    for src, dst in ((lon, out_lon), (lat, out_lat)):
+        base = src[sel] - src[sel][0]
+        cs = np.concatenate([[0.0], np.cumsum(base)])
+        dst[sel] = (cs[hi] - cs[lo]) / (hi - lo) + src[sel][0]
+    return out_lon, out_lat
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PreparedField:
+    """A field made ready for the engine: target area, neighbours, grid, inside-mask."""
+
+    field: Field
+    target: Any  # field minus no-spray zones, metres in field.plane
+    no_spray: Any  # no-spray zones near the field, metres
+    neighbours: Any  # other fields' targets near the field, metres
+    grid: Grid
+    inside: BoolArray
+    bbox: tuple[float, float, float, float]  # lon/lat bounds of the field
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class FieldCoverage:
+    """A field's running result; ``CoverageEngine.add`` returns a new one per flight."""
+
+    field_id: str
+    footprint: Any  # union of the footprints of passes touching the field, metres
+    overlap: Any  # part of the target under >= 2 passes
+    dose: FloatArray  # litres per square metre, per grid cell
+    hits: FloatArray  # sample strips painted per cell
+    passes: int = 0
+    applied_l: float = 0.0
+    fix_counts: tuple[int, ...] = field(default=(0,) * (len(FIX_QUALITIES) + 1))
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageResult:
+    """Per-field metrics (``METRIC_KEYS``) plus positioning quality of the spray samples."""
+
+    field_id: str
+    field_ha: float
+    covered_ha: float
+    coverage_pct: float
+    missed_ha: float
+    overlap_ha: float
+    off_target_ha: float
+    no_spray_ha: float
+    applied_l: float
+    mean_rate_l_per_ha: float | None
+    rate_cv_pct: float | None
+    passes: int
+    positioning: str  # "rtk", "gnss" or "unknown"
+
+    @property
+    def uncertain(self) -> bool:
+        """Gaps and overlap are within positioning noise unless the fix was RTK."""
+        return self.positioning != "rtk"
+
+    @property
+    def field_sao(self) -> float:
+        """Field area in sào Bắc Bộ."""
+        return self.field_ha * M2_PER_HA / SAO_M2
+
+    def metrics(self) -> dict[str, Any]:
+        """``field_id`` and exactly the ``METRIC_KEYS``, rounded for people."""
+        out: dict[str, Any] = {"field_id": self.field_id}
+        for key in METRIC_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, float):
+                value = round(value, 3 if key.endswith(("_pct", "_l", "_per_ha")) else 6)
+            out[key] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CoverageGeometry:
+    """The polygons behind a result, in the field's metric plane."""
+
+    field_id: str
+    plane: LocalPlane
+    covered: Any
+    missed: Any
+    overlap: Any
+    off_target: Any
+    no_spray: Any
+
+    def features(self, *, uncertain: bool = False) -> list[dict[str, Any]]:
+        """GeoJSON Features in WGS84, one per non-empty kind, with ``kind`` and ``area_ha``."""
+        out = []
+        for kind in GEOMETRY_KINDS:
+            geom = getattr(self, kind)
+            if geom.is_empty:
+                continue
+            wgs = shapely.transform(self.plane.to_wgs84(geom), lambda c: np.round(c, 8))
+            props: dict[str, Any] = {
+                "field_id": self.field_id,
+                "kind": kind,
+                "area_ha": round(float(geom.area) / M2_PER_HA, 6),
+            }
+            if kind in ("missed", "overlap"):
+                props["uncertain"] = uncertain
+            out.append({"type": "Feature", "properties": props, "geometry": mapping(wgs)})
+        return out
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Batch:
+    """The passes of one sample batch that touch one field, in the field's plane."""
+
+    footprints: Any  # ndarray of polygons, one per pass
+    quads: FloatArray
+    density: FloatArray  # litres per square metre on each quad
+    litres: float
+    fix_counts: IntArray
+
+
+class CoverageEngine:
+    """Coverage of a registry's fields; holds only immutable prepared data, so it is pure."""
+
+    def __init__(self, registry: FieldRegistry, params: CoverageParams | None = None) -> None:
+        self.params = params or CoverageParams()
+        self.registry = registry
+        self.fields: dict[str, PreparedField] = {
+            f.id: _prepare(f, registry, self.params) for f in registry.fields
+        }
+        self._bbox = np.array([pf.bbox for pf in self.fields.values()]).reshape(-1, 4)
+        self._ids = list(self.fields)
+
+    def start(self) -> dict[str, FieldCoverage]:
+        """Empty running results for every field."""
+        return {fid: self.empty(fid) for fid in self.fields}
+
+    def empty(self, field_id: str) -> FieldCoverage:
+        """An empty running result for one field."""
+        grid = self.fields[field_id].grid
+        return FieldCoverage(field_id, _EMPTY, _EMPTY, grid.zeros(), grid.zeros())
+
+    def add(
+        self, states: Mapping[str, FieldCoverage], samples: SampleArrays | Sequence[Sample]
+    ) -> dict[str, FieldCoverage]:
+        """New running results with one more flight (or day) of samples added."""
+        if not isinstance(samples, SampleArrays):
+            samples = samples_from_records(samples)
+        out = dict(states)
+        if len(samples) == 0:
+            return out
+        passes = _segment(samples, self.params)
+        if len(passes.start) == 0:
+            return out
+        b = passes.bbox
+        f = self._bbox
+        near = (
+            (b[:, None, 0] <= f[None, :, 2])
+            & (b[:, None, 2] >= f[None, :, 0])
+            & (b[:, None, 1] <= f[None, :, 3])
+            & (b[:, None, 3] >= f[None, :, 1])
+        )
+        for j in np.flatnonzero(near.any(axis=0)):
+            fid = self._ids[int(j)]
+            pf = self.fields[fid]
+            batch = _batch(pf, passes, np.flatnonzero(near[:, j]), self.params)
+            if batch is None:
+                continue
+            state = out.get(fid) or self.empty(fid)
+            out[fid] = _merge(pf, state, batch)
+        return out
+
+    def run(self, samples: SampleArrays | Sequence[Sample]) -> dict[str, FieldCoverage]:
+        """Running results of every field from one set of samples."""
+        return self.add(self.start(), samples)
+
+    def result(self, state: FieldCoverage) -> CoverageResult:
+        """The metrics of a running result."""
+        pf = self.fields[state.field_id]
+        field_m2 = float(pf.target.area)
+        covered_m2 = float(shapely.intersection(state.footprint, pf.target).area)
+        covered_m2 = min(covered_m2, field_m2)
+        geo = self._off_target(pf, state)
+        covered_cells = pf.inside & (state.hits > 0)
+        litres_inside = float(state.dose[pf.inside].sum()) * pf.grid.cell_area
+        rates = state.dose[covered_cells] * M2_PER_HA
+        mean_rate = rate_cv = None
+        if covered_m2 > 0 and rates.size and rates.mean() > 0:
+            mean_rate = litres_inside / (covered_m2 / M2_PER_HA)
+            rate_cv = float(rates.std() / rates.mean() * 100.0)
+        return CoverageResult(
+            field_id=state.field_id,
+            field_ha=field_m2 / M2_PER_HA,
+            covered_ha=covered_m2 / M2_PER_HA,
+            coverage_pct=100.0 * covered_m2 / field_m2 if field_m2 else 0.0,
+            missed_ha=(field_m2 - covered_m2) / M2_PER_HA,
+            overlap_ha=float(state.overlap.area) / M2_PER_HA,
+            off_target_ha=float(geo[0].area) / M2_PER_HA,
+            no_spray_ha=float(geo[1].area) / M2_PER_HA,
+            applied_l=state.applied_l,
+            mean_rate_l_per_ha=mean_rate,
+            rate_cv_pct=rate_cv,
+            passes=state.passes,
+            positioning=_positioning(state.fix_counts),
+        )
+
+    def geometry(self, state: FieldCoverage) -> CoverageGeometry:
+        """The covered, missed (slivers dropped), overlap, off-target and no-spray polygons."""
+        pf = self.fields[state.field_id]
+        missed = _polygonal(shapely.difference(pf.target, state.footprint))
+        parts = shapely.get_parts(missed)
+        parts = parts[shapely.area(parts) >= self.params.sliver_m2]
+        off, no_spray = self._off_target(pf, state)
+        return CoverageGeometry(
+            field_id=state.field_id,
+            plane=pf.field.plane,
+            covered=_polygonal(shapely.intersection(state.footprint, pf.target)),
+            missed=shapely.multipolygons(parts) if len(parts) else _EMPTY,
+            overlap=state.overlap,
+            off_target=off,
+            no_spray=no_spray,
+        )
+
+    @staticmethod
+    def _off_target(pf: PreparedField, state: FieldCoverage) -> tuple[Any, Any]:
+        outside = shapely.difference(state.footprint, pf.target)
+        off = _polygonal(shapely.difference(outside, pf.neighbours))
+        no_spray = _polygonal(shapely.intersection(state.footprint, pf.no_spray))
+        return off, no_spray
+
+
+def _prepare(f: Field, registry: FieldRegistry, p: CoverageParams) -> PreparedField:
+    minx, miny, maxx, maxy = (float(v) for v in f.geometry.bounds)
+    mlon, mlat = metres_per_degree((miny + maxy) / 2)
+    dlon, dlat = NEIGHBOURHOOD_M / float(mlon), NEIGHBOURHOOD_M / float(mlat)
+    region = shapely.box(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+
+    def near(items: Sequence[Field]) -> Any:
+        geoms = [g.geometry for g in items if g is not f]
+        close = [g for g in geoms if shapely.intersects(g, region)]
+        if not close:
+            return _EMPTY
+        return f.plane.to_plane(shapely.union_all(close))
+
+    no_spray = near(registry.no_spray)
+    target = (
+        _polygonal(shapely.difference(f.metric, no_spray)) if not no_spray.is_empty else f.metric
+    )
+    neighbours = near(registry.fields)
+    if not neighbours.is_empty and not no_spray.is_empty:
+        neighbours = shapely.difference(neighbours, no_spray)
+    bounds = tuple(float(v) for v in f.metric.bounds)
+    cell = p.cell_m
+    area_box = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+    if area_box / (cell * cell) > p.max_cells:
+        cell = float(np.sqrt(area_box / p.max_cells))
+    grid = Grid.covering((bounds[0], bounds[1], bounds[2], bounds[3]), cell)
+    return PreparedField(
+        field=f,
+        target=target,
+        no_spray=no_spray,
+        neighbours=neighbours,
+        grid=grid,
+        inside=polygon_mask(grid, target),
+        bbox=(minx, miny, maxx, maxy),
+    )
+
+
+def _batch(
+    pf: PreparedField, ps: _Passes, candidates: IntArray, p: CoverageParams
+) -> _Batch | None:
+    starts, stops = ps.start[candidates], ps.stop[candidates]
+    lengths = stops - starts
+    sel = _ranges(starts, lengths)
+    local = np.repeat(np.arange(len(starts)), lengths)
+    x, y = pf.field.plane.forward(ps.lon[sel], ps.lat[sel])
+    footprints = _footprints(x, y, ps.swath[sel], local, n_pass=len(starts), p=p)
+    metric = pf.field.metric
+    touching = shapely.intersects(footprints, metric) & ~shapely.touches(footprints, metric)
+    point_like = shapely.is_empty(footprints)
+    if point_like.any():
+        # A single sample, or a drone hovering while spraying: no area, but its litres count.
+        first = (np.cumsum(lengths) - lengths)[point_like]
+        points = shapely.points(x[first], y[first])
+        touching[point_like] = shapely.dwithin(points, metric, ps.swath[sel][first] / 2.0)
+    if not touching.any():
+        return None
+    keep_sample = touching[local]
+    sel = sel[keep_sample]
+    quads, density = _strips(
+        x[keep_sample],
+        y[keep_sample],
+        ps.t_ms[sel],
+        half=ps.swath[sel] / 2.0,
+        litres=ps.litres[sel],
+        pass_index=local[keep_sample],
+        heading_s=p.heading_s,
+    )
+    fix = ps.fix[sel]
+    fix_counts = np.bincount(
+        np.where(fix < 0, len(FIX_QUALITIES), fix), minlength=len(FIX_QUALITIES) + 1
+    )
+    return _Batch(
+        footprints=footprints[touching],
+        quads=quads,
+        density=density,
+        litres=float(ps.litres[sel].sum()),
+        fix_counts=fix_counts,
+    )
+
+
+def _footprints(
+    x: FloatArray,
+    y: FloatArray,
+    swath: FloatArray,
+    pass_index: IntArray,
+    *,
+    n_pass: int,
+    p: CoverageParams,
+) -> Any:
+    """One polygon per pass: simplified track buffered by swath/2, flat ends, round joins.
+
+    A pass whose swath changes is cut into pieces of constant swath (sharing their end
+    sample), buffered piecewise and unioned.
+    """
+    change = np.ones(len(x), dtype=bool)
+    change[1:] = (pass_index[1:] != pass_index[:-1]) | (np.abs(np.diff(swath)) > 1e-6)
+    piece = np.cumsum(change) - 1
+    # Each piece also takes the first sample of the next piece of the same pass.
+    first = np.flatnonzero(change)
+    shared = first[1:][pass_index[first[1:]] == pass_index[first[1:] - 1]]
+    idx = np.concatenate([np.arange(len(x)), shared])
+    pid = np.concatenate([piece, piece[shared] - 1])
+    order = np.argsort(pid * (len(x) + 1) + idx, kind="stable")
+    idx, pid = idx[order], pid[order]
+    counts = np.bincount(pid, minlength=int(piece[-1]) + 1)
+    valid = counts[pid] >= 2
+    idx, pid = idx[valid], pid[valid]
+    piece_pass = pass_index[first]
+    piece_half = swath[first] / 2.0
+    out = np.array([_EMPTY] * n_pass, dtype=object)
+    if len(idx) == 0:
+        return out
+    used, pid = np.unique(pid, return_inverse=True)
+    lines = shapely.linestrings(np.column_stack([x[idx], y[idx]]), indices=pid)
+    lines = shapely.simplify(lines, p.simplify_m, preserve_topology=False)
+    polys = shapely.buffer(
+        lines, piece_half[used], quad_segs=p.quad_segs, cap_style="flat", join_style="round"
+    )
+    owners = piece_pass[used]
+    single = np.bincount(owners, minlength=n_pass) == 1
+    simple = single[owners]
+    out[owners[simple]] = polys[simple]
+    for k in np.unique(owners[~simple]):
+        out[k] = shapely.union_all(polys[owners == k])
+    return out
+
+
+def _strips(
+    x: FloatArray,
+    y: FloatArray,
+    t_ms: FloatArray,
+    *,
+    half: FloatArray,
+    litres: FloatArray,
+    pass_index: IntArray,
+    heading_s: float,
+) -> tuple[FloatArray, FloatArray]:
+    """Quads between consecutive samples of a pass, cut across the heading smoothed over
+    ±``heading_s`` so that strips tile the swept band, and the dose (L/m²) on each.
+
+    Sample i's litres are spread evenly over the strip from i to i+1. A strip whose cuts
+    cross (a sharp turn) falls back to the rectangle of its own segment.
+    """
+    seg = (pass_index[1:] == pass_index[:-1]).nonzero()[0]
+    starts = np.flatnonzero(np.r_[True, pass_index[1:] != pass_index[:-1]])
+    lengths = np.diff(np.r_[starts, len(x)])
+    owner = np.repeat(np.arange(len(starts)), lengths)
+    t_rel = t_ms - t_ms[starts][owner]
+    span = t_rel[starts + lengths - 1]
+    key = t_rel + (np.cumsum(span + 1e7) - (span + 1e7))[owner]
+    lo = np.maximum(np.searchsorted(key, key - heading_s * 1000.0, side="left"), starts[owner])
+    hi = np.searchsorted(key, key + heading_s * 1000.0, side="right") - 1
+    hi = np.minimum(hi, (starts + lengths - 1)[owner])
+    hx, hy = x[hi] - x[lo], y[hi] - y[lo]
+    norm = np.hypot(hx, hy)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        vnx, vny = np.where(norm > 0, -hy / norm, 0.0), np.where(norm > 0, hx / norm, 0.0)
+    a, b = seg, seg + 1
+    quads = np.empty((len(seg), 4, 2))
+    quads[:, 0, 0], quads[:, 0, 1] = x[a] + vnx[a] * half[a], y[a] + vny[a] * half[a]
+    quads[:, 1, 0], quads[:, 1, 1] = x[b] + vnx[b] * half[a], y[b] + vny[b] * half[a]
+    quads[:, 2, 0], quads[:, 2, 1] = x[b] - vnx[b] * half[a], y[b] - vny[b] * half[a]
+    quads[:, 3, 0], quads[:, 3, 1] = x[a] - vnx[a] * half[a], y[a] - vny[a] * half[a]
+    folded = ~_convex(quads)
+    if folded.any():
+        dx, dy = x[b] - x[a], y[b] - y[a]
+        length = np.hypot(dx, dy)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            nx = np.where(length > 0, -dy / length, 0.0)[folded]
+            ny = np.where(length > 0, dx / length, 0.0)[folded]
+        fa, fb, h = a[folded], b[folded], half[a][folded]
+        quads[folded, 0] = np.column_stack([x[fa] + nx * h, y[fa] + ny * h])
+        quads[folded, 1] = np.column_stack([x[fb] + nx * h, y[fb] + ny * h])
+        quads[folded, 2] = np.column_stack([x[fb] - nx * h, y[fb] - ny * h])
+        quads[folded, 3] = np.column_stack([x[fa] - nx * h, y[fa] - ny * h])
+    # Shoelace area of each strip (positive for the vertex order above, folded ones less).
+    qx, qy = quads[:, :, 0], quads[:, :, 1]
+    area = np.abs(0.5 * (qx * np.roll(qy, -1, axis=1) - np.roll(qx, -1, axis=1) * qy).sum(axis=1))
+    area = np.where(area > 1e-9, area, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        density = np.where(area > 0, litres[seg] / area, 0.0)
+    # The last sample of a pass sprays past the footprint's end; its litres are spread over
+    # the pass in proportion to area, so litres stay conserved without a spike at the end.
+    strip_pass = pass_index[seg]
+    last = np.ones(len(x), dtype=bool)
+    last[:-1] = pass_index[1:] != pass_index[:-1]
+    tail = np.zeros(int(pass_index.max()) + 1 if len(x) else 0)
+    tail[pass_index[last]] = litres[last]
+    pass_area = np.bincount(strip_pass, weights=area, minlength=len(tail))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        extra = np.where(pass_area > 0, tail / pass_area, 0.0)
+    density += np.where(area > 0, extra[strip_pass], 0.0)
+    return quads, density
+
+
+def _convex(quads: FloatArray) -> BoolArray:
+    """Quads whose four corner turns all have the same (non-zero) sign."""
+    v = quads
+    e = np.roll(v, -1, axis=1) - v
+    turn = (
+        e[:, :, 0] * np.roll(e, -1, axis=1)[:, :, 1] - e[:, :, 1] * np.roll(e, -1, axis=1)[:, :, 0]
+    )
+    return np.asarray(np.all(turn > 0, axis=1) | np.all(turn < 0, axis=1))
+
+
+def _merge(pf: PreparedField, state: FieldCoverage, b: _Batch) -> FieldCoverage:
+    new = b.footprints
+    inside = shapely.intersection(new, pf.target)
+    tree = shapely.STRtree(inside)
+    left, right = tree.query(inside, predicate="intersects")
+    pair = left < right
+    pieces = [state.overlap]
+    if pair.any():
+        pieces.extend(shapely.intersection(inside[left[pair]], inside[right[pair]]))
+    new_union = shapely.disjoint_subset_union_all(new)
+    old_inside = shapely.intersection(state.footprint, pf.target)
+    if not old_inside.is_empty:
+        pieces.append(shapely.intersection(old_inside, shapely.intersection(new_union, pf.target)))
+    overlap = _polygonal(shapely.union_all([g for g in pieces if not g.is_empty]))
+    dose, hits = paint_quads(pf.grid, b.quads, [b.density, np.ones(len(b.density))])
+    return replace(
+        state,
+        footprint=shapely.union(state.footprint, new_union),
+        overlap=overlap,
+        dose=state.dose + dose,
+        hits=state.hits + hits,
+        passes=state.passes + len(new),
+        applied_l=state.applied_l + b.litres,
+        fix_counts=tuple(int(a + c) for a, c in zip(state.fix_counts, b.fix_counts, strict=True)),
+    )
+
+
+def _polygonal(geometry: Any) -> Any:
+    """Only the polygon parts of a geometry (drops the lines where footprints just touch)."""
+    if geometry is None or geometry.is_empty:
+        return _EMPTY
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
+    parts = shapely.get_parts(geometry)
+    polys = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
+    if not polys:
+        return _EMPTY
+    return shapely.union_all(polys)
+
+
+def _positioning(fix_counts: Sequence[int]) -> str:
+    total = sum(fix_counts)
+    unknown = fix_counts[-1]
+    if total in (0, unknown):
+        return "unknown"
+    rtk = fix_counts[FIX_QUALITIES.index("rtk_fixed")]
+    return "rtk" if rtk >= RTK_SHARE * (total - unknown) and unknown == 0 else "gnss"

@@ -1,0 +1,362 @@
+"""The field registry: GeoJSON (RFC 7946, WGS84) in, validated frozen ``Field`` records out.
+
+Every problem in a file is collected, one line per feature with the feature's index and id,
+so a user fixes the whole file in one go. Repairs (closing rings, ``shapely.make_valid``)
+happen only with ``repair=True`` and are listed in ``FieldRegistry.repairs``.
+Persistence belongs to the storage package; ``Field.to_feature`` gives it the GeoJSON.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+import shapely
+from shapely.geometry import MultiPolygon, Polygon, mapping
+
+from fields.projection import LocalPlane, utm_epsg
+
+#: One sào Bắc Bộ (the northern Vietnamese land unit) in square metres.
+SAO_M2: Final = 360.0
+M2_PER_HA: Final = 10_000.0
+MIN_FIELD_M2: Final = 10.0
+MAX_FIELD_M2: Final = 500 * M2_PER_HA
+
+Kind = Literal["field", "no_spray"]
+
+#: Rough box around Vietnam, for the "did you swap lat and lon?" hint.
+_VIETNAM_LON = (102.0, 110.0)
+_VIETNAM_LAT = (8.0, 24.0)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Field:
+    """One registered plot (or no-spray zone) with its WGS84 and metric geometry."""
+
+    id: str
+    kind: Kind
+    geometry: Any  # shapely Polygon | MultiPolygon, WGS84 lon/lat
+    plane: LocalPlane
+    metric: Any  # the same geometry in ``plane`` metres
+    name: str = ""
+    owner: str = ""
+    coop: str = ""
+    crop: str = ""
+    properties: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def area_m2(self) -> float:
+        """Area in square metres (ellipsoidal, via the local plane; < 1 ppm error)."""
+        return float(self.metric.area)
+
+    @property
+    def area_ha(self) -> float:
+        """Area in hectares."""
+        return self.area_m2 / M2_PER_HA
+
+    @property
+    def area_sao(self) -> float:
+        """Area in sào Bắc Bộ (360 m²), the unit northern farmers use."""
+        return self.area_m2 / SAO_M2
+
+    @property
+    def utm_epsg(self) -> int:
+        """EPSG code of the UTM zone of the centroid (32648 for Đông Triều)."""
+        c = self.geometry.centroid
+        return utm_epsg(float(c.x), float(c.y))
+
+    def to_feature(self) -> dict[str, Any]:
+        """The field as a GeoJSON Feature (what the metadata database stores)."""
+        props = dict(self.properties)
+        props.update(id=self.id, name=self.name, owner=self.owner, coop=self.coop)
+        props["crop"] = self.crop
+        if self.kind == "no_spray":
+            props["kind"] = "no_spray"
+        return {"type": "Feature", "properties": props, "geometry": mapping(self.geometry)}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRegistry:
+    """Fields to spray and no-spray zones, with the repairs applied while loading."""
+
+    fields: tuple[Field, ...]
+    no_spray: tuple[Field, ...] = ()
+    repairs: tuple[str, ...] = ()
+
+    def get(self, field_id: str) -> Field:
+        """The field with this id; ``KeyError`` names the known ids when it is missing."""
+        for f in self.fields:
+            if f.id == field_id:
+                return f
+        known = ", ".join(f.id for f in self.fields[:20])
+        raise KeyError(f"no field {field_id!r} in the registry (known: {known})")
+
+    def __iter__(self) -> Iterator[Field]:
+        return iter(self.fields)
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+
+class FieldValidationError(ValueError):
+    """The GeoJSON holds problems; ``problems`` lists every one, each naming its feature."""
+
+    def __init__(self, source: str, problems: Sequence[str]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        lines = "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(f"{source}: {len(self.problems)} problem(s):\n{lines}")
+
+
+def load_fields(path: str | Path, *, repair: bool = False) -> FieldRegistry:
+    """Read and validate a GeoJSON file of fields (thin I/O over ``parse_fields``)."""
+    p = Path(path)
+    try:
+        doc = json.loads(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FieldValidationError(str(p), [f"cannot read the file: {exc.strerror}"]) from exc
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise FieldValidationError(str(p), [f"not valid JSON: {exc}"]) from exc
+    return parse_fields(doc, repair=repair, source=str(p))
+
+
+def parse_fields(doc: Any, *, repair: bool = False, source: str = "<geojson>") -> FieldRegistry:
+    """Validate a GeoJSON Feature or FeatureCollection of Polygon/MultiPolygon fields."""
+    features = _features(doc, source)
+    problems: list[str] = []
+    repairs: list[str] = []
+    parsed: list[tuple[int, Field]] = []
+    for index, feature in enumerate(features):
+        f = _parse_feature(index, feature, repair, problems, repairs)
+        if f is not None:
+            parsed.append((index, f))
+    first_seen: dict[str, int] = {}
+    for index, f in parsed:
+        if f.id in first_seen:
+            problems.append(
+                f"feature {index} ({f.id}): duplicate id, already used by feature "
+                f"{first_seen[f.id]}"
+            )
+        else:
+            first_seen[f.id] = index
+    if problems:
+        raise FieldValidationError(source, problems)
+    return FieldRegistry(
+        fields=tuple(f for _, f in parsed if f.kind == "field"),
+        no_spray=tuple(f for _, f in parsed if f.kind == "no_spray"),
+        repairs=tuple(repairs),
+    )
+
+
+def _features(doc: Any, source: str) -> list[Any]:
+    if not isinstance(doc, Mapping):
+        raise FieldValidationError(source, ["top level is not a GeoJSON object"])
+    kind = doc.get("type")
+    if kind == "FeatureCollection":
+        features = doc.get("features")
+        if not isinstance(features, list):
+            raise FieldValidationError(source, ["FeatureCollection has no 'features' list"])
+        if not features:
+            raise FieldValidationError(source, ["FeatureCollection holds no features"])
+        return features
+    if kind == "Feature":
+        return [doc]
+    raise FieldValidationError(
+        source, [f"top-level type is {kind!r}; expected 'Feature' or 'FeatureCollection'"]
+    )
+
+
+def _parse_feature(
+    index: int, feature: Any, repair: bool, problems: list[str], repairs: list[str]
+) -> Field | None:
+    if not isinstance(feature, Mapping) or feature.get("type") != "Feature":
+        problems.append(f"feature {index}: not a GeoJSON Feature object")
+        return None
+    props = feature.get("properties") or {}
+    if not isinstance(props, Mapping):
+        problems.append(f"feature {index}: 'properties' is not an object")
+        return None
+    kind: Kind = "no_spray" if props.get("kind") == "no_spray" else "field"
+    raw_id = props.get("id", feature.get("id"))
+    label = f"feature {index}" + (f" ({raw_id})" if raw_id not in (None, "") else "")
+    count_before = len(problems)
+    fid = _feature_id(raw_id, kind, index, label, problems)
+    texts = {}
+    for key in ("name", "owner", "coop", "crop"):
+        value = props.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            problems.append(f"{label}: property {key!r} must be a string, got {value!r}")
+        texts[key] = str(value)
+    geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
+    if geometry is None or len(problems) > count_before or fid is None:
+        return None
+    centre = geometry.centroid
+    plane = LocalPlane.around(float(centre.x), float(centre.y))
+    metric = plane.to_plane(geometry)
+    area = float(metric.area)
+    if kind == "field" and area < MIN_FIELD_M2:
+        problems.append(f"{label}: area {area:.2f} m² is under the {MIN_FIELD_M2:.0f} m² minimum")
+        return None
+    if area > MAX_FIELD_M2:
+        problems.append(
+            f"{label}: area {area / M2_PER_HA:.1f} ha is over the "
+            f"{MAX_FIELD_M2 / M2_PER_HA:.0f} ha maximum (wrong units or a district outline?)"
+        )
+        return None
+    extra = {k: v for k, v in props.items() if k not in ("id", "kind", *texts)}
+    return Field(
+        id=fid,
+        kind=kind,
+        geometry=geometry,
+        plane=plane,
+        metric=metric,
+        properties=extra,
+        **texts,
+    )
+
+
+def _feature_id(raw_id: Any, kind: Kind, index: int, label: str, problems: list[str]) -> str | None:
+    if raw_id is None or raw_id == "":
+        if kind == "no_spray":
+            return f"no-spray-{index}"
+        problems.append(f"{label}: no 'id' property")
+        return None
+    if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
+        problems.append(f"{label}: 'id' must be a string or integer, got {raw_id!r}")
+        return None
+    fid = str(raw_id)
+    if len(fid) > 64:
+        problems.append(f"{label}: 'id' is longer than 64 characters")
+        return None
+    return fid
+
+
+def _geometry(geom: Any, label: str, repair: bool, problems: list[str], repairs: list[str]) -> Any:
+    if not isinstance(geom, Mapping):
+        problems.append(f"{label}: no geometry")
+        return None
+    gtype = geom.get("type")
+    coords = geom.get("coordinates")
+    polygons = [coords] if gtype == "Polygon" else coords
+    if gtype not in ("Polygon", "MultiPolygon"):
+        problems.append(f"{label}: geometry type {gtype!r}; expected Polygon or MultiPolygon")
+        return None
+    if not isinstance(polygons, list | tuple) or not polygons:
+        problems.append(f"{label}: {gtype} has no polygons")
+        return None
+    shapes = []
+    for p_index, rings in enumerate(polygons):
+        where = label if gtype == "Polygon" else f"{label} polygon {p_index}"
+        shape = _polygon(rings, where, repair, problems, repairs)
+        if shape is not None:
+            shapes.append(shape)
+    if len(shapes) != len(polygons):
+        return None
+    result = shapes[0] if gtype == "Polygon" else MultiPolygon(shapes)
+    return _valid(result, label, repair, problems, repairs)
+
+
+def _valid(result: Any, label: str, repair: bool, problems: list[str], repairs: list[str]) -> Any:
+    """The geometry if valid, its ``make_valid`` repair when asked, else None (reported)."""
+    if not shapely.is_valid(result):
+        reason = shapely.is_valid_reason(result)
+        if not repair:
+            problems.append(f"{label}: invalid geometry ({reason}); load with repair to fix")
+            return None
+        repairs.append(f"{label}: repaired invalid geometry ({reason}) with make_valid")
+        result = _polygonal(shapely.make_valid(result))
+        if result is None:
+            problems.append(f"{label}: nothing polygonal is left after make_valid")
+            return None
+    return shapely.normalize(result)
+
+
+def _polygon(
+    rings: Any, where: str, repair: bool, problems: list[str], repairs: list[str]
+) -> Polygon | None:
+    if not isinstance(rings, list | tuple) or not rings:
+        problems.append(f"{where}: polygon has no rings")
+        return None
+    clean: list[list[tuple[float, float]]] = []
+    for r_index, ring in enumerate(rings):
+        name = "outer ring" if r_index == 0 else f"hole {r_index}"
+        points = _ring_points(ring, f"{where} {name}", problems)
+        if points is None:
+            return None
+        if points[0] != points[-1]:
+            msg = (
+                f"{where} {name}: ring not closed (first vertex {list(points[0])} "
+                f"!= last vertex {list(points[-1])})"
+            )
+            if not repair:
+                problems.append(msg + "; load with repair to close it")
+                return None
+            repairs.append(msg + "; closed it")
+            points = [*points, points[0]]
+        if len(points) < 4:
+            problems.append(f"{where} {name}: a ring needs at least 4 positions, has {len(points)}")
+            return None
+        clean.append(points)
+    return Polygon(clean[0], clean[1:])
+
+
+def _ring_points(ring: Any, where: str, problems: list[str]) -> list[tuple[float, float]] | None:
+    if not isinstance(ring, list | tuple) or not ring:
+        problems.append(f"{where}: not a list of positions")
+        return None
+    points: list[tuple[float, float]] = []
+    for v_index, pos in enumerate(ring):
+        ok = (
+            isinstance(pos, list | tuple)
+            and len(pos) >= 2
+            and all(isinstance(c, int | float) and not isinstance(c, bool) for c in pos[:2])
+        )
+        if not ok:
+            problems.append(f"{where}: vertex {v_index} is not a [lon, lat] pair: {pos!r}")
+            return None
+        lon, lat = float(pos[0]), float(pos[1])
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            problems.append(f"{where}: vertex {v_index} is not finite: {pos!r}")
+            return None
+        hint = _range_problem(lon, lat)
+        if hint:
+            problems.append(f"{where}: vertex {v_index} [{lon}, {lat}] {hint}")
+            return None
+        points.append((lon, lat))
+    return points
+
+
+def _range_problem(lon: float, lat: float) -> str:
+    in_range = -180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0
+    swapped_ok = -180.0 <= lat <= 180.0 and -90.0 <= lon <= 90.0
+    swapped_vn = (
+        _VIETNAM_LON[0] <= lat <= _VIETNAM_LON[1] and _VIETNAM_LAT[0] <= lon <= _VIETNAM_LAT[1]
+    )
+    if in_range and not swapped_vn:
+        return ""
+    if swapped_vn:
+        return (
+            "looks like [lat, lon] (Vietnam, swapped); GeoJSON positions are [lon, lat], "
+            f"e.g. [{lat}, {lon}]"
+        )
+    if swapped_ok:
+        return "is outside WGS84 ranges; are lat and lon swapped? GeoJSON is [lon, lat]"
+    return "is outside WGS84 ranges (lon -180..180, lat -90..90)"
+
+
+def _polygonal(geometry: Any) -> Polygon | MultiPolygon | None:
+    parts = [
+        g
+        for g in shapely.get_parts(geometry)
+        if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty
+    ]
+    if not parts:
+        return None
+    merged = shapely.union_all(parts)
+    return merged if merged.geom_type in ("Polygon", "MultiPolygon") else None
