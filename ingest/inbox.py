@@ -73,21 +73,29 @@ class Inbox:
             self._not_empty.notify()
             return True
 
-    def take(self, max_items: int, wait: float, linger: float = 0.0) -> list[Received]:
-        """Remove up to ``max_items``: wait ``wait`` s for the first, then ``linger`` s for more."""
+    def take(
+        self, max_items: int, wait: float, linger: float = 0.0, max_bytes: int | None = None
+    ) -> list[Received]:
+        """Remove up to ``max_items`` messages (and about ``max_bytes`` of payload, at least one).
+
+        Waits ``wait`` s for the first message, then up to ``linger`` s for more.
+        """
         out: list[Received] = []
+        budget = self.max_bytes if max_bytes is None else max_bytes
         with self._not_empty:
             if not self._items and not self._not_empty.wait_for(lambda: bool(self._items), wait):
                 return out
             deadline = time.monotonic() + linger
+            taken = 0
             while True:
-                while self._items and len(out) < max_items:
+                while self._items and len(out) < max_items and (not out or taken < budget):
                     item = self._items.popleft()
                     self._bytes -= len(item.payload)
+                    taken += len(item.payload)
                     out.append(item)
                 self._not_full.notify_all()
                 remaining = deadline - time.monotonic()
-                if len(out) >= max_items or remaining <= 0:
+                if len(out) >= max_items or taken >= budget or remaining <= 0:
                     return out
                 self._not_empty.wait(remaining)
                 if not self._items:

@@ -46,6 +46,8 @@ class WriterConfig:
     """Batching and retry policy of the writer."""
 
     batch_messages: int = 5_000
+    #: About 5,000 samples whether they come one or ten to a message; bounds memory per batch.
+    batch_bytes: int = 1024 * 1024
     linger_s: float = 0.005
     idle_wait_s: float = 0.2
     retry_initial_s: float = 0.2
@@ -141,7 +143,9 @@ class BatchWriter:
         cfg = self.config
         try:
             while not abandon.is_set() and not (stop.is_set() and len(self.inbox) == 0):
-                batch = self.inbox.take(cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s)
+                batch = self.inbox.take(
+                    cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s, cfg.batch_bytes
+                )
                 if batch:
                     pending = _Pending(batch, decode_batch(batch), time.perf_counter())
                     _put_unless(out, pending, abandon)

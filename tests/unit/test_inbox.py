@@ -53,3 +53,11 @@ def test_taking_makes_room_for_a_blocked_put() -> None:
     putter.join(5)
     assert result == [True]
     assert [m.mid for m in inbox.take(1, wait=0.01)] == [1]
+
+
+def test_take_stops_at_the_byte_budget_but_always_takes_one() -> None:
+    inbox = Inbox()
+    for i in range(4):
+        inbox.put(message(i, size=40), timeout=0.01)
+    assert [m.mid for m in inbox.take(10, wait=0.01, max_bytes=100)] == [0, 1, 2]
+    assert [m.mid for m in inbox.take(10, wait=0.01, max_bytes=1)] == [3]
