@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agridrone import __version__
+from agridrone.settings import ConfigError
 
 #: Modules that each expose ``register(subparsers)``; imported lazily to keep start-up fast.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -41,6 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler: Handler = args.handler
     try:
         return handler(args)
+    except ConfigError as exc:
+        print(f"agridrone {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -47,10 +47,20 @@ def add_settings_arguments(parser: argparse.ArgumentParser, *names: str) -> None
         parser.add_argument(flag, dest=name, default=None, help=f"{_FLAGS[name]} [{_env(name)}]")
 
 
+class ConfigError(Exception):
+    """A setting, flag or environment variable has a value we cannot use."""
+
+
 def settings_from_args(args: argparse.Namespace) -> Settings:
     """The environment's settings with the flags that were given laid over them."""
     given = {name: getattr(args, name) for name in _FLAGS if getattr(args, name, None) is not None}
-    return Settings(**given)
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_env(str(e['loc'][0])) if e['loc'] else 'setting'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(problems) from exc
 
 
 def _env(name: str) -> str:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from agridrone.settings import Settings
-from storage.contract import TelemetryStore
+from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
+
+log = logging.getLogger(__name__)
 
 
 def open_telemetry_store(settings: Settings) -> TelemetryStore:
@@ -18,8 +22,13 @@ def open_telemetry_store(settings: Settings) -> TelemetryStore:
             settings.influx_db,
             username=settings.influx_username,
             password=password,
+            create_database=True,
         )
-        store.ensure_database()
+        try:
+            store.ensure_database()
+        except StoreUnavailableError as exc:
+            # Not fatal: writes retry, and create the database once InfluxDB answers.
+            log.warning("influx_unavailable_at_start error=%r", str(exc))
         return store
     from storage.sqlite import SqliteStore
 

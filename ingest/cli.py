@@ -12,7 +12,12 @@ from types import FrameType
 from typing import Any
 
 from agridrone.logs import configure_logging
-from agridrone.settings import Settings, add_settings_arguments, settings_from_args
+from agridrone.settings import (
+    ConfigError,
+    Settings,
+    add_settings_arguments,
+    settings_from_args,
+)
 from agridrone.stores import open_metadata, open_telemetry_store
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
@@ -57,7 +62,10 @@ def register(subparsers: Any) -> None:
 
 def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
     """The worker's configuration from parsed flags and settings."""
-    address = BrokerAddress.from_url(settings.mqtt_url)
+    try:
+        address = BrokerAddress.from_url(settings.mqtt_url)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     if settings.mqtt_username is not None:
         password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
         address = dataclasses.replace(address, username=settings.mqtt_username, password=password)

@@ -121,6 +121,7 @@ class InfluxStore:
         retry: RetryPolicy = RetryPolicy(),
         chunk_size: int = 10_000,
         compress_responses: bool = False,
+        create_database: bool = False,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         if not database:
@@ -130,6 +131,9 @@ class InfluxStore:
         self.batch_lines = batch_lines
         self.retry = retry
         self.chunk_size = chunk_size
+        #: Create the database (1.x) when a write finds it missing, e.g. when InfluxDB was
+        #: down as the worker started, or the database was dropped under it.
+        self.create_database = create_database
         # gzip costs influxd more CPU than it saves on a LAN (drone-hour read: 0.50 s with,
         # 0.19 s without); turn it on for a server across a slow link.
         self._accept = {"Accept-Encoding": "gzip" if compress_responses else "identity"}
@@ -218,6 +222,9 @@ class InfluxStore:
     def _write_body(self, body: bytes, lines: int) -> None:
         params = {"db": self.database, "precision": "ms"}
         response = self._request("POST", "/write", params=params, content=body)
+        if response.status_code == 404 and self.create_database:
+            self.ensure_database()
+            response = self._request("POST", "/write", params=params, content=body)
         if response.status_code in {200, 204}:
             return
         detail = _error_text(response)

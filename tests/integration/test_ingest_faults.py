@@ -16,6 +16,7 @@ import pytest
 from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
 from ingest.service import InboxLimits, IngestConfig, IngestService
 from ingest.wire import encode_sample
+from storage.contract import StoreUnavailableError
 from storage.influx import InfluxStore
 from storage.metadata import MetadataDB
 from storage.sqlite import SqliteStore
@@ -30,7 +31,9 @@ END_OF_TIME = 2**62
 class WorkerProcess:
     """``agridrone ingest`` as a separate process, with a stable client id, metrics on a port."""
 
-    def __init__(self, mosquitto: Mosquitto, folder: Path, coop: str) -> None:
+    def __init__(
+        self, mosquitto: Mosquitto, folder: Path, coop: str, store_args: list[str] | None = None
+    ) -> None:
         self.metrics_port = free_port()
         self.sqlite_path = folder / "telemetry.db"
         self.log = folder / "worker.log"
@@ -41,10 +44,7 @@ class WorkerProcess:
             "ingest",
             "--mqtt-url",
             mosquitto.url,
-            "--store",
-            "sqlite",
-            "--sqlite-path",
-            str(self.sqlite_path),
+            *(store_args or ["--store", "sqlite", "--sqlite-path", str(self.sqlite_path)]),
             "--metadata-path",
             str(folder / "agridrone.db"),
             "--client-id",
@@ -177,3 +177,38 @@ def test_influxdb_outage_holds_messages_unacked_and_loses_nothing(
         worker.stop()
         store.close()
         metadata.close()
+
+
+def test_worker_started_while_influxdb_is_down_stores_everything_once_it_is_up(
+    mosquitto: Mosquitto, fresh_influxd: Influxd, tmp_path: Path
+) -> None:
+    coop, drone = unique_id("coop"), "dt-late"
+    samples = sample_series(coop, drone, 300)
+    fresh_influxd.stop()
+    worker = WorkerProcess(
+        mosquitto,
+        tmp_path,
+        coop,
+        ["--store", "influx", "--influx-url", fresh_influxd.url, "--influx-db", "created_late"],
+    )
+    try:
+        worker.start()
+        topic = f"agri/v1/{coop}/{drone}/telemetry"
+        publish_all(mosquitto.port, [(topic, encode_sample(s)) for s in samples])
+        wait_until(lambda: (worker.metric("agridrone_ingest_store_retries_total") or 0) > 0)
+        fresh_influxd.start()
+        store = InfluxStore(fresh_influxd.url, "created_late")
+
+        def all_stored() -> bool:
+            try:
+                return len(store.drone_samples(coop, drone, 0, END_OF_TIME)) == 300
+            except StoreUnavailableError:  # the worker has not created the database yet
+                return False
+
+        try:
+            wait_until(all_stored, timeout=60, what="300 samples in a database created late")
+            assert store.drone_samples(coop, drone, 0, END_OF_TIME) == samples
+        finally:
+            store.close()
+    finally:
+        worker.stop()
