@@ -15,25 +15,9 @@ from typing import IO, Final
 import orjson
 
 from simulators.fleet import Intended
-from storage.records import Sample
+from storage.records import SAMPLE_VALUE_KEYS, Sample
 
-TRACK_COLUMNS: Final = (
-    "ts",
-    "lat",
-    "lon",
-    "spraying",
-    "seq",
-    "alt_m",
-    "speed_mps",
-    "heading_deg",
-    "battery_pct",
-    "flow_lpm",
-    "tank_l",
-    "swath_m",
-    "fix",
-    "coop",
-    "drone",
-)
+TRACK_COLUMNS: Final = ("ts", *SAMPLE_VALUE_KEYS, "coop", "drone")
 
 
 def _cell(value: object) -> str:

@@ -30,23 +30,10 @@ from storage.lineprotocol import (
     event_line,
     sample_line,
 )
-from storage.records import DroneLastSeen, Event, Sample
+from storage.records import SAMPLE_VALUE_KEYS, DroneLastSeen, Event, Sample
 
 #: Sample fields in the order they are selected.
-SAMPLE_FIELDS: Final = (
-    "lat",
-    "lon",
-    "spraying",
-    "seq",
-    "alt_m",
-    "speed_mps",
-    "heading_deg",
-    "battery_pct",
-    "flow_lpm",
-    "tank_l",
-    "swath_m",
-    "fix",
-)
+SAMPLE_FIELDS: Final = SAMPLE_VALUE_KEYS
 T = TypeVar("T")
 
 _RETRY_STATUSES: Final = frozenset({429, 500, 502, 503, 504})

@@ -21,6 +21,9 @@ OPTIONAL_NUMBER_KEYS: Final = (
     "swath_m",
 )
 
+#: A sample's wire keys besides ``ts``, in the order stores and track files write them.
+SAMPLE_VALUE_KEYS: Final = ("lat", "lon", "spraying", "seq", *OPTIONAL_NUMBER_KEYS, "fix")
+
 #: Accepted values of a sample's ``fix`` (GNSS fix quality), worst to best.
 FIX_QUALITIES: Final = ("none", "2d", "3d", "dgps", "rtk_float", "rtk_fixed")
 

@@ -19,6 +19,7 @@ from ingest.wire import encode_sample
 from storage.contract import StoreUnavailableError
 from storage.influx import InfluxStore
 from storage.metadata import MetadataDB
+from storage.records import Sample
 from storage.sqlite import SqliteStore
 from tests.integration.mqtt_helpers import publish_all, sample_series, unique_id, wait_until
 from tests.servers import Influxd, Mosquitto, free_port
@@ -98,18 +99,23 @@ def count_stored(path: Path, coop: str, drone: str) -> int:
         store.close()
 
 
+def publish_in_background(mosquitto: Mosquitto, samples: list[Sample]) -> threading.Thread:
+    """Publish one message per sample from a thread, so a test can act mid-stream."""
+    topic = f"agri/v1/{samples[0].coop}/{samples[0].drone}/telemetry"
+    messages = [(topic, encode_sample(s)) for s in samples]
+    publisher = threading.Thread(target=publish_all, args=(mosquitto.port, messages))
+    publisher.start()
+    return publisher
+
+
 def test_kill_9_mid_stream_and_restart_loses_nothing(
     mosquitto: Mosquitto, worker_process: tuple[WorkerProcess, str]
 ) -> None:
     worker, coop = worker_process
     drone = "dt-kill"
     samples = sample_series(coop, drone, 6000)
-    topic = f"agri/v1/{coop}/{drone}/telemetry"
     worker.start()
-    publisher = threading.Thread(
-        target=publish_all, args=(mosquitto.port, [(topic, encode_sample(s)) for s in samples])
-    )
-    publisher.start()
+    publisher = publish_in_background(mosquitto, samples)
     wait_until(lambda: count_stored(worker.sqlite_path, coop, drone) >= 500, what="500 stored")
     assert worker.signal(signal.SIGKILL) == -signal.SIGKILL
     killed_at = count_stored(worker.sqlite_path, coop, drone)
@@ -125,12 +131,8 @@ def test_sigterm_flushes_acks_and_exits_cleanly(
     worker, coop = worker_process
     drone = "dt-term"
     samples = sample_series(coop, drone, 3000)
-    topic = f"agri/v1/{coop}/{drone}/telemetry"
     worker.start()
-    publisher = threading.Thread(
-        target=publish_all, args=(mosquitto.port, [(topic, encode_sample(s)) for s in samples])
-    )
-    publisher.start()
+    publisher = publish_in_background(mosquitto, samples)
     wait_until(lambda: count_stored(worker.sqlite_path, coop, drone) >= 300, what="300 stored")
     assert worker.signal(signal.SIGTERM) == 0
     assert "ingest_stopped inbox_left=0" in worker.log.read_text()
