@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint check servers bench clean
+.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,18 @@ test: $(BIN)/agridrone servers lint
 demo: $(BIN)/agridrone
 	$(BIN)/agridrone demo
 
+# Benchmarks (not tests): each prints its baseline beside our figure; see docs/benchmarks.md.
 bench: $(BIN)/agridrone servers
 	$(BIN)/python -m bench.ingest
+
+bench-wire: $(BIN)/agridrone
+	$(BIN)/python -m bench.wire
+
+bench-store: $(BIN)/agridrone servers
+	$(BIN)/python -m bench.store
+
+bench-coverage: $(BIN)/agridrone
+	$(BIN)/python -m bench.coverage
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache
