@@ -4,6 +4,7 @@ COPY pyproject.toml constraints.txt README.md ./
 COPY agridrone ./agridrone
 COPY ingest ./ingest
 COPY fields ./fields
+COPY flights ./flights
 COPY api ./api
 COPY simulators ./simulators
 COPY storage ./storage

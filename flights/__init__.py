@@ -1,0 +1,1 @@
+"""Flights: cutting a drone's samples into flights and summarizing each (pure functions)."""
