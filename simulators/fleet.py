@@ -761,25 +761,40 @@ def applied_litres(truth: Truth) -> float:
 
 
 def intended_answers(
-    jobs: Sequence[Job], no_spray: Sequence[Polygon | MultiPolygon] = ()
+    jobs: Sequence[Job],
+    no_spray: Sequence[Polygon | MultiPolygon] = (),
+    fields: Sequence[SimField] = (),
 ) -> list[Intended]:
-    """The intended coverage of every field the jobs sprayed, in order of first visit."""
+    """The intended coverage of every field the jobs sprayed, in order of first visit.
+
+    ``fields`` are the registered plots around them: as in the engine, spray landing on a
+    neighbour's plot is not off-target, and a no-spray zone is not part of a field's target.
+    """
     by_field: dict[str, list[Job]] = {}
     for job in jobs:
         by_field.setdefault(job.field.id, []).append(job)
-    return [_intended(js, no_spray) for js in by_field.values()]
+    return [_intended(js, no_spray, fields) for js in by_field.values()]
 
 
-def _intended(jobs: list[Job], no_spray: Sequence[Polygon | MultiPolygon]) -> Intended:
+def _intended(
+    jobs: list[Job], no_spray: Sequence[Polygon | MultiPolygon], fields: Sequence[SimField]
+) -> Intended:
     f = jobs[0].field
     frame = frame_for(f.geometry)
     local = frame.polygon_to_local(f.geometry)
     fps = [fp for job in jobs for fp in run_footprints(job.truth)]
     union = shapely.union_all(fps) if fps else Polygon()
-    covered = union.intersection(local)
-    overlap = _overlap(fps).intersection(local)
     zones = _local_zones(frame, local, no_spray)
-    field_m2 = local.area
+    target = local if zones is None else local.difference(zones)
+    others = _local_zones(frame, local, [g.geometry for g in fields if g.id != f.id])
+    if others is not None and zones is not None:
+        others = others.difference(zones)
+    off_target = union.difference(target)
+    if others is not None:
+        off_target = off_target.difference(others)
+    covered = union.intersection(target)
+    overlap = _overlap(fps).intersection(target)
+    field_m2 = target.area
     route = jobs[0].route
     first = jobs[0].samples[0] if jobs[0].samples else None
     return Intended(
@@ -789,7 +804,7 @@ def _intended(jobs: list[Job], no_spray: Sequence[Polygon | MultiPolygon]) -> In
         coverage_pct=100 * covered.area / field_m2,
         missed_ha=(field_m2 - covered.area) / 1e4,
         overlap_ha=overlap.area / 1e4,
-        off_target_ha=union.difference(local).area / 1e4,
+        off_target_ha=off_target.area / 1e4,
         no_spray_ha=union.intersection(zones).area / 1e4 if zones is not None else 0.0,
         applied_l=sum(applied_litres(j.truth) for j in jobs),
         passes=len(fps),

@@ -187,5 +187,5 @@ def run_fleet(
             track.close()
         stats.wall_s = time.monotonic() - wall0
     if jobs is not None:
-        stats.intended = intended_answers(jobs, fieldset.no_spray)
+        stats.intended = intended_answers(jobs, fieldset.no_spray, fieldset.fields)
     return stats
