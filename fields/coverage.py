@@ -27,7 +27,7 @@ from shapely.geometry import mapping
 
 from fields.projection import LocalPlane, metres_per_degree
 from fields.raster import Grid, paint_quads, polygon_mask
-from fields.registry import M2_PER_HA, SAO_M2, Field, FieldRegistry
+from fields.registry import M2_PER_HA, SAO_M2, Field, FieldRegistry, polygonal
 from storage.records import FIX_QUALITIES, Sample
 
 FloatArray = npt.NDArray[np.float64]
@@ -166,7 +166,7 @@ def samples_from_records(records: Sequence[Sample]) -> SampleArrays:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _Passes:
+class Passes:
     """Samples sorted by (drone, ts), deduplicated, with spray-on runs cut into passes."""
 
     t_ms: FloatArray
@@ -180,7 +180,8 @@ class _Passes:
     bbox: FloatArray  # (n_pass, 4) lon/lat bounds widened by half a swath
 
 
-def _segment(s: SampleArrays, p: CoverageParams) -> _Passes:
+def split_passes(s: SampleArrays, p: CoverageParams) -> Passes:
+    """Sort by (drone, ts), drop duplicate instants, smooth, and cut spray-on runs into passes."""
     order = np.lexsort((s.ts_ms, s.drone))
     ts, drone = s.ts_ms[order], s.drone[order]
     keep = np.ones(len(ts), dtype=bool)
@@ -207,7 +208,7 @@ def _segment(s: SampleArrays, p: CoverageParams) -> _Passes:
     lengths = np.bincount(pass_id[on], minlength=len(start)).astype(np.int64)
     stop = start + lengths
     slon, slat = _smooth(ts, lon, lat, start=start, stop=stop, half_window_s=p.smooth_s)
-    return _Passes(
+    return Passes(
         t_ms=ts.astype(np.float64),
         lon=slon,
         lat=slat,
@@ -274,7 +275,7 @@ def _pass_bounds(
     bbox = np.empty((len(start), 4))
     if len(start) == 0:
         return bbox
-    sel = _ranges(start, lengths)
+    sel = index_ranges(start, lengths)
     firsts = np.cumsum(lengths) - lengths
     half = np.maximum.reduceat(swath[sel], firsts) / 2.0
     mlon, mlat = metres_per_degree(lat[start])
@@ -285,7 +286,7 @@ def _pass_bounds(
     return bbox
 
 
-def _ranges(start: IntArray, lengths: IntArray) -> IntArray:
+def index_ranges(start: IntArray, lengths: IntArray) -> IntArray:
     """Concatenation of ``arange(start[i], start[i] + lengths[i])`` for every i."""
     firsts = np.cumsum(lengths) - lengths
     return np.repeat(start - firsts, lengths) + np.arange(int(lengths.sum()))
@@ -305,7 +306,7 @@ def _smooth(
     if half_window_s <= 0 or len(start) == 0:
         return lon, lat
     lengths = stop - start
-    sel = _ranges(start, lengths)
+    sel = index_ranges(start, lengths)
     pid = np.repeat(np.arange(len(start)), lengths)
     t = ts[sel].astype(np.float64) - ts[start][pid]
     span = t[np.cumsum(lengths) - 1]
@@ -460,7 +461,7 @@ class CoverageEngine:
         out = dict(states)
         if len(samples) == 0:
             return out
-        passes = _segment(samples, self.params)
+        passes = split_passes(samples, self.params)
         if len(passes.start) == 0:
             return out
         b = passes.bbox
@@ -518,14 +519,14 @@ class CoverageEngine:
     def geometry(self, state: FieldCoverage) -> CoverageGeometry:
         """The covered, missed (slivers dropped), overlap, off-target and no-spray polygons."""
         pf = self.fields[state.field_id]
-        missed = _polygonal(shapely.difference(pf.target, state.footprint))
+        missed = polygonal_or_empty(shapely.difference(pf.target, state.footprint))
         parts = shapely.get_parts(missed)
         parts = parts[shapely.area(parts) >= self.params.sliver_m2]
         off, no_spray = self._off_target(pf, state)
         return CoverageGeometry(
             field_id=state.field_id,
             plane=pf.field.plane,
-            covered=_polygonal(shapely.intersection(state.footprint, pf.target)),
+            covered=polygonal_or_empty(shapely.intersection(state.footprint, pf.target)),
             missed=shapely.multipolygons(parts) if len(parts) else _EMPTY,
             overlap=state.overlap,
             off_target=off,
@@ -535,8 +536,8 @@ class CoverageEngine:
     @staticmethod
     def _off_target(pf: PreparedField, state: FieldCoverage) -> tuple[Any, Any]:
         outside = shapely.difference(state.footprint, pf.target)
-        off = _polygonal(shapely.difference(outside, pf.neighbours))
-        no_spray = _polygonal(shapely.intersection(state.footprint, pf.no_spray))
+        off = polygonal_or_empty(shapely.difference(outside, pf.neighbours))
+        no_spray = polygonal_or_empty(shapely.intersection(state.footprint, pf.no_spray))
         return off, no_spray
 
 
@@ -555,7 +556,9 @@ def _prepare(f: Field, registry: FieldRegistry, p: CoverageParams) -> PreparedFi
 
     no_spray = near(registry.no_spray)
     target = (
-        _polygonal(shapely.difference(f.metric, no_spray)) if not no_spray.is_empty else f.metric
+        polygonal_or_empty(shapely.difference(f.metric, no_spray))
+        if not no_spray.is_empty
+        else f.metric
     )
     neighbours = near(registry.fields)
     if not neighbours.is_empty and not no_spray.is_empty:
@@ -577,15 +580,13 @@ def _prepare(f: Field, registry: FieldRegistry, p: CoverageParams) -> PreparedFi
     )
 
 
-def _batch(
-    pf: PreparedField, ps: _Passes, candidates: IntArray, p: CoverageParams
-) -> _Batch | None:
+def _batch(pf: PreparedField, ps: Passes, candidates: IntArray, p: CoverageParams) -> _Batch | None:
     starts, stops = ps.start[candidates], ps.stop[candidates]
     lengths = stops - starts
-    sel = _ranges(starts, lengths)
+    sel = index_ranges(starts, lengths)
     local = np.repeat(np.arange(len(starts)), lengths)
     x, y = pf.field.plane.forward(ps.lon[sel], ps.lat[sel])
-    footprints = _footprints(x, y, ps.swath[sel], local, n_pass=len(starts), p=p)
+    footprints = pass_footprints(x, y, ps.swath[sel], local, n_pass=len(starts), p=p)
     metric = pf.field.metric
     touching = shapely.intersects(footprints, metric) & ~shapely.touches(footprints, metric)
     point_like = shapely.is_empty(footprints)
@@ -620,7 +621,7 @@ def _batch(
     )
 
 
-def _footprints(
+def pass_footprints(
     x: FloatArray,
     y: FloatArray,
     swath: FloatArray,
@@ -758,7 +759,7 @@ def _merge(pf: PreparedField, state: FieldCoverage, b: _Batch) -> FieldCoverage:
     old_inside = shapely.intersection(state.footprint, pf.target)
     if not old_inside.is_empty:
         pieces.append(shapely.intersection(old_inside, shapely.intersection(new_union, pf.target)))
-    overlap = _polygonal(shapely.union_all([g for g in pieces if not g.is_empty]))
+    overlap = polygonal_or_empty(shapely.union_all([g for g in pieces if not g.is_empty]))
     dose, hits = paint_quads(pf.grid, b.quads, [b.density, np.ones(len(b.density))])
     return replace(
         state,
@@ -772,17 +773,10 @@ def _merge(pf: PreparedField, state: FieldCoverage, b: _Batch) -> FieldCoverage:
     )
 
 
-def _polygonal(geometry: Any) -> Any:
-    """Only the polygon parts of a geometry (drops the lines where footprints just touch)."""
-    if geometry is None or geometry.is_empty:
-        return _EMPTY
-    if geometry.geom_type in ("Polygon", "MultiPolygon"):
-        return geometry
-    parts = shapely.get_parts(geometry)
-    polys = [g for g in parts if g.geom_type in ("Polygon", "MultiPolygon") and not g.is_empty]
-    if not polys:
-        return _EMPTY
-    return shapely.union_all(polys)
+def polygonal_or_empty(geometry: Any) -> Any:
+    """The polygon parts of a geometry, or an empty polygon (never None)."""
+    found = polygonal(geometry)
+    return _EMPTY if found is None else found
 
 
 def _positioning(fix_counts: Sequence[int]) -> str:

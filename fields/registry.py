@@ -270,7 +270,7 @@ def _valid(result: Any, label: str, repair: bool, problems: list[str], repairs: 
             problems.append(f"{label}: invalid geometry ({reason}); load with repair to fix")
             return None
         repairs.append(f"{label}: repaired invalid geometry ({reason}) with make_valid")
-        result = _polygonal(shapely.make_valid(result))
+        result = polygonal(shapely.make_valid(result))
         if result is None:
             problems.append(f"{label}: nothing polygonal is left after make_valid")
             return None
@@ -350,7 +350,15 @@ def _range_problem(lon: float, lat: float) -> str:
     return "is outside WGS84 ranges (lon -180..180, lat -90..90)"
 
 
-def _polygonal(geometry: Any) -> Polygon | MultiPolygon | None:
+def polygonal(geometry: Any) -> Polygon | MultiPolygon | None:
+    """Only the polygon parts of a geometry (drops lines and points where shapes just touch).
+
+    None when nothing polygonal is left.
+    """
+    if geometry is None or geometry.is_empty:
+        return None
+    if geometry.geom_type in ("Polygon", "MultiPolygon"):
+        return geometry
     parts = [
         g
         for g in shapely.get_parts(geometry)

@@ -28,11 +28,11 @@ from fields.coverage import (
     CoverageParams,
     FieldCoverage,
     SampleArrays,
-    _footprints,
-    _polygonal,
-    _ranges,
-    _segment,
+    index_ranges,
+    pass_footprints,
+    polygonal_or_empty,
     samples_from_records,
+    split_passes,
 )
 from fields.projection import LocalPlane
 from fields.registry import M2_PER_HA, SAO_M2
@@ -290,18 +290,18 @@ def _spray(
     """(footprint in ``plane``, metres flown within passes, litres, pass count)."""
     if plane is None:
         return _EMPTY, 0.0, 0.0, 0
-    ps = _segment(arrays, p)  # samples are already sorted and unique, so indices match
+    ps = split_passes(arrays, p)  # samples are already sorted and unique, so indices match
     litres = float(ps.litres.sum())
     if len(ps.start) == 0:
         return _EMPTY, 0.0, litres, 0
     lengths = ps.stop - ps.start
-    sel = _ranges(ps.start, lengths)
+    sel = index_ranges(ps.start, lengths)
     owner = np.repeat(np.arange(len(ps.start)), lengths)
     pass_of = np.full(len(arrays), -1, dtype=np.int64)
     pass_of[sel] = owner
     within = (pass_of[1:] == pass_of[:-1]) & (pass_of[1:] >= 0)
     sx, sy = plane.forward(ps.lon[sel], ps.lat[sel])
-    fps = _footprints(sx, sy, ps.swath[sel], owner, n_pass=len(ps.start), p=p)
+    fps = pass_footprints(sx, sy, ps.swath[sel], owner, n_pass=len(ps.start), p=p)
     fps = fps[~shapely.is_empty(fps)]
     footprint = shapely.disjoint_subset_union_all(fps) if len(fps) else _EMPTY
     return footprint, float(seg_m[within].sum()), litres, len(ps.start)
@@ -468,7 +468,7 @@ def merge_states(engine: CoverageEngine, a: FieldCoverage, b: FieldCoverage) -> 
     return replace(
         a,
         footprint=shapely.union(a.footprint, b.footprint),
-        overlap=_polygonal(shapely.union_all(pieces)) if pieces else _EMPTY,
+        overlap=polygonal_or_empty(shapely.union_all(pieces)) if pieces else _EMPTY,
         dose=a.dose + b.dose,
         hits=a.hits + b.hits,
         passes=a.passes + b.passes,
