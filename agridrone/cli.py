@@ -15,6 +15,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli",
     "simulators.cli",
     "fields.cli",
+    "api.keys_cli",
+    "ingest.broker_acl",
     "agridrone.demo",
 )
 

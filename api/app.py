@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.routes import drones, health
+from api.routes import drones, fields, health
 from storage.contract import TelemetryStore
 from storage.metadata import MetadataDB
 
@@ -20,4 +20,5 @@ def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
     app.state.metadata = metadata
     app.include_router(health.router)
     app.include_router(drones.router, prefix="/api/v1")
+    app.include_router(fields.router, prefix="/api/v1")
     return app

@@ -1,0 +1,144 @@
+"""Who is asking, and what they may see: bearer API keys to a ``Principal``, plus the rules.
+
+Routes declare ``PrincipalDep`` (any valid key) or a ``require_role(...)`` dependency, then
+filter with the pure ``can_see_*`` helpers. A resource the caller may not see is answered
+with 404, exactly as if it did not exist, so a farmer cannot probe for other farmers' fields;
+403 is only for whole routes a role never uses (the rejected-message log for non-operators).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+from fastapi import Depends, HTTPException, Request, status
+
+from api.deps import MetadataDep
+from storage.keys import ROLES, Role, key_matches, parse_key_id
+
+_CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
+_INVALID: Final = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller behind a valid key: a farmer, a cooperative or an operator."""
+
+    role: Role
+    subject: str
+    key_id: str
+
+
+def _unauthorized(detail: str, headers: dict[str, str]) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=headers)
+
+
+def bearer_key(request: Request) -> str:
+    """The key from ``Authorization: Bearer <key>``; 401 when it is missing or malformed."""
+    header = request.headers.get("authorization")
+    if not header:
+        raise _unauthorized(
+            "no API key: send `Authorization: Bearer <key>`"
+            " (an operator creates keys with `agridrone keys create`)",
+            _CHALLENGE,
+        )
+    scheme, _, key = header.partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key:
+        raise _unauthorized(
+            f"the Authorization header uses the {scheme!r} scheme;"
+            " send `Authorization: Bearer <key>`",
+            _CHALLENGE,
+        )
+    return key
+
+
+def authenticate(request: Request, metadata: MetadataDep) -> Principal:
+    """The ``Principal`` of the request's bearer key; 401 if absent, unknown or revoked."""
+    key = bearer_key(request)
+    key_id = parse_key_id(key)
+    if key_id is None:
+        raise _unauthorized(
+            "the API key is malformed: keys look like agd_<10 letters or digits>_<43 characters>;"
+            " check it was copied whole",
+            _INVALID,
+        )
+    record = metadata.api_key(key_id)
+    if record is None or not key_matches(key, record):
+        raise _unauthorized(
+            f"API key {key_id} is not valid; ask an operator for a new key",
+            _INVALID,
+        )
+    if record.revoked:
+        raise _unauthorized(
+            f"API key {key_id} has been revoked; ask an operator for a new key",
+            _INVALID,
+        )
+    return Principal(record.role, record.subject, record.key_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def require_role(*roles: Role) -> Callable[[Principal], Principal]:
+    """A dependency admitting only keys of ``roles`` (403 naming the roles otherwise)."""
+    unknown = [r for r in roles if r not in ROLES]
+    if not roles or unknown:
+        raise ValueError(f"require_role needs roles among {ROLES}, got {roles}")
+    allowed = " or ".join(roles)
+
+    def check(principal: PrincipalDep) -> Principal:
+        if principal.role not in roles:
+            raise HTTPException(
+                status.HTTP_403_FORBIDDEN,
+                detail=f"this needs a {allowed} key; key {principal.key_id} is a "
+                f"{principal.role} key",
+            )
+        return principal
+
+    return check
+
+
+OperatorDep = Annotated[Principal, Depends(require_role("operator"))]
+CoopOrOperatorDep = Annotated[Principal, Depends(require_role("coop", "operator"))]
+
+
+def can_see_field(principal: Principal, field_owner: str, field_coop: str) -> bool:
+    """Operators see every field, a cooperative its members' fields, a farmer their own."""
+    if principal.role == "operator":
+        return True
+    if principal.role == "coop":
+        return bool(field_coop) and field_coop == principal.subject
+    return bool(field_owner) and field_owner == principal.subject
+
+
+def can_see_drone(principal: Principal, coop: str) -> bool:
+    """Operators see every drone, a cooperative its own; farmers see drones only via flights."""
+    if principal.role == "operator":
+        return True
+    return principal.role == "coop" and bool(coop) and coop == principal.subject
+
+
+def can_see_coop(principal: Principal, coop: str) -> bool:
+    """Whether the caller may read a cooperative's reports: the cooperative and operators."""
+    return can_see_drone(principal, coop)
+
+
+def can_see_flight(
+    principal: Principal, drone_coop: str, fields: Iterable[tuple[str, str]]
+) -> bool:
+    """Whether the caller may see a flight by a drone of ``drone_coop`` over ``fields``.
+
+    ``fields`` are the (owner, coop) of the fields it touched. A cooperative sees its own
+    drones' flights and any flight over its members' fields (hired drones); a farmer sees
+    the flights over their fields, and the route shows them only those fields' part.
+    """
+    if can_see_drone(principal, drone_coop):
+        return True
+    return any(can_see_field(principal, owner, coop) for owner, coop in fields)
+
+
+def can_see_rejected(principal: Principal) -> bool:
+    """Only operators read the rejected-message log (payloads of every cooperative)."""
+    return principal.role == "operator"

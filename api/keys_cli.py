@@ -1,0 +1,129 @@
+"""``agridrone keys create|list|revoke``: API keys for farmers, cooperatives and operators.
+
+``create`` prints the key once on stdout (nothing else, so scripts can capture it); only its
+SHA-256 is stored. ``list`` never shows secrets. Bad input exits 2 with the reason.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from agridrone.settings import add_settings_arguments, settings_from_args
+from storage.keys import ROLES, ApiKeyRecord, generate_key, is_key_id, parse_key_id
+from storage.metadata import MetadataConflictError, MetadataDB
+
+EXIT_BAD_INPUT: Final = 2
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``keys`` sub-command."""
+    keys: argparse.ArgumentParser = subparsers.add_parser(
+        "keys", help="create, list and revoke API keys"
+    )
+    actions = keys.add_subparsers(dest="keys_command", required=True, metavar="ACTION")
+    create = actions.add_parser("create", help="make a key and print it once")
+    create.add_argument("--role", required=True, choices=ROLES)
+    create.add_argument(
+        "--subject",
+        required=True,
+        metavar="ID",
+        help="farmer: the `owner` of their fields; coop: the cooperative id; operator: anyone",
+    )
+    create.add_argument("--name", default="", help="a note saying who holds the key")
+    listing = actions.add_parser("list", help="every key with its role and subject, no secrets")
+    listing.add_argument("--active", action="store_true", help="leave out revoked keys")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    revoke = actions.add_parser("revoke", help="stop a key from working, at once")
+    revoke.add_argument("key", metavar="KEY_ID", help="the key id from `keys list` (or the key)")
+    for p in (create, listing, revoke):
+        add_settings_arguments(p, "metadata_path")
+        p.set_defaults(handler=run)
+
+
+def _fail(command: str, message: str) -> int:
+    sys.stderr.write(f"agridrone keys {command}: {message}\n")
+    return EXIT_BAD_INPUT
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _iso(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one ``keys`` action; 0 on success, 2 on bad input."""
+    metadata = MetadataDB(settings_from_args(args).metadata_path)
+    try:
+        if args.keys_command == "create":
+            return _create(args, metadata)
+        if args.keys_command == "list":
+            _list(metadata.api_keys(include_revoked=not args.active), as_json=args.json)
+            return 0
+        return _revoke(args.key, metadata)
+    finally:
+        metadata.close()
+
+
+def _create(args: argparse.Namespace, metadata: MetadataDB) -> int:
+    try:
+        new = generate_key(args.role, args.subject, args.name, _now_ms())
+    except ValueError as exc:
+        return _fail("create", str(exc))
+    metadata.add_api_key(new.record)
+    sys.stdout.write(new.key + "\n")
+    sys.stderr.write(
+        f"key {new.record.key_id}: {args.role} {args.subject!r}. It is shown only this once "
+        "and only its hash is kept; send it as `Authorization: Bearer <key>`.\n"
+    )
+    return 0
+
+
+def _revoke(given: str, metadata: MetadataDB) -> int:
+    key_id = given if is_key_id(given) else parse_key_id(given)
+    if key_id is None:
+        return _fail(
+            "revoke",
+            f"{given!r} is neither a key id (10 letters/digits, see `keys list`) nor a key",
+        )
+    try:
+        record = metadata.revoke_api_key(key_id, _now_ms())
+    except MetadataConflictError as exc:
+        return _fail("revoke", str(exc))
+    sys.stderr.write(
+        f"key {key_id} ({record.role} {record.subject!r}) revoked at {_iso(record.revoked_ms)}\n"
+    )
+    return 0
+
+
+def _list(records: list[ApiKeyRecord], *, as_json: bool) -> None:
+    if as_json:
+        for r in records:
+            doc = {
+                "key_id": r.key_id,
+                "role": r.role,
+                "subject": r.subject,
+                "name": r.name,
+                "created": _iso(r.created_ms),
+                "revoked": _iso(r.revoked_ms),
+            }
+            sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
+        return
+    rows = [("KEY_ID", "ROLE", "SUBJECT", "CREATED", "REVOKED", "NAME")]
+    rows.extend(
+        (r.key_id, r.role, r.subject, _iso(r.created_ms) or "", _iso(r.revoked_ms) or "-", r.name)
+        for r in records
+    )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        line = "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True))
+        sys.stdout.write(line.rstrip() + "\n")

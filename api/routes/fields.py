@@ -1,0 +1,116 @@
+"""Fields: import a cooperative's plots as GeoJSON, list them, fetch one.
+
+Who sees what: a farmer sees the fields they own, a cooperative its members' fields, an
+operator all. A field someone may not see answers 404, exactly like one that does not exist.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Body, HTTPException
+from pydantic import BaseModel
+
+from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
+from api.deps import MetadataDep
+from fields.registry import Field, FieldRegistry, FieldValidationError, parse_fields
+from storage.metadata import StoredField
+
+router = APIRouter(tags=["fields"])
+
+
+class FieldSummary(BaseModel):
+    """A field as listed: who owns it and how big it is."""
+
+    id: str
+    kind: str
+    name: str
+    owner: str
+    coop: str
+    crop: str
+    area_ha: float
+    area_sao: float
+
+
+class ImportResult(BaseModel):
+    """What an import stored."""
+
+    imported: int
+    fields: list[FieldSummary]
+
+
+def summary(f: Field) -> FieldSummary:
+    """The listing form of a field."""
+    return FieldSummary(
+        id=f.id,
+        kind=f.kind,
+        name=f.name,
+        owner=f.owner,
+        coop=f.coop,
+        crop=f.crop,
+        area_ha=round(f.area_ha, 6),
+        area_sao=round(f.area_sao, 3),
+    )
+
+
+def stored_registry(rows: list[StoredField]) -> FieldRegistry:
+    """The registry rebuilt from stored features (they were valid when stored)."""
+    doc = {"type": "FeatureCollection", "features": [orjson.loads(r.feature) for r in rows]}
+    return parse_fields(doc, source="metadata database")
+
+
+@router.post("/fields", status_code=201)
+def import_fields(
+    principal: CoopOrOperatorDep,
+    metadata: MetadataDep,
+    collection: Annotated[dict[str, Any], Body(description="GeoJSON FeatureCollection")],
+) -> ImportResult:
+    """Register or replace fields (by id) from a GeoJSON Feature or FeatureCollection."""
+    try:
+        registry = parse_fields(collection, source="request body")
+    except FieldValidationError as exc:
+        raise HTTPException(
+            422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
+        ) from exc
+    everything = [*registry.fields, *registry.no_spray]
+    if principal.role == "coop":
+        foreign = [f"{f.id} (coop {f.coop!r})" for f in everything if f.coop != principal.subject]
+        if foreign:
+            raise HTTPException(
+                422,
+                detail={
+                    "message": f"your key is for cooperative {principal.subject!r}",
+                    "problems": [f"feature {x} belongs to another cooperative" for x in foreign],
+                },
+            )
+    metadata.save_fields(
+        [
+            StoredField(f.id, f.kind, f.coop, f.owner, orjson.dumps(f.to_feature()).decode())
+            for f in everything
+        ]
+    )
+    return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
+
+
+@router.get("/fields")
+def list_fields(principal: PrincipalDep, metadata: MetadataDep) -> list[FieldSummary]:
+    """The fields (and no-spray zones) the caller may see."""
+    visible = [r for r in metadata.stored_fields() if can_see_field(principal, r.owner, r.coop)]
+    if not visible:
+        return []
+    registry = stored_registry(visible)
+    return [summary(f) for f in (*registry.fields, *registry.no_spray)]
+
+
+@router.get("/fields/{field_id}")
+def get_field(field_id: str, principal: PrincipalDep, metadata: MetadataDep) -> dict[str, Any]:
+    """One field as a GeoJSON Feature, with its area in hectares and sào."""
+    row = metadata.stored_field(field_id)
+    if row is None or not can_see_field(principal, row.owner, row.coop):
+        raise HTTPException(404, detail=f"no field {field_id!r}")
+    registry = stored_registry([row])
+    f = (*registry.fields, *registry.no_spray)[0]
+    feature = f.to_feature()
+    feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))
+    return feature

@@ -1,0 +1,266 @@
+"""Per-drone MQTT credentials: ``agridrone drones add|list|passwd|remove`` and ``broker-acl``.
+
+Drone passwords are stored only as Mosquitto 2.0 ``$7$`` hashes (PBKDF2-HMAC-SHA512, the
+format ``mosquitto_passwd`` writes), so ``broker-acl`` copies them into the password file
+as they are. The ACL lets each drone use only ``agri/v1/{coop}/{drone}/#`` and the ingest
+user read ``agri/v1/#`` (Mosquitto 2.0 checks a ``$share/group/...`` subscription against
+the topic after the group, so the same line covers shared subscriptions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from agridrone.settings import add_settings_arguments, settings_from_args
+from storage.drones import DroneRecord, mqtt_username, validate_drone
+from storage.metadata import MetadataConflictError, MetadataDB
+
+#: ``mosquitto_passwd`` 2.0's own defaults: 101 PBKDF2 rounds, 12-byte salt, SHA-512.
+#: The passwords are 192 random bits, so more rounds would slow every connect for nothing.
+PBKDF2_ITERATIONS: Final = 101
+SALT_BYTES: Final = 12
+PASSWORD_BYTES: Final = 24
+DEFAULT_INGEST_USER: Final = "agridrone-ingest"
+EXIT_BAD_INPUT: Final = 2
+_HASH_RE: Final = re.compile(r"\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)")
+_SERVICE_USER_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def generate_password() -> str:
+    """A new random MQTT password (24 bytes, URL-safe base64: 32 characters)."""
+    return secrets.token_urlsafe(PASSWORD_BYTES)
+
+
+def mosquitto_hash(
+    password: str, *, salt: bytes | None = None, iterations: int = PBKDF2_ITERATIONS
+) -> str:
+    """``$7$<iterations>$<base64 salt>$<base64 PBKDF2-SHA512>``, as ``mosquitto_passwd`` writes."""
+    if salt is None:
+        salt = secrets.token_bytes(SALT_BYTES)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, iterations)
+    b64 = base64.b64encode
+    return f"$7${iterations}${b64(salt).decode()}${b64(digest).decode()}"
+
+
+def verify_mosquitto_hash(password: str, hashed: str) -> bool:
+    """Whether ``password`` matches a ``$7$`` hash; ``ValueError`` if the hash is not one."""
+    m = _HASH_RE.fullmatch(hashed)
+    if m is None:
+        raise ValueError(f"not a Mosquitto $7$ password hash: {hashed[:12]!r}...")
+    salt = base64.b64decode(m.group(2), validate=True)
+    expected = base64.b64decode(m.group(3), validate=True)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode("utf-8"), salt, int(m.group(1)))
+    return hmac.compare_digest(digest, expected)
+
+
+def check_service_user(name: str) -> str | None:
+    """Why ``name`` cannot be a service account (e.g. the ingest user), or ``None``."""
+    if _SERVICE_USER_RE.fullmatch(name) is None:
+        return (
+            f"user name {name!r} must match [A-Za-z0-9_-]{{1,64}}"
+            " (no dot, so it can never be a drone's {coop}.{drone})"
+        )
+    return None
+
+
+def password_file_text(drones: Iterable[DroneRecord], ingest_user: str, ingest_hash: str) -> str:
+    """The Mosquitto password file: the ingest user, then one line per drone."""
+    lines = [f"{ingest_user}:{ingest_hash}"]
+    lines.extend(f"{d.mqtt_username}:{d.mqtt_password_hash}" for d in drones)
+    return "\n".join(lines) + "\n"
+
+
+def acl_file_text(drones: Iterable[DroneRecord], ingest_user: str) -> str:
+    """The Mosquitto ACL: each drone its own topic tree, the ingest user read-all."""
+    header = (
+        "# Written by `agridrone broker-acl` from the drone registry; edits are overwritten.\n"
+        "# No topic lines before the first `user`: anonymous clients get nothing.\n"
+        "# The ingest worker reads every drone; `$share/<group>/agri/v1/...` subscriptions\n"
+        "# are checked against the topic after the group, so this line covers them too.\n"
+        f"user {ingest_user}\n"
+        "topic read agri/v1/#\n"
+    )
+    parts = [header]
+    parts.extend(f"\nuser {d.mqtt_username}\ntopic readwrite {d.topic_prefix}#\n" for d in drones)
+    return "".join(parts)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (temp file in the same folder, fsync, rename), mode 0600."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        Path(tmp).chmod(0o600)
+        Path(tmp).replace(path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``drones`` and ``broker-acl`` sub-commands."""
+    drones: argparse.ArgumentParser = subparsers.add_parser(
+        "drones", help="the drone registry and each drone's MQTT password"
+    )
+    actions = drones.add_subparsers(dest="drones_command", required=True, metavar="ACTION")
+    add = actions.add_parser("add", help="register a drone and print its new MQTT password once")
+    passwd = actions.add_parser("passwd", help="issue a registered drone a new MQTT password")
+    remove = actions.add_parser("remove", help="unregister a drone (its login stops working)")
+    listing = actions.add_parser("list", help="registered drones (never their passwords)")
+    for p in (add, passwd, remove):
+        p.add_argument("--coop", required=True, help="cooperative id")
+        p.add_argument("--drone", required=True, help="drone id, unique within the cooperative")
+    add.add_argument("--swath-m", type=float, help="effective spray width in metres")
+    listing.add_argument("--coop", help="only this cooperative's drones")
+    for p in (add, passwd, remove, listing):
+        add_settings_arguments(p, "metadata_path")
+        p.set_defaults(handler=run)
+
+    acl: argparse.ArgumentParser = subparsers.add_parser(
+        "broker-acl",
+        help="write Mosquitto's password file and ACL from the drone registry",
+        description=(
+            "Writes both files atomically with mode 0600; reload Mosquitto (SIGHUP) to apply. "
+            "The ingest user's password comes from --ingest-password or "
+            "AGRIDRONE_MQTT_PASSWORD, else a new one is generated and printed."
+        ),
+    )
+    acl.add_argument("--password-file", required=True, type=Path, metavar="P")
+    acl.add_argument("--acl-file", required=True, type=Path, metavar="A")
+    acl.add_argument(
+        "--ingest-user",
+        help=f"ingest worker's user [AGRIDRONE_MQTT_USERNAME; {DEFAULT_INGEST_USER}]",
+    )
+    acl.add_argument("--ingest-password", help="prefer AGRIDRONE_MQTT_PASSWORD: argv is public")
+    add_settings_arguments(acl, "metadata_path")
+    acl.set_defaults(handler=run_broker_acl, drones_command=None)
+
+
+def _fail(command: str, message: str) -> int:
+    sys.stderr.write(f"agridrone {command}: {message}\n")
+    return EXIT_BAD_INPUT
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def run(args: argparse.Namespace) -> int:
+    """``agridrone drones ACTION``: 0 on success, 2 on bad input."""
+    metadata = MetadataDB(settings_from_args(args).metadata_path)
+    try:
+        return _drones(args, metadata)
+    finally:
+        metadata.close()
+
+
+def _drones(args: argparse.Namespace, metadata: MetadataDB) -> int:
+    command = f"drones {args.drones_command}"
+    if args.drones_command == "list":
+        _print_drones(metadata.drones(args.coop))
+        return 0
+    problem = validate_drone(args.coop, args.drone, getattr(args, "swath_m", None))
+    if problem is not None:
+        return _fail(command, problem)
+    password = generate_password()
+    try:
+        if args.drones_command == "add":
+            record = DroneRecord(
+                args.coop, args.drone, args.swath_m, _now_ms(), mosquitto_hash(password)
+            )
+            metadata.add_drone(record)
+        elif args.drones_command == "passwd":
+            metadata.set_drone_password(args.coop, args.drone, mosquitto_hash(password))
+        else:
+            metadata.remove_drone(args.coop, args.drone)
+            sys.stderr.write(
+                f"removed drone {args.drone} of {args.coop}; run `agridrone broker-acl` and "
+                "reload Mosquitto to end its login\n"
+            )
+            return 0
+    except MetadataConflictError as exc:
+        return _fail(command, str(exc))
+    user = mqtt_username(args.coop, args.drone)
+    sys.stdout.write(password + "\n")
+    sys.stderr.write(
+        f"MQTT user {user}: the password above is shown only once; put it in the drone's "
+        f"configuration. It may publish only under agri/v1/{args.coop}/{args.drone}/#. "
+        "Run `agridrone broker-acl` and reload Mosquitto (SIGHUP) to let it in.\n"
+    )
+    return 0
+
+
+def _print_drones(drones: Sequence[DroneRecord]) -> None:
+    rows = [("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER")]
+    rows.extend(
+        (
+            d.coop,
+            d.drone,
+            "-" if d.swath_m is None else f"{d.swath_m:g}",
+            datetime.fromtimestamp(d.registered_ms / 1000, UTC).isoformat(timespec="seconds"),
+            d.mqtt_username,
+        )
+        for d in drones
+    )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        sys.stdout.write("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+        sys.stdout.write("\n")
+
+
+def run_broker_acl(args: argparse.Namespace) -> int:
+    """``agridrone broker-acl``: write both files; 0 on success, 2 on bad input."""
+    settings = settings_from_args(args)
+    user = args.ingest_user or settings.mqtt_username or DEFAULT_INGEST_USER
+    problem = check_service_user(user)
+    if problem is not None:
+        return _fail("broker-acl", f"--ingest-user: {problem}")
+    if args.ingest_password is not None:
+        password, generated = args.ingest_password, False
+    elif settings.mqtt_password is not None:
+        password, generated = settings.mqtt_password.get_secret_value(), False
+    else:
+        password, generated = generate_password(), True
+    if not password:
+        return _fail("broker-acl", "the ingest password is empty")
+    if args.password_file.resolve() == args.acl_file.resolve():
+        return _fail("broker-acl", "--password-file and --acl-file must be different files")
+    metadata = MetadataDB(settings.metadata_path)
+    try:
+        drones = metadata.drones()
+    finally:
+        metadata.close()
+    write_private_file(
+        args.password_file, password_file_text(drones, user, mosquitto_hash(password))
+    )
+    write_private_file(args.acl_file, acl_file_text(drones, user))
+    if generated:
+        sys.stdout.write(f"AGRIDRONE_MQTT_USERNAME={user}\nAGRIDRONE_MQTT_PASSWORD={password}\n")
+    sys.stderr.write(
+        f"wrote {args.password_file} and {args.acl_file}: ingest user {user}"
+        f"{' (new password above, shown once)' if generated else ''} and {len(drones)} "
+        "drone(s); reload Mosquitto (SIGHUP) to apply\n"
+    )
+    return 0

@@ -1,0 +1,379 @@
+"""Drone registry, Mosquitto password hashes, and the password and ACL files written from them."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingest import broker_acl
+from ingest.broker_acl import (
+    acl_file_text,
+    check_service_user,
+    mosquitto_hash,
+    password_file_text,
+    verify_mosquitto_hash,
+    write_private_file,
+)
+from storage.drones import DroneRecord, mqtt_username, validate_drone
+from storage.metadata import MetadataConflictError, MetadataDB
+
+T0 = 1_764_300_000_000
+# Written by `mosquitto_passwd -b -c FILE user1 pass1` (Mosquitto 2.0.11, Debian) on this machine.
+MOSQUITTO_PASSWD_LINE = (
+    "user1:$7$101$sPXGsf9A9mcyoAxb$GM0UDHfmmBtuVds17DI1VvJkQvmBWQS3savD5S6tWyIvJsjYdG33"
+    "X0M8700r9gpmAIfUutXG7LUHzR9B63H96Q=="
+)
+
+
+def drone(coop: str, name: str, password: str = "drone-pw") -> DroneRecord:  # noqa: S107
+    return DroneRecord(coop, name, 5.5, T0, mosquitto_hash(password))
+
+
+def run_cli(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    broker_acl.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    result: int = args.handler(args)
+    return result
+
+
+# --- the hash format ---------------------------------------------------------------------------
+
+
+def test_our_hash_equals_mosquitto_passwd_for_the_same_salt() -> None:
+    hashed = MOSQUITTO_PASSWD_LINE.split(":", 1)[1]
+    salt = base64.b64decode(hashed.split("$")[3])
+    assert mosquitto_hash("pass1", salt=salt, iterations=101) == hashed
+
+
+def test_a_mosquitto_passwd_hash_verifies_with_its_password_only() -> None:
+    hashed = MOSQUITTO_PASSWD_LINE.split(":", 1)[1]
+    assert verify_mosquitto_hash("pass1", hashed)
+    assert not verify_mosquitto_hash("pass2", hashed)
+
+
+def test_a_new_hash_has_mosquittos_shape() -> None:
+    parts = mosquitto_hash("secret").split("$")
+    assert parts[:3] == ["", "7", "101"]
+    assert len(base64.b64decode(parts[3])) == 12
+    assert len(base64.b64decode(parts[4])) == 64
+
+
+@settings(max_examples=25, deadline=None)
+@given(password=st.text(min_size=1, max_size=40), other=st.text(min_size=1, max_size=40))
+def test_hashes_verify_their_own_password_and_no_other(password: str, other: str) -> None:
+    hashed = mosquitto_hash(password)
+    assert verify_mosquitto_hash(password, hashed)
+    assert verify_mosquitto_hash(other, hashed) is (other == password)
+
+
+def test_the_same_password_hashes_differently_each_time() -> None:
+    assert mosquitto_hash("same") != mosquitto_hash("same")
+
+
+def test_verifying_against_something_else_than_a_hash_says_so() -> None:
+    with pytest.raises(ValueError, match=r"not a Mosquitto \$7\$"):
+        verify_mosquitto_hash("pw", "$6$abc$def")
+
+
+def test_generated_passwords_are_long_and_distinct() -> None:
+    passwords = {broker_acl.generate_password() for _ in range(20)}
+    assert len(passwords) == 20
+    assert all(len(p) == 32 for p in passwords)
+
+
+# --- ids and user names ------------------------------------------------------------------------
+
+
+def test_a_drone_logs_in_as_coop_dot_drone() -> None:
+    record = drone("htx-hong-phong", "dji-t40-01")
+    assert record.mqtt_username == mqtt_username("htx-hong-phong", "dji-t40-01")
+    assert record.mqtt_username == "htx-hong-phong.dji-t40-01"
+    assert record.topic_prefix == "agri/v1/htx-hong-phong/dji-t40-01/"
+
+
+@pytest.mark.parametrize(
+    ("coop", "name", "swath", "fragment"),
+    [
+        ("htx.a", "d1", None, "coop id 'htx.a'"),
+        ("htx", "d/1", None, "drone id 'd/1'"),
+        ("htx", "", None, "drone id ''"),
+        ("htx", "d" * 65, None, "drone id"),
+        ("htx", "d1", 0.0, "swath 0.0 m"),
+        ("htx", "d1", float("nan"), "swath nan m"),
+        ("htx", "d1", 80.0, "swath 80.0 m"),
+    ],
+)
+def test_unusable_drones_are_refused_with_the_reason(
+    coop: str, name: str, swath: float | None, fragment: str
+) -> None:
+    problem = validate_drone(coop, name, swath)
+    assert problem is not None
+    assert fragment in problem
+
+
+def test_a_usable_drone_passes() -> None:
+    assert validate_drone("htx-hong-phong", "T40_01", 6.5) is None
+    assert validate_drone("htx-hong-phong", "T40_01", None) is None
+
+
+@pytest.mark.parametrize("name", ["htx.d1", "", "a:b", "a b"])
+def test_service_users_cannot_look_like_drones_or_break_the_file(name: str) -> None:
+    assert check_service_user(name) is not None
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+
+def test_registered_drones_come_back_sorted_and_filtered(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "m.db")
+    for coop, name in [("htx-b", "d2"), ("htx-a", "d9"), ("htx-b", "d1")]:
+        db.add_drone(drone(coop, name))
+    assert [(d.coop, d.drone) for d in db.drones()] == [
+        ("htx-a", "d9"),
+        ("htx-b", "d1"),
+        ("htx-b", "d2"),
+    ]
+    assert [d.drone for d in db.drones("htx-b")] == ["d1", "d2"]
+    assert db.drone("htx-a", "d9") == db.drones()[0]
+    assert db.drone("htx-a", "d1") is None
+
+
+def test_a_drone_id_is_unique_within_its_coop_only(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "m.db")
+    db.add_drone(drone("htx-a", "d1"))
+    db.add_drone(drone("htx-b", "d1"))
+    with pytest.raises(MetadataConflictError, match=r"already registered.*drones passwd"):
+        db.add_drone(drone("htx-a", "d1"))
+
+
+def test_a_new_password_replaces_the_old_hash(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "m.db")
+    db.add_drone(drone("htx-a", "d1", "old"))
+    db.set_drone_password("htx-a", "d1", mosquitto_hash("new"))
+    stored = db.drone("htx-a", "d1")
+    assert stored is not None
+    assert verify_mosquitto_hash("new", stored.mqtt_password_hash)
+    assert not verify_mosquitto_hash("old", stored.mqtt_password_hash)
+
+
+def test_updating_or_removing_an_unregistered_drone_names_it(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "m.db")
+    with pytest.raises(MetadataConflictError, match="no drone d7 in cooperative htx-a"):
+        db.set_drone_password("htx-a", "d7", mosquitto_hash("x"))
+    with pytest.raises(MetadataConflictError, match="no drone d7 in cooperative htx-a"):
+        db.remove_drone("htx-a", "d7")
+
+
+# --- the files ---------------------------------------------------------------------------------
+
+
+def test_the_password_file_has_the_ingest_user_then_each_drone() -> None:
+    drones = [drone("htx-a", "d1"), drone("htx-b", "d2")]
+    text = password_file_text(drones, "agridrone-ingest", mosquitto_hash("ingest"))
+    lines = text.splitlines()
+    assert [line.split(":", 1)[0] for line in lines] == [
+        "agridrone-ingest",
+        "htx-a.d1",
+        "htx-b.d2",
+    ]
+    assert lines[1].split(":", 1)[1] == drones[0].mqtt_password_hash
+    assert verify_mosquitto_hash("ingest", lines[0].split(":", 1)[1])
+    assert text.endswith("\n")
+
+
+def test_the_acl_gives_each_drone_only_its_own_tree_and_the_ingest_user_read_all() -> None:
+    text = acl_file_text([drone("htx-a", "d1"), drone("htx-b", "d2")], "ingest")
+    rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules == [
+        "user ingest",
+        "topic read agri/v1/#",
+        "user htx-a.d1",
+        "topic readwrite agri/v1/htx-a/d1/#",
+        "user htx-b.d2",
+        "topic readwrite agri/v1/htx-b/d2/#",
+    ]
+
+
+def test_the_acl_has_no_rule_for_anonymous_clients() -> None:
+    text = acl_file_text([drone("htx-a", "d1")], "ingest")
+    before_first_user = text.split("user ", 1)[0]
+    assert all(line.startswith("#") for line in before_first_user.splitlines())
+
+
+def test_private_files_are_replaced_whole_with_mode_0600(tmp_path: Path) -> None:
+    target = tmp_path / "etc" / "passwd"
+    write_private_file(target, "first\n")
+    target.chmod(0o644)
+    write_private_file(target, "second\n")
+    assert target.read_text() == "second\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert sorted(p.name for p in target.parent.iterdir()) == ["passwd"]
+
+
+# --- the commands ------------------------------------------------------------------------------
+
+
+def test_drones_add_prints_a_password_that_matches_the_stored_hash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    code = run_cli(
+        [
+            "drones",
+            "add",
+            "--coop",
+            "htx-a",
+            "--drone",
+            "d1",
+            "--swath-m",
+            "5.5",
+            "--metadata-path",
+            path,
+        ]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0
+    stored = MetadataDB(path).drone("htx-a", "d1")
+    assert stored is not None
+    assert stored.swath_m == 5.5
+    assert verify_mosquitto_hash(out.strip(), stored.mqtt_password_hash)
+    assert "htx-a.d1" in err
+    assert "broker-acl" in err
+
+
+def test_drones_add_twice_exits_2_and_keeps_the_first_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    argv = ["drones", "add", "--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    run_cli(argv)
+    first = capsys.readouterr().out.strip()
+    assert run_cli(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "already registered" in err
+    stored = MetadataDB(path).drone("htx-a", "d1")
+    assert stored is not None
+    assert verify_mosquitto_hash(first, stored.mqtt_password_hash)
+
+
+def test_drones_add_refuses_a_bad_id_with_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    code = run_cli(["drones", "add", "--coop", "htx a", "--drone", "d1", "--metadata-path", path])
+    assert code == 2
+    assert "coop id 'htx a'" in capsys.readouterr().err
+    assert MetadataDB(path).drones() == []
+
+
+def test_drones_passwd_issues_a_new_password_and_remove_unregisters(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    ids = ["--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    run_cli(["drones", "add", *ids])
+    old = capsys.readouterr().out.strip()
+    assert run_cli(["drones", "passwd", *ids]) == 0
+    new = capsys.readouterr().out.strip()
+    stored = MetadataDB(path).drone("htx-a", "d1")
+    assert stored is not None
+    assert verify_mosquitto_hash(new, stored.mqtt_password_hash)
+    assert not verify_mosquitto_hash(old, stored.mqtt_password_hash)
+    assert run_cli(["drones", "remove", *ids]) == 0
+    assert MetadataDB(path).drones() == []
+    assert run_cli(["drones", "remove", *ids]) == 2
+
+
+def test_drones_list_shows_user_names_but_no_hashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    run_cli(["drones", "add", "--coop", "htx-a", "--drone", "d1", "--metadata-path", path])
+    run_cli(["drones", "add", "--coop", "htx-b", "--drone", "d2", "--metadata-path", path])
+    capsys.readouterr()
+    assert run_cli(["drones", "list", "--coop", "htx-b", "--metadata-path", path]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER"]
+    assert len(lines) == 2
+    assert lines[1].split()[0:3] == ["htx-b", "d2", "-"]
+    assert lines[1].split()[-1] == "htx-b.d2"
+    assert "$7$" not in "\n".join(lines)
+
+
+def test_broker_acl_writes_both_files_with_the_ingest_password_from_the_environment(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = str(tmp_path / "m.db")
+    run_cli(["drones", "add", "--coop", "htx-a", "--drone", "d1", "--metadata-path", path])
+    drone_password = capsys.readouterr().out.strip()
+    monkeypatch.setenv("AGRIDRONE_MQTT_PASSWORD", "from-env")
+    monkeypatch.setenv("AGRIDRONE_MQTT_USERNAME", "ingest-1")
+    pw, acl = tmp_path / "pw", tmp_path / "acl"
+    code = run_cli(
+        ["broker-acl", "--password-file", str(pw), "--acl-file", str(acl), "--metadata-path", path]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out == ""
+    users = dict(line.split(":", 1) for line in pw.read_text().splitlines())
+    assert set(users) == {"ingest-1", "htx-a.d1"}
+    assert verify_mosquitto_hash("from-env", users["ingest-1"])
+    assert verify_mosquitto_hash(drone_password, users["htx-a.d1"])
+    assert "user htx-a.d1\ntopic readwrite agri/v1/htx-a/d1/#" in acl.read_text()
+    assert stat.S_IMODE(pw.stat().st_mode) == stat.S_IMODE(acl.stat().st_mode) == 0o600
+    assert "1 drone(s)" in err
+
+
+def test_broker_acl_generates_and_prints_an_ingest_password_when_none_is_given(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGRIDRONE_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("AGRIDRONE_MQTT_USERNAME", raising=False)
+    pw, acl, db = tmp_path / "pw", tmp_path / "acl", str(tmp_path / "m.db")
+    code = run_cli(
+        ["broker-acl", "--password-file", str(pw), "--acl-file", str(acl), "--metadata-path", db]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    env = dict(line.split("=", 1) for line in out.splitlines())
+    assert env["AGRIDRONE_MQTT_USERNAME"] == "agridrone-ingest"
+    user, hashed = pw.read_text().strip().split(":", 1)
+    assert user == "agridrone-ingest"
+    assert verify_mosquitto_hash(env["AGRIDRONE_MQTT_PASSWORD"], hashed)
+
+
+@pytest.mark.parametrize(
+    ("extra", "fragment"),
+    [
+        (["--ingest-user", "htx.d1", "--ingest-password", "x"], "no dot"),
+        (["--ingest-password", ""], "empty"),
+    ],
+)
+def test_broker_acl_refuses_bad_ingest_credentials_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], fragment: str
+) -> None:
+    pw, acl, db = tmp_path / "pw", tmp_path / "acl", str(tmp_path / "m.db")
+    code = run_cli(
+        [
+            "broker-acl",
+            "--password-file",
+            str(pw),
+            "--acl-file",
+            str(acl),
+            "--metadata-path",
+            db,
+            *extra,
+        ]
+    )
+    assert code == 2
+    assert fragment in capsys.readouterr().err
+    assert not pw.exists()
+    assert not acl.exists()
