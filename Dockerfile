@@ -5,6 +5,7 @@ COPY agridrone ./agridrone
 COPY ingest ./ingest
 COPY fields ./fields
 COPY flights ./flights
+COPY reports ./reports
 COPY api ./api
 COPY simulators ./simulators
 COPY storage ./storage

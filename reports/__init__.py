@@ -1,0 +1,1 @@
+"""Reports for cooperatives, computed from stored flight summaries (pure functions)."""

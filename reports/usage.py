@@ -1,0 +1,370 @@
+"""Usage report arithmetic: flights, hours, hectares, litres and the amount to bill, per group.
+
+Input is what stored flight summaries and the field registry hold (``FlightUsage``), never raw
+samples. Hectares, litres and hours are summed exactly (``Decimal`` and integer milliseconds),
+so a report's totals row is the sum of its rows to the last digit. docs/reports.md states
+every rule: what counts in a group, how a flight's hours are split, how money is rounded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Final, Literal, get_args
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from fields.registry import Field
+    from flights.summary import FlightSummary
+
+GroupBy = Literal["member", "field", "drone", "day"]
+GROUP_BYS: Final[tuple[GroupBy, ...]] = get_args(GroupBy)
+DEFAULT_TZ: Final = "Asia/Ho_Chi_Minh"
+
+#: Key of the row holding flights that touched no registered field (member/field grouping),
+#: or fields with no owner (member grouping). Renderers give it a label in the user's language.
+UNASSIGNED: Final = ""
+#: Hectares are kept to 1e-6 ha (0.01 m²), litres to the millilitre.
+HA_QUANTUM: Final = Decimal("0.000001")
+LITRE_QUANTUM: Final = Decimal("0.001")
+MS_PER_HOUR: Final = 3_600_000
+#: One sào Bắc Bộ is 360 m², so one hectare is 10,000 / 360 = 250 / 9 sào.
+SAO_PER_HA: Final = Decimal(250) / Decimal(9)
+#: A per-field coverage above 100 % by more than this is an input error, not rounding.
+_PCT_SLACK: Final = 1e-6
+
+
+class UsageInputError(ValueError):
+    """The flights or options cannot make a report (the message names the flight and field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUsage:
+    """What one flight did on one registered field (from ``FieldShare`` + the registry)."""
+
+    field_id: str
+    field_name: str
+    owner: str
+    field_ha: float
+    covered_ha: float
+    litres: float
+    coverage_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class FlightUsage:
+    """One stored flight as the usage report needs it."""
+
+    flight_id: str
+    coop: str
+    drone: str
+    start_ms: int
+    end_ms: int
+    duration_s: float
+    litres: float
+    fields: tuple[FieldUsage, ...] = ()
+
+    @classmethod
+    def from_summary(cls, summary: FlightSummary, registry: Mapping[str, Field]) -> FlightUsage:
+        """Join a stored summary with the registry's names, owners and field areas."""
+        shares = []
+        for share in summary.fields:
+            reg = registry.get(share.field_id)
+            if reg is None:
+                raise UsageInputError(
+                    f"flight {summary.flight_id}: field {share.field_id} is not in the field "
+                    "registry (deleted?); restore it or rebuild the flight's summary"
+                )
+            shares.append(
+                FieldUsage(
+                    field_id=share.field_id,
+                    field_name=reg.name,
+                    owner=reg.owner,
+                    field_ha=reg.area_ha,
+                    covered_ha=share.covered_ha,
+                    litres=share.applied_l,
+                    coverage_pct=share.coverage_pct,
+                )
+            )
+        return cls(
+            flight_id=summary.flight_id,
+            coop=summary.coop,
+            drone=summary.drone,
+            start_ms=summary.start_ms,
+            end_ms=summary.end_ms,
+            duration_s=summary.duration_s,
+            litres=summary.applied_l,
+            fields=tuple(shares),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRow:
+    """One group's figures (or the totals row); exact sums, derived means as properties."""
+
+    key: str
+    label: str
+    flights: int
+    flight_ms: int
+    sprayed_ha: Decimal
+    litres: Decimal
+    litres_on_fields: Decimal
+    amount_vnd: int
+    mean_coverage_pct: float | None
+    first_start_ms: int | None
+    last_end_ms: int | None
+
+    @property
+    def flight_hours(self) -> Decimal:
+        """Flight time in hours (exact quotient of whole milliseconds)."""
+        return Decimal(self.flight_ms) / MS_PER_HOUR
+
+    @property
+    def sprayed_sao(self) -> Decimal:
+        """Sprayed area in sào Bắc Bộ (360 m²)."""
+        return self.sprayed_ha * SAO_PER_HA
+
+    @property
+    def mean_l_per_ha(self) -> Decimal | None:
+        """Litres put on fields over hectares sprayed on them; ``None`` without hectares.
+
+        Off-field litres (a drone's or day's ``litres`` include them) do not inflate the rate.
+        """
+        return None if self.sprayed_ha == 0 else self.litres_on_fields / self.sprayed_ha
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    """Rows sorted by key (the unassigned row last), then the totals row."""
+
+    group_by: GroupBy
+    tz: str
+    tariff_vnd_per_ha: Decimal
+    rows: tuple[UsageRow, ...]
+    totals: UsageRow
+    coop: str | None = None
+    from_ms: int | None = None
+    to_ms: int | None = None
+
+
+@dataclass(slots=True)
+class _Acc:
+    """A group being summed: integer ms, exact ha and litres, coverage weights."""
+
+    label: str
+    flights: set[str] = field(default_factory=set)
+    ms: int = 0
+    ha: Decimal = Decimal(0)
+    litres: Decimal = Decimal(0)
+    on_fields: Decimal = Decimal(0)
+    pct_area: float = 0.0
+    field_ha: float = 0.0
+    first_ms: int | None = None
+    last_ms: int | None = None
+
+    def add(
+        self,
+        flight: FlightUsage,
+        ms: int,
+        ha: Decimal,
+        litres: Decimal,
+        pairs: Iterable[FieldUsage],
+    ) -> None:
+        self.flights.add(flight.flight_id)
+        self.ms += ms
+        self.ha += ha
+        self.litres += litres
+        for p in pairs:
+            self.on_fields += _litres(p.litres)
+            self.pct_area += p.coverage_pct * p.field_ha
+            self.field_ha += p.field_ha
+        self.first_ms = (
+            flight.start_ms if self.first_ms is None else min(self.first_ms, flight.start_ms)
+        )
+        self.last_ms = flight.end_ms if self.last_ms is None else max(self.last_ms, flight.end_ms)
+
+    def row(self, key: str, tariff: Decimal) -> UsageRow:
+        return UsageRow(
+            key=key,
+            label=self.label,
+            flights=len(self.flights),
+            flight_ms=self.ms,
+            sprayed_ha=self.ha,
+            litres=self.litres,
+            litres_on_fields=self.on_fields,
+            amount_vnd=amount_vnd(self.ha, tariff),
+            mean_coverage_pct=self.pct_area / self.field_ha if self.field_ha > 0 else None,
+            first_start_ms=self.first_ms,
+            last_end_ms=self.last_ms,
+        )
+
+
+def usage_report(
+    flights: Sequence[FlightUsage],
+    *,
+    group_by: GroupBy,
+    tariff_vnd_per_ha: int | Decimal,
+    tz: str = DEFAULT_TZ,
+    member_names: Mapping[str, str] | None = None,
+    coop: str | None = None,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+) -> UsageReport:
+    """One row per member, field, drone or local day, and a totals row (docs/reports.md).
+
+    ``member_names`` labels member rows (default: the member id). ``coop``, ``from_ms`` and
+    ``to_ms`` are only carried into the report for rendering; select the flights beforehand.
+    """
+    if group_by not in GROUP_BYS:
+        raise UsageInputError(f"group_by {group_by!r} unknown; use one of {', '.join(GROUP_BYS)}")
+    tariff = _tariff(tariff_vnd_per_ha)
+    zone = _zone(tz)
+    seen: set[str] = set()
+    for f in flights:
+        _check_flight(f, seen)
+    names = member_names or {}
+
+    groups: dict[str, _Acc] = {}
+    total = _Acc(label="")
+
+    def acc(key: str, label: str) -> _Acc:
+        return groups.setdefault(key, _Acc(label=label))
+
+    for f in flights:
+        ms = flight_ms(f)
+        total.add(f, ms, Decimal(0), Decimal(0), f.fields)
+        if group_by in ("member", "field") and f.fields:
+            shares = split_ms(ms, [_ha(p.covered_ha) for p in f.fields])
+            for p, part in zip(f.fields, shares, strict=True):
+                if group_by == "member":
+                    key, label = p.owner, (names.get(p.owner, p.owner) if p.owner else "")
+                else:
+                    key, label = p.field_id, p.field_name or p.field_id
+                acc(key, label).add(f, part, _ha(p.covered_ha), _litres(p.litres), (p,))
+        elif group_by in ("member", "field"):
+            acc(UNASSIGNED, "").add(f, ms, Decimal(0), _litres(f.litres), ())
+        else:
+            key = f.drone if group_by == "drone" else local_date(f.start_ms, zone)
+            ha = sum((_ha(p.covered_ha) for p in f.fields), Decimal(0))
+            acc(key, key).add(f, ms, ha, _litres(f.litres), f.fields)
+
+    ordered = sorted(groups.items(), key=lambda kv: (kv[0] == UNASSIGNED, kv[0]))
+    rows = tuple(a.row(k, tariff) for k, a in ordered)
+    totals = total.row("", tariff)
+    totals = UsageRow(
+        key="",
+        label="",
+        flights=totals.flights,
+        flight_ms=sum(r.flight_ms for r in rows),
+        sprayed_ha=sum((r.sprayed_ha for r in rows), Decimal(0)),
+        litres=sum((r.litres for r in rows), Decimal(0)),
+        litres_on_fields=sum((r.litres_on_fields for r in rows), Decimal(0)),
+        amount_vnd=sum(r.amount_vnd for r in rows),
+        mean_coverage_pct=totals.mean_coverage_pct,
+        first_start_ms=totals.first_start_ms,
+        last_end_ms=totals.last_end_ms,
+    )
+    return UsageReport(
+        group_by=group_by,
+        tz=tz,
+        tariff_vnd_per_ha=tariff,
+        rows=rows,
+        totals=totals,
+        coop=coop,
+        from_ms=from_ms,
+        to_ms=to_ms,
+    )
+
+
+def amount_vnd(sprayed_ha: Decimal, tariff_vnd_per_ha: Decimal) -> int:
+    """Hectares times tariff, rounded half up to the whole đồng."""
+    return int((sprayed_ha * tariff_vnd_per_ha).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def split_ms(total_ms: int, weights: Sequence[Decimal]) -> list[int]:
+    """Whole milliseconds in proportion to ``weights``, summing exactly to ``total_ms``.
+
+    Largest remainder: each part gets the floor of its exact share, and the milliseconds
+    left go one each to the largest remainders (ties to the earlier part). All-zero
+    weights split equally.
+    """
+    if not weights:
+        return []
+    w = list(weights) if sum(weights) > 0 else [Decimal(1)] * len(weights)
+    whole = sum(w)
+    exact = [total_ms * x / whole for x in w]
+    parts = [int(e) for e in exact]  # exact >= 0, so int() is the floor
+    left = total_ms - sum(parts)
+    by_remainder = sorted(range(len(w)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[:left]:
+        parts[i] += 1
+    return parts
+
+
+def flight_ms(flight: FlightUsage) -> int:
+    """A flight's duration in whole milliseconds (half up)."""
+    return int(Decimal(repr(flight.duration_s * 1000)).quantize(Decimal(1), ROUND_HALF_UP))
+
+
+def local_date(ms: int, zone: ZoneInfo) -> str:
+    """The ISO date (YYYY-MM-DD) of an epoch-ms instant in ``zone``."""
+    return datetime.fromtimestamp(ms // 1000, tz=zone).date().isoformat()
+
+
+def _ha(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(HA_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _litres(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(LITRE_QUANTUM, rounding=ROUND_HALF_UP)
+
+
+def _tariff(value: int | Decimal) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise UsageInputError(
+            f"tariff {value!r}: give whole đồng per hectare as an int or Decimal, not a float"
+        )
+    tariff = Decimal(value)
+    if not tariff.is_finite() or tariff < 0:
+        raise UsageInputError(f"tariff {value} VND/ha: must be a finite amount ≥ 0")
+    return tariff
+
+
+def _zone(tz: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise UsageInputError(
+            f"time zone {tz!r} unknown (an IANA name such as {DEFAULT_TZ!r})"
+        ) from err
+
+
+def _check_flight(f: FlightUsage, seen: set[str]) -> None:
+    where = f"flight {f.flight_id}"
+    if f.flight_id in seen:
+        raise UsageInputError(f"{where}: given twice; each flight counts once")
+    seen.add(f.flight_id)
+    if f.end_ms < f.start_ms:
+        raise UsageInputError(f"{where}: ends ({f.end_ms}) before it starts ({f.start_ms})")
+    _non_negative(where, "duration_s", f.duration_s)
+    _non_negative(where, "litres", f.litres)
+    fields_seen: set[str] = set()
+    for p in f.fields:
+        at = f"{where}: field {p.field_id}"
+        if p.field_id in fields_seen:
+            raise UsageInputError(f"{at}: listed twice in one flight")
+        fields_seen.add(p.field_id)
+        _non_negative(at, "covered_ha", p.covered_ha)
+        _non_negative(at, "litres", p.litres)
+        if not (math.isfinite(p.field_ha) and p.field_ha > 0):
+            raise UsageInputError(f"{at}: field_ha {p.field_ha} must be a positive area")
+        if not (0.0 <= p.coverage_pct <= 100.0 + _PCT_SLACK):
+            raise UsageInputError(f"{at}: coverage_pct {p.coverage_pct} outside 0-100")
+
+
+def _non_negative(where: str, name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise UsageInputError(f"{where}: {name} {value} must be a finite number ≥ 0")
