@@ -15,6 +15,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -24,10 +25,14 @@ import uvicorn
 from agridrone.embedded_broker import embedded_broker
 from agridrone.logs import configure_logging
 from api.app import create_app
+from api.field_records import to_stored
+from fields.registry import load_fields
 from ingest.mqtt import BrokerAddress, ConsumerConfig, MqttProtocol
 from ingest.service import IngestConfig, IngestService
 from simulators.fleet import FlightConfig
+from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.runner import run_fleet
+from storage.keys import Role, generate_key
 from storage.metadata import MetadataDB
 from storage.sqlite import SqliteStore
 
@@ -116,6 +121,61 @@ def fleet(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> Iterato
         thread.join(15)
 
 
+@dataclass(frozen=True, slots=True)
+class DemoKeys:
+    """API keys made for this demo run, one per role, and whose they are."""
+
+    farmer: str
+    farmer_id: str
+    coop: str
+    coop_id: str
+    operator: str
+
+
+def seed_metadata(metadata: MetadataDB) -> DemoKeys:
+    """Register the sample Đông Triều fields and make one key per role (new keys each run)."""
+    registry = load_fields(DEFAULT_FIELDS_PATH)
+    everything = [*registry.fields, *registry.no_spray]
+    metadata.save_fields(to_stored(everything))
+    first = registry.fields[0]
+    now = int(time.time() * 1000)
+    subjects: tuple[tuple[Role, str], ...] = (
+        ("farmer", first.owner),
+        ("coop", first.coop),
+        ("operator", "demo-operator"),
+    )
+    keys = {role: generate_key(role, subject, "agridrone demo", now) for role, subject in subjects}
+    for new in keys.values():
+        metadata.add_api_key(new.record)
+    return DemoKeys(
+        farmer=keys["farmer"].key,
+        farmer_id=first.owner,
+        coop=keys["coop"].key,
+        coop_id=first.coop,
+        operator=keys["operator"].key,
+    )
+
+
+def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
+    """What the demo prints: what runs where, the keys, and lines to try."""
+    broker = f"{url}{' (embedded amqtt)' if not args.mqtt_url else ''}"
+    return (
+        f"agridrone demo is running (Ctrl-C to stop)\n"
+        f"  MQTT broker   {broker}\n"
+        f"  store         SQLite {args.data_dir / 'telemetry.db'}\n"
+        f"  fleet         {args.drones} simulated drones over Đông Triều fields\n"
+        f"  API           {api}/docs\n"
+        f"  drones        {api}/api/v1/drones\n"
+        f"  health        {api}/readyz\n"
+        f"  farmer key    {keys.farmer}  ({keys.farmer_id})\n"
+        f"  coop key      {keys.coop}  ({keys.coop_id})\n"
+        f"  operator key  {keys.operator}\n"
+        f"try:\n"
+        f'  curl -H "Authorization: Bearer {keys.farmer}" {api}/api/v1/fields\n'
+        f'  curl -H "Authorization: Bearer {keys.coop}" {api}/api/v1/drones'
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Start everything, print where to look, run until Ctrl-C or SIGTERM."""
     configure_logging(args.log_level)
@@ -129,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     args.data_dir.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(args.data_dir / "telemetry.db")
     metadata = MetadataDB(args.data_dir / "agridrone.db")
+    keys = seed_metadata(metadata)
     with broker_url(args) as (url, protocol):
         address = BrokerAddress.from_url(url)
         ingest = IngestService(
@@ -141,16 +202,7 @@ def run(args: argparse.Namespace) -> int:
             api_server(create_app(store, metadata), port_or_free(args.api_port)) as api,
             fleet(args, url, protocol),
         ):
-            print(
-                f"agridrone demo is running (Ctrl-C to stop)\n"
-                f"  MQTT broker   {url}{' (embedded amqtt)' if not args.mqtt_url else ''}\n"
-                f"  store         SQLite {args.data_dir / 'telemetry.db'}\n"
-                f"  fleet         {args.drones} simulated drones over Đông Triều fields\n"
-                f"  API           {api}/docs\n"
-                f"  drones        {api}/api/v1/drones\n"
-                f"  health        {api}/readyz",
-                flush=True,
-            )
+            print(banner(args, url, api, keys), flush=True)
             while not stop.wait(1.0):
                 pass
             print("stopping…", flush=True)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter
 from pydantic import BaseModel
 
+from api.auth import PrincipalDep, can_see_drone
 from api.deps import StoreDep
 
 router = APIRouter(tags=["drones"])
@@ -24,8 +25,12 @@ class DronePosition(BaseModel):
 
 
 @router.get("/drones")
-def list_drones(store: StoreDep) -> list[DronePosition]:
-    """Every drone with stored telemetry, with its last time and position."""
+def list_drones(principal: PrincipalDep, store: StoreDep) -> list[DronePosition]:
+    """The caller's drones with stored telemetry, with their last time and position.
+
+    A cooperative sees its own drones, an operator every drone; farmers see drones through
+    the flights over their fields (not yet served).
+    """
     return [
         DronePosition(
             coop=d.coop,
@@ -36,4 +41,5 @@ def list_drones(store: StoreDep) -> list[DronePosition]:
             battery_pct=d.battery_pct,
         )
         for d in store.drones()
+        if can_see_drone(principal, d.coop)
     ]

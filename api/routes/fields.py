@@ -8,14 +8,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel
 
 from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
 from api.deps import MetadataDep
-from fields.registry import Field, FieldRegistry, FieldValidationError, parse_fields
-from storage.metadata import StoredField
+from api.field_records import stored_registry, to_stored
+from fields.registry import Field, FieldValidationError, parse_fields
 
 router = APIRouter(tags=["fields"])
 
@@ -54,12 +53,6 @@ def summary(f: Field) -> FieldSummary:
     )
 
 
-def stored_registry(rows: list[StoredField]) -> FieldRegistry:
-    """The registry rebuilt from stored features (they were valid when stored)."""
-    doc = {"type": "FeatureCollection", "features": [orjson.loads(r.feature) for r in rows]}
-    return parse_fields(doc, source="metadata database")
-
-
 @router.post("/fields", status_code=201)
 def import_fields(
     principal: CoopOrOperatorDep,
@@ -84,12 +77,7 @@ def import_fields(
                     "problems": [f"feature {x} belongs to another cooperative" for x in foreign],
                 },
             )
-    metadata.save_fields(
-        [
-            StoredField(f.id, f.kind, f.coop, f.owner, orjson.dumps(f.to_feature()).decode())
-            for f in everything
-        ]
-    )
+    metadata.save_fields(to_stored(everything))
     return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
 
 

@@ -23,16 +23,28 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     with out.open("wb") as sink:
         proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT)
     try:
-        wait_until(lambda: "API" in out.read_text(), timeout=60, what="the demo banner")
-        match = re.search(r"drones\s+(http://\S+)", out.read_text())
-        assert match, out.read_text()
+        wait_until(lambda: "try:" in out.read_text(), timeout=60, what="the demo banner")
+        banner = out.read_text()
+        drones_url = re.search(r"drones\s+(http://\S+)", banner)
+        coop_key = re.search(r"coop key\s+(\S+)", banner)
+        farmer_key = re.search(r"farmer key\s+(\S+)\s+\((\S+)\)", banner)
+        assert drones_url, banner
+        assert coop_key, banner
+        assert farmer_key, banner
         started = time.monotonic()
+        coop = {"Authorization": f"Bearer {coop_key.group(1)}"}
 
         def drones_seen() -> bool:
-            return len(httpx.get(match.group(1), timeout=5).json()) > 0
+            return len(httpx.get(drones_url.group(1), headers=coop, timeout=5).json()) > 0
 
         wait_until(drones_seen, timeout=60, what="drones in the API")
         assert time.monotonic() - started < 30
+        fields_url = drones_url.group(1).replace("/drones", "/fields")
+        farmer = {"Authorization": f"Bearer {farmer_key.group(1)}"}
+        owned = httpx.get(fields_url, headers=farmer, timeout=5).json()
+        assert owned
+        assert {f["owner"] for f in owned} == {farmer_key.group(2)}
+        assert httpx.get(drones_url.group(1), timeout=5).status_code == 401
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, out.read_text()
     finally:
