@@ -51,6 +51,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--share-group", help="MQTT 5 shared-subscription group for N workers")
     p.add_argument("--coop", action="append", default=[], help="only these cooperatives")
     p.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5")
+    p.add_argument(
+        "--require-registered-drones",
+        action="store_true",
+        help="reject messages of drones not added with `agridrone drones add` (unknown_drone)",
+    )
     p.add_argument("--batch-messages", type=int, default=WriterConfig().batch_messages)
     p.add_argument("--inbox-messages", type=int, default=InboxLimits().max_messages)
     p.add_argument("--inbox-mib", type=int, default=InboxLimits().max_bytes // 2**20)
@@ -78,6 +83,7 @@ def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
         ),
         writer=WriterConfig(batch_messages=args.batch_messages),
         inbox=InboxLimits(args.inbox_messages, args.inbox_mib * 2**20),
+        require_registered=args.require_registered_drones,
     )
 
 

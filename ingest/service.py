@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import ConsumerConfig, MqttConsumer
+from ingest.registry import RegisteredDrones
 from ingest.worker import BatchWriter, WriterConfig
 from storage.contract import TelemetryStore
 from storage.metadata import MetadataDB
@@ -32,6 +33,8 @@ class IngestConfig:
     consumer: ConsumerConfig
     writer: WriterConfig = field(default_factory=WriterConfig)
     inbox: InboxLimits = field(default_factory=InboxLimits)
+    #: Reject messages of drones not in the registry (reason ``unknown_drone``).
+    require_registered: bool = False
 
 
 class IngestService:
@@ -49,7 +52,13 @@ class IngestService:
         self.inbox = Inbox(config.inbox.max_messages, config.inbox.max_bytes)
         self.consumer = MqttConsumer(config.consumer, self.inbox)
         self.writer = BatchWriter(
-            self.inbox, store, metadata, self.consumer, metrics=self.metrics, config=config.writer
+            self.inbox,
+            store,
+            metadata,
+            self.consumer,
+            metrics=self.metrics,
+            config=config.writer,
+            admit=RegisteredDrones(metadata.drones) if config.require_registered else None,
         )
         self.metrics.watch(
             queue_depth=lambda: len(self.inbox),

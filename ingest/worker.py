@@ -64,11 +64,30 @@ class DecodedBatch:
     rejected: list[RejectedMessage]
 
 
-def decode_batch(messages: Sequence[Received]) -> DecodedBatch:
+#: Reason recorded for messages of a drone the registry does not know (when it is enforced).
+UNKNOWN_DRONE = "unknown_drone"
+
+#: Whether (coop, drone) may send data; None admits every well-formed drone id.
+Admission = Callable[[str, str], bool]
+
+
+def decode_batch(messages: Sequence[Received], admit: Admission | None = None) -> DecodedBatch:
     """Decode every message; keep what is valid, turn the rest into rejection records."""
     out = DecodedBatch([], [], [])
     for msg in messages:
         decoded = decode_message(msg.topic, msg.payload, msg.received_ms)
+        if admit is not None and (decoded.samples or decoded.events):
+            first = decoded.samples[0] if decoded.samples else decoded.events[0]
+            if not admit(first.coop, first.drone):
+                detail = (
+                    f"drone {first.coop}/{first.drone} is not registered"
+                    " (register it: agridrone drones add)"
+                )
+                excerpt = msg.payload[:1024]
+                out.rejected.append(
+                    RejectedMessage(msg.received_ms, msg.topic, UNKNOWN_DRONE, detail, excerpt)
+                )
+                continue
         out.samples.extend(decoded.samples)
         out.events.extend(decoded.events)
         out.rejected.extend(
@@ -99,6 +118,7 @@ class BatchWriter:
         *,
         metrics: IngestMetrics,
         config: WriterConfig | None = None,
+        admit: Admission | None = None,
     ) -> None:
         self.inbox = inbox
         self.store = store
@@ -106,6 +126,7 @@ class BatchWriter:
         self.acker = acker
         self.metrics = metrics
         self.config = config or WriterConfig()
+        self.admit = admit
 
     def run(self, stop: threading.Event) -> None:
         """Write batches until ``stop`` is set and the inbox is drained (or the store is down).
@@ -147,7 +168,7 @@ class BatchWriter:
                     cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s, cfg.batch_bytes
                 )
                 if batch:
-                    pending = _Pending(batch, decode_batch(batch), time.perf_counter())
+                    pending = _Pending(batch, decode_batch(batch, self.admit), time.perf_counter())
                     _put_unless(out, pending, abandon)
         finally:
             _put_unless(out, None, abandon)

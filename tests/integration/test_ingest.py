@@ -13,6 +13,7 @@ from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
 from ingest.service import IngestConfig, IngestService
 from ingest.wire import encode_sample, encode_samples
 from storage.contract import TelemetryStore
+from storage.drones import DroneRecord
 from storage.influx import InfluxStore
 from storage.metadata import MetadataDB
 from storage.records import Sample
@@ -189,3 +190,38 @@ def test_a_message_larger_than_one_socket_read_is_stored_whole(
     finally:
         worker.stop()
     assert stored(store, coop, drone) == samples
+
+
+def test_with_the_registry_enforced_an_unknown_drone_is_rejected_and_logged(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    coop = unique_id("coop")
+    store = SqliteStore(tmp_path / "telemetry.db")
+    metadata = MetadataDB(tmp_path / "agridrone.db")
+    metadata.add_drone(DroneRecord(coop, "dt-known", None, 0, "$7$101$x$y"))
+    config = IngestConfig(
+        consumer=ConsumerConfig(
+            BrokerAddress("127.0.0.1", mosquitto.port), unique_id("ingest"), subscriptions([coop])
+        ),
+        require_registered=True,
+    )
+    worker = IngestService(config, store, metadata)
+    worker.start(connect_timeout_s=10)
+    known = sample_series(coop, "dt-known", 3)
+    stranger = sample_series(coop, "dt-stranger", 3)
+    try:
+        publish_all(
+            mosquitto.port,
+            [(f"agri/v1/{coop}/{s.drone}/telemetry", encode_sample(s)) for s in known + stranger],
+        )
+        wait_until(lambda: worker.metrics.value(ACKED) >= 6, what="6 acks")
+    finally:
+        worker.stop()
+    try:
+        assert stored(store, coop, "dt-known") == known
+        assert stored(store, coop, "dt-stranger") == []
+        reasons = [r.reason for r in metadata.rejected_messages(0, END_OF_TIME)]
+        assert reasons == ["unknown_drone"] * 3
+    finally:
+        store.close()
+        metadata.close()
