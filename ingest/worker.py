@@ -170,6 +170,9 @@ class BatchWriter:
                 if batch:
                     pending = _Pending(batch, decode_batch(batch, self.admit), time.perf_counter())
                     _put_unless(out, pending, abandon)
+        except Exception:  # the writer then stops; nothing unwritten was acknowledged
+            log.exception("ingest_decoder_crashed")
+            raise
         finally:
             _put_unless(out, None, abandon)
 
