@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli",
     "simulators.cli",
     "fields.cli",
+    "flights.cli",
     "api.keys_cli",
     "ingest.broker_acl",
     "agridrone.demo",

@@ -25,8 +25,8 @@ import uvicorn
 from agridrone.embedded_broker import embedded_broker
 from agridrone.logs import configure_logging
 from api.app import create_app
-from api.field_records import to_stored
 from fields.registry import load_fields
+from fields.stored import to_stored
 from ingest.mqtt import BrokerAddress, ConsumerConfig, MqttProtocol
 from ingest.service import IngestConfig, IngestService
 from simulators.fleet import FlightConfig

@@ -1,12 +1,27 @@
-"""The FastAPI application: one router per resource, state opened once and shared."""
+"""The FastAPI application: one router per resource, state opened once and shared.
+
+Every error answer is JSON ``{"detail": ...}`` saying what to do: unknown routes and
+methods, validation errors (reshaped to name the parameter), an unavailable store (503),
+and unexpected failures (500, logged with an id; never a stack trace in the answer).
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import logging
+import uuid
+from collections.abc import Sequence
+from typing import Any
 
-from api.routes import drones, fields, health
-from storage.contract import TelemetryStore
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.routes import drones, fields, health, metrics, rejected
+from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
+
+log = logging.getLogger("agridrone.api")
 
 
 def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
@@ -18,7 +33,82 @@ def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
     )
     app.state.store = store
     app.state.metadata = metadata
-    app.include_router(health.router)
-    app.include_router(drones.router, prefix="/api/v1")
-    app.include_router(fields.router, prefix="/api/v1")
+    measured = metrics.ApiMetrics.create()
+    app.state.metrics = measured
+    app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
+    measured.include(app, health.router)
+    measured.include(app, metrics.router)
+    for router in (drones.router, fields.router, rejected.router):
+        measured.include(app, router, prefix="/api/v1")
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StoreUnavailableError, _store_unavailable)
+    app.add_exception_handler(Exception, _unexpected)
     return app
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail: Any = exc.detail
+    headers = dict(exc.headers or {})
+    if "route" not in request.scope and exc.status_code == 404:
+        detail = (
+            f"no route {request.method} {request.url.path}; the routes are listed at /docs"
+            " (API routes start with /api/v1/)"
+        )
+    elif exc.status_code == 405:
+        allowed = headers.get("allow", headers.get("Allow", ""))
+        detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
+    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+
+
+def describe_problem(error: dict[str, Any]) -> str:
+    """One validation error as a sentence naming where it is and what was sent."""
+    loc: Sequence[Any] = error.get("loc", ())
+    where = str(loc[0]) if loc else "request"
+    name = ".".join(str(p) for p in loc[1:])
+    place = {
+        "query": f"query parameter {name!r}",
+        "path": f"path parameter {name!r}",
+        "header": f"header {name!r}",
+        "body": f"request body at {name!r}" if name else "request body",
+    }.get(where, f"{where} {name!r}")
+    message = str(error.get("msg", "is not valid"))
+    if error.get("type") == "missing":
+        return f"{place} is required"
+    got = error.get("input")
+    shown = "" if got is None or where == "body" else f" (got {str(got)[:100]!r})"
+    return f"{place}: {message}{shown}"
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [describe_problem(dict(e)) for e in exc.errors()]
+    return JSONResponse({"detail": "; ".join(problems), "problems": problems}, status_code=422)
+
+
+async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("store_unavailable path=%s error=%r", request.url.path, str(exc))
+    return JSONResponse(
+        {"detail": f"the data store is not answering ({exc}); try again in a minute"},
+        status_code=503,
+        headers={"Retry-After": "30"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    error_id = uuid.uuid4().hex[:12]
+    log.error(
+        "unexpected_error id=%s method=%s path=%s",
+        error_id,
+        request.method,
+        request.url.path,
+        exc_info=exc,
+    )
+    return JSONResponse(
+        {
+            "detail": f"internal error {error_id}: the request could not be answered;"
+            " an operator can find this id in the API log"
+        },
+        status_code=500,
+    )

@@ -13,8 +13,8 @@ from pydantic import BaseModel
 
 from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
 from api.deps import MetadataDep
-from api.field_records import stored_registry, to_stored
 from fields.registry import Field, FieldValidationError, parse_fields
+from fields.stored import stored_registry, to_stored
 
 router = APIRouter(tags=["fields"])
 

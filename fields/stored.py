@@ -1,4 +1,4 @@
-"""Between the field registry (pure geometry) and the metadata database (stored features)."""
+"""Between the field registry and the metadata database: validated fields as rows and back."""
 
 from __future__ import annotations
 

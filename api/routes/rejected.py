@@ -1,0 +1,91 @@
+"""The rejected-message log, for operators: what the ingest refused, when and why.
+
+Payload excerpts are raw bytes (they may be broken JSON, cut UTF-8 or binary), so each is
+shown twice: as text (UTF-8, undecodable bytes replaced by U+FFFD) to read, and as base64
+to recover the exact bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from api.auth import OperatorDep
+from api.deps import MetadataDep
+from api.times import WindowDep, rfc3339
+from storage.metadata import RejectedMessage
+
+router = APIRouter(tags=["rejected"])
+
+MAX_LIMIT: Final = 1000
+
+
+class Rejection(BaseModel):
+    """One rejected message (or one rejected sample of a batch)."""
+
+    received: str
+    topic: str
+    reason: str
+    detail: str
+    payload_text: str
+    payload_base64: str
+    payload_bytes: int
+
+
+class RejectedLog(BaseModel):
+    """The rejections received in a window, oldest first, with counts by reason."""
+
+    from_: str = Field(serialization_alias="from")
+    to: str
+    limit: int
+    returned: int
+    more: bool
+    returned_by_reason: dict[str, int]
+    all_time_by_reason: dict[str, int]
+    messages: list[Rejection]
+
+
+def rejection(r: RejectedMessage) -> Rejection:
+    """The API form of one logged rejection."""
+    return Rejection(
+        received=rfc3339(r.received_ms),
+        topic=r.topic,
+        reason=r.reason,
+        detail=r.detail,
+        payload_text=r.payload_excerpt.decode("utf-8", errors="replace"),
+        payload_base64=base64.b64encode(r.payload_excerpt).decode("ascii"),
+        payload_bytes=len(r.payload_excerpt),
+    )
+
+
+@router.get("/rejected")
+def rejected(
+    _operator: OperatorDep,
+    metadata: MetadataDep,
+    window: WindowDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description="most messages to return (oldest first)")
+    ] = 100,
+) -> RejectedLog:
+    """Rejected messages received in [from, to), oldest first (operators only; others 403).
+
+    ``more`` is true when the window holds more than ``limit``: narrow the window or raise
+    ``limit``. ``returned_by_reason`` counts the messages shown; ``all_time_by_reason``
+    counts the whole log.
+    """
+    rows = metadata.rejected_messages(window.start_ms, window.end_ms, limit + 1)
+    shown = rows[:limit]
+    return RejectedLog(
+        from_=window.start,
+        to=window.end,
+        limit=limit,
+        returned=len(shown),
+        more=len(rows) > limit,
+        returned_by_reason=dict(sorted(Counter(r.reason for r in shown).items())),
+        all_time_by_reason=metadata.rejected_counts(),
+        messages=[rejection(r) for r in shown],
+    )

@@ -1,0 +1,344 @@
+"""Flights from the telemetry store into the metadata database (the I/O around the pure
+segmentation and summaries).
+
+``summarize_drone`` and ``rebuild`` read a drone's samples and events, cut them into
+flights, summarize the closed flights that started in the window with a coverage engine
+over the registered fields, and store them. ``FlightWatcher`` decides, from when each drone
+was last heard from, which windows to summarize as flights end; its ``poll`` does one round.
+docs/flights.md ("Stored flights") has the rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+import orjson
+
+from fields.coverage import CoverageEngine, CoverageParams
+from fields.stored import stored_registry
+from flights.segment import IDLE_GAP_S, Flight, segment_flights
+from flights.summary import FlightSummaryError, encode_state, summarize_flight
+from storage.contract import TelemetryStore
+from storage.metadata import FlightFieldState, MetadataDB, StoredFlight, pack_state
+from storage.records import DroneLastSeen, Event, Sample
+
+log = logging.getLogger(__name__)
+
+#: How much more is read at a time while the last flight of a window has not ended yet.
+READ_CHUNK_MS: Final = 3_600_000
+
+
+@dataclass(frozen=True, slots=True)
+class DroneOutcome:
+    """What one drone's summarizing did: flights stored, still open, failed, removed."""
+
+    coop: str
+    drone: str
+    start_ms: int
+    end_ms: int
+    saved: tuple[str, ...] = ()
+    open: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # "flight id: reason", one per flight that could not be summed
+    removed: int = 0
+    samples_read: int = 0
+    open_since_ms: int | None = None  # start of the earliest open flight, if any
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready."""
+        return {
+            "coop": self.coop,
+            "drone": self.drone,
+            "saved": list(self.saved),
+            "open": list(self.open),
+            "failed": list(self.failed),
+            "removed": self.removed,
+            "samples_read": self.samples_read,
+        }
+
+
+class Engines:
+    """Coverage engines over the registered fields, one per default swath (a drone's
+    registered width fills in samples that carry none); built once, reused. With no field
+    registered there is no engine and every footprint counts as outside fields."""
+
+    def __init__(self, metadata: MetadataDB, params: CoverageParams | None = None) -> None:
+        rows = metadata.stored_fields()
+        self._registry = stored_registry(rows) if rows else None
+        self._params = params or CoverageParams()
+        self._engines: dict[float | None, CoverageEngine] = {}
+
+    def params(self, swath_m: float | None) -> CoverageParams:
+        """The coverage parameters with ``swath_m`` as default swath (else the base one)."""
+        if swath_m is None:
+            return self._params
+        return replace(self._params, default_swath_m=swath_m)
+
+    def for_swath(self, swath_m: float | None) -> CoverageEngine | None:
+        """The engine whose parameters are ``params(swath_m)``, or None without fields."""
+        if self._registry is None:
+            return None
+        if swath_m not in self._engines:
+            self._engines[swath_m] = CoverageEngine(self._registry, self.params(swath_m))
+        return self._engines[swath_m]
+
+
+def read_flights(
+    store: TelemetryStore,
+    coop: str,
+    drone: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    now_ms: int,
+    idle_gap_s: float = IDLE_GAP_S,
+) -> tuple[list[Flight], int]:
+    """The drone's flights that started in [start, end), each whole, and how many samples
+    were read.
+
+    The read starts one idle gap before ``start`` (segmentation needs no more to place the
+    first flight's start) and grows past ``end`` an hour at a time until the window's last
+    flight has ended (landing, next takeoff, silence seen) or the read reaches ``now_ms``.
+    """
+    gap_ms = int(idle_gap_s * 1000) + 1
+    lo = start_ms - gap_ms
+    hi = min(max(end_ms + gap_ms, lo + 1), now_ms + 1)
+    samples: list[Sample] = store.drone_samples(coop, drone, lo, hi)
+    events: list[Event] = store.drone_events(coop, drone, lo, hi)
+    while True:
+        flights = segment_flights(samples, events, idle_gap_s=idle_gap_s, now_ms=now_ms)
+        inside = [f for f in flights if start_ms <= f.start_ms < end_ms]
+        last = inside[-1] if inside else None
+        if (
+            last is None
+            or hi > now_ms
+            or last.end_reason in ("landing", "takeoff")
+            or (last.end_reason == "gap" and last.end_ms < hi - gap_ms)
+        ):
+            return inside, len(samples)
+        more = min(hi + READ_CHUNK_MS, now_ms + 1)
+        samples += store.drone_samples(coop, drone, hi, more)
+        events += store.drone_events(coop, drone, hi, more)
+        hi = more
+
+
+def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone, window
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    coop: str,
+    drone: str,
+    start_ms: int,
+    end_ms: int,
+    *,
+    now_ms: int,
+    idle_gap_s: float = IDLE_GAP_S,
+    engines: Engines | None = None,
+    replace: bool = False,
+) -> DroneOutcome:
+    """Summarize and store the drone's closed flights that started in [start, end).
+
+    Open flights are left for later. Each stored flight replaces the one with its id; with
+    ``replace`` the drone's other stored flights of the window are removed (a rebuild). A
+    flight that cannot be summarized is named in ``failed`` and the rest are still stored.
+    """
+    engines = engines or Engines(metadata)
+    registered = metadata.drone(coop, drone)
+    swath_m = registered.swath_m if registered else None
+    engine = engines.for_swath(swath_m)
+    flights, n_read = read_flights(
+        store, coop, drone, start_ms, end_ms, now_ms=now_ms, idle_gap_s=idle_gap_s
+    )
+    rows: list[tuple[StoredFlight, Sequence[FlightFieldState]]] = []
+    opened: list[Flight] = []
+    failed: list[str] = []
+    computed_ms = int(time.time() * 1000)
+    for f in flights:
+        if f.is_open:
+            opened.append(f)
+            continue
+        try:
+            result = summarize_flight(f, engine, params=engines.params(swath_m))
+        except FlightSummaryError as exc:
+            failed.append(str(exc))
+            log.warning("flight_summary_failed flight=%s error=%r", f.id, str(exc))
+            continue
+        s = result.summary
+        shares = {share.field_id: share for share in s.fields}
+        states = [
+            FlightFieldState(
+                field_id=fid,
+                covered_ha=shares[fid].covered_ha,
+                applied_l=shares[fid].applied_l,
+                state=pack_state(encode_state(engine, state)),
+            )
+            for fid, state in sorted(result.field_states.items())
+            if engine is not None
+        ]
+        doc = orjson.dumps(s.to_dict()).decode()
+        stored = StoredFlight(
+            f.id,
+            f.coop,
+            f.drone,
+            f.start_ms,
+            f.end_ms,
+            open=False,
+            summary=doc,
+            computed_ms=computed_ms,
+        )
+        rows.append((stored, states))
+    window = (coop, drone, start_ms, end_ms)
+    removed = metadata.save_flights(rows, replace_window=window if replace else None)
+    return DroneOutcome(
+        coop=coop,
+        drone=drone,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        saved=tuple(r[0].id for r in rows),
+        open=tuple(f.id for f in opened),
+        failed=tuple(failed),
+        removed=removed,
+        samples_read=n_read,
+        open_since_ms=min((f.start_ms for f in opened), default=None),
+    )
+
+
+def rebuild(
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    start_ms: int,
+    end_ms: int,
+    *,
+    now_ms: int,
+    coop: str | None = None,
+    drone: str | None = None,
+    idle_gap_s: float = IDLE_GAP_S,
+) -> list[DroneOutcome]:
+    """Recompute every stored flight that started in [start, end) of every drone the store
+    knows (or of one cooperative / drone): afterwards the window holds exactly what the
+    samples say, stale flights removed."""
+    engines = Engines(metadata)
+    targets = sorted(
+        {
+            (d.coop, d.drone)
+            for d in store.drones()
+            if (coop is None or d.coop == coop) and (drone is None or d.drone == drone)
+        }
+    )
+    return [
+        summarize_drone(
+            store,
+            metadata,
+            c,
+            d,
+            start_ms,
+            end_ms,
+            now_ms=now_ms,
+            idle_gap_s=idle_gap_s,
+            engines=engines,
+            replace=True,
+        )
+        for c, d in targets
+    ]
+
+
+# --- Summarizing flights as they end ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One drone's window to summarize: flights that started in [start, end)."""
+
+    coop: str
+    drone: str
+    start_ms: int
+    end_ms: int
+
+
+@dataclass
+class FlightWatcher:
+    """Which drones to summarize, and over which window, as their flights end.
+
+    Pure scheduling: ``plan`` turns the store's last-seen list into windows, ``done`` takes
+    back what summarizing found. Per drone it keeps ``since``: every flight that started
+    before it is stored (or lost to data arriving later than ``settle_s``; a rebuild mends
+    that). A window reaches up to ``now - settle_s`` so that samples still on their way
+    through ingest are not skipped; an open flight keeps ``since`` at its start until it
+    ends. A drone seen for the first time starts ``lookback_s`` back, or after its latest
+    stored flight when that is later.
+    """
+
+    interval_s: float = 30.0
+    idle_gap_s: float = IDLE_GAP_S
+    settle_s: float = 30.0
+    lookback_s: float = 24 * 3600.0
+    since: dict[tuple[str, str], int] = field(default_factory=dict)
+    last_poll_ms: int | None = None
+
+    def due(self, now_ms: int) -> bool:
+        """Whether a round is due (the first one always is)."""
+        return self.last_poll_ms is None or now_ms - self.last_poll_ms >= self.interval_s * 1000
+
+    def plan(
+        self,
+        now_ms: int,
+        drones: Iterable[DroneLastSeen],
+        stored_until: dict[tuple[str, str], int] | None = None,
+    ) -> list[Window]:
+        """The windows to summarize now: drones heard from since their ``since``.
+
+        ``stored_until`` gives, for drones not seen before, the start of their latest
+        stored flight + 1 ms (flights from there on are new).
+        """
+        self.last_poll_ms = now_ms
+        end = now_ms - int(self.settle_s * 1000)
+        out: list[Window] = []
+        for d in sorted(drones, key=lambda d: (d.coop, d.drone)):
+            key = (d.coop, d.drone)
+            if key not in self.since:
+                floor = now_ms - int(self.lookback_s * 1000)
+                self.since[key] = max(floor, (stored_until or {}).get(key, floor))
+            since = self.since[key]
+            if d.ts_ms >= since and end > since:
+                out.append(Window(d.coop, d.drone, since, end))
+        return out
+
+    def done(self, window: Window, open_since_ms: int | None) -> None:
+        """Record a summarized window: next time start at its end, or at the open flight."""
+        key = (window.coop, window.drone)
+        self.since[key] = window.end_ms if open_since_ms is None else open_since_ms
+
+    def new_drones(self, drones: Iterable[DroneLastSeen]) -> list[tuple[str, str]]:
+        """Drones the watcher has no ``since`` for yet."""
+        return sorted({(d.coop, d.drone) for d in drones} - self.since.keys())
+
+    def poll(self, store: TelemetryStore, metadata: MetadataDB, now_ms: int) -> list[DroneOutcome]:
+        """One round: summarize every due window and store the flights that ended."""
+        drones = store.drones()
+        stored: dict[tuple[str, str], int] = {}
+        for c, d in self.new_drones(drones):
+            latest = metadata.latest_flight(c, d)
+            if latest is not None:
+                stored[(c, d)] = latest.start_ms + 1
+        windows = self.plan(now_ms, drones, stored)
+        if not windows:
+            return []
+        engines = Engines(metadata)
+        outcomes = []
+        for w in windows:
+            outcome = summarize_drone(
+                store,
+                metadata,
+                w.coop,
+                w.drone,
+                w.start_ms,
+                w.end_ms,
+                now_ms=now_ms,
+                idle_gap_s=self.idle_gap_s,
+                engines=engines,
+            )
+            self.done(w, outcome.open_since_ms)
+            outcomes.append(outcome)
+        return outcomes
