@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import drones, fields, health, metrics, rejected
+from api.routes import drones, fields, flights, health, metrics, rejected, reports
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
 
@@ -38,7 +38,7 @@ def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
     measured.include(app, health.router)
     measured.include(app, metrics.router)
-    for router in (drones.router, fields.router, rejected.router):
+    for router in (drones.router, fields.router, flights.router, rejected.router, reports.router):
         measured.include(app, router, prefix="/api/v1")
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
