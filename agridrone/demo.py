@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import math
 import signal
 import socket
 import threading
@@ -27,6 +28,7 @@ from agridrone.logs import configure_logging
 from api.app import create_app
 from fields.registry import load_fields
 from fields.stored import to_stored
+from flights.service import FlightWatcher, watch
 from ingest.mqtt import BrokerAddress, ConsumerConfig, MqttProtocol
 from ingest.service import IngestConfig, IngestService
 from simulators.fleet import FlightConfig
@@ -51,6 +53,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--drones", type=int, default=4)
     p.add_argument("--speedup", type=float, default=1.0)
     p.add_argument("--seed", type=int, default=7)
+    p.add_argument(
+        "--backfill-hours",
+        type=float,
+        default=1.0,
+        help="fly this many past hours first, so flights and reports exist at once (0 = none)",
+    )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(handler=run)
 
@@ -89,6 +97,45 @@ def api_server(app: Any, port: int) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+@contextlib.contextmanager
+def flight_summaries(store: SqliteStore, metadata: MetadataDB) -> Iterator[None]:
+    """Summarize the fleet's flights as they land (every 10 s, 10 s after the last sample)."""
+    stop = threading.Event()
+    watcher = FlightWatcher(interval_s=10.0, settle_s=10.0)
+    thread = threading.Thread(
+        target=watch, args=(store, metadata, stop, watcher, 2.0), name="flights", daemon=True
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+def backfill(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> None:
+    """Fly the fleet's earlier hours at full speed through the broker, so flights exist at once.
+
+    The past is published exactly like live telemetry (broker, ingest, store), only faster;
+    the flight watcher then summarizes those flights on its first round.
+    """
+    if args.backfill_hours <= 0:
+        return
+    hours = args.backfill_hours
+    start = int(time.time() * 1000) - int((hours + 0.25) * 3600 * 1000)
+    print(f"flying the last {hours:g} h of the fleet's day through the broker…", flush=True)
+    run_fleet(
+        url,
+        drones=args.drones,
+        config=DEMO_FLIGHT,
+        duration_s=hours * 3600,
+        speedup=math.inf,
+        seed=args.seed + 1,
+        protocol=protocol,
+        start_ms=start,
+    )
 
 
 #: Demo drones spend seconds, not minutes, on the ground, so the first flights show at once.
@@ -198,9 +245,11 @@ def run(args: argparse.Namespace) -> int:
             metadata,
         )
         ingest.start(connect_timeout_s=15)
+        backfill(args, url, protocol)
         with (
             api_server(create_app(store, metadata), port_or_free(args.api_port)) as api,
             fleet(args, url, protocol),
+            flight_summaries(store, metadata),
         ):
             print(banner(args, url, api, keys), flush=True)
             while not stop.wait(1.0):

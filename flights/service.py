@@ -11,6 +11,7 @@ docs/flights.md ("Stored flights") has the rules.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from fields.coverage import CoverageEngine, CoverageParams
 from fields.stored import stored_registry
 from flights.segment import IDLE_GAP_S, Flight, segment_flights
 from flights.summary import FlightSummaryError, encode_state, summarize_flight
-from storage.contract import TelemetryStore
+from storage.contract import StoreError, TelemetryStore
 from storage.metadata import FlightFieldState, MetadataDB, StoredFlight, pack_state
 from storage.records import DroneLastSeen, Event, Sample
 
@@ -342,3 +343,30 @@ class FlightWatcher:
             self.done(w, outcome.open_since_ms)
             outcomes.append(outcome)
         return outcomes
+
+
+def watch(
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    stop: threading.Event,
+    watcher: FlightWatcher | None = None,
+    tick_s: float = 5.0,
+) -> None:
+    """Summarize flights as they end, until ``stop`` is set (run it in its own thread).
+
+    A failing round (store down, say) is logged and tried again at the next one; nothing
+    is lost, because the watcher only moves past flights it has stored.
+    """
+    watcher = watcher or FlightWatcher()
+    while not stop.is_set():
+        now_ms = int(time.time() * 1000)
+        if watcher.due(now_ms):
+            try:
+                outcomes = watcher.poll(store, metadata, now_ms)
+            except StoreError as exc:
+                log.warning("flight_watch_failed error=%r", str(exc))
+            else:
+                saved = sum(len(o.saved) for o in outcomes)
+                if saved:
+                    log.info("flights_summarized flights=%d drones=%d", saved, len(outcomes))
+        stop.wait(tick_s)

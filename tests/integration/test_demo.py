@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from storage.metadata import MetadataDB
 from tests.integration.mqtt_helpers import wait_until
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,15 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert owned
         assert {f["owner"] for f in owned} == {farmer_key.group(2)}
         assert httpx.get(drones_url.group(1), timeout=5).status_code == 401
+        metadata = MetadataDB(tmp_path / "var" / "agridrone.db")
+        try:
+            wait_until(
+                lambda: len(metadata.flights(0, 2**62)) > 0,
+                timeout=60,
+                what="the backfilled flights summarized",
+            )
+        finally:
+            metadata.close()
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, out.read_text()
     finally:
