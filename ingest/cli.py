@@ -56,6 +56,11 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="reject messages of drones not added with `agridrone drones add` (unknown_drone)",
     )
+    p.add_argument(
+        "--summarize-flights",
+        action="store_true",
+        help="also summarize flights as they end (one process per deployment should)",
+    )
     p.add_argument("--batch-messages", type=int, default=WriterConfig().batch_messages)
     p.add_argument("--inbox-messages", type=int, default=InboxLimits().max_messages)
     p.add_argument("--inbox-mib", type=int, default=InboxLimits().max_bytes // 2**20)
@@ -109,6 +114,14 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     service.start()
+    watcher: threading.Thread | None = None
+    if args.summarize_flights:
+        from flights.service import watch
+
+        watcher = threading.Thread(
+            target=watch, args=(store, metadata, stop), name="flights", daemon=True
+        )
+        watcher.start()
     log.info(
         "ingest_started store=%s mqtt=%s:%d client_id=%s",
         settings.store,
@@ -121,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
             log.error("ingest_writer_stopped")
             break
     service.stop()
+    if watcher is not None:
+        watcher.join(30)
     store.close()
     metadata.close()
     return 0
