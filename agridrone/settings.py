@@ -40,6 +40,18 @@ _FLAGS: dict[str, str] = {
 }
 
 
+#: The settings that say where telemetry and metadata are stored.
+STORE_SETTINGS: tuple[str, ...] = (
+    "store",
+    "influx_url",
+    "influx_db",
+    "influx_username",
+    "influx_password",
+    "sqlite_path",
+    "metadata_path",
+)
+
+
 def add_settings_arguments(parser: argparse.ArgumentParser, *names: str) -> None:
     """Add ``--name`` flags for the given settings; each defaults to ``AGRIDRONE_NAME``."""
     for name in names:

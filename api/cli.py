@@ -6,23 +6,14 @@ import argparse
 from typing import Any
 
 from agridrone.logs import configure_logging
-from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.settings import STORE_SETTINGS, add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata, open_telemetry_store
 
 
 def register(subparsers: Any) -> None:
     """Add the ``api`` sub-command."""
     p: argparse.ArgumentParser = subparsers.add_parser("api", help="serve the HTTP API")
-    add_settings_arguments(
-        p,
-        "store",
-        "influx_url",
-        "influx_db",
-        "influx_username",
-        "influx_password",
-        "sqlite_path",
-        "metadata_path",
-    )
+    add_settings_arguments(p, *STORE_SETTINGS)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--log-level", default="INFO")

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import orjson
 
-from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.settings import STORE_SETTINGS, add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata, open_telemetry_store
 from api.times import TimeInputError, parse_time, rfc3339
 from flights.segment import IDLE_GAP_S
@@ -24,15 +24,6 @@ from storage.metadata import MetadataDB, StoredFlight
 
 EXIT_FAILED: Final = 1
 EXIT_BAD_INPUT: Final = 2
-_STORE_SETTINGS: Final = (
-    "store",
-    "influx_url",
-    "influx_db",
-    "influx_username",
-    "influx_password",
-    "sqlite_path",
-    "metadata_path",
-)
 
 
 def register(subparsers: Any) -> None:
@@ -61,7 +52,7 @@ def register(subparsers: Any) -> None:
         help=f"silence that ends a flight (default {IDLE_GAP_S:g})",
     )
     listing.add_argument("--field", help="only flights over this field")
-    add_settings_arguments(rebuild_p, *_STORE_SETTINGS)
+    add_settings_arguments(rebuild_p, *STORE_SETTINGS)
     add_settings_arguments(listing, "metadata_path")
 
 

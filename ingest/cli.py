@@ -13,6 +13,7 @@ from typing import Any
 
 from agridrone.logs import configure_logging
 from agridrone.settings import (
+    STORE_SETTINGS,
     ConfigError,
     Settings,
     add_settings_arguments,
@@ -32,17 +33,7 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "ingest", help="consume MQTT telemetry into the store (at-least-once)"
     )
-    add_settings_arguments(
-        p,
-        "mqtt_url",
-        "store",
-        "influx_url",
-        "influx_db",
-        "influx_username",
-        "influx_password",
-        "sqlite_path",
-        "metadata_path",
-    )
+    add_settings_arguments(p, "mqtt_url", *STORE_SETTINGS)
     p.add_argument(
         "--client-id",
         default=f"agridrone-ingest-{socket.gethostname()}",

@@ -4,7 +4,6 @@ drones (list, detail with online/offline, track as GeoJSON), never another's."""
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +28,12 @@ from api.times import rfc3339
 from fields.projection import metres_per_degree
 from storage.contract import TelemetryStore
 from storage.drones import DroneRecord
-from storage.influx import InfluxStore
 from storage.keys import Role, generate_key
 from storage.metadata import MetadataDB
 from storage.records import Event, Sample
 from storage.sqlite import SqliteStore
 from tests.integration.api_server import serving
 from tests.integration.mqtt_helpers import sample_series
-from tests.servers import Influxd
 
 pytestmark = pytest.mark.integration
 
@@ -64,20 +61,6 @@ def straight_flight(coop: str, drone: str, n_on: int, n_off: int) -> list[Sample
 
 
 FLIGHT = straight_flight("htx-a", "dt-01", 10, 10)
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    """A store of this test's own: a fresh SQLite file, or a fresh InfluxDB database."""
-    if request.param == "sqlite":
-        with SqliteStore(tmp_path / "telemetry.db") as sqlite:
-            yield sqlite
-        return
-    influxd: Influxd = request.getfixturevalue("influxd")
-    influx = InfluxStore.open(influxd.url, f"api_drones_{uuid.uuid4().hex[:12]}")
-    yield influx
-    influx.drop_database()
-    influx.close()
 
 
 @dataclass

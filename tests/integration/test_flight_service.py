@@ -23,11 +23,7 @@ from simulators.fleet import DroneState, FlightConfig, Job, plan_job
 from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.geo import load_fields as load_sim_fields
 from storage.contract import TelemetryStore
-from storage.influx import InfluxStore
 from storage.metadata import MetadataDB, StoredFlight
-from storage.sqlite import SqliteStore
-from tests.integration.mqtt_helpers import unique_id
-from tests.servers import Influxd
 
 pytestmark = pytest.mark.integration
 
@@ -59,21 +55,6 @@ def scenario() -> Scenario:
     job = plan_job(sim_field, state, FlightConfig(tank_capacity_l=3.0), np.random.default_rng(3))
     flights = segment_flights(job.samples, job.events)
     return Scenario(job, flights, load_fields(DEFAULT_FIELDS_PATH))
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    """Each test runs once per store kind, with a store of its own."""
-    if request.param == "sqlite":
-        sqlite = SqliteStore(tmp_path / "telemetry.db")
-        yield sqlite
-        sqlite.close()
-        return
-    influxd: Influxd = request.getfixturevalue("influxd")
-    influx = InfluxStore(influxd.url, unique_id("db").replace("-", "_"))
-    influx.ensure_database()
-    yield influx
-    influx.close()
 
 
 @pytest.fixture

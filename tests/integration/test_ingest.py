@@ -14,32 +14,16 @@ from ingest.service import IngestConfig, IngestService
 from ingest.wire import encode_sample, encode_samples
 from storage.contract import TelemetryStore
 from storage.drones import DroneRecord
-from storage.influx import InfluxStore
 from storage.metadata import MetadataDB
 from storage.records import Sample
 from storage.sqlite import SqliteStore
 from tests.integration.mqtt_helpers import publish_all, sample_series, unique_id, wait_until
-from tests.servers import Influxd, Mosquitto
+from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 
 END_OF_TIME = 2**62
 ACKED = "agridrone_ingest_messages_acked_total"
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    """Each test runs once per store kind, with a store of its own."""
-    if request.param == "sqlite":
-        sqlite = SqliteStore(tmp_path / "telemetry.db")
-        yield sqlite
-        sqlite.close()
-        return
-    influxd: Influxd = request.getfixturevalue("influxd")
-    influx = InfluxStore(influxd.url, unique_id("db").replace("-", "_"))
-    influx.ensure_database()
-    yield influx
-    influx.close()
 
 
 @pytest.fixture

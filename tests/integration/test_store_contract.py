@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 import struct
 import uuid
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,30 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from storage.contract import BBox, StoreDataError, TelemetryStore
-from storage.influx import InfluxStore
 from storage.records import OPTIONAL_NUMBER_KEYS, DroneLastSeen, Event, Sample
-from storage.sqlite import SqliteStore
-from tests.servers import Influxd
 
 pytestmark = pytest.mark.integration
 
 T0 = 1_700_000_000_000
 ALL_TIME = (-(2**62), 2**62)
 TRICKY = 'a,b c=d "quoted" back\\slash\\ new\nline\r\ttab é 農'
-
-
-@pytest.fixture(params=["sqlite", "influx"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
-    """A store of this test's own: a fresh SQLite file, or a fresh InfluxDB database."""
-    if request.param == "sqlite":
-        with SqliteStore(tmp_path / "telemetry.db") as sqlite:
-            yield sqlite
-        return
-    influxd: Influxd = request.getfixturevalue("influxd")
-    influx = InfluxStore.open(influxd.url, f"contract_{uuid.uuid4().hex[:12]}")
-    yield influx
-    influx.drop_database()
-    influx.close()
 
 
 def full_sample(ts_ms: int = T0, coop: str = "htx-dt", drone: str = "dt-01", **kw: Any) -> Sample:

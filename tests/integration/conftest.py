@@ -1,0 +1,28 @@
+"""Fixtures shared by the integration tests."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from storage.contract import TelemetryStore
+from storage.influx import InfluxStore
+from storage.sqlite import SqliteStore
+from tests.servers import Influxd
+
+
+@pytest.fixture(params=["sqlite", "influx"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryStore]:
+    """Each test runs once per store: a fresh SQLite file, or a fresh InfluxDB database."""
+    if request.param == "sqlite":
+        with SqliteStore(tmp_path / "telemetry.db") as sqlite:
+            yield sqlite
+        return
+    influxd: Influxd = request.getfixturevalue("influxd")
+    influx = InfluxStore.open(influxd.url, f"test_{uuid.uuid4().hex[:12]}")
+    yield influx
+    influx.drop_database()
+    influx.close()
