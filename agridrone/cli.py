@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fields.cli",
     "flights.cli",
     "api.keys_cli",
+    "reports.coops_cli",
     "ingest.broker_acl",
     "agridrone.demo",
 )

@@ -26,6 +26,7 @@ import uvicorn
 from agridrone.embedded_broker import embedded_broker
 from agridrone.logs import configure_logging
 from api.app import create_app
+from api.times import local_day
 from fields.registry import load_fields
 from fields.stored import to_stored
 from flights.service import FlightWatcher, watch
@@ -179,11 +180,19 @@ class DemoKeys:
     operator: str
 
 
+#: An example price per sprayed hectare for the demo cooperatives (VND).
+DEMO_TARIFF_VND_PER_HA = 200_000
+
+
 def seed_metadata(metadata: MetadataDB) -> DemoKeys:
-    """Register the sample Đông Triều fields and make one key per role (new keys each run)."""
+    """Register the sample Đông Triều fields and their cooperatives (with an example
+    tariff), and make one key per role (new keys each run)."""
     registry = load_fields(DEFAULT_FIELDS_PATH)
     everything = [*registry.fields, *registry.no_spray]
     metadata.save_fields(to_stored(everything))
+    for coop in sorted({f.coop for f in registry.fields if f.coop}):
+        if metadata.coop(coop) is None:
+            metadata.set_coop(coop, tariff_vnd_per_ha=DEMO_TARIFF_VND_PER_HA)
     first = registry.fields[0]
     now = int(time.time() * 1000)
     subjects: tuple[tuple[Role, str], ...] = (
@@ -223,6 +232,40 @@ def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
     )
 
 
+def first_story(metadata: MetadataDB, keys: DemoKeys, api: str, since_ms: int) -> str | None:
+    """Once a flight by the coop key's drones has sprayed one of its members' fields: a key
+    for that field's farmer and the lines that show their coverage and the coop's report."""
+    now = int(time.time() * 1000)
+    owners = metadata.field_owners()
+    for flight in metadata.flights(since_ms, now + 1, coop=keys.coop_id):
+        shares = [
+            s
+            for s in flight.summary_dict()["fields"]
+            if owners.get(s["field_id"], ("", ""))[1] == keys.coop_id and s["covered_ha"] > 0
+        ]
+        if not shares:
+            continue
+        field_id = max(shares, key=lambda s: float(s["covered_ha"]))["field_id"]
+        owner = owners[field_id][0]
+        farmer = generate_key("farmer", owner, "agridrone demo", now)
+        metadata.add_api_key(farmer.record)
+        day = local_day(flight.start_ms).isoformat()
+        as_farmer = f'curl -H "Authorization: Bearer {farmer.key}"'
+        as_coop = f'curl -H "Authorization: Bearer {keys.coop}"'
+        return (
+            f"flights are landing: {flight.drone} of {keys.coop_id} sprayed field {field_id}\n"
+            f"  its farmer    {farmer.key}  ({owner})\n"
+            f"coverage (farmer):\n"
+            f'  {as_farmer} "{api}/api/v1/fields/{field_id}/coverage?from={day}"\n'
+            f"flights over the field (farmer):\n"
+            f'  {as_farmer} "{api}/api/v1/flights?field={field_id}&from={day}"\n'
+            f"usage report, CSV for Excel (coop):\n"
+            f'  {as_coop} "{api}/api/v1/reports/usage?from={day}&format=csv&lang=vi"'
+            f" -o usage.csv"
+        )
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Start everything, print where to look, run until Ctrl-C or SIGTERM."""
     configure_logging(args.log_level)
@@ -245,6 +288,7 @@ def run(args: argparse.Namespace) -> int:
             metadata,
         )
         ingest.start(connect_timeout_s=15)
+        since_ms = int(time.time() * 1000) - int((args.backfill_hours + 0.5) * 3_600_000)
         backfill(args, url, protocol)
         with (
             api_server(create_app(store, metadata), port_or_free(args.api_port)) as api,
@@ -252,8 +296,12 @@ def run(args: argparse.Namespace) -> int:
             flight_summaries(store, metadata),
         ):
             print(banner(args, url, api, keys), flush=True)
+            told = False
             while not stop.wait(1.0):
-                pass
+                story = None if told else first_story(metadata, keys, api, since_ms)
+                if story is not None:
+                    print(story, flush=True)
+                    told = True
             print("stopping…", flush=True)
         ingest.stop()
     store.close()

@@ -17,7 +17,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.routes import drones, fields, flights, health, metrics, rejected, reports
+from api.catalog import FieldCatalog
+from api.routes import coverage, drones, fields, flights, health, metrics, rejected, reports
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
 
@@ -33,12 +34,21 @@ def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
     )
     app.state.store = store
     app.state.metadata = metadata
+    app.state.catalog = FieldCatalog(metadata)
     measured = metrics.ApiMetrics.create()
     app.state.metrics = measured
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
     measured.include(app, health.router)
     measured.include(app, metrics.router)
-    for router in (drones.router, fields.router, flights.router, rejected.router, reports.router):
+    routers = (
+        drones.router,
+        fields.router,
+        coverage.router,
+        flights.router,
+        rejected.router,
+        reports.router,
+    )
+    for router in routers:
         measured.include(app, router, prefix="/api/v1")
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)

@@ -6,6 +6,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from api.catalog import FieldCatalog
 from storage.contract import TelemetryStore
 from storage.metadata import MetadataDB
 
@@ -18,5 +19,10 @@ def _metadata(request: Request) -> MetadataDB:
     return cast(MetadataDB, request.app.state.metadata)
 
 
+def _catalog(request: Request) -> FieldCatalog:
+    return cast(FieldCatalog, request.app.state.catalog)
+
+
 StoreDep = Annotated[TelemetryStore, Depends(_store)]
 MetadataDep = Annotated[MetadataDB, Depends(_metadata)]
+CatalogDep = Annotated[FieldCatalog, Depends(_catalog)]

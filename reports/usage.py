@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import TYPE_CHECKING, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
@@ -69,26 +69,7 @@ class FlightUsage:
 
     @classmethod
     def from_summary(cls, summary: FlightSummary, registry: Mapping[str, Field]) -> FlightUsage:
-        """Join a stored summary with the registry's names, owners and field areas."""
-        shares = []
-        for share in summary.fields:
-            reg = registry.get(share.field_id)
-            if reg is None:
-                raise UsageInputError(
-                    f"flight {summary.flight_id}: field {share.field_id} is not in the field "
-                    "registry (deleted?); restore it or rebuild the flight's summary"
-                )
-            shares.append(
-                FieldUsage(
-                    field_id=share.field_id,
-                    field_name=reg.name,
-                    owner=reg.owner,
-                    field_ha=reg.area_ha,
-                    covered_ha=share.covered_ha,
-                    litres=share.applied_l,
-                    coverage_pct=share.coverage_pct,
-                )
-            )
+        """Join a flight summary with the registry's names, owners and field areas."""
         return cls(
             flight_id=summary.flight_id,
             coop=summary.coop,
@@ -97,8 +78,76 @@ class FlightUsage:
             end_ms=summary.end_ms,
             duration_s=summary.duration_s,
             litres=summary.applied_l,
-            fields=tuple(shares),
+            fields=tuple(
+                _field_usage(
+                    summary.flight_id,
+                    registry,
+                    (s.field_id, s.covered_ha, s.applied_l, s.coverage_pct),
+                )
+                for s in summary.fields
+            ),
         )
+
+    @classmethod
+    def from_document(cls, doc: Mapping[str, Any], registry: Mapping[str, Field]) -> FlightUsage:
+        """The same from a stored summary document (``FlightSummary.to_dict()``), whose
+        figures are rounded to 1e-6 ha and the millilitre: the report's own quanta."""
+        flight_id = str(doc.get("id"))
+        try:
+            head = (
+                str(doc["coop"]),
+                str(doc["drone"]),
+                int(doc["start_ms"]),
+                int(doc["end_ms"]),
+                float(doc["duration_s"]),
+                float(doc["applied_l"]),
+            )
+            figures = [
+                (
+                    str(s["field_id"]),
+                    float(s["covered_ha"]),
+                    float(s["applied_l"]),
+                    float(s["coverage_pct"]),
+                )
+                for s in doc["fields"]
+            ]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UsageInputError(
+                f"flight {flight_id}: stored summary is unreadable ({exc!r}); rebuild it with "
+                "`agridrone flights rebuild`"
+            ) from exc
+        coop, drone, start_ms, end_ms, duration_s, litres = head
+        return cls(
+            flight_id=flight_id,
+            coop=coop,
+            drone=drone,
+            start_ms=start_ms,
+            end_ms=end_ms,
+            duration_s=duration_s,
+            litres=litres,
+            fields=tuple(_field_usage(flight_id, registry, f) for f in figures),
+        )
+
+
+def _field_usage(
+    flight_id: str, registry: Mapping[str, Field], figures: tuple[str, float, float, float]
+) -> FieldUsage:
+    field_id, covered_ha, litres, coverage_pct = figures
+    reg = registry.get(field_id)
+    if reg is None:
+        raise UsageInputError(
+            f"flight {flight_id}: field {field_id} is not in the field registry (deleted?);"
+            " restore it or rebuild the flight's summary"
+        )
+    return FieldUsage(
+        field_id=field_id,
+        field_name=reg.name,
+        owner=reg.owner,
+        field_ha=reg.area_ha,
+        covered_ha=covered_ha,
+        litres=litres,
+        coverage_pct=coverage_pct,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,5 @@
 """The metadata database (SQLite): rejected-message log, API keys, the drone registry,
-fields and flight summaries.
+fields, cooperatives (names, tariffs, members) and flight summaries.
 
 Rejected messages are kept, never silently dropped: the ingest worker records them here
 durably before it acknowledges the MQTT message that carried them. API keys are stored
@@ -84,6 +84,18 @@ CREATE TABLE IF NOT EXISTS flight_fields (
     PRIMARY KEY (flight_id, field_id)
 );
 CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, start_ms);
+CREATE TABLE IF NOT EXISTS coops (
+    id                TEXT    PRIMARY KEY,
+    name              TEXT    NOT NULL,
+    tariff_vnd_per_ha INTEGER CHECK (tariff_vnd_per_ha >= 0),
+    updated_ms        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    coop       TEXT NOT NULL,
+    member     TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    PRIMARY KEY (coop, member)
+);
 """
 
 _KEY_COLUMNS = "key_id, key_sha256, role, subject, name, created_ms, revoked_ms"
@@ -117,6 +129,17 @@ class StoredField:
 
 
 @dataclass(frozen=True, slots=True)
+class CoopRecord:
+    """A cooperative: its display name and what it bills per sprayed hectare (VND, whole
+    đồng); ``None`` until an operator sets it."""
+
+    id: str
+    name: str
+    tariff_vnd_per_ha: int | None
+    updated_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class RejectedMessage:
     """One rejected message (or one rejected sample of a batch) with its reason."""
 
@@ -145,6 +168,17 @@ class StoredFlight:
         """The summary document."""
         doc: dict[str, Any] = orjson.loads(self.summary)
         return doc
+
+
+@dataclass(frozen=True, slots=True)
+class FlightAudience:
+    """Whose flights a listing may hold: flights by ``drone_coop``'s drones, or over a field
+    of cooperative ``field_coop`` or of owner ``field_owner`` (by the registry as it is now).
+    Criteria left ``None`` admit nothing; the API maps roles onto this."""
+
+    drone_coop: str | None = None
+    field_coop: str | None = None
+    field_owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,14 +432,31 @@ class MetadataDB:
     # --- fields --------------------------------------------------------------------------
 
     def save_fields(self, fields: Sequence[StoredField]) -> None:
-        """Register fields, replacing any with the same id (one transaction)."""
-        now = int(time.time() * 1000)
+        """Register fields, replacing any with the same id (one transaction).
+
+        Each save stamps a time later than every earlier one, so ``fields_version`` changes
+        with every save even within one millisecond.
+        """
         with self._write() as conn:
+            (latest,) = conn.execute("SELECT coalesce(max(updated_ms), 0) FROM fields").fetchone()
+            now = max(int(time.time() * 1000), int(latest) + 1)
             conn.executemany(
                 "INSERT OR REPLACE INTO fields (id, kind, coop, owner, feature, updated_ms)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
                 [(f.id, f.kind, f.coop, f.owner, f.feature, now) for f in fields],
             )
+
+    def fields_version(self) -> tuple[int, int]:
+        """(how many fields, latest save time): changes whenever the registry does, so
+        caches of parsed fields know when to reload."""
+        row = self._conn().execute("SELECT count(*), coalesce(max(updated_ms), 0) FROM fields")
+        count, latest = row.fetchone()
+        return int(count), int(latest)
+
+    def field_owners(self) -> dict[str, tuple[str, str]]:
+        """(owner, coop) of every registered field by id, without reading geometry."""
+        rows = self._conn().execute("SELECT id, owner, coop FROM fields")
+        return {r[0]: (r[1], r[2]) for r in rows}
 
     def stored_fields(self) -> list[StoredField]:
         """Every registered field and no-spray zone, by id."""
@@ -420,6 +471,57 @@ class MetadataDB:
             .fetchone()
         )
         return None if row is None else StoredField(*row)
+
+    # --- cooperatives ---------------------------------------------------------------------
+
+    def set_coop(
+        self, coop: str, *, name: str | None = None, tariff_vnd_per_ha: int | None = None
+    ) -> CoopRecord:
+        """Create or update a cooperative; arguments left ``None`` keep their stored value."""
+        with self._write() as conn:
+            row = conn.execute(
+                "SELECT name, tariff_vnd_per_ha FROM coops WHERE id = ?", (coop,)
+            ).fetchone()
+            old_name, old_tariff = row if row is not None else (coop, None)
+            record = CoopRecord(
+                id=coop,
+                name=old_name if name is None else name,
+                tariff_vnd_per_ha=old_tariff if tariff_vnd_per_ha is None else tariff_vnd_per_ha,
+                updated_ms=int(time.time() * 1000),
+            )
+            conn.execute(
+                "INSERT OR REPLACE INTO coops (id, name, tariff_vnd_per_ha, updated_ms)"
+                " VALUES (?, ?, ?, ?)",
+                (record.id, record.name, record.tariff_vnd_per_ha, record.updated_ms),
+            )
+        return record
+
+    def coop(self, coop: str) -> CoopRecord | None:
+        """One cooperative, or ``None`` when none was set up under that id."""
+        rows = self._read(
+            "SELECT id, name, tariff_vnd_per_ha, updated_ms FROM coops WHERE id = ?", (coop,)
+        )
+        return _coop_record(rows[0]) if rows else None
+
+    def coops(self) -> list[CoopRecord]:
+        """Every cooperative set up, by id."""
+        rows = self._read(
+            "SELECT id, name, tariff_vnd_per_ha, updated_ms FROM coops ORDER BY id", ()
+        )
+        return [_coop_record(r) for r in rows]
+
+    def set_members(self, coop: str, names: Mapping[str, str]) -> None:
+        """Name a cooperative's members (member id → display name), replacing those ids."""
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT OR REPLACE INTO members (coop, member, name) VALUES (?, ?, ?)",
+                [(coop, member, name) for member, name in names.items()],
+            )
+
+    def member_names(self, coop: str) -> dict[str, str]:
+        """The cooperative's member names by member id (members never named are absent)."""
+        rows = self._read("SELECT member, name FROM members WHERE coop = ?", (coop,))
+        return {r[0]: r[1] for r in rows}
 
     # --- flights -------------------------------------------------------------------------
 
@@ -501,12 +603,17 @@ class MetadataDB:
         drone: str | None = None,
         field: str | None = None,
         limit: int | None = None,
+        audience: FlightAudience | None = None,
     ) -> list[StoredFlight]:
         """Flights that started in [start, end), oldest first, optionally of one
-        cooperative, one drone and/or over one field. A flight belongs to the window it
-        started in, so consecutive windows never count a flight twice."""
+        cooperative, one drone, over one field and/or that ``audience`` may see. A flight
+        belongs to the window it started in, so consecutive windows never count it twice."""
         where = ["f.start_ms >= ?", "f.start_ms < ?"]
         params: list[Any] = [start_ms, end_ms]
+        if audience is not None:
+            clause, extra = _audience_clause(audience)
+            where.append(clause)
+            params += extra
         if coop is not None:
             where.append("f.coop = ?")
             params.append(coop)
@@ -607,6 +714,31 @@ def _drone_record(row: tuple[Any, ...]) -> DroneRecord:
         swath_m=None if row[2] is None else float(row[2]),
         registered_ms=int(row[3]),
         mqtt_password_hash=row[4],
+    )
+
+
+def _audience_clause(audience: FlightAudience) -> tuple[str, list[Any]]:
+    ors, params = ["0"], []
+    if audience.drone_coop is not None:
+        ors.append("f.coop = ?")
+        params.append(audience.drone_coop)
+    over = (
+        "EXISTS (SELECT 1 FROM flight_fields v JOIN fields fl ON fl.id = v.field_id"
+        " WHERE v.flight_id = f.id AND fl.{} = ?)"
+    )
+    for column, value in (("coop", audience.field_coop), ("owner", audience.field_owner)):
+        if value is not None:
+            ors.append(over.format(column))
+            params.append(value)
+    return "(" + " OR ".join(ors) + ")", params
+
+
+def _coop_record(row: tuple[Any, ...]) -> CoopRecord:
+    return CoopRecord(
+        id=row[0],
+        name=row[1],
+        tariff_vnd_per_ha=None if row[2] is None else int(row[2]),
+        updated_ms=int(row[3]),
     )
 
 

@@ -81,7 +81,7 @@ def list_drones(principal: PrincipalDep, store: StoreDep) -> list[DronePosition]
     """The caller's drones with stored telemetry, with their last time and position.
 
     A cooperative sees its own drones, an operator every drone; farmers see drones through
-    the flights over their fields (not yet served).
+    the flights over their fields (``GET /api/v1/flights``).
     """
     return [
         DronePosition(

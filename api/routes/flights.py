@@ -1,7 +1,131 @@
-"""Flights: routes under /api/v1 (being built)."""
+"""Flights: the stored flight summaries, listed and one by one.
+
+Who sees what (``api.auth.can_see_flight``): operators every flight; a cooperative its own
+drones' flights whole, and other drones' flights over its members' fields; a farmer the
+flights over their fields. A flight seen only through a field (``whole_flight`` false)
+shows its time, drone, data quality and the part on the caller's fields, not what the
+drone did elsewhere for someone else.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from api.auth import Principal, PrincipalDep, can_see_drone, can_see_field, can_see_flight
+from api.deps import MetadataDep
+from api.times import WindowDep, rfc3339
+from storage.metadata import FlightAudience, StoredFlight
 
 router = APIRouter(tags=["flights"])
+
+MAX_LIMIT: Final = 5000
+#: What a caller seeing a flight only through their fields is shown of it.
+_FIELD_VIEW_KEYS: Final = (
+    "id",
+    "coop",
+    "drone",
+    "start",
+    "end",
+    "start_ms",
+    "end_ms",
+    "start_reason",
+    "end_reason",
+    "open",
+    "duration_s",
+    "samples_received",
+    "samples_missing",
+    "quality",
+    "quality_reasons",
+)
+
+
+class FlightList(BaseModel):
+    """The flights that started in [from, to), oldest first."""
+
+    from_: str = Field(serialization_alias="from")
+    to: str
+    limit: int
+    returned: int
+    more: bool
+    flights: list[dict[str, Any]]
+
+
+def audience(principal: Principal) -> FlightAudience | None:
+    """The flights a role may list (``None``: all of them)."""
+    if principal.role == "operator":
+        return None
+    if principal.role == "coop":
+        return FlightAudience(drone_coop=principal.subject, field_coop=principal.subject)
+    return FlightAudience(field_owner=principal.subject)
+
+
+def flight_view(
+    principal: Principal, flight: StoredFlight, owners: dict[str, tuple[str, str]]
+) -> dict[str, Any]:
+    """The summary as the caller may see it, times in local RFC 3339."""
+    doc = flight.summary_dict()
+    doc["start"], doc["end"] = rfc3339(flight.start_ms), rfc3339(flight.end_ms)
+    if can_see_drone(principal, flight.coop):
+        return doc | {"whole_flight": True}
+    view: dict[str, Any] = {k: doc[k] for k in _FIELD_VIEW_KEYS if k in doc}
+    view["fields"] = [
+        share
+        for share in doc.get("fields", [])
+        if can_see_field(principal, *owners.get(share["field_id"], ("", "")))
+    ]
+    return view | {"whole_flight": False}
+
+
+@router.get("/flights")
+def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
+    principal: PrincipalDep,
+    metadata: MetadataDep,
+    window: WindowDep,
+    drone: Annotated[str | None, Query(description="only this drone's flights")] = None,
+    coop: Annotated[
+        str | None, Query(description="only flights by this cooperative's drones")
+    ] = None,
+    field: Annotated[str | None, Query(description="only flights over this field")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most flights to return")] = 500,
+) -> FlightList:
+    """Flights that started in [from, to) that the caller may see, oldest first.
+
+    ``more`` is true when there are more than ``limit``: narrow the window or raise
+    ``limit``. A field or drone the caller may not see gives an empty list, as one that
+    does not exist would.
+    """
+    rows = metadata.flights(
+        window.start_ms,
+        window.end_ms,
+        coop=coop,
+        drone=drone,
+        field=field,
+        limit=limit + 1,
+        audience=audience(principal),
+    )
+    owners = metadata.field_owners()
+    shown = rows[:limit]
+    return FlightList(
+        from_=window.start,
+        to=window.end,
+        limit=limit,
+        returned=len(shown),
+        more=len(rows) > limit,
+        flights=[flight_view(principal, f, owners) for f in shown],
+    )
+
+
+@router.get("/flights/{flight_id}")
+def get_flight(flight_id: str, principal: PrincipalDep, metadata: MetadataDep) -> dict[str, Any]:
+    """One flight's summary: distances, litres, footprint inside and outside fields, the
+    fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
+    flight = metadata.flight(flight_id)
+    owners = metadata.field_owners()
+    if flight is not None:
+        touched = [owners.get(s["field_id"], ("", "")) for s in flight.summary_dict()["fields"]]
+        if can_see_flight(principal, flight.coop, touched):
+            return flight_view(principal, flight, owners)
+    raise HTTPException(404, detail=f"no flight {flight_id!r}")

@@ -1,7 +1,90 @@
-"""Reports: routes under /api/v1 (being built)."""
+"""Reports: a cooperative's usage over a period, as JSON or as a CSV file for Excel.
+
+The report covers the flights of the cooperative's own drones that started in [from, to),
+from their stored summaries (never raw samples), billed at the cooperative's tariff per
+sprayed hectare (``agridrone coops set``). docs/reports.md states every rule.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
+
+from api.auth import CoopOrOperatorDep, can_see_coop
+from api.deps import CatalogDep, MetadataDep
+from api.times import WindowDep, local_day
+from reports.render import to_csv, to_json
+from reports.usage import FlightUsage, GroupBy, UsageInputError, usage_report
 
 router = APIRouter(tags=["reports"])
+
+
+@router.get(
+    "/reports/usage",
+    response_model=None,
+    responses={200: {"content": {"text/csv": {}}, "description": "the report, JSON or CSV"}},
+)
+def usage(  # noqa: PLR0917 -- one parameter per documented query option
+    principal: CoopOrOperatorDep,
+    metadata: MetadataDep,
+    catalog: CatalogDep,
+    window: WindowDep,
+    coop: Annotated[
+        str | None, Query(description="the cooperative; a cooperative's key defaults to its own")
+    ] = None,
+    group_by: Annotated[GroupBy, Query(description="one row per member, field, drone or day")] = (
+        "member"
+    ),
+    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    lang: Annotated[
+        Literal["vi", "en"], Query(description="CSV headers, dates and decimals")
+    ] = "vi",
+) -> dict[str, Any] | Response:
+    """Flights, flight hours, sprayed ha and sào, litres, mean L/ha, mean coverage % and the
+    amount to bill (VND), per member, field, drone or local day, with a totals row.
+
+    Cooperatives read their own reports, operators any (naming ``coop``); farmer keys get
+    403. CSV is UTF-8 with a byte-order mark; ``lang=vi`` gives Vietnamese headers,
+    dd/mm/yyyy dates, ``;`` between cells and decimal commas, as Excel expects in Vietnam.
+    """
+    if coop is None:
+        if principal.role != "coop":
+            raise HTTPException(
+                422, detail="query parameter 'coop' is required with an operator key"
+            )
+        coop = principal.subject
+    record = metadata.coop(coop)
+    if not can_see_coop(principal, coop):
+        raise HTTPException(404, detail=f"no cooperative {coop!r}")
+    if record is None or record.tariff_vnd_per_ha is None:
+        raise HTTPException(
+            409,
+            detail=f"cooperative {coop!r} has no tariff yet, so nothing can be billed; an "
+            f"operator sets it with `agridrone coops set {coop} --tariff-vnd-per-ha 300000`",
+        )
+    registry = catalog.current().by_id
+    stored = metadata.flights(window.start_ms, window.end_ms, coop=coop)
+    try:
+        flights = [FlightUsage.from_document(f.summary_dict(), registry) for f in stored]
+        report = usage_report(
+            flights,
+            group_by=group_by,
+            tariff_vnd_per_ha=record.tariff_vnd_per_ha,
+            member_names=metadata.member_names(coop),
+            coop=coop,
+            from_ms=window.start_ms,
+            to_ms=window.end_ms,
+        )
+    except UsageInputError as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
+    if format_ == "csv":
+        first, last = local_day(window.start_ms), local_day(window.end_ms - 1)
+        name = f"agridrone-usage-{coop}-{group_by}-{first:%Y%m%d}-{last:%Y%m%d}.csv"
+        return Response(
+            to_csv(report, lang=lang),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )
+    return to_json(report) | {"coop_name": record.name}

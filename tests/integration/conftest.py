@@ -11,6 +11,7 @@ import pytest
 from storage.contract import TelemetryStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
+from tests.integration.api_world import World, running_world
 from tests.servers import Influxd
 
 
@@ -26,3 +27,24 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryS
     yield influx
     influx.drop_database()
     influx.close()
+
+
+@pytest.fixture(scope="module", params=["sqlite", "influx"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    """The API over simulated, summarized flights (tests/integration/api_world.py), once per
+    store and test module; tests only read it."""
+    folder = tmp_path_factory.mktemp(f"world-{request.param}")
+    if request.param == "sqlite":
+        with SqliteStore(folder / "telemetry.db") as sqlite, running_world(sqlite, folder) as w:
+            yield w
+        return
+    influxd: Influxd = request.getfixturevalue("influxd")
+    influx = InfluxStore.open(influxd.url, f"world_{uuid.uuid4().hex[:12]}")
+    try:
+        with running_world(influx, folder) as w:
+            yield w
+    finally:
+        influx.drop_database()
+        influx.close()

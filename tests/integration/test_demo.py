@@ -55,6 +55,15 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             )
         finally:
             metadata.close()
+        wait_until(lambda: "-o usage.csv" in out.read_text(), timeout=60, what="the curl lines")
+        coverage, report = printed_request(out, "coverage"), printed_request(out, "usage report")
+        answer = httpx.get(coverage[1], headers=coverage[0], timeout=10)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["coverage"]["covered_ha"] > 0
+        csv = httpx.get(report[1], headers=report[0], timeout=10)
+        assert csv.status_code == 200, csv.text
+        assert csv.content.startswith(b"\xef\xbb\xbf")
+        assert "Diện tích phun (ha)" in csv.content.decode("utf-8-sig")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(60) == 0, out.read_text()
     finally:
@@ -62,3 +71,12 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     assert "Traceback" not in out.read_text()
+
+
+def printed_request(out: Path, heading: str) -> tuple[dict[str, str], str]:
+    """The headers and URL of the curl line the demo printed under ``heading``."""
+    text = out.read_text()
+    block = text[text.index(heading) :]
+    found = re.search(r'curl -H "(Authorization): (Bearer \S+)" "(\S+)"', block)
+    assert found, block
+    return {found.group(1): found.group(2)}, found.group(3)
