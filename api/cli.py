@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import time
 from typing import Any
 
 from agridrone.logs import configure_logging
 from agridrone.settings import STORE_SETTINGS, add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata, open_telemetry_store
+
+log = logging.getLogger("agridrone.api")
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +35,16 @@ def run(args: argparse.Namespace) -> int:
     store = open_telemetry_store(settings)
     metadata = open_metadata(settings)
     try:
-        uvicorn.run(create_app(store, metadata), host=args.host, port=args.port, log_config=None)
+        app = create_app(store, metadata)
+        started = time.perf_counter()
+        catalog = app.state.catalog.current()
+        catalog.engine()  # parse fields and prepare coverage before the first request, not in it
+        log.info(
+            "fields_loaded fields=%d seconds=%.2f",
+            len(catalog.by_id),
+            time.perf_counter() - started,
+        )
+        uvicorn.run(app, host=args.host, port=args.port, log_config=None)
     finally:
         store.close()
         metadata.close()

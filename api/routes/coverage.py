@@ -77,15 +77,12 @@ def field_coverage(
     ``format=geojson`` the answer is a FeatureCollection of the covered, missed, overlap,
     off-target and no-spray polygons, each with ``kind`` and ``area_ha``.
     """
-    row = metadata.stored_field(field_id)
-    if row is None or not can_see_field(principal, row.owner, row.coop):
-        raise HTTPException(404, detail=f"no field {field_id!r}")
     current = catalog.current()
     the_field = current.by_id.get(field_id)
+    if the_field is None or not can_see_field(principal, the_field.owner, the_field.coop):
+        raise HTTPException(404, detail=f"no field {field_id!r}")
     engine = current.engine()
-    if the_field is None or engine is None:  # registered after the catalog was read
-        raise HTTPException(503, detail="the field registry is being reloaded; try again")
-    if the_field.kind != "field":
+    if the_field.kind != "field" or engine is None:
         raise HTTPException(
             422,
             detail=f"{field_id!r} is a no-spray zone: it has no coverage of its own; spray on "

@@ -12,9 +12,9 @@ from fastapi import APIRouter, Body, HTTPException
 from pydantic import BaseModel
 
 from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
-from api.deps import MetadataDep
+from api.deps import CatalogDep, MetadataDep
 from fields.registry import Field, FieldValidationError, parse_fields
-from fields.stored import stored_registry, to_stored
+from fields.stored import to_stored
 
 router = APIRouter(tags=["fields"])
 
@@ -82,23 +82,21 @@ def import_fields(
 
 
 @router.get("/fields")
-def list_fields(principal: PrincipalDep, metadata: MetadataDep) -> list[FieldSummary]:
-    """The fields (and no-spray zones) the caller may see."""
-    visible = [r for r in metadata.stored_fields() if can_see_field(principal, r.owner, r.coop)]
-    if not visible:
+def list_fields(principal: PrincipalDep, catalog: CatalogDep) -> list[FieldSummary]:
+    """The fields (and no-spray zones) the caller may see, by id (no-spray zones last)."""
+    registry = catalog.current().registry
+    if registry is None:
         return []
-    registry = stored_registry(visible)
-    return [summary(f) for f in (*registry.fields, *registry.no_spray)]
+    everything = (*registry.fields, *registry.no_spray)
+    return [summary(f) for f in everything if can_see_field(principal, f.owner, f.coop)]
 
 
 @router.get("/fields/{field_id}")
-def get_field(field_id: str, principal: PrincipalDep, metadata: MetadataDep) -> dict[str, Any]:
+def get_field(field_id: str, principal: PrincipalDep, catalog: CatalogDep) -> dict[str, Any]:
     """One field as a GeoJSON Feature, with its area in hectares and sào."""
-    row = metadata.stored_field(field_id)
-    if row is None or not can_see_field(principal, row.owner, row.coop):
+    f = catalog.current().by_id.get(field_id)
+    if f is None or not can_see_field(principal, f.owner, f.coop):
         raise HTTPException(404, detail=f"no field {field_id!r}")
-    registry = stored_registry([row])
-    f = (*registry.fields, *registry.no_spray)[0]
     feature = f.to_feature()
     feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))
     return feature
