@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage clean
+.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ bench-store: $(BIN)/agridrone servers
 
 bench-coverage: $(BIN)/agridrone
 	$(BIN)/python -m bench.coverage
+
+bench-api: $(BIN)/agridrone
+	$(BIN)/python -m bench.api
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache
