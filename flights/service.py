@@ -21,6 +21,7 @@ import orjson
 
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.stored import stored_registry
+from flights.jobs import JOB_EVENT_TYPES, JOB_LOOKBACK_MS, job_of
 from flights.segment import IDLE_GAP_S, Flight, segment_flights
 from flights.summary import FlightSummaryError, encode_state, summarize_flight
 from storage.contract import StoreError, TelemetryStore
@@ -152,6 +153,17 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
     flights, n_read = read_flights(
         store, coop, drone, start_ms, end_ms, now_ms=now_ms, idle_gap_s=idle_gap_s
     )
+    job_events = (
+        [
+            e
+            for e in store.drone_events(
+                coop, drone, flights[0].start_ms - JOB_LOOKBACK_MS, flights[-1].end_ms + 1
+            )
+            if e.type in JOB_EVENT_TYPES
+        ]
+        if flights
+        else []
+    )
     rows: list[tuple[StoredFlight, Sequence[FlightFieldState]]] = []
     opened: list[Flight] = []
     failed: list[str] = []
@@ -161,7 +173,12 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
             opened.append(f)
             continue
         try:
-            result = summarize_flight(f, engine, params=engines.params(swath_m))
+            result = summarize_flight(
+                f,
+                engine,
+                params=engines.params(swath_m),
+                job=job_of(f.start_ms, f.end_ms, job_events),
+            )
         except FlightSummaryError as exc:
             failed.append(str(exc))
             log.warning("flight_summary_failed flight=%s error=%r", f.id, str(exc))

@@ -36,6 +36,7 @@ from fields.coverage import (
 )
 from fields.projection import LocalPlane
 from fields.registry import M2_PER_HA, SAO_M2
+from flights.jobs import JobInfo
 from flights.segment import Flight
 from storage.records import FIX_QUALITIES
 
@@ -132,6 +133,8 @@ class FlightSummary:
     quality: Quality
     quality_reasons: tuple[str, ...]
     fields: tuple[FieldShare, ...] = field(default=())
+    jobs: tuple[str, ...] = ()  # the jobs it served (flights.jobs), where announced
+    job_fields: tuple[str, ...] = ()  # the fields those jobs named
 
     @property
     def is_open(self) -> bool:
@@ -184,6 +187,8 @@ class FlightSummary:
             "quality": self.quality,
             "quality_reasons": list(self.quality_reasons),
             "fields": [f.to_dict() for f in self.fields],
+            "jobs": list(self.jobs),
+            "job_fields": list(self.job_fields),
         }
 
 
@@ -200,20 +205,25 @@ def summarize_flight(
     engine: CoverageEngine | None = None,
     *,
     params: CoverageParams | None = None,
+    job: JobInfo | None = None,
 ) -> FlightResult:
     """Summarize one flight; with an ``engine``, also its coverage of each field it touched.
+
+    ``job`` is what the drone's job events say it was sent to do (``flights.jobs.job_of``).
 
     ``params`` (default: the engine's, else ``CoverageParams()``) decide passes, litres and
     footprints; a spraying sample without ``swath_m`` needs ``params.default_swath_m``.
     """
     p = params or (engine.params if engine is not None else CoverageParams())
     try:
-        return _summarize(flight, engine, p)
+        return _summarize(flight, engine, p, job or JobInfo())
     except CoverageInputError as err:
         raise FlightSummaryError(f"flight {flight.id}: {err}") from err
 
 
-def _summarize(flight: Flight, engine: CoverageEngine | None, p: CoverageParams) -> FlightResult:
+def _summarize(
+    flight: Flight, engine: CoverageEngine | None, p: CoverageParams, job: JobInfo
+) -> FlightResult:
     samples = flight.samples
     n = len(samples)
     arrays = samples_from_records(samples)
@@ -277,6 +287,8 @@ def _summarize(flight: Flight, engine: CoverageEngine | None, p: CoverageParams)
         quality=quality,
         quality_reasons=reasons,
         fields=tuple(sorted(shares, key=lambda s: s.field_id)),
+        jobs=job.jobs,
+        job_fields=job.fields,
     )
     return FlightResult(summary, states)
 

@@ -102,6 +102,7 @@ def to_json(report: UsageReport) -> dict[str, Any]:
         "tariff_vnd_per_ha": _number(report.tariff_vnd_per_ha),
         "rows": [_row_json(r, zone) for r in report.rows],
         "totals": _row_json(report.totals, zone),
+        "not_billed_ha": _rounded(report.not_billed_ha, 6),
     }
 
 

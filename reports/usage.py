@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
@@ -66,6 +66,15 @@ class FlightUsage:
     duration_s: float
     litres: float
     fields: tuple[FieldUsage, ...] = ()
+    job_fields: tuple[str, ...] = ()  # the fields its job named (flights.jobs); () = unknown
+
+    @property
+    def billed(self) -> tuple[FieldUsage, ...]:
+        """The fields this flight is billed for: those its job named, when it touched any
+        of them (spray that ran onto other fields is not charged to their owners); else
+        every field it touched."""
+        named = [p for p in self.fields if p.field_id in self.job_fields]
+        return tuple(named) if named else self.fields
 
     @classmethod
     def from_summary(cls, summary: FlightSummary, registry: Mapping[str, Field]) -> FlightUsage:
@@ -86,6 +95,7 @@ class FlightUsage:
                 )
                 for s in summary.fields
             ),
+            job_fields=summary.job_fields,
         )
 
     @classmethod
@@ -111,6 +121,7 @@ class FlightUsage:
                 )
                 for s in doc["fields"]
             ]
+            job_fields = tuple(str(f) for f in doc.get("job_fields", ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise UsageInputError(
                 f"flight {flight_id}: stored summary is unreadable ({exc!r}); rebuild it with "
@@ -126,6 +137,7 @@ class FlightUsage:
             duration_s=duration_s,
             litres=litres,
             fields=tuple(_field_usage(flight_id, registry, f) for f in figures),
+            job_fields=job_fields,
         )
 
 
@@ -197,6 +209,8 @@ class UsageReport:
     coop: str | None = None
     from_ms: int | None = None
     to_ms: int | None = None
+    #: Hectares the flights covered on fields their jobs did not name: not billed.
+    not_billed_ha: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -275,6 +289,10 @@ def usage_report(
     for f in flights:
         _check_flight(f, seen)
     names = member_names or {}
+    not_billed = sum(
+        (_ha(p.covered_ha) for f in flights for p in f.fields if p not in f.billed), Decimal(0)
+    )
+    flights = [replace(f, fields=f.billed) for f in flights]
 
     groups: dict[str, _Acc] = {}
     total = _Acc(label="")
@@ -325,6 +343,7 @@ def usage_report(
         coop=coop,
         from_ms=from_ms,
         to_ms=to_ms,
+        not_billed_ha=not_billed,
     )
 
 

@@ -3,8 +3,8 @@
 Who sees what (``api.auth.can_see_flight``): operators every flight; a cooperative its own
 drones' flights whole, and other drones' flights over its members' fields; a farmer the
 flights over their fields. A flight seen only through a field (``whole_flight`` false)
-shows its time, drone, data quality and the part on the caller's fields, not what the
-drone did elsewhere for someone else.
+shows its time, drone, data quality and the part on the caller's fields (and whether its
+job named them), not what the drone did elsewhere for someone else.
 """
 
 from __future__ import annotations
@@ -71,11 +71,12 @@ def flight_view(
     if can_see_drone(principal, flight.coop):
         return doc | {"whole_flight": True}
     view: dict[str, Any] = {k: doc[k] for k in _FIELD_VIEW_KEYS if k in doc}
-    view["fields"] = [
-        share
-        for share in doc.get("fields", [])
-        if can_see_field(principal, *owners.get(share["field_id"], ("", "")))
-    ]
+
+    def visible(field_id: str) -> bool:
+        return can_see_field(principal, *owners.get(field_id, ("", "")))
+
+    view["fields"] = [share for share in doc.get("fields", []) if visible(share["field_id"])]
+    view["job_fields"] = [f for f in doc.get("job_fields", []) if visible(f)]
     return view | {"whole_flight": False}
 
 

@@ -114,3 +114,4 @@ def test_a_farmer_sees_the_hired_flight_without_the_other_cooperatives_figures(
     assert body["whole_flight"] is False
     assert "applied_l" not in body
     assert {s["field_id"] for s in body["fields"]} == {"dt-hp-002"}
+    assert body["job_fields"] == ["dt-hp-002"]  # the drone was hired for this field

@@ -42,6 +42,12 @@ def test_a_coop_reports_its_own_drones_flights_by_member_with_names(world: World
     assert member["nd-hp-00"]["flights"] == 3
 
 
+def test_a_neighbour_the_passes_ran_onto_is_not_billed(world: World) -> None:
+    doc = body(world, "coop_hp", group_by="field")
+    assert [r["key"] for r in doc["rows"]] == ["dt-hp-004"]  # the field the job named
+    assert doc["not_billed_ha"] > 0
+
+
 def test_the_amount_is_sprayed_hectares_times_the_tariff_rounded_per_row(world: World) -> None:
     doc = body(world, "coop_hp", group_by="field")
     for row in doc["rows"]:
@@ -63,8 +69,13 @@ def test_the_report_agrees_with_the_flights_it_counts(world: World) -> None:
     assert row["key"] == "d-yt-a"
     assert row["flights"] == len(flights) == 2
     assert row["litres"] == pytest.approx(sum(f["applied_l"] for f in flights), abs=0.002)
-    want_ha = sum(s["covered_ha"] for f in flights for s in f["fields"])
-    assert row["sprayed_ha"] == pytest.approx(want_ha, abs=2e-6)
+    # Billed: the fields each flight's job named, not the neighbours its passes ran onto.
+    assert sorted(f for fl in flights for f in fl["job_fields"]) == ["dt-hp-002", "dt-yt-004"]
+    billed = [s for f in flights for s in f["fields"] if s["field_id"] in f["job_fields"]]
+    spilled = [s for f in flights for s in f["fields"] if s["field_id"] not in f["job_fields"]]
+    assert row["sprayed_ha"] == pytest.approx(sum(s["covered_ha"] for s in billed), abs=2e-6)
+    assert spilled
+    assert doc["not_billed_ha"] == pytest.approx(sum(s["covered_ha"] for s in spilled), abs=2e-6)
 
 
 def test_grouping_by_day_gives_the_local_date(world: World) -> None:

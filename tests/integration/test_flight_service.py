@@ -109,6 +109,19 @@ def test_rebuild_stores_every_flight_with_the_summarys_litres_and_field_areas(
             assert s.applied_l == pytest.approx(shares[s.field_id].applied_l, rel=1e-9)
 
 
+def test_every_flight_of_a_job_knows_the_field_the_job_named(
+    store: TelemetryStore, metadata: MetadataDB
+) -> None:
+    sc = scenario()
+    write_job(store)
+    _, end, now = the_day()
+    later = sc.flights[1].start_ms  # the job_start was before the first flight, out of window
+    rebuild(store, metadata, later, end, now_ms=now)
+    stored = metadata.flights(later, end, coop=sc.coop, drone=sc.drone)
+    assert len(stored) == 2
+    assert [r.summary_dict()["job_fields"] for r in stored] == [[FIELD_ID], [FIELD_ID]]
+
+
 def test_rebuilding_twice_leaves_the_same_rows(store: TelemetryStore, metadata: MetadataDB) -> None:
     write_job(store)
     start, end, now = the_day()

@@ -358,13 +358,53 @@ def test_from_summary_joins_the_registry() -> None:
         duration_s=0.001,
         applied_l=15.0,
         fields=(share,),
+        job_fields=("f-3",),
     )
     registry = {"f-3": SimpleNamespace(name="Ruộng bãi", owner="m-binh", area_ha=1.0)}
     f = FlightUsage.from_summary(summary, registry)  # type: ignore[arg-type]
     assert f.fields == (on("f-3", 0.6, 9.0),)
-    assert (f.flight_id, f.drone, f.litres) == ("F2", "d1", 15.0)
+    assert (f.flight_id, f.drone, f.litres, f.job_fields) == ("F2", "d1", 15.0, ("f-3",))
     with pytest.raises(UsageInputError, match="flight F2: field f-3 is not in the field registry"):
         FlightUsage.from_summary(summary, {})  # type: ignore[arg-type]
+
+
+def test_a_flight_whose_job_named_its_field_bills_only_that_field() -> None:
+    hired = replace(
+        flight(
+            "F1",
+            "d1",
+            "2024-06-01T08:00:00+07:00",
+            600,
+            9.0,
+            on("f-1", 0.5, 8.0),
+            on("f-3", 0.02, 1.0),
+        ),
+        job_fields=("f-1",),
+    )
+    report = usage_report([hired], group_by="member", tariff_vnd_per_ha=TARIFF)
+    assert [r.key for r in report.rows] == ["m-an"]
+    assert report.totals.sprayed_ha == Decimal("0.5")
+    assert report.totals.amount_vnd == 150_000
+    assert report.totals.flight_ms == 600_000
+    assert report.not_billed_ha == Decimal("0.02")
+
+
+def test_a_job_naming_none_of_the_touched_fields_bills_all_of_them() -> None:
+    stray = replace(
+        flight(
+            "F1",
+            "d1",
+            "2024-06-01T08:00:00+07:00",
+            600,
+            9.0,
+            on("f-1", 0.5, 8.0),
+            on("f-2", 0.02, 1.0),
+        ),
+        job_fields=("f-99",),
+    )
+    report = usage_report([stray], group_by="field", tariff_vnd_per_ha=TARIFF)
+    assert [r.key for r in report.rows] == ["f-1", "f-2"]
+    assert report.not_billed_ha == 0
 
 
 # --- invariants ---------------------------------------------------------------------------
