@@ -1,0 +1,44 @@
+"""The metadata database (SQLite): rejected-message log, API keys, the drone registry,
+fields, cooperatives (names, tariffs, members) and flight summaries.
+
+One module per aggregate, each a mixin on ``Database`` with its own schema; ``MetadataDB``
+is all of them over one file.
+"""
+
+from __future__ import annotations
+
+from storage.metadata._db import Database, MetadataConflictError
+from storage.metadata.api_keys import ApiKeyTable
+from storage.metadata.coops import CoopRecord, CoopTable
+from storage.metadata.drones import DroneTable
+from storage.metadata.fields import FieldTable, StoredField
+from storage.metadata.flights import (
+    FieldFlight,
+    FlightAudience,
+    FlightFieldState,
+    FlightTable,
+    StoredFlight,
+    pack_state,
+    unpack_state,
+)
+from storage.metadata.rejected import RejectedLog, RejectedMessage
+
+
+class MetadataDB(RejectedLog, ApiKeyTable, DroneTable, FieldTable, CoopTable, FlightTable):
+    """SQLite metadata database; one connection per thread, WAL, synchronous=FULL."""
+
+
+__all__ = [
+    "CoopRecord",
+    "Database",
+    "FieldFlight",
+    "FlightAudience",
+    "FlightFieldState",
+    "MetadataConflictError",
+    "MetadataDB",
+    "RejectedMessage",
+    "StoredField",
+    "StoredFlight",
+    "pack_state",
+    "unpack_state",
+]
