@@ -45,9 +45,7 @@ def m2(ha: float) -> float:
     return ha * 10_000
 
 
-def test_a_cooperatives_zone_over_another_cooperatives_field_leaves_its_coverage_intact() -> (
-    None
-):
+def test_a_cooperatives_zone_over_another_cooperatives_field_leaves_its_coverage_intact() -> None:
     pond = zone("pond-a", rectangle(20, 10, 40, 85), coop="htx-a")
     b = results(pond, lines=B_LINES)["b"]
     assert m2(b.field_ha) == pytest.approx(6000.0, rel=1e-6)
@@ -83,9 +81,7 @@ def test_a_zone_without_a_cooperative_is_commune_wide() -> None:
     assert m2(b.no_spray_ha) == pytest.approx(200.0, rel=0.02)
 
 
-def test_spray_on_a_neighbours_field_under_my_zone_is_its_coverage_not_forbidden_spray() -> (
-    None
-):
+def test_spray_on_a_neighbours_field_under_my_zone_is_its_coverage_not_forbidden_spray() -> None:
     # htx-a's zone lies on b (y 60..66). A pass along y = 61 sprays a's top 2 m and b's
     # bottom 4 m: that is b's coverage, since htx-a's zone does not bind b.
     strip = zone("strip-a", rectangle(20, 6, 40, 60), coop="htx-a")
@@ -146,9 +142,7 @@ def test_a_field_has_no_scope() -> None:
         ({"scope": "village", "coop": "htx-a"}, "expected one of coop, commune"),
     ],
 )
-def test_a_scope_that_contradicts_the_zone_is_refused(
-    props: dict[str, str], expected: str
-) -> None:
+def test_a_scope_that_contradicts_the_zone_is_refused(props: dict[str, str], expected: str) -> None:
     with pytest.raises(FieldValidationError) as info:
         parse_fields(collection(zone("z", rectangle(10, 10), **props)))
     (problem,) = info.value.problems
