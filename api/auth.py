@@ -139,6 +139,29 @@ def can_see_flight(
     return any(can_see_field(principal, owner, coop) for owner, coop in fields)
 
 
+def can_see_flight_on_field(
+    principal: Principal,
+    drone_coop: str,
+    field: tuple[str, str],
+    *,
+    overlapped_coops: frozenset[str] = frozenset(),
+    named_by_job: bool = False,
+) -> bool:
+    """Whether the caller may see a flight by a drone of ``drone_coop`` through one field
+    (``field`` is its (owner, coop)).
+
+    Besides ``can_see_field``: a field that overlaps a field of the drone's own cooperative
+    (``overlapped_coops``: the cooperatives whose fields it overlaps significantly, see
+    ``fields.overlaps``) shows that cooperative's flights only when the flight's job named
+    it, so nobody learns another cooperative's flights by drawing a field over its fields.
+    """
+    if can_see_drone(principal, drone_coop):
+        return True
+    if not can_see_field(principal, *field):
+        return False
+    return named_by_job or field[1] == drone_coop or drone_coop not in overlapped_coops
+
+
 def can_see_rejected(principal: Principal) -> bool:
     """Only operators read the rejected-message log (payloads of every cooperative)."""
     return principal.role == "operator"

@@ -328,8 +328,8 @@ class PreparedField:
     """A field made ready for the engine: target area, neighbours, grid, inside-mask."""
 
     field: Field
-    target: Any  # field minus no-spray zones, metres in field.plane
-    no_spray: Any  # no-spray zones near the field, metres
+    target: Any  # field minus the no-spray zones that apply to it, metres in field.plane
+    no_spray: Any  # zones near the field that apply to it, minus other fields' targets
     neighbours: Any  # other fields' targets near the field, metres
     grid: Grid
     inside: BoolArray
@@ -541,28 +541,50 @@ class CoverageEngine:
         return off, no_spray
 
 
+def zone_applies(zone: Field, coop: str) -> bool:
+    """Whether a no-spray zone binds fields of cooperative ``coop``: a commune-wide zone binds
+    every field, a cooperative's zone only its own members' fields."""
+    return zone.scope == "commune" or zone.coop == coop
+
+
+def field_targets(fields: Sequence[Field], zones: Sequence[Field], plane: LocalPlane) -> Any:
+    """The union of the fields' targets (each field minus the zones that apply to it), in
+    ``plane`` metres: the ground a spray may legitimately land on as some field's coverage."""
+    by_coop: dict[str, list[Any]] = {}
+    for g in fields:
+        by_coop.setdefault(g.coop, []).append(g.geometry)
+    parts = []
+    for coop, geoms in by_coop.items():
+        land = plane.to_plane(shapely.union_all(geoms))
+        binding = [z.geometry for z in zones if zone_applies(z, coop)]
+        if binding:
+            land = shapely.difference(land, plane.to_plane(shapely.union_all(binding)))
+        parts.append(land)
+    return polygonal_or_empty(shapely.union_all(parts)) if parts else _EMPTY
+
+
 def _prepare(f: Field, registry: FieldRegistry, p: CoverageParams) -> PreparedField:
     minx, miny, maxx, maxy = (float(v) for v in f.geometry.bounds)
     mlon, mlat = metres_per_degree((miny + maxy) / 2)
     dlon, dlat = NEIGHBOURHOOD_M / float(mlon), NEIGHBOURHOOD_M / float(mlat)
     region = shapely.box(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
 
-    def near(items: Sequence[Field]) -> Any:
-        geoms = [g.geometry for g in items if g is not f]
-        close = [g for g in geoms if shapely.intersects(g, region)]
-        if not close:
-            return _EMPTY
-        return f.plane.to_plane(shapely.union_all(close))
+    def near(items: Sequence[Field]) -> list[Field]:
+        return [g for g in items if g is not f and shapely.intersects(g.geometry, region)]
 
-    no_spray = near(registry.no_spray)
+    zones = near(registry.no_spray)
+    binding = [z.geometry for z in zones if zone_applies(z, f.coop)]
+    no_spray = f.plane.to_plane(shapely.union_all(binding)) if binding else _EMPTY
     target = (
         polygonal_or_empty(shapely.difference(f.metric, no_spray))
         if not no_spray.is_empty
         else f.metric
     )
-    neighbours = near(registry.fields)
+    neighbours = field_targets(near(registry.fields), zones, f.plane)
     if not neighbours.is_empty and not no_spray.is_empty:
-        neighbours = shapely.difference(neighbours, no_spray)
+        # Where another cooperative's field lies under this field's zone, spray there is
+        # that field's coverage, not forbidden spray (the zone does not bind it).
+        no_spray = polygonal_or_empty(shapely.difference(no_spray, neighbours))
     bounds = tuple(float(v) for v in f.metric.bounds)
     cell = p.cell_m
     area_box = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])

@@ -27,6 +27,9 @@ MIN_FIELD_M2: Final = 10.0
 MAX_FIELD_M2: Final = 500 * M2_PER_HA
 
 Kind = Literal["field", "no_spray"]
+#: Whose fields a no-spray zone applies to: its cooperative's only, or every field.
+Scope = Literal["coop", "commune"]
+SCOPES: Final = ("coop", "commune")
 
 #: Rough box around Vietnam, for the "did you swap lat and lon?" hint.
 _VIETNAM_LON = (102.0, 110.0)
@@ -64,6 +67,14 @@ class Field:
         return self.area_m2 / SAO_M2
 
     @property
+    def scope(self) -> Scope | None:
+        """A no-spray zone's reach: ``coop`` (its cooperative's fields only) or ``commune``
+        (every field; a zone without a cooperative); ``None`` for a field."""
+        if self.kind != "no_spray":
+            return None
+        return "coop" if self.coop else "commune"
+
+    @property
     def utm_epsg(self) -> int:
         """EPSG code of the UTM zone of the centroid (32648 for Đông Triều)."""
         c = self.geometry.centroid
@@ -76,6 +87,7 @@ class Field:
         props["crop"] = self.crop
         if self.kind == "no_spray":
             props["kind"] = "no_spray"
+            props["scope"] = self.scope
         return {"type": "Feature", "properties": props, "geometry": mapping(self.geometry)}
 
 
@@ -193,6 +205,7 @@ def _parse_feature(
         if not isinstance(value, str):
             problems.append(f"{label}: property {key!r} must be a string, got {value!r}")
         texts[key] = str(value)
+    _check_scope(props.get("scope"), kind, texts.get("coop", ""), label, problems)
     geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
     if geometry is None or len(problems) > count_before or fid is None:
         return None
@@ -209,7 +222,7 @@ def _parse_feature(
             f"{MAX_FIELD_M2 / M2_PER_HA:.0f} ha maximum (wrong units or a district outline?)"
         )
         return None
-    extra = {k: v for k, v in props.items() if k not in ("id", "kind", *texts)}
+    extra = {k: v for k, v in props.items() if k not in ("id", "kind", "scope", *texts)}
     return Field(
         id=fid,
         kind=kind,
@@ -219,6 +232,23 @@ def _parse_feature(
         properties=extra,
         **texts,
     )
+
+
+def _check_scope(scope: Any, kind: Kind, coop: str, label: str, problems: list[str]) -> None:
+    """A zone's ``scope`` must agree with its ``coop``; absent, the ``coop`` decides it."""
+    if scope is None:
+        return
+    if kind != "no_spray":
+        problems.append(f'{label}: \'scope\' is for no-spray zones only ("kind": "no_spray")')
+    elif scope not in SCOPES:
+        problems.append(f"{label}: 'scope' is {scope!r}; expected one of {', '.join(SCOPES)}")
+    elif scope == "commune" and coop:
+        problems.append(
+            f"{label}: a commune-wide zone (scope 'commune') belongs to no cooperative; "
+            f"drop 'coop' ({coop!r}) or use scope 'coop'"
+        )
+    elif scope == "coop" and not coop:
+        problems.append(f"{label}: scope 'coop' needs the zone's 'coop' property")
 
 
 def _feature_id(raw_id: Any, kind: Kind, index: int, label: str, problems: list[str]) -> str | None:

@@ -28,14 +28,16 @@ from fields.coverage import (
     CoverageParams,
     FieldCoverage,
     SampleArrays,
+    field_targets,
     index_ranges,
     pass_footprints,
     polygonal_or_empty,
     samples_from_records,
     split_passes,
+    zone_applies,
 )
 from fields.projection import LocalPlane
-from fields.registry import M2_PER_HA, SAO_M2
+from fields.registry import M2_PER_HA, SAO_M2, Field
 from flights.jobs import JobInfo
 from flights.segment import Flight
 from storage.records import FIX_QUALITIES
@@ -234,7 +236,7 @@ def _summarize(
     dt_s = np.diff(arrays.ts_ms).astype(np.float64) / 1000.0
 
     footprint, passes_m, litres, n_pass = _spray(arrays, seg_m, plane, p)
-    in_f, out_f, no_sp = _footprint_split(footprint, plane, engine)
+    in_f, out_f, no_sp = _footprint_split(footprint, plane, engine, flight.coop)
     states = engine.add({}, arrays) if engine is not None and n else {}
     shares = tuple(_share(engine, s) for s in states.values()) if engine else ()
 
@@ -320,9 +322,14 @@ def _spray(
 
 
 def _footprint_split(
-    footprint: Any, plane: LocalPlane | None, engine: CoverageEngine | None
+    footprint: Any, plane: LocalPlane | None, engine: CoverageEngine | None, coop: str
 ) -> tuple[float, float, float]:
-    """Footprint area (m²) inside registered fields, outside them, and in no-spray zones."""
+    """Footprint area (m²) inside registered fields, outside them, and in no-spray zones.
+
+    Inside fields means on a field's target (the field minus the zones that apply to it);
+    in a zone means in a zone that binds the drone's cooperative (commune-wide or its own)
+    and on no field's target.
+    """
     total = float(footprint.area)
     if engine is None or plane is None or footprint.is_empty:
         return 0.0, total, 0.0
@@ -330,16 +337,15 @@ def _footprint_split(
     lon, lat = plane.inverse([minx, maxx, maxx, minx], [miny, miny, maxy, maxy])
     region = shapely.box(lon.min() - 1e-4, lat.min() - 1e-4, lon.max() + 1e-4, lat.max() + 1e-4)
 
-    def near(items: Sequence[Any]) -> Any:
-        geoms = [f.geometry for f in items if shapely.intersects(f.geometry, region)]
-        return plane.to_plane(shapely.union_all(geoms)) if geoms else _EMPTY
+    def near(items: Sequence[Field]) -> list[Field]:
+        return [f for f in items if shapely.intersects(f.geometry, region)]
 
-    no_spray = near(engine.registry.no_spray)
-    fields_m = near(engine.registry.fields)
-    if not no_spray.is_empty:
-        fields_m = shapely.difference(fields_m, no_spray)
+    zones = near(engine.registry.no_spray)
+    fields_m = field_targets(near(engine.registry.fields), zones, plane)
+    binding = [z.geometry for z in zones if zone_applies(z, coop)]
+    no_spray = plane.to_plane(shapely.union_all(binding)) if binding else _EMPTY
     inside = float(shapely.intersection(footprint, fields_m).area)
-    in_zone = float(shapely.intersection(footprint, no_spray).area)
+    in_zone = float(shapely.difference(shapely.intersection(footprint, no_spray), fields_m).area)
     return inside, max(total - inside - in_zone, 0.0), in_zone
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import PrincipalDep, can_see_field
 from api.deps import CatalogDep, MetadataDep
+from api.overlaps import visible_parts
 from api.routes.fields import FieldSummary, summary
 from api.times import Window, WindowDep, rfc3339
 from fields.coverage import CoverageEngine, FieldCoverage
@@ -89,6 +90,7 @@ def field_coverage(
             "it shows as no_spray_ha in the coverage of the fields around it",
         )
     parts = metadata.field_flights(field_id, window.start_ms, window.end_ms)
+    parts = visible_parts(principal, the_field, parts, current, metadata)
     state = _merged(engine, field_id, parts, window)
     result = engine.result(state)
     if format_ == "geojson":

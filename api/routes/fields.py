@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException
+from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel
 
 from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
 from api.deps import CatalogDep, MetadataDep
+from api.overlaps import OverlapPair, check_import, visible_overlaps
 from fields.registry import Field, FieldValidationError, parse_fields
 from fields.stored import to_stored
 
@@ -57,7 +58,11 @@ def summary(f: Field) -> FieldSummary:
 def import_fields(
     principal: CoopOrOperatorDep,
     metadata: MetadataDep,
+    catalog: CatalogDep,
     collection: Annotated[dict[str, Any], Body(description="GeoJSON FeatureCollection")],
+    force: Annotated[
+        bool, Query(description="operators: register fields over another cooperative's")
+    ] = False,
 ) -> ImportResult:
     """Register or replace fields (by id) from a GeoJSON Feature or FeatureCollection."""
     try:
@@ -67,6 +72,7 @@ def import_fields(
             422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
         ) from exc
     everything = [*registry.fields, *registry.no_spray]
+    check_import(principal, everything, catalog.current().registry, force=force)
     if principal.role == "coop":
         foreign = [f"{f.id} (coop {f.coop!r})" for f in everything if f.coop != principal.subject]
         if foreign:
@@ -82,9 +88,18 @@ def import_fields(
 
 
 @router.get("/fields")
-def list_fields(principal: PrincipalDep, catalog: CatalogDep) -> list[FieldSummary]:
-    """The fields (and no-spray zones) the caller may see, by id (no-spray zones last)."""
+def list_fields(
+    principal: PrincipalDep,
+    catalog: CatalogDep,
+    overlaps: Annotated[
+        bool, Query(description="list the overlapping pairs of your fields instead")
+    ] = False,
+) -> list[FieldSummary] | list[OverlapPair]:
+    """The fields (and no-spray zones) the caller may see, by id (no-spray zones last); with
+    ``overlaps=true``, the pairs of them that overlap significantly, with the area."""
     registry = catalog.current().registry
+    if overlaps:
+        return visible_overlaps(principal, registry)
     if registry is None:
         return []
     everything = (*registry.fields, *registry.no_spray)

@@ -4,7 +4,9 @@ Who sees what (``api.auth.can_see_flight``): operators every flight; a cooperati
 drones' flights whole, and other drones' flights over its members' fields; a farmer the
 flights over their fields. A flight seen only through a field (``whole_flight`` false)
 shows its time, drone, data quality and the part on the caller's fields (and whether its
-job named them), not what the drone did elsewhere for someone else.
+job named them), not what the drone did elsewhere for someone else. A field drawn over a
+field of the drone's own cooperative shows that cooperative's flights only when the job
+named it (``api.auth.can_see_flight_on_field``).
 """
 
 from __future__ import annotations
@@ -14,8 +16,15 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import Principal, PrincipalDep, can_see_drone, can_see_field, can_see_flight
-from api.deps import MetadataDep
+from api.auth import (
+    Principal,
+    PrincipalDep,
+    can_see_drone,
+    can_see_flight,
+    can_see_flight_on_field,
+)
+from api.deps import CatalogDep, MetadataDep
+from api.overlaps import foreign_overlaps_of
 from api.times import WindowDep, rfc3339
 from storage.metadata import FlightAudience, StoredFlight
 
@@ -63,20 +72,35 @@ def audience(principal: Principal) -> FlightAudience | None:
 
 
 def flight_view(
-    principal: Principal, flight: StoredFlight, owners: dict[str, tuple[str, str]]
-) -> dict[str, Any]:
-    """The summary as the caller may see it, times in local RFC 3339."""
+    principal: Principal,
+    flight: StoredFlight,
+    owners: dict[str, tuple[str, str]],
+    overlapped: dict[str, frozenset[str]] | None = None,
+) -> dict[str, Any] | None:
+    """The summary as the caller may see it, times in local RFC 3339; ``None`` when every
+    field it could be seen through hides it (``overlapped``: see
+    ``api.auth.can_see_flight_on_field``)."""
     doc = flight.summary_dict()
     doc["start"], doc["end"] = rfc3339(flight.start_ms), rfc3339(flight.end_ms)
     if can_see_drone(principal, flight.coop):
         return doc | {"whole_flight": True}
     view: dict[str, Any] = {k: doc[k] for k in _FIELD_VIEW_KEYS if k in doc}
+    named = set(doc.get("job_fields", []))
+    hiding = overlapped or {}
 
     def visible(field_id: str) -> bool:
-        return can_see_field(principal, *owners.get(field_id, ("", "")))
+        return can_see_flight_on_field(
+            principal,
+            flight.coop,
+            owners.get(field_id, ("", "")),
+            overlapped_coops=hiding.get(field_id, frozenset()),
+            named_by_job=field_id in named,
+        )
 
     view["fields"] = [share for share in doc.get("fields", []) if visible(share["field_id"])]
     view["job_fields"] = [f for f in doc.get("job_fields", []) if visible(f)]
+    if not view["fields"]:
+        return None
     return view | {"whole_flight": False}
 
 
@@ -84,6 +108,7 @@ def flight_view(
 def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
     principal: PrincipalDep,
     metadata: MetadataDep,
+    catalog: CatalogDep,
     window: WindowDep,
     drone: Annotated[str | None, Query(description="only this drone's flights")] = None,
     coop: Annotated[
@@ -108,19 +133,23 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
         audience=audience(principal),
     )
     owners = metadata.field_owners()
-    shown = rows[:limit]
+    overlapped = foreign_overlaps_of(catalog.current())
+    views = [v for f in rows if (v := flight_view(principal, f, owners, overlapped)) is not None]
+    shown = views[:limit]
     return FlightList(
         from_=window.start,
         to=window.end,
         limit=limit,
         returned=len(shown),
         more=len(rows) > limit,
-        flights=[flight_view(principal, f, owners) for f in shown],
+        flights=shown,
     )
 
 
 @router.get("/flights/{flight_id}")
-def get_flight(flight_id: str, principal: PrincipalDep, metadata: MetadataDep) -> dict[str, Any]:
+def get_flight(
+    flight_id: str, principal: PrincipalDep, metadata: MetadataDep, catalog: CatalogDep
+) -> dict[str, Any]:
     """One flight's summary: distances, litres, footprint inside and outside fields, the
     fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
     flight = metadata.flight(flight_id)
@@ -128,5 +157,7 @@ def get_flight(flight_id: str, principal: PrincipalDep, metadata: MetadataDep) -
     if flight is not None:
         touched = [owners.get(s["field_id"], ("", "")) for s in flight.summary_dict()["fields"]]
         if can_see_flight(principal, flight.coop, touched):
-            return flight_view(principal, flight, owners)
+            view = flight_view(principal, flight, owners, foreign_overlaps_of(catalog.current()))
+            if view is not None:
+                return view
     raise HTTPException(404, detail=f"no flight {flight_id!r}")

@@ -1,0 +1,187 @@
+"""Overlapping fields and zone scopes at the API's edge: who may register what, and the
+overlaps a caller may list (pure rules in ``fields.overlaps`` and ``api.auth``).
+
+- A commune-wide no-spray zone (scope ``commune``) binds every cooperative's fields, so only
+  an operator registers one (403 for a cooperative's key).
+- A field overlapping a field of another cooperative significantly is refused (409 naming
+  the feature and the overlap in m², never the other field), unless an operator forces it.
+- The significant cross-cooperative overlaps of the registered fields are worked out once
+  per catalog version; flights and coverage use them to hide a cooperative's flights from
+  the owner of a field drawn over its own (``api.auth.can_see_flight_on_field``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Sequence
+from typing import Final
+
+from fastapi import HTTPException
+from pydantic import BaseModel
+
+from api.auth import Principal, can_see_field, can_see_flight_on_field
+from api.catalog import Catalog
+from fields.overlaps import (
+    OVERLAP_M2,
+    OVERLAP_SHARE,
+    foreign_overlaps,
+    import_conflicts,
+    overlaps_within,
+)
+from fields.registry import Field, FieldRegistry
+from storage.metadata import FieldFlight, MetadataDB
+
+log = logging.getLogger("agridrone.api")
+
+_PCT: Final = f"{OVERLAP_SHARE * 100:g} %"
+
+
+class OverlapPair(BaseModel):
+    """Two fields the caller may see that share ground, and how much."""
+
+    field_id: str
+    other_field_id: str
+    area_m2: float
+    field_pct: float
+    other_pct: float
+    same_coop: bool
+
+
+def check_import(
+    principal: Principal,
+    features: Sequence[Field],
+    registry: FieldRegistry | None,
+    *,
+    force: bool,
+) -> None:
+    """Refuse an import that breaks the zone-scope or overlap rules (403 / 409), before
+    anything is stored. Only the features the caller may register are checked for
+    overlaps; the ownership check refuses the others."""
+    if force and principal.role != "operator":
+        raise HTTPException(
+            403,
+            detail=f"force=true is for operators: it registers fields over another "
+            f"cooperative's; key {principal.key_id} is a {principal.role} key",
+        )
+    if principal.role != "operator":
+        commune = [f.id for f in features if f.scope == "commune"]
+        if commune:
+            raise HTTPException(
+                403,
+                detail={
+                    "message": "commune-wide no-spray zones (scope 'commune', no 'coop') bind "
+                    "every cooperative's fields and are registered by an operator; give the "
+                    f'zone "coop": {principal.subject!r} to make it your cooperative\'s',
+                    "problems": [
+                        f"feature {fid}: scope 'commune' needs an operator key" for fid in commune
+                    ],
+                },
+            )
+    mine = [
+        f
+        for f in features
+        if f.kind == "field" and (principal.role == "operator" or f.coop == principal.subject)
+    ]
+    registered = () if registry is None else registry.fields
+    conflicts = import_conflicts(mine, registered)
+    if not conflicts:
+        return
+    if force:
+        for o in conflicts:
+            log.warning(
+                "field_overlap_forced key=%s field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
+                principal.key_id,
+                o.a.id,
+                o.a.coop,
+                o.b.id,
+                o.b.coop,
+                o.area_m2,
+            )
+        return
+    raise HTTPException(
+        409,
+        detail={
+            "message": f"{len({o.a.id for o in conflicts})} field(s) overlap a field of another "
+            f"cooperative by more than {OVERLAP_M2:g} m² or {_PCT} of either field; nothing "
+            "was stored. Redraw the boundary, or ask an operator to register it with "
+            "force=true if both claims are real",
+            "problems": [
+                f"feature {o.a.id}: overlaps a field of another cooperative by "
+                f"{o.area_m2:.1f} m² ({o.share_a * 100:.1f} % of {o.a.id})"
+                for o in conflicts
+            ],
+        },
+    )
+
+
+def visible_overlaps(principal: Principal, registry: FieldRegistry | None) -> list[OverlapPair]:
+    """The significant overlaps between fields the caller may both see, by field id."""
+    if registry is None:
+        return []
+    mine = [f for f in registry.fields if can_see_field(principal, f.owner, f.coop)]
+    pairs = [o for o in overlaps_within(mine) if o.significant]
+    out = []
+    for o in pairs:
+        a, b, share_a, share_b = o.a, o.b, o.share_a, o.share_b
+        if b.id < a.id:
+            a, b, share_a, share_b = b, a, share_b, share_a
+        out.append(
+            OverlapPair(
+                field_id=a.id,
+                other_field_id=b.id,
+                area_m2=round(o.area_m2, 1),
+                field_pct=round(share_a * 100, 2),
+                other_pct=round(share_b * 100, 2),
+                same_coop=not o.across_coops,
+            )
+        )
+    return sorted(out, key=lambda p: (p.field_id, p.other_field_id))
+
+
+_shadow_lock = threading.Lock()
+_shadows: weakref.WeakKeyDictionary[Catalog, dict[str, frozenset[str]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def foreign_overlaps_of(catalog: Catalog) -> dict[str, frozenset[str]]:
+    """For each field in a significant overlap with another cooperative's field, those
+    cooperatives; computed once per catalog version."""
+    with _shadow_lock:
+        found = _shadows.get(catalog)
+        if found is None:
+            fields = () if catalog.registry is None else catalog.registry.fields
+            found = foreign_overlaps(overlaps_within(fields))
+            _shadows[catalog] = found
+        return found
+
+
+def visible_parts(
+    principal: Principal,
+    field: Field,
+    parts: Sequence[FieldFlight],
+    catalog: Catalog,
+    metadata: MetadataDB,
+) -> list[FieldFlight]:
+    """The flights over ``field`` the caller may see through it: a field drawn over a field
+    of the drone's cooperative shows that cooperative's flights only when the job named it."""
+    overlapped = foreign_overlaps_of(catalog).get(field.id, frozenset())
+    if not overlapped:
+        return list(parts)
+    kept = []
+    for part in parts:
+        named = False
+        if part.coop in overlapped:
+            flight = metadata.flight(part.flight_id)
+            named = flight is not None and field.id in flight.summary_dict().get("job_fields", [])
+        if can_see_flight_on_field(
+            principal,
+            part.coop,
+            (field.owner, field.coop),
+            overlapped_coops=overlapped,
+            named_by_job=named,
+        ):
+            kept.append(part)
+    return kept
