@@ -9,8 +9,16 @@ COPY reports ./reports
 COPY api ./api
 COPY simulators ./simulators
 COPY storage ./storage
-RUN pip install --no-cache-dir -c constraints.txt . && useradd --system agridrone \
-    && mkdir /data && chown agridrone /data
+# uid/gid 1883 is the eclipse-mosquitto image's `mosquitto` user: the password file and ACL
+# that `agridrone init` writes (mode 0600) into the shared broker-auth volume are then the
+# broker's own files, readable on start and on SIGHUP without root or chown.
+# /broker and /secrets exist here so the named volumes mounted on them start out ours.
+RUN pip install --no-cache-dir -c constraints.txt . \
+    && groupadd --system --gid 1883 agridrone \
+    && useradd --system --uid 1883 --gid agridrone agridrone \
+    && mkdir -m 0700 /data /broker /secrets \
+    && chown agridrone:agridrone /data /broker /secrets
 USER agridrone
-ENV AGRIDRONE_METADATA_PATH=/data/agridrone.db AGRIDRONE_SQLITE_PATH=/data/telemetry.db
+ENV AGRIDRONE_METADATA_PATH=/data/agridrone.db AGRIDRONE_SQLITE_PATH=/data/telemetry.db \
+    AGRIDRONE_BROKER_DIR=/broker
 ENTRYPOINT ["agridrone"]

@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.keys_cli",
     "reports.coops_cli",
     "ingest.broker_acl",
+    "agridrone.init",
     "agridrone.demo",
 )
 

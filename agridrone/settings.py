@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     influx_password: SecretStr | None = None
     sqlite_path: Path = Path("var/telemetry.db")
     metadata_path: Path = Path("var/agridrone.db")
+    broker_dir: Path = Path("var/broker")
+    metrics_public: bool = False
 
 
 #: Command-line flags that override a setting, with their help text.
@@ -37,6 +39,7 @@ _FLAGS: dict[str, str] = {
     "influx_password": "InfluxDB password or token",
     "sqlite_path": "SQLite telemetry file (store=sqlite)",
     "metadata_path": "SQLite metadata database (rejected messages, fields, ...)",
+    "broker_dir": "folder of Mosquitto's password file and ACL (passwd, acl)",
 }
 
 

@@ -25,8 +25,13 @@ from storage.metadata import MetadataDB
 log = logging.getLogger("agridrone.api")
 
 
-def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
-    """The application over an already-open telemetry store and metadata database."""
+def create_app(
+    store: TelemetryStore, metadata: MetadataDB, *, metrics_public: bool = False
+) -> FastAPI:
+    """The application over an already-open telemetry store and metadata database.
+
+    ``metrics_public`` lets anyone read ``/metrics``; otherwise it needs an operator key.
+    """
     app = FastAPI(
         title="agridrone",
         summary="Spraying-drone telemetry, field coverage and reports",
@@ -35,6 +40,7 @@ def create_app(store: TelemetryStore, metadata: MetadataDB) -> FastAPI:
     app.state.store = store
     app.state.metadata = metadata
     app.state.catalog = FieldCatalog(metadata)
+    app.state.metrics_public = metrics_public
     measured = metrics.ApiMetrics.create()
     app.state.metrics = measured
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)

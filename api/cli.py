@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     store = open_telemetry_store(settings)
     metadata = open_metadata(settings)
     try:
-        app = create_app(store, metadata)
+        app = create_app(store, metadata, metrics_public=settings.metrics_public)
         started = time.perf_counter()
         catalog = app.state.catalog.current()
         catalog.engine()  # parse fields and prepare coverage before the first request, not in it

@@ -2,9 +2,12 @@
 
 Drone passwords are stored only as Mosquitto 2.0 ``$7$`` hashes (PBKDF2-HMAC-SHA512, the
 format ``mosquitto_passwd`` writes), so ``broker-acl`` copies them into the password file
-as they are. The ACL lets each drone use only ``agri/v1/{coop}/{drone}/#`` and the ingest
+as they are. The ACL lets each drone use only ``agri/v1/{coop}/{drone}/#``, each ingest
 user read ``agri/v1/#`` (Mosquitto 2.0 checks a ``$share/group/...`` subscription against
-the topic after the group, so the same line covers shared subscriptions).
+the topic after the group, so the same line covers shared subscriptions), and the
+healthcheck user read ``$SYS/broker/uptime``. Service accounts (ingest, health) are not in
+the registry: their hashes live only in the password file, and ``broker-acl`` carries them
+over from the file it replaces.
 """
 
 from __future__ import annotations
@@ -19,10 +22,11 @@ import secrets
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from agridrone.settings import add_settings_arguments, settings_from_args
 from storage.drones import DroneRecord, mqtt_username, validate_drone
@@ -34,6 +38,12 @@ PBKDF2_ITERATIONS: Final = 101
 SALT_BYTES: Final = 12
 PASSWORD_BYTES: Final = 24
 DEFAULT_INGEST_USER: Final = "agridrone-ingest"
+#: The user compose's Mosquitto healthcheck logs in as; it may read this one topic only.
+HEALTH_USER: Final = "agridrone-health"
+HEALTH_TOPIC: Final = "$SYS/broker/uptime"
+#: The two files in a broker folder (``--broker-dir``; ``deploy/mosquitto.conf`` names them).
+PASSWORD_FILE_NAME: Final = "passwd"  # noqa: S105 -- a file name, not a password
+ACL_FILE_NAME: Final = "acl"
 EXIT_BAD_INPUT: Final = 2
 _HASH_RE: Final = re.compile(r"\$7\$(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)")
 _SERVICE_USER_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -76,26 +86,68 @@ def check_service_user(name: str) -> str | None:
     return None
 
 
-def password_file_text(drones: Iterable[DroneRecord], ingest_user: str, ingest_hash: str) -> str:
-    """The Mosquitto password file: the ingest user, then one line per drone."""
-    lines = [f"{ingest_user}:{ingest_hash}"]
+ServiceRole = Literal["ingest", "health"]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccount:
+    """A broker user that is not a drone: an ingest worker, or the healthcheck."""
+
+    name: str
+    password_hash: str
+    role: ServiceRole = "ingest"
+
+
+def password_file_text(drones: Iterable[DroneRecord], services: Sequence[ServiceAccount]) -> str:
+    """The Mosquitto password file: the service accounts, then one line per drone."""
+    lines = [f"{s.name}:{s.password_hash}" for s in services]
     lines.extend(f"{d.mqtt_username}:{d.mqtt_password_hash}" for d in drones)
     return "\n".join(lines) + "\n"
 
 
-def acl_file_text(drones: Iterable[DroneRecord], ingest_user: str) -> str:
-    """The Mosquitto ACL: each drone its own topic tree, the ingest user read-all."""
+def acl_file_text(drones: Iterable[DroneRecord], services: Sequence[ServiceAccount]) -> str:
+    """The Mosquitto ACL: ingest users read-all, health one topic, each drone its own tree."""
+    grants = {"ingest": "topic read agri/v1/#", "health": f"topic read {HEALTH_TOPIC}"}
     header = (
-        "# Written by `agridrone broker-acl` from the drone registry; edits are overwritten.\n"
+        "# Written by `agridrone broker-acl` / `agridrone init`; edits are overwritten.\n"
         "# No topic lines before the first `user`: anonymous clients get nothing.\n"
-        "# The ingest worker reads every drone; `$share/<group>/agri/v1/...` subscriptions\n"
-        "# are checked against the topic after the group, so this line covers them too.\n"
-        f"user {ingest_user}\n"
-        "topic read agri/v1/#\n"
+        "# Ingest users read every drone; `$share/<group>/agri/v1/...` subscriptions are\n"
+        "# checked against the topic after the group, so their line covers them too.\n"
     )
     parts = [header]
+    parts.extend(f"\nuser {s.name}\n{grants[s.role]}\n" for s in services)
     parts.extend(f"\nuser {d.mqtt_username}\ntopic readwrite {d.topic_prefix}#\n" for d in drones)
     return "".join(parts)
+
+
+def parse_password_file(text: str) -> dict[str, str]:
+    """``user -> hash`` of a Mosquitto password file (lines without a colon are skipped)."""
+    users: dict[str, str] = {}
+    for line in text.splitlines():
+        name, sep, hashed = line.strip().partition(":")
+        if sep and name and not name.startswith("#"):
+            users[name] = hashed
+    return users
+
+
+def read_password_file(path: Path) -> dict[str, str]:
+    """The users of the password file at ``path``; empty if there is none yet."""
+    try:
+        return parse_password_file(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+
+
+def write_broker_files(
+    password_file: Path,
+    acl_file: Path,
+    drones: Sequence[DroneRecord],
+    services: Sequence[ServiceAccount],
+) -> None:
+    """Write both files; password file first: a crash between the two leaves new users
+    without ACL lines, and a user without lines is granted nothing."""
+    write_private_file(password_file, password_file_text(drones, services))
+    write_private_file(acl_file, acl_file_text(drones, services))
 
 
 def write_private_file(path: Path, text: str) -> None:
@@ -143,19 +195,68 @@ def register(subparsers: Any) -> None:
         help="write Mosquitto's password file and ACL from the drone registry",
         description=(
             "Writes both files atomically with mode 0600; reload Mosquitto (SIGHUP) to apply. "
-            "The ingest user's password comes from --ingest-password or "
-            "AGRIDRONE_MQTT_PASSWORD, else a new one is generated and printed."
+            "Drones come from the registry. Each ingest user keeps the hash it has in the "
+            "current password file, unless --ingest-password or AGRIDRONE_MQTT_PASSWORD "
+            "gives its password (one ingest user only); a user with neither gets a new "
+            f"password, printed once. {HEALTH_USER} is carried over when the file has it."
         ),
     )
-    acl.add_argument("--password-file", required=True, type=Path, metavar="P")
-    acl.add_argument("--acl-file", required=True, type=Path, metavar="A")
+    acl.add_argument("--password-file", type=Path, metavar="P", help="default: BROKER_DIR/passwd")
+    acl.add_argument("--acl-file", type=Path, metavar="A", help="default: BROKER_DIR/acl")
     acl.add_argument(
         "--ingest-user",
-        help=f"ingest worker's user [AGRIDRONE_MQTT_USERNAME; {DEFAULT_INGEST_USER}]",
+        action="append",
+        help="an ingest worker's user, once per worker (the broker keys each worker's session "
+        f"by its user name) [AGRIDRONE_MQTT_USERNAME; {DEFAULT_INGEST_USER}]",
     )
     acl.add_argument("--ingest-password", help="prefer AGRIDRONE_MQTT_PASSWORD: argv is public")
-    add_settings_arguments(acl, "metadata_path")
+    add_settings_arguments(acl, "metadata_path", "broker_dir")
     acl.set_defaults(handler=run_broker_acl, drones_command=None)
+
+
+def check_ingest_users(users: Sequence[str], *, password_given: bool) -> str | None:
+    """Why these ingest users cannot be written, or ``None``."""
+    for name in users:
+        problem = check_service_user(name)
+        if problem is not None:
+            return problem
+        if name == HEALTH_USER:
+            return f"{HEALTH_USER} is the healthcheck's user; name the ingest user otherwise"
+    doubled = sorted({u for u in users if users.count(u) > 1})
+    if doubled:
+        return f"ingest user {doubled[0]!r} is named twice; each worker needs its own user"
+    if password_given and len(users) > 1:
+        return (
+            f"one password (--ingest-password or AGRIDRONE_MQTT_PASSWORD) for {len(users)} "
+            "ingest users: each worker needs its own; leave it out so each user keeps its "
+            "hash from the password file or gets a new password"
+        )
+    return None
+
+
+def service_accounts(
+    ingest_users: Sequence[str], existing: Mapping[str, str], password: str | None = None
+) -> tuple[list[ServiceAccount], dict[str, str]]:
+    """The service accounts to write, and the passwords generated for some of them.
+
+    An ingest user's hash comes from ``password`` if given, else from ``existing`` (the
+    current password file), else from a new password. The health user is carried over
+    from ``existing``; it is created only by ``agridrone init``.
+    """
+    services: list[ServiceAccount] = []
+    generated: dict[str, str] = {}
+    for name in ingest_users:
+        if password is not None:
+            hashed = mosquitto_hash(password)
+        elif name in existing:
+            hashed = existing[name]
+        else:
+            generated[name] = generate_password()
+            hashed = mosquitto_hash(generated[name])
+        services.append(ServiceAccount(name, hashed))
+    if HEALTH_USER in existing:
+        services.append(ServiceAccount(HEALTH_USER, existing[HEALTH_USER], "health"))
+    return services, generated
 
 
 def _fail(command: str, message: str) -> int:
@@ -233,34 +334,39 @@ def _print_drones(drones: Sequence[DroneRecord]) -> None:
 def run_broker_acl(args: argparse.Namespace) -> int:
     """``agridrone broker-acl``: write both files; 0 on success, 2 on bad input."""
     settings = settings_from_args(args)
-    user = args.ingest_user or settings.mqtt_username or DEFAULT_INGEST_USER
-    problem = check_service_user(user)
+    users: list[str] = args.ingest_user or [settings.mqtt_username or DEFAULT_INGEST_USER]
+    password: str | None = args.ingest_password
+    if password is None and settings.mqtt_password is not None:
+        password = settings.mqtt_password.get_secret_value()
+    if password == "":
+        return _fail("broker-acl", "the ingest password is empty")
+    problem = check_ingest_users(users, password_given=password is not None)
     if problem is not None:
         return _fail("broker-acl", f"--ingest-user: {problem}")
-    if args.ingest_password is not None:
-        password, generated = args.ingest_password, False
-    elif settings.mqtt_password is not None:
-        password, generated = settings.mqtt_password.get_secret_value(), False
-    else:
-        password, generated = generate_password(), True
-    if not password:
-        return _fail("broker-acl", "the ingest password is empty")
-    if args.password_file.resolve() == args.acl_file.resolve():
+    password_file = args.password_file or settings.broker_dir / PASSWORD_FILE_NAME
+    acl_file = args.acl_file or settings.broker_dir / ACL_FILE_NAME
+    if password_file.resolve() == acl_file.resolve():
         return _fail("broker-acl", "--password-file and --acl-file must be different files")
+    services, generated = service_accounts(users, read_password_file(password_file), password)
     metadata = MetadataDB(settings.metadata_path)
     try:
         drones = metadata.drones()
     finally:
         metadata.close()
-    write_private_file(
-        args.password_file, password_file_text(drones, user, mosquitto_hash(password))
-    )
-    write_private_file(args.acl_file, acl_file_text(drones, user))
+    write_broker_files(password_file, acl_file, drones, services)
+    for user, new_password in generated.items():
+        sys.stdout.write(
+            f"AGRIDRONE_MQTT_USERNAME={user}\nAGRIDRONE_MQTT_PASSWORD={new_password}\n"
+        )
+    kept = [s.name for s in services if s.name not in generated and password is None]
+    notes = []
     if generated:
-        sys.stdout.write(f"AGRIDRONE_MQTT_USERNAME={user}\nAGRIDRONE_MQTT_PASSWORD={password}\n")
+        notes.append(f"new password for {', '.join(generated)} above, shown once")
+    if kept:
+        notes.append(f"kept the hash of {', '.join(kept)}")
     sys.stderr.write(
-        f"wrote {args.password_file} and {args.acl_file}: ingest user {user}"
-        f"{' (new password above, shown once)' if generated else ''} and {len(drones)} "
-        "drone(s); reload Mosquitto (SIGHUP) to apply\n"
+        f"wrote {password_file} and {acl_file}: ingest user(s) {', '.join(users)}"
+        f"{' (' + '; '.join(notes) + ')' if notes else ''} and {len(drones)} drone(s); "
+        "reload Mosquitto (SIGHUP) to apply\n"
     )
     return 0

@@ -56,7 +56,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--inbox-messages", type=int, default=InboxLimits().max_messages)
     p.add_argument("--inbox-mib", type=int, default=InboxLimits().max_bytes // 2**20)
     p.add_argument("--metrics-port", type=int, default=0, help="Prometheus port (0 = off)")
-    p.add_argument("--metrics-host", default="127.0.0.1")
+    p.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address the metrics listen on; loopback unless a scraper elsewhere needs them",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=run)
 

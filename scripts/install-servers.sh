@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
+# mosquitto_sub: the tests run docker-compose.yml's broker healthcheck command for real.
+command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
 have_influxd() { command -v influxd >/dev/null 2>&1 || [ -x .servers/influxdb/usr/bin/influxd ]; }
 
 apt_updated=0

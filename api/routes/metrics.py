@@ -1,8 +1,10 @@
 """``/metrics``: the API process in Prometheus text format, with request counts and latency.
 
-No key is needed: operators scrape it from the internal network, and it holds no farm
-data (only route templates such as ``/api/v1/fields/{field_id}``, never ids from paths).
-Each application has its own registry, so several apps in one process (tests) never clash.
+It needs an operator key unless the deployment opts in to anonymous scraping
+(``AGRIDRONE_METRICS_PUBLIC=true``): the API port faces farmers, and request counts by
+route and status tell an outsider how the service is used. It holds no farm data (only
+route templates such as ``/api/v1/fields/{field_id}``, never ids from paths). Each
+application has its own registry, so several apps in one process (tests) never clash.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Final, cast
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -23,6 +25,9 @@ from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.auth import authenticate, require_role
+from api.deps import MetadataDep
 
 router = APIRouter(tags=["health"])
 
@@ -103,8 +108,18 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method, template).observe(time.perf_counter() - started)
 
 
-@router.get("/metrics", response_class=Response)
+_operator_only = require_role("operator")
+
+
+def metrics_access(request: Request, metadata: MetadataDep) -> None:
+    """An operator key (401 without a valid key, 403 for other roles), unless public."""
+    if getattr(request.app.state, "metrics_public", False):
+        return
+    _operator_only(authenticate(request, metadata))
+
+
+@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_access)])
 def metrics(request: Request) -> Response:
-    """The process's metrics in Prometheus text format (no key needed)."""
+    """The process's metrics in Prometheus text format (an operator key, unless public)."""
     registry = cast(ApiMetrics, request.app.state.metrics).registry
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -24,7 +24,7 @@ DRONE: Final = f"/api/v1/drones/{HP}/d-hp-a"
 MATRIX: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/healthz", {}, (200, 200, 200, 200, 200)),
     ("GET", "/readyz", {}, (200, 200, 200, 200, 200)),
-    ("GET", "/metrics", {}, (200, 200, 200, 200, 200)),
+    ("GET", "/metrics", {}, (401, 403, 403, 403, 200)),
     ("GET", "/api/v1/fields", {}, (401, 200, 200, 200, 200)),
     ("POST", "/api/v1/fields", {}, (401, 403, 201, 422, 201)),
     ("GET", "/api/v1/fields/dt-hp-004", {}, (401, 200, 200, 404, 200)),

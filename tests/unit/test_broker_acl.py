@@ -13,10 +13,15 @@ from hypothesis import strategies as st
 
 from ingest import broker_acl
 from ingest.broker_acl import (
+    HEALTH_USER,
+    ServiceAccount,
     acl_file_text,
+    check_ingest_users,
     check_service_user,
     mosquitto_hash,
+    parse_password_file,
     password_file_text,
+    service_accounts,
     verify_mosquitto_hash,
     write_private_file,
 )
@@ -176,7 +181,8 @@ def test_updating_or_removing_an_unregistered_drone_names_it(tmp_path: Path) -> 
 
 def test_the_password_file_has_the_ingest_user_then_each_drone() -> None:
     drones = [drone("htx-a", "d1"), drone("htx-b", "d2")]
-    text = password_file_text(drones, "agridrone-ingest", mosquitto_hash("ingest"))
+    services = [ServiceAccount("agridrone-ingest", mosquitto_hash("ingest"))]
+    text = password_file_text(drones, services)
     lines = text.splitlines()
     assert [line.split(":", 1)[0] for line in lines] == [
         "agridrone-ingest",
@@ -188,12 +194,21 @@ def test_the_password_file_has_the_ingest_user_then_each_drone() -> None:
     assert text.endswith("\n")
 
 
-def test_the_acl_gives_each_drone_only_its_own_tree_and_the_ingest_user_read_all() -> None:
-    text = acl_file_text([drone("htx-a", "d1"), drone("htx-b", "d2")], "ingest")
+def test_the_acl_gives_ingest_users_read_all_health_the_uptime_and_drones_their_tree() -> None:
+    services = [
+        ServiceAccount("ingest-1", "h1"),
+        ServiceAccount("ingest-2", "h2"),
+        ServiceAccount(HEALTH_USER, "h3", "health"),
+    ]
+    text = acl_file_text([drone("htx-a", "d1"), drone("htx-b", "d2")], services)
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
     assert rules == [
-        "user ingest",
+        "user ingest-1",
         "topic read agri/v1/#",
+        "user ingest-2",
+        "topic read agri/v1/#",
+        "user agridrone-health",
+        "topic read $SYS/broker/uptime",
         "user htx-a.d1",
         "topic readwrite agri/v1/htx-a/d1/#",
         "user htx-b.d2",
@@ -202,9 +217,9 @@ def test_the_acl_gives_each_drone_only_its_own_tree_and_the_ingest_user_read_all
 
 
 def test_the_acl_has_no_rule_for_anonymous_clients() -> None:
-    text = acl_file_text([drone("htx-a", "d1")], "ingest")
-    before_first_user = text.split("user ", 1)[0]
-    assert all(line.startswith("#") for line in before_first_user.splitlines())
+    text = acl_file_text([drone("htx-a", "d1")], [ServiceAccount("ingest", "h")])
+    before_first_user = text.split("\nuser ", 1)[0]
+    assert all(line.startswith("#") or not line for line in before_first_user.splitlines())
 
 
 def test_private_files_are_replaced_whole_with_mode_0600(tmp_path: Path) -> None:
@@ -377,3 +392,114 @@ def test_broker_acl_refuses_bad_ingest_credentials_and_writes_nothing(
     assert fragment in capsys.readouterr().err
     assert not pw.exists()
     assert not acl.exists()
+
+
+# --- service accounts ----------------------------------------------------------------------------
+
+
+def test_a_password_file_parses_to_users_and_hashes() -> None:
+    text = "agridrone-ingest:$7$a\n\n# note\nhtx-a.d1:$7$b\nbroken line\n"
+    assert parse_password_file(text) == {"agridrone-ingest": "$7$a", "htx-a.d1": "$7$b"}
+
+
+def test_an_ingest_user_keeps_the_hash_it_has_in_the_current_file() -> None:
+    services, generated = service_accounts(["ingest-1"], {"ingest-1": "$7$kept"})
+    assert services == [ServiceAccount("ingest-1", "$7$kept")]
+    assert generated == {}
+
+
+def test_a_given_password_replaces_the_current_hash() -> None:
+    services, generated = service_accounts(["ingest-1"], {"ingest-1": "$7$old"}, "new-pw")
+    assert verify_mosquitto_hash("new-pw", services[0].password_hash)
+    assert generated == {}
+
+
+def test_a_new_ingest_user_gets_a_new_password_matching_its_hash() -> None:
+    services, generated = service_accounts(["ingest-1", "ingest-2"], {"ingest-1": "$7$kept"})
+    assert list(generated) == ["ingest-2"]
+    assert services[0] == ServiceAccount("ingest-1", "$7$kept")
+    assert verify_mosquitto_hash(generated["ingest-2"], services[1].password_hash)
+
+
+def test_the_health_user_is_carried_over_only_when_the_file_has_it() -> None:
+    with_health, _ = service_accounts(["i"], {"i": "$7$i", HEALTH_USER: "$7$h"})
+    without, _ = service_accounts(["i"], {"i": "$7$i", "stranger": "$7$s"})
+    assert with_health[-1] == ServiceAccount(HEALTH_USER, "$7$h", "health")
+    assert [s.name for s in without] == ["i"]
+
+
+@pytest.mark.parametrize(
+    ("users", "password_given", "fragment"),
+    [
+        (["htx.d1"], False, "no dot"),
+        ([HEALTH_USER], False, "healthcheck"),
+        (["w1", "w2", "w1"], False, "'w1' is named twice"),
+        (["w1", "w2"], True, "each worker needs its own"),
+    ],
+)
+def test_unusable_ingest_users_are_refused_with_the_reason(
+    users: list[str], password_given: bool, fragment: str
+) -> None:
+    problem = check_ingest_users(users, password_given=password_given)
+    assert problem is not None
+    assert fragment in problem
+
+
+def test_several_ingest_users_without_a_password_pass() -> None:
+    assert check_ingest_users(["w1", "w2"], password_given=False) is None
+
+
+def test_broker_acl_rerun_without_a_password_keeps_the_ingest_and_health_hashes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGRIDRONE_MQTT_PASSWORD", raising=False)
+    monkeypatch.delenv("AGRIDRONE_MQTT_USERNAME", raising=False)
+    db = str(tmp_path / "m.db")
+    broker = tmp_path / "broker"
+    write_private_file(
+        broker / "passwd", f"agridrone-ingest:{mosquitto_hash('w')}\n{HEALTH_USER}:$7$h\n"
+    )
+    before = parse_password_file((broker / "passwd").read_text())
+    run_cli(["drones", "add", "--coop", "htx-a", "--drone", "d1", "--metadata-path", db])
+    capsys.readouterr()
+    assert run_cli(["broker-acl", "--broker-dir", str(broker), "--metadata-path", db]) == 0
+    out, err = capsys.readouterr()
+    assert out == ""
+    after = parse_password_file((broker / "passwd").read_text())
+    assert set(after) == {"agridrone-ingest", HEALTH_USER, "htx-a.d1"}
+    assert after["agridrone-ingest"] == before["agridrone-ingest"]
+    assert after[HEALTH_USER] == "$7$h"
+    assert f"user {HEALTH_USER}\ntopic read $SYS/broker/uptime" in (broker / "acl").read_text()
+    assert "kept the hash of agridrone-ingest, agridrone-health" in err
+
+
+def test_broker_acl_with_several_workers_prints_each_new_password_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AGRIDRONE_MQTT_PASSWORD", raising=False)
+    broker, db = tmp_path / "broker", str(tmp_path / "m.db")
+    argv = ["broker-acl", "--broker-dir", str(broker), "--metadata-path", db]
+    assert run_cli([*argv, "--ingest-user", "w1", "--ingest-user", "w2"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("=", 1)[0] for line in lines] == [
+        "AGRIDRONE_MQTT_USERNAME",
+        "AGRIDRONE_MQTT_PASSWORD",
+    ] * 2
+    users = parse_password_file((broker / "passwd").read_text())
+    assert verify_mosquitto_hash(lines[1].split("=", 1)[1], users["w1"])
+    assert verify_mosquitto_hash(lines[3].split("=", 1)[1], users["w2"])
+
+
+def test_broker_acl_refuses_one_password_for_several_workers_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broker, db = tmp_path / "broker", str(tmp_path / "m.db")
+    code = run_cli(
+        [
+            *("broker-acl", "--broker-dir", str(broker), "--metadata-path", db),
+            *("--ingest-user", "w1", "--ingest-user", "w2", "--ingest-password", "one"),
+        ]
+    )
+    assert code == 2
+    assert "each worker needs its own" in capsys.readouterr().err
+    assert not broker.exists()

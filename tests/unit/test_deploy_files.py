@@ -1,0 +1,181 @@
+"""The shipped deployment files agree with each other and are private by default.
+
+No Docker engine runs the compose file in the tests, so these read it: the paths Mosquitto,
+``agridrone init`` and the ingest worker use must meet. (What the broker does with the
+shipped configuration is tested on a real Mosquitto in test_shipped_broker.py and
+test_init_broker.py.)
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import pytest
+import yaml
+
+from agridrone.cli import build_parser
+from agridrone.init import HEALTH_OPTIONS_NAME
+from agridrone.settings import ConfigError, settings_from_args
+from ingest.broker_acl import ACL_FILE_NAME, DEFAULT_INGEST_USER, PASSWORD_FILE_NAME
+from tests.deployment import (
+    COMPOSE_FILE,
+    SHIPPED_CONF,
+    compose_service,
+    directives,
+    unescape_compose,
+)
+from tests.servers import REPO
+
+CONF = dict(directives(SHIPPED_CONF.read_text()))
+
+
+def mounts(service: dict[str, Any]) -> dict[str, str]:
+    """Mount target -> source (volume name or host path) of a compose service."""
+    found = {}
+    for volume in service["volumes"]:
+        source, target, *_ = volume.split(":")
+        found[target] = source
+    return found
+
+
+def image_env() -> dict[str, str]:
+    text = (REPO / "Dockerfile").read_text().replace("\\\n", " ")
+    env_lines = [line[4:] for line in text.splitlines() if line.startswith("ENV ")]
+    return dict(pair.split("=", 1) for line in env_lines for pair in line.split())
+
+
+def option(command: list[str], flag: str) -> str:
+    return command[command.index(flag) + 1]
+
+
+# --- deploy/mosquitto.conf ---------------------------------------------------------------------
+
+
+def test_the_broker_lets_no_one_in_without_a_password() -> None:
+    assert CONF["allow_anonymous"] == "false"
+
+
+def test_the_broker_binds_client_ids_to_user_names_on_its_listener() -> None:
+    names = [name for name, _ in directives(SHIPPED_CONF.read_text())]
+    assert CONF["use_username_as_clientid"] == "true"
+    assert names.index("use_username_as_clientid") > names.index("listener")
+
+
+def test_the_broker_reads_the_files_init_and_broker_acl_write() -> None:
+    assert PurePosixPath(CONF["password_file"]).name == PASSWORD_FILE_NAME
+    assert PurePosixPath(CONF["acl_file"]).name == ACL_FILE_NAME
+    assert PurePosixPath(CONF["password_file"]).parent == PurePosixPath(CONF["acl_file"]).parent
+
+
+def test_the_broker_persists_and_queues_deliberately() -> None:
+    assert CONF["persistence"] == "true"
+    assert int(CONF["autosave_interval"]) <= 60
+    assert int(CONF["max_queued_messages"]) >= 1_000_000  # default 1,000 drops silently
+    assert int(CONF["max_queued_bytes"]) >= 2**30
+    assert int(CONF["max_inflight_messages"]) >= 1000  # default 20 stalls batched acks
+
+
+# --- docker-compose.yml and Dockerfile ---------------------------------------------------------
+
+
+def test_mosquitto_runs_the_shipped_config() -> None:
+    service = compose_service("mosquitto")
+    assert mounts(service)["/mosquitto/config/mosquitto.conf"] == "./deploy/mosquitto.conf"
+
+
+def test_mosquitto_reads_its_users_from_the_volume_init_writes() -> None:
+    auth_dir = str(PurePosixPath(CONF["password_file"]).parent)
+    volume = mounts(compose_service("mosquitto"))[auth_dir]
+    init_mounts = mounts(compose_service("init"))
+    assert init_mounts[image_env()["AGRIDRONE_BROKER_DIR"]] == volume
+    assert f"{volume}:{auth_dir}:ro" in compose_service("mosquitto")["volumes"]
+
+
+def test_mosquitto_starts_after_init_succeeded() -> None:
+    depends = compose_service("mosquitto")["depends_on"]
+    assert depends["init"] == {"condition": "service_completed_successfully"}
+
+
+def test_the_broker_healthcheck_logs_in_with_the_options_init_writes() -> None:
+    service = compose_service("mosquitto")
+    auth_dir = str(PurePosixPath(CONF["password_file"]).parent)
+    assert service["environment"]["XDG_CONFIG_HOME"] == auth_dir
+    command = unescape_compose(service["healthcheck"]["test"])
+    assert command[:2] == ["CMD", "mosquitto_sub"]
+    assert "$SYS/broker/uptime" in command
+    assert HEALTH_OPTIONS_NAME == "mosquitto_sub"  # the file name mosquitto_sub looks for
+
+
+def test_the_ingest_worker_loads_the_login_init_writes_into_its_environment() -> None:
+    ingest, init = compose_service("ingest"), compose_service("init")
+    env_dir = option(init["command"], "--env-dir")
+    script = unescape_compose(ingest["entrypoint"])
+    assert script[:2] == ["sh", "-c"]
+    assert f". {env_dir}/{DEFAULT_INGEST_USER}.env" in script[2]
+    assert mounts(ingest)[env_dir] == mounts(init)[env_dir]
+    assert f"{mounts(init)[env_dir]}:{env_dir}:ro" in ingest["volumes"]
+
+
+def test_only_init_and_the_ingest_worker_see_the_workers_password() -> None:
+    volume = mounts(compose_service("init"))[
+        option(compose_service("init")["command"], "--env-dir")
+    ]
+    holders = {
+        name
+        for name in ("init", "mosquitto", "influxdb", "ingest", "api")
+        if volume in mounts(compose_service(name)).values()
+    }
+    assert holders == {"init", "ingest"}
+
+
+def test_the_image_user_is_mosquittos_uid_so_the_broker_can_read_init_s_files() -> None:
+    text = (REPO / "Dockerfile").read_text()
+    assert re.search(r"useradd --system --uid 1883 ", text)
+    assert re.search(r"groupadd --system --gid 1883 ", text)
+
+
+def test_no_service_serves_metrics_publicly() -> None:
+    ingest = compose_service("ingest")
+    assert "--metrics-host" not in ingest["command"]
+    api_env = compose_service("api").get("environment", {})
+    assert str(api_env.get("AGRIDRONE_METRICS_PUBLIC", "false")).lower() == "false"
+    assert "9100" not in str(ingest.get("ports", []))
+
+
+def test_the_compose_file_names_every_volume_it_mounts() -> None:
+    doc = yaml.safe_load(COMPOSE_FILE.read_text())
+    named = {
+        source
+        for service in doc["services"].values()
+        for source in mounts(service).values()
+        if not source.startswith(".")
+    }
+    assert named <= set(doc["volumes"])
+
+
+# --- private defaults ---------------------------------------------------------------------------
+
+
+def test_the_ingest_workers_metrics_listen_on_loopback_by_default() -> None:
+    args = build_parser().parse_args(["ingest", "--metrics-port", "9100"])
+    assert args.metrics_host == "127.0.0.1"
+
+
+def test_api_metrics_are_private_unless_the_setting_says_public(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    args = build_parser().parse_args(["api"])
+    monkeypatch.delenv("AGRIDRONE_METRICS_PUBLIC", raising=False)
+    assert settings_from_args(args).metrics_public is False
+    monkeypatch.setenv("AGRIDRONE_METRICS_PUBLIC", "true")
+    assert settings_from_args(args).metrics_public is True
+
+
+def test_a_metrics_setting_that_is_not_a_boolean_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGRIDRONE_METRICS_PUBLIC", "perhaps")
+    with pytest.raises(ConfigError, match="AGRIDRONE_METRICS_PUBLIC"):
+        settings_from_args(build_parser().parse_args(["api"]))
