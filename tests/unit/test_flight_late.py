@@ -44,7 +44,11 @@ def test_only_data_written_longer_than_the_threshold_after_its_time_is_late() ->
 
 
 def test_late_data_is_one_range_per_drone_and_events_count() -> None:
-    items = [sample(5_000, "d2"), Event("c1", "d1", 7_000, "landing"), sample(3_000, "d1")]
+    items: list[Sample | Event] = [
+        sample(5_000, "d2"),
+        Event("c1", "d1", 7_000, "landing"),
+        sample(3_000, "d1"),
+    ]
     assert late_ranges(items, written_ms=HOUR, late_after_ms=10_000) == [
         LateRange("c1", "d1", 3_000, 7_000, HOUR),
         LateRange("c1", "d2", 5_000, 5_000, HOUR),
