@@ -442,7 +442,7 @@ class FlightWatcher:
             if outcome.open_since_ms is not None and key in self.since:
                 self.since[key] = min(self.since[key], outcome.open_since_ms)
             outcomes.append(outcome)
-        metadata.delete_late_ranges([r.id for r in ranges])
+        metadata.delete_late_ranges(ranges)
         log.info(
             "late_data_summarized ranges=%d windows=%d flights=%d removed=%d",
             len(ranges),

@@ -64,8 +64,29 @@ def test_late_ranges_are_kept_until_deleted(tmp_path: Path) -> None:
     db.record_late_ranges([late(1, 2), late(5, 9, "d2")])
     first, second = db.late_ranges()
     assert (first.drone, first.start_ms, first.end_ms) == ("d1", 1, 2)
-    db.delete_late_ranges([first.id])
+    assert db.delete_late_ranges([first]) == 1
     assert db.late_ranges() == [second]
+    db.close()
+
+
+def test_a_backlog_in_many_batches_is_one_row_per_drone_and_hour(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "agridrone.db")
+    db.record_late_ranges([late(k * 10_000, k * 10_000 + 9_999) for k in range(50)])
+    db.record_late_ranges([late(5 * HOUR, 5 * HOUR + 1)])
+    assert [(r.start_ms, r.end_ms) for r in db.late_ranges()] == [
+        (0, 499_999),
+        (5 * HOUR, 5 * HOUR + 1),
+    ]
+    db.close()
+
+
+def test_a_row_extended_after_it_was_read_is_not_deleted(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "agridrone.db")
+    db.record_late_ranges([late(0, 10)])
+    read = db.late_ranges()
+    db.record_late_ranges([late(0, 10)])  # the same span again, written later
+    assert db.delete_late_ranges(read) == 0
+    assert [(r.start_ms, r.end_ms) for r in db.late_ranges()] == [(0, 10)]
     db.close()
 
 
