@@ -16,6 +16,8 @@ from flights.segment import segment_flights
 from flights.service import FlightWatcher, Window, late_windows, merge_late, rebuild
 from ingest.late import late_ranges
 from storage.metadata import LateRange, MetadataDB
+from storage.metadata.flights import FlightTable
+from storage.metadata.rejected import RejectedLog
 from storage.records import Event, Sample
 from storage.sqlite import SqliteStore
 
@@ -66,6 +68,19 @@ def test_late_ranges_are_kept_until_deleted(tmp_path: Path) -> None:
     assert (first.drone, first.start_ms, first.end_ms) == ("d1", 1, 2)
     assert db.delete_late_ranges([first]) == 1
     assert db.late_ranges() == [second]
+    db.close()
+
+
+def test_a_database_made_before_late_ranges_opens_and_gains_the_table(tmp_path: Path) -> None:
+    class Before(FlightTable, RejectedLog):
+        """Part of the schema as it was before late ranges (tables are independent)."""
+
+    old = Before(tmp_path / "agridrone.db")
+    old.save_flights([])
+    old.close()
+    db = MetadataDB(tmp_path / "agridrone.db")
+    db.record_late_ranges([late(1, 2)])
+    assert [(r.start_ms, r.end_ms) for r in db.late_ranges()] == [(1, 2)]
     db.close()
 
 
