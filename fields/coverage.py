@@ -58,6 +58,9 @@ NEIGHBOURHOOD_M: Final = 1_000.0
 #: Share of spray samples with ``rtk_fixed`` above which gaps and overlap are trusted.
 RTK_SHARE: Final = 0.95
 
+#: Decimals of the degrees in GeoJSON output: 1e-7 degree is about 1 cm.
+GEOJSON_DECIMALS: Final = 7
+
 _EMPTY: Final = shapely.Polygon()
 
 
@@ -402,13 +405,16 @@ class CoverageGeometry:
     no_spray: Any
 
     def features(self, *, uncertain: bool = False) -> list[dict[str, Any]]:
-        """GeoJSON Features in WGS84, one per non-empty kind, with ``kind`` and ``area_ha``."""
+        """GeoJSON Features in WGS84 (RFC 7946: ``rfc7946_polygons``), one per kind that is
+        not empty, with ``kind`` and ``area_ha`` (the exact metric area)."""
         out = []
         for kind in GEOMETRY_KINDS:
             geom = getattr(self, kind)
             if geom.is_empty:
                 continue
-            wgs = shapely.transform(self.plane.to_wgs84(geom), lambda c: np.round(c, 8))
+            wgs = rfc7946_polygons(self.plane.to_wgs84(geom))
+            if wgs.is_empty:
+                continue
             props: dict[str, Any] = {
                 "field_id": self.field_id,
                 "kind": kind,
@@ -793,6 +799,35 @@ def _merge(pf: PreparedField, state: FieldCoverage, b: _Batch) -> FieldCoverage:
         applied_l=state.applied_l + b.litres,
         fix_counts=tuple(int(a + c) for a, c in zip(state.fix_counts, b.fix_counts, strict=True)),
     )
+
+
+def rfc7946_polygons(geometry: Any) -> Any:
+    """WGS84 polygons as RFC 7946 wants them: coordinates on the 1e-7 degree grid (about
+    1 cm; ``GEOJSON_DECIMALS``), valid (the move to degrees and the rounding can make rings
+    cross or touch, so the geometry is repaired, snapped with a valid-output precision
+    model and checked again), no part of zero area, exterior rings counter-clockwise and
+    holes clockwise."""
+    grid = 10.0**-GEOJSON_DECIMALS
+    out = _valid_polygons(geometry)
+    for _ in range(3):
+        try:
+            out = shapely.set_precision(out, grid)
+        except shapely.errors.GEOSException:
+            out = shapely.set_precision(out, grid, mode="pointwise")
+        out = shapely.transform(out, lambda c: np.round(c, GEOJSON_DECIMALS))
+        if out.is_valid:
+            break
+        out = _valid_polygons(out)
+    parts = [p for p in shapely.get_parts(out) if p.area > 0.0]
+    if not parts:
+        return _EMPTY
+    merged = parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+    return shapely.orient_polygons(merged, exterior_cw=False)
+
+
+def _valid_polygons(geometry: Any) -> Any:
+    """The polygon parts of a geometry, repaired when it is not valid."""
+    return polygonal_or_empty(geometry if geometry.is_valid else shapely.make_valid(geometry))
 
 
 def polygonal_or_empty(geometry: Any) -> Any:

@@ -2,10 +2,11 @@
 
 A drone or its ground station announces a job with a ``job_start`` event naming the field
 or fields, ``{"type": "job_start", "job": "j-17", "field": "f-12"}`` or
-``"fields": ["f-12", "f-13"]``, and may close it with ``job_end``. A flight serves the job
-open when it takes off (the latest ``job_start`` before its start, with no ``job_end``
-after it) and any job started during the flight. Knowing the intended fields lets a
-cooperative bill the field it was hired for, not the neighbour a pass overshot onto
+``"fields": ["f-12", "f-13"]``, and may close it with ``job_end`` (naming the ``job`` it
+closes, or none: then the open job). A flight serves the job open when it takes off (the
+latest ``job_start`` at most ``JOB_LOOKBACK_MS`` before its start, not closed since) and
+any job started during the flight. Knowing the intended fields lets a cooperative bill the
+field it was hired for, not the neighbour a pass overshot onto
 (docs/reports.md).
 """
 
@@ -43,8 +44,20 @@ def named_fields(attrs: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(named))
 
 
-def job_of(start_ms: int, end_ms: int, events: Iterable[Event]) -> JobInfo:
-    """The jobs served by a flight over [start_ms, end_ms], from the drone's job events."""
+def job_of(
+    start_ms: int,
+    end_ms: int,
+    events: Iterable[Event],
+    *,
+    lookback_ms: int = JOB_LOOKBACK_MS,
+) -> JobInfo:
+    """The jobs served by a flight over [start_ms, end_ms), from the drone's job events.
+
+    The job open at take-off counts only if its ``job_start`` is at most ``lookback_ms``
+    before this flight's start; a later ``job_start`` replaces an earlier one; a ``job_end``
+    with a ``job`` id closes only the open job of that id, one without an id closes the open
+    job. Jobs started during the flight count; one started at ``end_ms`` or later does not.
+    """
     ordered = sorted(
         (e for e in events if e.type in JOB_EVENT_TYPES),
         key=lambda e: (e.ts_ms, e.type != "job_end"),
@@ -52,15 +65,27 @@ def job_of(start_ms: int, end_ms: int, events: Iterable[Event]) -> JobInfo:
     served: list[Event] = []
     open_job: Event | None = None
     for e in ordered:
-        if e.ts_ms > end_ms:
+        if e.ts_ms >= end_ms:
             break
         if e.ts_ms <= start_ms:
-            open_job = e if e.type == "job_start" else None
+            open_job = _after(open_job, e)
         elif e.type == "job_start":
             served.append(e)
-    if open_job is not None:
+    if open_job is not None and start_ms - open_job.ts_ms <= lookback_ms:
         served.insert(0, open_job)
     return _info(served)
+
+
+def _after(open_job: Event | None, e: Event) -> Event | None:
+    """The open job once event ``e`` (earlier ones seen) is taken into account."""
+    if e.type == "job_start":
+        return e
+    if open_job is None:
+        return None
+    closes = e.attrs.get("job")
+    if not isinstance(closes, str) or closes == open_job.attrs.get("job"):
+        return None
+    return open_job
 
 
 def _info(starts: Sequence[Event]) -> JobInfo:

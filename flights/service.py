@@ -4,7 +4,8 @@ segmentation and summaries).
 ``summarize_drone`` and ``rebuild`` read a drone's samples and events, cut them into
 flights, summarize the closed flights that started in the window with a coverage engine
 over the registered fields, and store them. ``FlightWatcher`` decides, from when each drone
-was last heard from, which windows to summarize as flights end; its ``poll`` does one round.
+was last heard from, which windows to summarize as flights end, and which flights to
+summarize again for late data; its ``poll`` does one round.
 docs/flights.md ("Stored flights") has the rules.
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -25,13 +26,15 @@ from flights.jobs import JOB_EVENT_TYPES, JOB_LOOKBACK_MS, job_of
 from flights.segment import IDLE_GAP_S, Flight, segment_flights
 from flights.summary import FlightSummaryError, encode_state, summarize_flight
 from storage.contract import StoreError, TelemetryStore
-from storage.metadata import FlightFieldState, MetadataDB, StoredFlight, pack_state
+from storage.metadata import FlightFieldState, LateRange, MetadataDB, StoredFlight, pack_state
 from storage.records import DroneLastSeen, Event, Sample
 
 log = logging.getLogger(__name__)
 
 #: How much more is read at a time while the last flight of a window has not ended yet.
 READ_CHUNK_MS: Final = 3_600_000
+#: Stored flights that started this long before late data are not looked at for it.
+LONGEST_FLIGHT_MS: Final = 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,17 +278,78 @@ class Window:
     end_ms: int
 
 
+Span = tuple[int, int]
+DroneKey = tuple[str, str]
+
+
+def merge_late(ranges: Iterable[LateRange], gap_ms: int) -> dict[DroneKey, list[Span]]:
+    """Late ranges per drone as sorted, disjoint spans ``(lo, hi)`` of ``ts`` (inclusive);
+    ranges closer than ``gap_ms`` are one span (they may feed one flight)."""
+    by_drone: dict[DroneKey, list[Span]] = {}
+    for r in ranges:
+        by_drone.setdefault((r.coop, r.drone), []).append((r.start_ms, r.end_ms))
+    out: dict[DroneKey, list[Span]] = {}
+    for key, spans in sorted(by_drone.items()):
+        merged: list[Span] = []
+        for lo, hi in sorted(spans):
+            if merged and lo <= merged[-1][1] + gap_ms:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+            else:
+                merged.append((lo, hi))
+        out[key] = merged
+    return out
+
+
+def late_windows(
+    spans: Mapping[DroneKey, Sequence[Span]],
+    stored: Mapping[DroneKey, Sequence[Span]],
+    since: Mapping[DroneKey, int],
+    gap_ms: int,
+) -> list[Window]:
+    """The windows to summarize again (with ``replace``) for late data, one or more per drone.
+
+    ``stored`` holds the drone's stored flights ``(start_ms, end_ms)`` near its spans. A
+    span touches a stored flight when it comes within ``gap_ms`` of it: the flight may grow,
+    merge with another or split, so the window runs from the earliest touched flight's start
+    (or the span's) past the latest touched start and the span. Data at or after the drone's
+    ``since`` with no stored flight near is left to the regular windows.
+    """
+    out: list[Window] = []
+    for key in sorted(spans):
+        drone_since = since.get(key)
+        found: list[Span] = []
+        for lo, hi in spans[key]:
+            touched = [
+                start
+                for start, end in stored.get(key, ())
+                if start <= hi + gap_ms and end >= lo - gap_ms
+            ]
+            if not touched and drone_since is not None and lo >= drone_since:
+                continue
+            end = hi + 1 if drone_since is None else min(hi + 1, drone_since)
+            found.append((min([lo, *touched]), max([end, *(t + 1 for t in touched)])))
+        merged: list[Span] = []
+        for start, end in sorted(found):
+            if merged and start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+            else:
+                merged.append((start, end))
+        out += [Window(key[0], key[1], start, end) for start, end in merged]
+    return out
+
+
 @dataclass
 class FlightWatcher:
     """Which drones to summarize, and over which window, as their flights end.
 
     Pure scheduling: ``plan`` turns the store's last-seen list into windows, ``done`` takes
     back what summarizing found. Per drone it keeps ``since``: every flight that started
-    before it is stored (or lost to data arriving later than ``settle_s``; a rebuild mends
-    that). A window reaches up to ``now - settle_s`` so that samples still on their way
-    through ingest are not skipped; an open flight keeps ``since`` at its start until it
-    ends. A drone seen for the first time starts ``lookback_s`` back, or after its latest
-    stored flight when that is later.
+    before it is stored. A window reaches up to ``now - settle_s`` so that samples still on
+    their way through ingest are not skipped; an open flight keeps ``since`` at its start
+    until it ends. A drone seen for the first time starts ``lookback_s`` back, or after its
+    latest stored flight when that is later. Data written more than the ingest worker's
+    ``late_after_ms`` (<= ``settle_s``) after its time is recorded as a late range, and
+    ``poll_late`` summarizes again the flights it touches (``late_windows``).
     """
 
     interval_s: float = 30.0
@@ -333,7 +397,8 @@ class FlightWatcher:
         return sorted({(d.coop, d.drone) for d in drones} - self.since.keys())
 
     def poll(self, store: TelemetryStore, metadata: MetadataDB, now_ms: int) -> list[DroneOutcome]:
-        """One round: summarize every due window and store the flights that ended."""
+        """One round: summarize every due window and store the flights that ended, then
+        summarize again the flights that late data touched."""
         drones = store.drones()
         stored: dict[tuple[str, str], int] = {}
         for c, d in self.new_drones(drones):
@@ -341,25 +406,74 @@ class FlightWatcher:
             if latest is not None:
                 stored[(c, d)] = latest.start_ms + 1
         windows = self.plan(now_ms, drones, stored)
-        if not windows:
-            return []
-        engines = Engines(metadata)
+        engines = Engines(metadata) if windows else None
         outcomes = []
         for w in windows:
-            outcome = summarize_drone(
-                store,
-                metadata,
-                w.coop,
-                w.drone,
-                w.start_ms,
-                w.end_ms,
-                now_ms=now_ms,
-                idle_gap_s=self.idle_gap_s,
-                engines=engines,
-            )
+            outcome = self._summarize(store, metadata, w, now_ms, engines, replace=False)
             self.done(w, outcome.open_since_ms)
             outcomes.append(outcome)
+        return outcomes + self.poll_late(store, metadata, now_ms, engines)
+
+    def poll_late(
+        self,
+        store: TelemetryStore,
+        metadata: MetadataDB,
+        now_ms: int,
+        engines: Engines | None = None,
+    ) -> list[DroneOutcome]:
+        """Summarize again, replacing what was stored, the flights that late data recorded
+        by the ingest worker touched; then forget those records. Cheap when none wait."""
+        ranges = metadata.late_ranges()
+        if not ranges:
+            return []
+        gap_ms = int(self.idle_gap_s * 1000) + 1
+        spans = merge_late(ranges, gap_ms)
+        near: dict[DroneKey, list[Span]] = {}
+        for (c, d), drone_spans in spans.items():
+            lo, hi = drone_spans[0][0], drone_spans[-1][1]
+            rows = metadata.flights(lo - LONGEST_FLIGHT_MS, hi + gap_ms + 1, coop=c, drone=d)
+            near[(c, d)] = [(f.start_ms, f.end_ms) for f in rows]
+        windows = late_windows(spans, near, self.since, gap_ms)
+        engines = engines or Engines(metadata)
+        outcomes = []
+        for w in windows:
+            outcome = self._summarize(store, metadata, w, now_ms, engines, replace=True)
+            key = (w.coop, w.drone)
+            if outcome.open_since_ms is not None and key in self.since:
+                self.since[key] = min(self.since[key], outcome.open_since_ms)
+            outcomes.append(outcome)
+        metadata.delete_late_ranges(ranges)
+        log.info(
+            "late_data_summarized ranges=%d windows=%d flights=%d removed=%d",
+            len(ranges),
+            len(windows),
+            sum(len(o.saved) for o in outcomes),
+            sum(o.removed for o in outcomes),
+        )
         return outcomes
+
+    def _summarize(
+        self,
+        store: TelemetryStore,
+        metadata: MetadataDB,
+        w: Window,
+        now_ms: int,
+        engines: Engines | None,
+        *,
+        replace: bool,
+    ) -> DroneOutcome:
+        return summarize_drone(
+            store,
+            metadata,
+            w.coop,
+            w.drone,
+            w.start_ms,
+            w.end_ms,
+            now_ms=now_ms,
+            idle_gap_s=self.idle_gap_s,
+            engines=engines,
+            replace=replace,
+        )
 
 
 def watch(

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
 from ingest.inbox import Inbox, Received
+from ingest.late import LATE_AFTER_MS, late_ranges
 from ingest.metrics import IngestMetrics
 from ingest.wire import decode_message
 from storage.contract import StoreDataError, StoreUnavailableError, TelemetryStore
@@ -53,6 +54,8 @@ class WriterConfig:
     retry_initial_s: float = 0.2
     retry_max_s: float = 10.0
     stop_grace_s: float = 10.0
+    #: Data written this long after its time is recorded as late for the flight watcher.
+    late_after_ms: int = LATE_AFTER_MS
 
 
 @dataclass(slots=True)
@@ -227,6 +230,9 @@ class BatchWriter:
             decoded.events = [e for e in decoded.events if id(e) not in refused]
             decoded.rejected.extend(refused.values())
         self.metadata.record_rejections(decoded.rejected)
+        written: list[Sample | Event] = [*decoded.samples, *decoded.events]
+        late = late_ranges(written, _now_ms(), self.config.late_after_ms)
+        self.metadata.record_late_ranges(late)
 
 
 def _put_unless(q: queue.Queue[T], item: T, abandon: threading.Event) -> None:

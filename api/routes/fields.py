@@ -10,10 +10,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel
+from shapely.geometry import mapping
 
 from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
+from fields.coverage import rfc7946_polygons
 from fields.registry import Field, FieldValidationError, parse_fields
 from fields.stored import to_stored
 
@@ -113,5 +115,6 @@ def get_field(field_id: str, principal: PrincipalDep, catalog: CatalogDep) -> di
     if f is None or not can_see_field(principal, f.owner, f.coop):
         raise HTTPException(404, detail=f"no field {field_id!r}")
     feature = f.to_feature()
+    feature["geometry"] = mapping(rfc7946_polygons(f.geometry))
     feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))
     return feature

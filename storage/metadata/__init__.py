@@ -1,5 +1,5 @@
 """The metadata database (SQLite): rejected-message log, API keys, the drone registry,
-fields, cooperatives (names, tariffs, members) and flight summaries.
+fields, cooperatives (names, tariffs, members), flight summaries and late-data ranges.
 
 One module per aggregate, each a mixin on ``Database`` with its own schema; ``MetadataDB``
 is all of them over one file.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from storage.metadata._db import Database, MetadataConflictError
 from storage.metadata.api_keys import ApiKeyTable
 from storage.metadata.coops import CoopRecord, CoopTable
+from storage.metadata.dirty import LateRange, LateRangeLog
 from storage.metadata.drones import DroneTable
 from storage.metadata.fields import FieldTable, StoredField
 from storage.metadata.flights import (
@@ -24,7 +25,9 @@ from storage.metadata.flights import (
 from storage.metadata.rejected import RejectedLog, RejectedMessage
 
 
-class MetadataDB(RejectedLog, ApiKeyTable, DroneTable, FieldTable, CoopTable, FlightTable):
+class MetadataDB(
+    RejectedLog, ApiKeyTable, DroneTable, FieldTable, CoopTable, FlightTable, LateRangeLog
+):
     """SQLite metadata database; one connection per thread, WAL, synchronous=FULL."""
 
 
@@ -34,6 +37,7 @@ __all__ = [
     "FieldFlight",
     "FlightAudience",
     "FlightFieldState",
+    "LateRange",
     "MetadataConflictError",
     "MetadataDB",
     "RejectedMessage",
