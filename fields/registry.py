@@ -158,22 +158,18 @@ def parse_fields(doc: Any, *, repair: bool = False, source: str = "<geojson>") -
     """
     features = _features(doc, source)
     if len(features) > MAX_FEATURES:
-        raise FieldValidationError(
-            source,
-            [
-                f"{len(features)} features; at most {MAX_FEATURES} per document:"
-                " split it into several imports"
-            ],
+        too_many = (
+            f"{len(features)} features; at most {MAX_FEATURES} per document:"
+            " split it into several imports"
         )
+        raise FieldValidationError(source, [too_many])
     total = sum(_vertex_count(f) for f in features)
     if total > MAX_VERTICES:
-        raise FieldValidationError(
-            source,
-            [
-                f"{total} positions in all; at most {MAX_VERTICES} per document:"
-                " split it into several imports or simplify the outlines"
-            ],
+        too_big = (
+            f"{total} positions in all; at most {MAX_VERTICES} per document:"
+            " split it into several imports or simplify the outlines"
         )
+        raise FieldValidationError(source, [too_big])
     problems: list[str] = []
     repairs: list[str] = []
     parsed: list[tuple[int, Field]] = []
@@ -236,13 +232,14 @@ def _parse_feature(
     extra = {k: v for k, v in props.items() if k not in ("id", "kind", *texts)}
     _check_extra(extra, label, problems)
     vertices = _vertex_count(feature)
+    geometry = None
     if vertices > MAX_VERTICES_PER_FEATURE:
         problems.append(
             f"{label}: {vertices} positions; at most {MAX_VERTICES_PER_FEATURE} per feature:"
             " simplify the outline"
         )
-        return None
-    geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
+    else:
+        geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
     if geometry is None or len(problems) > count_before or fid is None or kind is None:
         return None
     centre = geometry.centroid
@@ -374,7 +371,9 @@ def _check_extra(extra: Mapping[str, Any], label: str, problems: list[str]) -> N
 def _vertex_count(feature: Any) -> int:
     """Positions in a feature's Polygon or MultiPolygon, counted without validating them."""
     geometry = feature.get("geometry") if isinstance(feature, Mapping) else None
-    coords = geometry.get("coordinates") if isinstance(geometry, Mapping) else None
+    if not isinstance(geometry, Mapping):
+        return 0
+    coords = geometry.get("coordinates")
     if not isinstance(coords, list | tuple):
         return 0
     polygons = [coords] if geometry.get("type") == "Polygon" else coords
@@ -395,9 +394,7 @@ def _geometry(geom: Any, label: str, repair: bool, problems: list[str], repairs:
     coords = geom.get("coordinates")
     polygons = [coords] if gtype == "Polygon" else coords
     if gtype not in ("Polygon", "MultiPolygon"):
-        problems.append(
-            f"{label}: geometry type {_shown(gtype)}; expected Polygon or MultiPolygon"
-        )
+        problems.append(f"{label}: geometry type {_shown(gtype)}; expected Polygon or MultiPolygon")
         return None
     if not isinstance(polygons, list | tuple) or not polygons:
         problems.append(f"{label}: {gtype} has no polygons")

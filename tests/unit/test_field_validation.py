@@ -127,10 +127,11 @@ def test_huge_extra_properties_are_refused_naming_the_limit() -> None:
 
 def test_too_many_features_are_refused_before_any_is_parsed() -> None:
     doc = collection(*[{"type": "Feature"}] * (MAX_FEATURES + 1))
-    assert problems(doc) == [
+    expected = (
         f"{MAX_FEATURES + 1} features; at most {MAX_FEATURES} per document:"
         " split it into several imports"
-    ]
+    )
+    assert problems(doc) == [expected]
 
 
 def _many_vertices(count: int) -> Any:
