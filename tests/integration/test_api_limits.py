@@ -19,10 +19,12 @@ import pytest
 from api.app import create_app
 from api.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH
 from fields.registry import MAX_FEATURES, MAX_TEXT_CHARS
+from storage.influx import InfluxStore, RetryPolicy
 from storage.keys import generate_key
 from storage.metadata import MetadataDB
 from storage.sqlite import SqliteStore
 from tests.integration.api_server import serving
+from tests.servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -261,3 +263,25 @@ def test_the_docs_load_everything_from_the_app_itself(api: Api, page: str) -> No
     assert "://" not in "".join(re.findall(r"url\s*:\s*['\"]([^'\"]+)", response.text))
     for url in urls:
         assert httpx.get(f"{api.url}{url}").status_code == 200, url
+
+
+def test_a_store_outage_is_503_without_the_password_in_the_store_url(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    down = InfluxStore(
+        f"http://ops:pw-s3cret@127.0.0.1:{free_port()}",
+        "nowhere",
+        timeout=1,
+        retry=RetryPolicy(attempts=1),
+    )
+    metadata = MetadataDB(tmp_path / "agridrone.db")
+    with caplog.at_level(logging.INFO), serving(create_app(down, metadata)) as url:
+        response = httpx.get(f"{url}/api/v1/drones", headers=Api(url, metadata).operator)
+    metadata.close()
+    down.close()
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith(
+        "the data store is not answering (InfluxDB http://127.0.0.1:"
+    )
+    assert "pw-s3cret" not in response.text
+    assert "pw-s3cret" not in caplog.text
