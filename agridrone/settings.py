@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from storage.secrets import redact_urls
+
 
 class Settings(BaseSettings):
     """Service configuration; each field ``x`` is read from ``AGRIDRONE_X``."""
@@ -73,9 +75,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         return Settings(**given)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{_env(str(e['loc'][0])) if e['loc'] else 'setting'}: {e['msg']}" for e in exc.errors()
+            f"{_env(str(e['loc'][0])) if e['loc'] else 'setting'}: {redact_urls(e['msg'])}"
+            for e in exc.errors(include_input=False)
         )
-        raise ConfigError(problems) from exc
+        raise ConfigError(problems) from None
 
 
 def _env(name: str) -> str:

@@ -1,8 +1,10 @@
 """The FastAPI application: one router per resource, state opened once and shared.
 
 Every error answer is JSON ``{"detail": ...}`` saying what to do: unknown routes and
-methods, validation errors (reshaped to name the parameter), an unavailable store (503),
-and unexpected failures (500, logged with an id; never a stack trace in the answer).
+methods, validation errors (reshaped to name the parameter), bodies over the limits
+(``api.limits``), an unavailable store (503), and unexpected failures (500, logged with an
+id; never a stack trace in the answer). No answer or log line repeats a key or password.
+``/docs`` and ``/redoc`` work offline: their scripts come from the fastapi-offline package.
 """
 
 from __future__ import annotations
@@ -15,12 +17,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.catalog import FieldCatalog
+from api.limits import RequestLimitsMiddleware
 from api.routes import coverage, drones, fields, flights, health, metrics, rejected, reports
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
+from storage.secrets import redact_urls
 
 log = logging.getLogger("agridrone.api")
 
@@ -32,10 +37,11 @@ def create_app(
 
     ``metrics_public`` lets anyone read ``/metrics``; otherwise it needs an operator key.
     """
-    app = FastAPI(
+    app = FastAPIOffline(
         title="agridrone",
         summary="Spraying-drone telemetry, field coverage and reports",
         version="0.1.0",
+        static_url="/docs-static",
     )
     app.state.store = store
     app.state.metadata = metadata
@@ -43,6 +49,7 @@ def create_app(
     app.state.metrics_public = metrics_public
     measured = metrics.ApiMetrics.create()
     app.state.metrics = measured
+    app.add_middleware(RequestLimitsMiddleware)
     app.add_middleware(metrics.MetricsMiddleware, metrics=measured)
     measured.include(app, health.router)
     measured.include(app, metrics.router)
@@ -93,7 +100,9 @@ def describe_problem(error: dict[str, Any]) -> str:
     if error.get("type") == "missing":
         return f"{place} is required"
     got = error.get("input")
-    shown = "" if got is None or where == "body" else f" (got {str(got)[:100]!r})"
+    # Bodies and headers may hold secrets or megabytes: only short query/path values echo.
+    echo = where in ("query", "path") and got is not None
+    shown = f" (got {str(got)[:100]!r})" if echo else ""
     return f"{place}: {message}{shown}"
 
 
@@ -104,9 +113,10 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
-    log.warning("store_unavailable path=%s error=%r", request.url.path, str(exc))
+    reason = redact_urls(str(exc))
+    log.warning("store_unavailable path=%s error=%r", request.url.path, reason)
     return JSONResponse(
-        {"detail": f"the data store is not answering ({exc}); try again in a minute"},
+        {"detail": f"the data store is not answering ({reason}); try again in a minute"},
         status_code=503,
         headers={"Retry-After": "30"},
     )

@@ -12,13 +12,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Annotated, Final
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import MetadataDep
-from storage.keys import ROLES, Role, key_matches, parse_key_id
+from storage.keys import KEY_PREFIX, ROLES, Role, key_matches, parse_key_id
 
 _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
 _INVALID: Final = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+#: Schemes a client may send by mistake, named in the 401 from this list (never from the
+#: header itself, which may be a bare key or a password).
+_OTHER_SCHEMES: Final = {
+    s.lower(): s for s in ("Basic", "Digest", "Token", "Negotiate", "NTLM", "ApiKey", "JWT")
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,27 +40,55 @@ def _unauthorized(detail: str, headers: dict[str, str]) -> HTTPException:
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=detail, headers=headers)
 
 
+#: Declares the scheme in OpenAPI (so /docs has an Authorize button); the checks and
+#: their messages below stay ours, hence ``auto_error=False``.
+bearer_scheme: Final = HTTPBearer(
+    auto_error=False,
+    scheme_name="APIKey",
+    description="An agridrone API key (`agridrone keys create`): agd_<key id>_<secret>",
+)
+
+
 def bearer_key(request: Request) -> str:
-    """The key from ``Authorization: Bearer <key>``; 401 when it is missing or malformed."""
+    """The key from ``Authorization: Bearer <key>``; 401 when it is missing or malformed.
+
+    No message repeats any part of the header: a key sent without ``Bearer`` is still a key.
+    """
     header = request.headers.get("authorization")
-    if not header:
+    if not header or not header.strip():
         raise _unauthorized(
             "no API key: send `Authorization: Bearer <key>`"
             " (an operator creates keys with `agridrone keys create`)",
             _CHALLENGE,
         )
-    scheme, _, key = header.partition(" ")
+    scheme, _, key = header.strip().partition(" ")
     key = key.strip()
-    if scheme.lower() != "bearer" or not key:
+    if scheme.lower() != "bearer":
+        if scheme.startswith(KEY_PREFIX):
+            hint = "it looks like a key sent without the word Bearer"
+        elif scheme.lower() in _OTHER_SCHEMES:
+            hint = f"it uses the {_OTHER_SCHEMES[scheme.lower()]!r} scheme"
+        else:
+            hint = "it does not start with the word Bearer"
         raise _unauthorized(
-            f"the Authorization header uses the {scheme!r} scheme;"
+            f"the Authorization header is not a bearer key ({hint});"
+            " send `Authorization: Bearer <key>`",
+            _CHALLENGE,
+        )
+    if not key:
+        raise _unauthorized(
+            "the Authorization header says Bearer but holds no key;"
             " send `Authorization: Bearer <key>`",
             _CHALLENGE,
         )
     return key
 
 
-def authenticate(request: Request, metadata: MetadataDep) -> Principal:
+def authenticate(
+    request: Request,
+    metadata: MetadataDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+) -> Principal:
     """The ``Principal`` of the request's bearer key; 401 if absent, unknown or revoked."""
     key = bearer_key(request)
     key_id = parse_key_id(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,27 @@ Kind = Literal["field", "no_spray"]
 #: Whose fields a no-spray zone applies to: its cooperative's only, or every field.
 Scope = Literal["coop", "commune"]
 SCOPES: Final = ("coop", "commune")
+#: Every kind a feature may declare; a feature without ``kind`` is a field.
+KINDS: Final[tuple[Kind, ...]] = ("field", "no_spray")
+
+#: Ids of fields, owners and cooperatives: letters, digits, ``_`` and ``-``, 1 to 64 of
+#: them (no ``/``, ``..``, spaces or control characters: ids end up in URLs and file names).
+ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,64}"
+_ID: Final = re.compile(ID_PATTERN)
+
+# Limits of one document, shared by the CLI and the API (docs/api.md, "Limits").
+#: Features in one document.
+MAX_FEATURES: Final = 5_000
+#: Positions in one feature (all its rings): a 500 ha outline traced every metre fits.
+MAX_VERTICES_PER_FEATURE: Final = 20_000
+#: Positions in one document.
+MAX_VERTICES: Final = 200_000
+#: Characters of ``name`` and ``crop``.
+MAX_TEXT_CHARS: Final = 200
+#: Size of a feature's other properties, as compact JSON (UTF-8 bytes).
+MAX_EXTRA_PROPERTIES_BYTES: Final = 16_384
+#: Nesting of a feature's other properties (a flat object is depth 1).
+MAX_PROPERTY_DEPTH: Final = 8
 
 #: Rough box around Vietnam, for the "did you swap lat and lon?" hint.
 _VIETNAM_LON = (102.0, 110.0)
@@ -133,12 +155,33 @@ def load_fields(path: str | Path, *, repair: bool = False) -> FieldRegistry:
         raise FieldValidationError(str(p), [f"cannot read the file: {exc.strerror}"]) from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FieldValidationError(str(p), [f"not valid JSON: {exc}"]) from exc
+    except RecursionError as exc:
+        raise FieldValidationError(
+            str(p), ["JSON nested too deeply to read; GeoJSON of fields needs fewer than 10 levels"]
+        ) from exc
     return parse_fields(doc, repair=repair, source=str(p))
 
 
 def parse_fields(doc: Any, *, repair: bool = False, source: str = "<geojson>") -> FieldRegistry:
-    """Validate a GeoJSON Feature or FeatureCollection of Polygon/MultiPolygon fields."""
+    """Validate a GeoJSON Feature or FeatureCollection of Polygon/MultiPolygon fields.
+
+    Documents over the limits above are refused whole, naming the limit, before any
+    geometry is built.
+    """
     features = _features(doc, source)
+    if len(features) > MAX_FEATURES:
+        too_many = (
+            f"{len(features)} features; at most {MAX_FEATURES} per document:"
+            " split it into several imports"
+        )
+        raise FieldValidationError(source, [too_many])
+    total = sum(_vertex_count(f) for f in features)
+    if total > MAX_VERTICES:
+        too_big = (
+            f"{total} positions in all; at most {MAX_VERTICES} per document:"
+            " split it into several imports or simplify the outlines"
+        )
+        raise FieldValidationError(source, [too_big])
     problems: list[str] = []
     repairs: list[str] = []
     parsed: list[tuple[int, Field]] = []
@@ -192,22 +235,25 @@ def _parse_feature(
     if not isinstance(props, Mapping):
         problems.append(f"feature {index}: 'properties' is not an object")
         return None
-    kind: Kind = "no_spray" if props.get("kind") == "no_spray" else "field"
     raw_id = props.get("id", feature.get("id"))
-    label = f"feature {index}" + (f" ({raw_id})" if raw_id not in (None, "") else "")
+    label = f"feature {index}" + (f" ({str(raw_id)[:80]})" if raw_id not in (None, "") else "")
     count_before = len(problems)
-    fid = _feature_id(raw_id, kind, index, label, problems)
-    texts = {}
-    for key in ("name", "owner", "coop", "crop"):
-        value = props.get(key, "")
-        if value is None:
-            value = ""
-        if not isinstance(value, str):
-            problems.append(f"{label}: property {key!r} must be a string, got {value!r}")
-        texts[key] = str(value)
-    _check_scope(props.get("scope"), kind, texts.get("coop", ""), label, problems)
-    geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
-    if geometry is None or len(problems) > count_before or fid is None:
+    kind = _kind(props.get("kind"), label, problems)
+    fid = _feature_id(raw_id, kind or "field", index, label, problems)
+    texts = _texts(props, label, problems)
+    _check_scope(props.get("scope"), kind or "field", texts.get("coop", ""), label, problems)
+    extra = {k: v for k, v in props.items() if k not in ("id", "kind", "scope", *texts)}
+    _check_extra(extra, label, problems)
+    vertices = _vertex_count(feature)
+    geometry = None
+    if vertices > MAX_VERTICES_PER_FEATURE:
+        problems.append(
+            f"{label}: {vertices} positions; at most {MAX_VERTICES_PER_FEATURE} per feature:"
+            " simplify the outline"
+        )
+    else:
+        geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
+    if geometry is None or len(problems) > count_before or fid is None or kind is None:
         return None
     centre = geometry.centroid
     plane = LocalPlane.around(float(centre.x), float(centre.y))
@@ -222,7 +268,6 @@ def _parse_feature(
             f"{MAX_FIELD_M2 / M2_PER_HA:.0f} ha maximum (wrong units or a district outline?)"
         )
         return None
-    extra = {k: v for k, v in props.items() if k not in ("id", "kind", "scope", *texts)}
     return Field(
         id=fid,
         kind=kind,
@@ -251,6 +296,32 @@ def _check_scope(scope: Any, kind: Kind, coop: str, label: str, problems: list[s
         problems.append(f"{label}: scope 'coop' needs the zone's 'coop' property")
 
 
+def _shown(value: Any) -> str:
+    """A value quoted for a message, cut to 80 characters (inputs can be huge)."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _kind(raw: Any, label: str, problems: list[str]) -> Kind | None:
+    """The declared kind; a missing one means a field, anything unknown is a problem."""
+    if raw is None:
+        return "field"
+    for kind in KINDS:
+        if raw == kind:
+            return kind
+    known = ", ".join(repr(k) for k in KINDS)
+    problems.append(
+        f"{label}: unknown kind {_shown(raw)}; the kinds are {known}"
+        " (leave 'kind' out for a field to spray)"
+    )
+    return None
+
+
+def is_valid_id(value: str) -> bool:
+    """Whether ``value`` is a usable id of a field, owner or cooperative (``ID_PATTERN``)."""
+    return _ID.fullmatch(value) is not None
+
+
 def _feature_id(raw_id: Any, kind: Kind, index: int, label: str, problems: list[str]) -> str | None:
     if raw_id is None or raw_id == "":
         if kind == "no_spray":
@@ -258,13 +329,91 @@ def _feature_id(raw_id: Any, kind: Kind, index: int, label: str, problems: list[
         problems.append(f"{label}: no 'id' property")
         return None
     if isinstance(raw_id, bool) or not isinstance(raw_id, str | int):
-        problems.append(f"{label}: 'id' must be a string or integer, got {raw_id!r}")
+        problems.append(f"{label}: 'id' must be a string or integer, got {_shown(raw_id)}")
         return None
     fid = str(raw_id)
-    if len(fid) > 64:
-        problems.append(f"{label}: 'id' is longer than 64 characters")
+    if not is_valid_id(fid):
+        problems.append(
+            f"{label}: 'id' {_shown(fid)} is not a valid id: use 1 to 64 letters, digits,"
+            " '_' or '-' (no spaces, '/' or '.')"
+        )
         return None
     return fid
+
+
+def _texts(props: Mapping[str, Any], label: str, problems: list[str]) -> dict[str, str]:
+    """``name``, ``owner``, ``coop`` and ``crop`` as strings; owner and coop are ids."""
+    texts: dict[str, str] = {}
+    for key in ("name", "owner", "coop", "crop"):
+        value = props.get(key, "")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            problems.append(f"{label}: property {key!r} must be a string, got {_shown(value)}")
+        text = str(value)
+        if key in ("owner", "coop") and text and not is_valid_id(text):
+            problems.append(
+                f"{label}: property {key!r} {_shown(text)} is not a valid id: use 1 to 64"
+                " letters, digits, '_' or '-'"
+            )
+        elif len(text) > MAX_TEXT_CHARS:
+            problems.append(
+                f"{label}: property {key!r} has {len(text)} characters; at most {MAX_TEXT_CHARS}"
+            )
+        texts[key] = text
+    return texts
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON arrays and objects nest in ``value`` (a scalar is 0), iteratively."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, level + 1)
+        if deepest > MAX_PROPERTY_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _check_extra(extra: Mapping[str, Any], label: str, problems: list[str]) -> None:
+    """Other properties are kept as given, within a size and nesting limit."""
+    if _depth(extra) > MAX_PROPERTY_DEPTH:
+        problems.append(
+            f"{label}: its other properties nest deeper than {MAX_PROPERTY_DEPTH} levels"
+        )
+        return
+    size = len(json.dumps(extra, ensure_ascii=False, separators=(",", ":")).encode())
+    if size > MAX_EXTRA_PROPERTIES_BYTES:
+        problems.append(
+            f"{label}: its other properties take {size} bytes as JSON; at most"
+            f" {MAX_EXTRA_PROPERTIES_BYTES}"
+        )
+
+
+def _vertex_count(feature: Any) -> int:
+    """Positions in a feature's Polygon or MultiPolygon, counted without validating them."""
+    geometry = feature.get("geometry") if isinstance(feature, Mapping) else None
+    if not isinstance(geometry, Mapping):
+        return 0
+    coords = geometry.get("coordinates")
+    if not isinstance(coords, list | tuple):
+        return 0
+    polygons = [coords] if geometry.get("type") == "Polygon" else coords
+    return sum(
+        len(ring)
+        for rings in polygons
+        if isinstance(rings, list | tuple)
+        for ring in rings
+        if isinstance(ring, list | tuple)
+    )
 
 
 def _geometry(geom: Any, label: str, repair: bool, problems: list[str], repairs: list[str]) -> Any:
@@ -275,7 +424,7 @@ def _geometry(geom: Any, label: str, repair: bool, problems: list[str], repairs:
     coords = geom.get("coordinates")
     polygons = [coords] if gtype == "Polygon" else coords
     if gtype not in ("Polygon", "MultiPolygon"):
-        problems.append(f"{label}: geometry type {gtype!r}; expected Polygon or MultiPolygon")
+        problems.append(f"{label}: geometry type {_shown(gtype)}; expected Polygon or MultiPolygon")
         return None
     if not isinstance(polygons, list | tuple) or not polygons:
         problems.append(f"{label}: {gtype} has no polygons")
@@ -348,7 +497,7 @@ def _ring_points(ring: Any, where: str, problems: list[str]) -> list[tuple[float
             and all(isinstance(c, int | float) and not isinstance(c, bool) for c in pos[:2])
         )
         if not ok:
-            problems.append(f"{where}: vertex {v_index} is not a [lon, lat] pair: {pos!r}")
+            problems.append(f"{where}: vertex {v_index} is not a [lon, lat] pair: {_shown(pos)}")
             return None
         lon, lat = float(pos[0]), float(pos[1])
         if not (math.isfinite(lon) and math.isfinite(lat)):

@@ -23,6 +23,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.inbox import Inbox, Received
+from storage.secrets import redact_urls
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +100,21 @@ class BrokerAddress:
     host: str
     port: int = DEFAULT_PORT
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_url(cls, url: str) -> BrokerAddress:
-        """Parse an ``mqtt://`` URL; anything else is a clear ValueError."""
+        """Parse an ``mqtt://`` URL; anything else is a clear ValueError (password hidden)."""
         parts = urlsplit(url)
+        shown = redact_urls(url)
         if parts.scheme != "mqtt":
-            raise ValueError(f"MQTT URL {url!r}: scheme must be mqtt:// (TLS is not built yet)")
+            raise ValueError(f"MQTT URL {shown!r}: scheme must be mqtt:// (TLS is not built yet)")
         if not parts.hostname:
-            raise ValueError(f"MQTT URL {url!r}: no host")
+            raise ValueError(f"MQTT URL {shown!r}: no host")
         try:
             port = parts.port or DEFAULT_PORT
         except ValueError as exc:
-            raise ValueError(f"MQTT URL {url!r}: bad port") from exc
+            raise ValueError(f"MQTT URL {shown!r}: bad port") from exc
         return cls(
             host=parts.hostname,
             port=port,

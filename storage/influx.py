@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Self, TypeVar
+from urllib.parse import unquote
 
 import httpx
 import orjson
@@ -31,6 +32,7 @@ from storage.lineprotocol import (
     sample_line,
 )
 from storage.records import SAMPLE_VALUE_KEYS, DroneLastSeen, Event, Sample
+from storage.secrets import without_userinfo
 
 #: Sample fields in the order they are selected.
 SAMPLE_FIELDS: Final = SAMPLE_VALUE_KEYS
@@ -113,7 +115,12 @@ class InfluxStore:
     ) -> None:
         if not database:
             raise ValueError("InfluxStore: database name is empty")
-        self.url = url.rstrip("/")
+        # Credentials in the URL become the Basic header, so ``url`` (shown in every
+        # error message) never holds a password.
+        bare, url_user, url_password = without_userinfo(url)
+        if username is None and url_user is not None:
+            username, password = unquote(url_user), unquote(url_password or "")
+        self.url = bare.rstrip("/")
         self.database = database
         self.batch_lines = batch_lines
         self.retry = retry

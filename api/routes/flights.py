@@ -20,17 +20,20 @@ from api.auth import (
     Principal,
     PrincipalDep,
     can_see_drone,
+    can_see_field,
     can_see_flight,
     can_see_flight_on_field,
 )
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import foreign_overlaps_of
 from api.times import WindowDep, rfc3339
+from fields.registry import ID_PATTERN
 from storage.metadata import FlightAudience, StoredFlight
 
 router = APIRouter(tags=["flights"])
 
 MAX_LIMIT: Final = 5000
+_ID: Final = f"^{ID_PATTERN}$"
 #: What a caller seeing a flight only through their fields is shown of it.
 _FIELD_VIEW_KEYS: Final = (
     "id",
@@ -97,8 +100,8 @@ def flight_view(
             named_by_job=field_id in named,
         )
 
-    view["fields"] = [share for share in doc.get("fields", []) if visible(share["field_id"])]
-    view["job_fields"] = [f for f in doc.get("job_fields", []) if visible(f)]
+    view["fields"] = [s for s in doc.get("fields") or [] if visible(s.get("field_id", ""))]
+    view["job_fields"] = [f for f in doc.get("job_fields") or [] if visible(f)]
     if not view["fields"]:
         return None
     return view | {"whole_flight": False}
@@ -110,29 +113,39 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
     metadata: MetadataDep,
     catalog: CatalogDep,
     window: WindowDep,
-    drone: Annotated[str | None, Query(description="only this drone's flights")] = None,
-    coop: Annotated[
-        str | None, Query(description="only flights by this cooperative's drones")
+    drone: Annotated[
+        str | None, Query(pattern=_ID, description="only this drone's flights")
     ] = None,
-    field: Annotated[str | None, Query(description="only flights over this field")] = None,
+    coop: Annotated[
+        str | None, Query(pattern=_ID, description="only flights by this cooperative's drones")
+    ] = None,
+    field: Annotated[
+        str | None, Query(pattern=_ID, description="only flights over this field")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most flights to return")] = 500,
 ) -> FlightList:
     """Flights that started in [from, to) that the caller may see, oldest first.
 
     ``more`` is true when there are more than ``limit``: narrow the window or raise
-    ``limit``. A field or drone the caller may not see gives an empty list, as one that
-    does not exist would.
+    ``limit``. A field, drone or cooperative the caller may not see gives an empty list,
+    as one that does not exist would (a field only some of whose flights the caller may
+    see is still empty: its flights would tell that it exists).
     """
-    rows = metadata.flights(
-        window.start_ms,
-        window.end_ms,
-        coop=coop,
-        drone=drone,
-        field=field,
-        limit=limit + 1,
-        audience=audience(principal),
-    )
     owners = metadata.field_owners()
+    hidden_field = field is not None and not can_see_field(principal, *owners.get(field, ("", "")))
+    rows = (
+        []
+        if hidden_field
+        else metadata.flights(
+            window.start_ms,
+            window.end_ms,
+            coop=coop,
+            drone=drone,
+            field=field,
+            limit=limit + 1,
+            audience=audience(principal),
+        )
+    )
     overlapped = foreign_overlaps_of(catalog.current())
     views = [v for f in rows if (v := flight_view(principal, f, owners, overlapped)) is not None]
     shown = views[:limit]
@@ -155,7 +168,8 @@ def get_flight(
     flight = metadata.flight(flight_id)
     owners = metadata.field_owners()
     if flight is not None:
-        touched = [owners.get(s["field_id"], ("", "")) for s in flight.summary_dict()["fields"]]
+        shares = flight.summary_dict().get("fields") or []
+        touched = [owners.get(s.get("field_id", ""), ("", "")) for s in shares]
         if can_see_flight(principal, flight.coop, touched):
             view = flight_view(principal, flight, owners, foreign_overlaps_of(catalog.current()))
             if view is not None:

@@ -7,18 +7,34 @@ sprayed hectare (``agridrone coops set``). docs/reports.md states every rule.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
-from api.auth import CoopOrOperatorDep, can_see_coop
+from api.auth import CoopOrOperatorDep, Principal, can_see_coop
 from api.deps import CatalogDep, MetadataDep
 from api.times import WindowDep, local_day
+from fields.registry import ID_PATTERN
 from reports.render import to_csv, to_json
 from reports.usage import FlightUsage, GroupBy, UsageInputError, usage_report
+from storage.metadata import CoopRecord, MetadataDB
 
 router = APIRouter(tags=["reports"])
+
+#: The most flights one report reads (a month of a busy cooperative is about 3,000).
+MAX_FLIGHTS: Final = 20_000
+
+
+def _known(
+    principal: Principal, coop: str, record: CoopRecord | None, metadata: MetadataDB
+) -> bool:
+    """Whether the cooperative exists: set up with ``agridrone coops``, the caller's own,
+    or owner of registered drones. An unknown one answers 404, like one the caller may not
+    see; 409 is kept for one that exists but has no tariff."""
+    if record is not None or (principal.role == "coop" and principal.subject == coop):
+        return True
+    return bool(metadata.drones(coop))
 
 
 @router.get(
@@ -32,7 +48,11 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
     catalog: CatalogDep,
     window: WindowDep,
     coop: Annotated[
-        str | None, Query(description="the cooperative; a cooperative's key defaults to its own")
+        str | None,
+        Query(
+            pattern=f"^{ID_PATTERN}$",
+            description="the cooperative; a cooperative's key defaults to its own",
+        ),
     ] = None,
     group_by: Annotated[GroupBy, Query(description="one row per member, field, drone or day")] = (
         "member"
@@ -56,7 +76,7 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             )
         coop = principal.subject
     record = metadata.coop(coop)
-    if not can_see_coop(principal, coop):
+    if not can_see_coop(principal, coop) or not _known(principal, coop, record, metadata):
         raise HTTPException(404, detail=f"no cooperative {coop!r}")
     if record is None or record.tariff_vnd_per_ha is None:
         raise HTTPException(
@@ -65,7 +85,14 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             f"operator sets it with `agridrone coops set {coop} --tariff-vnd-per-ha 300000`",
         )
     registry = catalog.current().by_id
-    stored = metadata.flights(window.start_ms, window.end_ms, coop=coop)
+    stored = metadata.flights(window.start_ms, window.end_ms, coop=coop, limit=MAX_FLIGHTS + 1)
+    if len(stored) > MAX_FLIGHTS:
+        raise HTTPException(
+            422,
+            detail=f"the window from {window.start} to {window.end} holds more than"
+            f" {MAX_FLIGHTS} flights of cooperative {coop!r}, the most one report reads;"
+            " ask for a shorter window (e.g. one month at a time) and add the reports up",
+        )
     try:
         flights = [FlightUsage.from_document(f.summary_dict(), registry) for f in stored]
         report = usage_report(

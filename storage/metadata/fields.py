@@ -55,13 +55,14 @@ CREATE TABLE IF NOT EXISTS fields (
     def fields_version(self) -> tuple[int, int]:
         """(how many fields, latest save time): changes whenever the registry does, so
         caches of parsed fields know when to reload."""
-        row = self._conn().execute("SELECT count(*), coalesce(max(updated_ms), 0) FROM fields")
-        count, latest = row.fetchone()
+        ((count, latest),) = self._read(
+            "SELECT count(*), coalesce(max(updated_ms), 0) FROM fields", ()
+        )
         return int(count), int(latest)
 
     def field_owners(self) -> dict[str, tuple[str, str]]:
         """(owner, coop) of every registered field by id, without reading geometry."""
-        rows = self._conn().execute("SELECT id, owner, coop FROM fields")
+        rows = self._read("SELECT id, owner, coop FROM fields", ())
         return {r[0]: (r[1], r[2]) for r in rows}
 
     def stored_fields(self) -> list[StoredField]:

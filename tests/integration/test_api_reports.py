@@ -123,6 +123,7 @@ def test_an_operator_names_the_coop(world: World) -> None:
 
 
 def test_a_coop_without_a_tariff_is_told_how_to_set_one(world: World) -> None:
+    world.metadata.set_coop("htx-not-set-up", name="HTX chưa có giá")
     response = report(world, "operator", coop="htx-not-set-up")
     assert response.status_code == 409
     assert "agridrone coops set htx-not-set-up --tariff-vnd-per-ha" in response.json()["detail"]

@@ -1,0 +1,100 @@
+"""Passwords in URLs never reach a message, a repr or a log line."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agridrone.cli import main
+from ingest.mqtt import BrokerAddress
+from storage.contract import StoreUnavailableError
+from storage.influx import InfluxStore, RetryPolicy
+from storage.metadata import MetadataDB
+from storage.records import Sample
+from storage.secrets import redact_urls, without_userinfo
+
+SECRET = "s3cr%40t-pw"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("mqtt://ingest:pw@broker:1883", "mqtt://ingest:***@broker:1883"),
+        ("InfluxDB http://u:p@h:8086/write failed", "InfluxDB http://u:***@h:8086/write failed"),
+        ("http://token@h", "http://***@h"),
+        ("http://h:8086 and mqtt://a:b@c", "http://h:8086 and mqtt://a:***@c"),
+        ("no url here: a:b@c", "no url here: a:b@c"),
+    ],
+)
+def test_passwords_in_urls_are_hidden(text: str, shown: str) -> None:
+    assert redact_urls(text) == shown
+
+
+def test_userinfo_is_split_off_a_url() -> None:
+    assert without_userinfo("http://u:p%40ss@influx:8086/x") == (
+        "http://influx:8086/x",
+        "u",
+        "p%40ss",
+    )
+    assert without_userinfo("http://influx:8086") == ("http://influx:8086", None, None)
+
+
+@pytest.mark.parametrize("url", [f"http://u:{SECRET}@b:1883", f"mqtt://u:{SECRET}@b:port"])
+def test_a_bad_broker_url_is_explained_without_its_password(url: str) -> None:
+    with pytest.raises(ValueError, match="MQTT URL") as info:
+        BrokerAddress.from_url(url)
+    assert SECRET not in str(info.value)
+    assert "u:***@b" in str(info.value)
+
+
+def test_a_broker_address_does_not_show_its_password() -> None:
+    address = BrokerAddress.from_url(f"mqtt://ingest:{SECRET}@broker:1883")
+    assert address.password == "s3cr@t-pw"
+    assert "s3cr" not in repr(address)
+
+
+def test_the_ingest_command_refuses_a_bad_url_without_printing_the_password(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["ingest", "--mqtt-url", f"mqtt://ingest:{SECRET}@broker:notaport"]) == 2
+    err = capsys.readouterr().err
+    assert "bad port" in err
+    assert "s3cr" not in err
+
+
+def test_influx_credentials_in_the_url_become_the_basic_header_not_the_shown_url() -> None:
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(503, text="overloaded")
+
+    store = InfluxStore(
+        f"http://pilot:{SECRET}@influx.test:8086",
+        "agri",
+        transport=httpx.MockTransport(answer),
+        retry=RetryPolicy(attempts=1),
+    )
+    assert store.url == "http://influx.test:8086"
+    with pytest.raises(StoreUnavailableError) as info:
+        store.write_samples([Sample("htx", "d-1", 1_700_000_000_000, 21.08, 106.52, spraying=True)])
+    assert "s3cr" not in str(info.value)
+    assert "s3cr" not in repr(store)
+    expected = base64.b64encode(b"pilot:s3cr@t-pw").decode("ascii")
+    assert seen[0].headers["Authorization"] == f"Basic {expected}"
+
+
+@pytest.mark.parametrize("read", ["field_owners", "fields_version"])
+def test_field_registry_reads_that_fail_are_unavailable_not_crashes(
+    tmp_path: Path, read: str
+) -> None:
+    metadata = MetadataDB(tmp_path / "agridrone.db")
+    with sqlite3.connect(tmp_path / "agridrone.db") as other:
+        other.execute("DROP TABLE fields")
+    with pytest.raises(StoreUnavailableError, match="metadata database"):
+        getattr(metadata, read)()
+    metadata.close()
