@@ -115,7 +115,7 @@ def metrics_access(request: Request, metadata: MetadataDep) -> None:
     """An operator key (401 without a valid key, 403 for other roles), unless public."""
     if getattr(request.app.state, "metrics_public", False):
         return
-    _operator_only(authenticate(request, metadata))
+    _operator_only(authenticate(request, metadata, None))
 
 
 @router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_access)])
