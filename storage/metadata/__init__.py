@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from storage.metadata._db import Database, MetadataConflictError
 from storage.metadata.api_keys import ApiKeyTable
-from storage.metadata.coops import CoopRecord, CoopTable
+from storage.metadata.coops import CoopRecord, CoopTable, TariffRecord
 from storage.metadata.drones import DroneTable
 from storage.metadata.fields import FieldTable, StoredField
 from storage.metadata.flights import (
@@ -39,6 +39,7 @@ __all__ = [
     "RejectedMessage",
     "StoredField",
     "StoredFlight",
+    "TariffRecord",
     "pack_state",
     "unpack_state",
 ]
