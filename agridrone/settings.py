@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     influx_password: SecretStr | None = None
     sqlite_path: Path = Path("var/telemetry.db")
     metadata_path: Path = Path("var/agridrone.db")
+    #: Retention of the rejected-message log (enforced by ``agridrone ingest``).
+    rejected_retention_days: int = Field(default=30, ge=1)
+    rejected_max_rows: int = Field(default=1_000_000, ge=1)
 
 
 #: Command-line flags that override a setting, with their help text.
@@ -37,6 +40,8 @@ _FLAGS: dict[str, str] = {
     "influx_password": "InfluxDB password or token",
     "sqlite_path": "SQLite telemetry file (store=sqlite)",
     "metadata_path": "SQLite metadata database (rejected messages, fields, ...)",
+    "rejected_retention_days": "days the rejected-message log keeps a message",
+    "rejected_max_rows": "most messages the rejected-message log holds (oldest deleted first)",
 }
 
 
