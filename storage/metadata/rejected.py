@@ -44,8 +44,12 @@ class RejectedMessage:
     by_reason: Mapping[str, int] | None = None
 
     def __post_init__(self) -> None:
-        if self.by_reason and sum(self.by_reason.values()) != self.count:
+        if not self.by_reason:
+            return
+        if sum(self.by_reason.values()) != self.count:
             raise ValueError(f"by_reason {dict(self.by_reason)} does not add up to {self.count}")
+        if self.reason not in self.by_reason:
+            raise ValueError(f"by_reason {dict(self.by_reason)} lacks the reason {self.reason}")
 
     @property
     def reasons(self) -> dict[str, int]:

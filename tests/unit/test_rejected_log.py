@@ -82,9 +82,11 @@ def test_a_message_refused_whole_counts_one() -> None:
     ]
 
 
-def test_by_reason_must_add_up_to_the_count() -> None:
+def test_by_reason_must_add_up_to_the_count_and_hold_the_reason() -> None:
     with pytest.raises(ValueError, match="does not add up to 3"):
         RejectedMessage(NOW_MS, TOPIC, "a", "", b"", count=3, by_reason={"a": 1, "b": 1})
+    with pytest.raises(ValueError, match="lacks the reason c"):
+        RejectedMessage(NOW_MS, TOPIC, "c", "", b"", count=2, by_reason={"a": 1, "b": 1})
 
 
 class RefusingStore(SqliteStore):
