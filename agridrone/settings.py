@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from storage.secrets import redact_urls
@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     metadata_path: Path = Path("var/agridrone.db")
     broker_dir: Path = Path("var/broker")
     metrics_public: bool = False
+    #: Retention of the rejected-message log (enforced by ``agridrone ingest``).
+    rejected_retention_days: int = Field(default=30, ge=1)
+    rejected_max_rows: int = Field(default=1_000_000, ge=1)
 
 
 #: Command-line flags that override a setting, with their help text.
@@ -42,6 +45,8 @@ _FLAGS: dict[str, str] = {
     "sqlite_path": "SQLite telemetry file (store=sqlite)",
     "metadata_path": "SQLite metadata database (rejected messages, fields, ...)",
     "broker_dir": "folder of Mosquitto's password file and ACL (passwd, acl)",
+    "rejected_retention_days": "days the rejected-message log keeps a message",
+    "rejected_max_rows": "most messages the rejected-message log holds (oldest deleted first)",
 }
 
 

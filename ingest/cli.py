@@ -33,7 +33,9 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "ingest", help="consume MQTT telemetry into the store (at-least-once)"
     )
-    add_settings_arguments(p, "mqtt_url", *STORE_SETTINGS)
+    add_settings_arguments(
+        p, "mqtt_url", *STORE_SETTINGS, "rejected_retention_days", "rejected_max_rows"
+    )
     p.add_argument(
         "--client-id",
         default=f"agridrone-ingest-{socket.gethostname()}",
@@ -81,7 +83,11 @@ def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
             topics=subscriptions(args.coop, args.share_group),
             protocol=args.mqtt_protocol,
         ),
-        writer=WriterConfig(batch_messages=args.batch_messages),
+        writer=WriterConfig(
+            batch_messages=args.batch_messages,
+            rejected_days=settings.rejected_retention_days,
+            rejected_max_rows=settings.rejected_max_rows,
+        ),
         inbox=InboxLimits(args.inbox_messages, args.inbox_mib * 2**20),
         require_registered=args.require_registered_drones,
     )

@@ -29,7 +29,13 @@ class IngestMetrics:
         )
         self.messages_rejected = Counter(
             "agridrone_ingest_messages_rejected",
-            "Rejected messages or batch samples, by reason",
+            "Messages with refused content (rows of the rejected log), by their first reason",
+            ["reason"],
+            registry=r,
+        )
+        self.samples_rejected = Counter(
+            "agridrone_ingest_samples_rejected",
+            "Samples and events refused (1 per message refused whole), by reason",
             ["reason"],
             registry=r,
         )

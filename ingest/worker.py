@@ -13,7 +13,8 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol, TypeVar
 
@@ -56,6 +57,12 @@ class WriterConfig:
     stop_grace_s: float = 10.0
     #: Data written this long after its time is recorded as late for the flight watcher.
     late_after_ms: int = LATE_AFTER_MS
+    #: Retention of the rejected-message log: rows older than this many days are deleted...
+    rejected_days: int = 30
+    #: ...and the log never holds more rows (messages) than this.
+    rejected_max_rows: int = 1_000_000
+    #: How often (at most, after a batch) rows past their age are deleted.
+    prune_every_s: float = 60.0
 
 
 @dataclass(slots=True)
@@ -75,7 +82,8 @@ Admission = Callable[[str, str], bool]
 
 
 def decode_batch(messages: Sequence[Received], admit: Admission | None = None) -> DecodedBatch:
-    """Decode every message; keep what is valid, turn the rest into rejection records."""
+    """Decode every message; keep what is valid, and turn each message with refused content
+    into one rejection record (a batch of 500 bad samples is one record counting 500)."""
     out = DecodedBatch([], [], [])
     for msg in messages:
         decoded = decode_message(msg.topic, msg.payload, msg.received_ms)
@@ -87,17 +95,46 @@ def decode_batch(messages: Sequence[Received], admit: Admission | None = None) -
                     " (register it: agridrone drones add)"
                 )
                 excerpt = msg.payload[:1024]
+                lost = len(decoded.samples) + len(decoded.events)
                 out.rejected.append(
-                    RejectedMessage(msg.received_ms, msg.topic, UNKNOWN_DRONE, detail, excerpt)
+                    RejectedMessage(
+                        msg.received_ms, msg.topic, UNKNOWN_DRONE, detail, excerpt, count=lost
+                    )
                 )
                 continue
         out.samples.extend(decoded.samples)
         out.events.extend(decoded.events)
-        out.rejected.extend(
-            RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
-            for r in decoded.rejections
-        )
+        if decoded.rejections:
+            out.rejected.append(
+                merge_rejections(
+                    RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
+                    for r in decoded.rejections
+                )
+            )
     return out
+
+
+def merge_rejections(parts: Iterable[RejectedMessage]) -> RejectedMessage:
+    """One record for several rejections of one message (or one drone's refused samples):
+    the first one's time, topic, reason and excerpt, its detail with how many more there
+    were, and the counts by reason."""
+    items = list(parts)
+    first = items[0]
+    if len(items) == 1:
+        return first
+    by_reason: Counter[str] = Counter()
+    for r in items:
+        by_reason.update(r.reasons)
+    total = sum(by_reason.values())
+    return RejectedMessage(
+        first.received_ms,
+        first.topic,
+        first.reason,
+        f"{first.detail} (and {total - first.count} more)",
+        first.payload_excerpt,
+        count=total,
+        by_reason=dict(by_reason) if len(by_reason) > 1 else None,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +159,7 @@ class BatchWriter:
         metrics: IngestMetrics,
         config: WriterConfig | None = None,
         admit: Admission | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.inbox = inbox
         self.store = store
@@ -130,6 +168,8 @@ class BatchWriter:
         self.metrics = metrics
         self.config = config or WriterConfig()
         self.admit = admit
+        self.clock = clock
+        self._pruned_at: float | None = None
 
     def run(self, stop: threading.Event) -> None:
         """Write batches until ``stop`` is set and the inbox is drained (or the store is down).
@@ -182,9 +222,14 @@ class BatchWriter:
     def store_and_ack(self, pending: _Pending, stop: threading.Event) -> bool:
         """Store one decoded batch, then acknowledge it; False if a stop gave up on an outage."""
         decoded = pending.decoded
-        for r in decoded.rejected:
+        if decoded.rejected:  # one line per batch, so a flood of bad messages is a few lines
+            first = decoded.rejected[0]
             log.warning(
-                "message_rejected topic=%s reason=%s detail=%r", r.topic, r.reason, r.detail
+                "messages_rejected messages=%d first_topic=%s first_reason=%s first_detail=%r",
+                len(decoded.rejected),
+                first.topic,
+                first.reason,
+                first.detail,
             )
         if not self._write_with_retry(decoded, stop):
             return False
@@ -196,11 +241,35 @@ class BatchWriter:
         m.events_written.inc(len(decoded.events))
         for r in decoded.rejected:
             m.messages_rejected.labels(r.reason).inc()
+            for reason, n in r.reasons.items():
+                m.samples_rejected.labels(reason).inc(n)
         if decoded.samples:
             m.last_sample_ts.set(max(s.ts_ms for s in decoded.samples) / 1000)
         m.batch_messages.observe(len(pending.messages))
         m.batch_seconds.observe(time.perf_counter() - pending.started)
+        self.prune_if_due()
         return True
+
+    def prune_if_due(self) -> int:
+        """Delete rejected-log rows past their age (and beyond the row cap) when the last
+        prune is ``prune_every_s`` old; how many were deleted. A failure is logged and
+        retried next time: retention never stops ingest."""
+        now = self.clock()
+        cfg = self.config
+        if self._pruned_at is not None and now - self._pruned_at < cfg.prune_every_s:
+            return 0
+        self._pruned_at = now
+        cutoff_ms = int(now * 1000) - cfg.rejected_days * 86_400_000
+        try:
+            deleted = self.metadata.prune_rejected(
+                older_than_ms=cutoff_ms, max_rows=cfg.rejected_max_rows
+            )
+        except StoreUnavailableError as exc:
+            log.warning("rejected_prune_failed error=%r", str(exc))
+            return 0
+        if deleted:
+            log.info("rejected_pruned rows=%d older_than_ms=%d", deleted, cutoff_ms)
+        return deleted
 
     def _write_with_retry(self, decoded: DecodedBatch, stop: threading.Event) -> bool:
         delay = self.config.retry_initial_s
@@ -228,8 +297,11 @@ class BatchWriter:
         if refused:
             decoded.samples = [s for s in decoded.samples if id(s) not in refused]
             decoded.events = [e for e in decoded.events if id(e) not in refused]
-            decoded.rejected.extend(refused.values())
-        self.metadata.record_rejections(decoded.rejected)
+            by_topic: dict[str, list[RejectedMessage]] = {}
+            for r in refused.values():
+                by_topic.setdefault(r.topic, []).append(r)
+            decoded.rejected.extend(merge_rejections(rs) for rs in by_topic.values())
+        self.metadata.record_rejections(decoded.rejected, max_rows=self.config.rejected_max_rows)
         written: list[Sample | Event] = [*decoded.samples, *decoded.events]
         late = late_ranges(written, _now_ms(), self.config.late_after_ms)
         self.metadata.record_late_ranges(late)

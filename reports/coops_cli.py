@@ -1,8 +1,10 @@
-"""``agridrone coops set|list|member``: cooperatives' names, tariffs and member names.
+"""``agridrone coops set|list|member``: cooperatives' names, tariff histories and member names.
 
-A usage report bills sprayed hectares at the cooperative's tariff (VND per hectare, whole
-đồng), so the report route refuses a cooperative without one rather than bill 0. Member
-names label the rows of reports grouped by member (ids otherwise). Bad input exits 2.
+A usage report bills sprayed hectares at the tariff in force on the local day each flight
+started, so the report route refuses a cooperative without one rather than bill 0. A
+tariff is per hectare or per sào (360 m²), whole đồng, from a local date; every tariff set
+is kept. Member names label the rows of reports grouped by member (ids otherwise). Bad
+input exits 2.
 """
 
 from __future__ import annotations
@@ -11,15 +13,22 @@ import argparse
 import json
 import re
 import sys
+from datetime import UTC, date, datetime
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 from agridrone.settings import add_settings_arguments, settings_from_args
-from storage.metadata import MetadataDB
+from reports.usage import TARIFF_TZ, TariffUnit
+from storage.metadata import CoopRecord, MetadataDB, TariffRecord
 
 EXIT_BAD_INPUT: Final = 2
 #: Above any real tariff (a hectare sprayed costs a few hundred thousand đồng).
 MAX_TARIFF_VND_PER_HA: Final = 100_000_000
+#: The same price per sào (1 ha = 250/9 sào).
+MAX_TARIFF_VND_PER_SAO: Final = MAX_TARIFF_VND_PER_HA * 9 // 250
 _ID_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+_DATE_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_UNIT_NAME: Final = {"ha": "ha", "sao": "sào"}
 
 
 def register(subparsers: Any) -> None:
@@ -28,13 +37,32 @@ def register(subparsers: Any) -> None:
         "coops", help="cooperatives: names, tariffs for usage reports, member names"
     )
     actions = coops.add_subparsers(dest="coops_command", required=True, metavar="ACTION")
-    put = actions.add_parser("set", help="create or update a cooperative")
+    put = actions.add_parser(
+        "set",
+        help="create or rename a cooperative, or add a tariff to its history",
+        description="A cooperative's first tariff applies from the beginning unless --from "
+        "says otherwise; a later one needs --from (the first local day of the new price). "
+        "Flights keep the price of the day they flew; every tariff set is kept.",
+    )
     put.add_argument("coop", metavar="COOP", help="the cooperative id used in topics and fields")
     put.add_argument("--name", help="display name, e.g. 'HTX Hồng Phong'")
-    put.add_argument(
+    price = put.add_mutually_exclusive_group()
+    price.add_argument(
         "--tariff-vnd-per-ha", type=int, metavar="VND", help="price per sprayed hectare"
     )
-    listing = actions.add_parser("list", help="every cooperative with its tariff")
+    price.add_argument(
+        "--tariff-vnd-per-sao",
+        type=int,
+        metavar="VND",
+        help="price per sprayed sào Bắc Bộ (360 m²)",
+    )
+    put.add_argument(
+        "--from",
+        dest="effective_from",
+        metavar="YYYY-MM-DD",
+        help=f"first day of the tariff, from 00:00 {TARIFF_TZ}",
+    )
+    listing = actions.add_parser("list", help="every cooperative with its tariff history")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     member = actions.add_parser("member", help="name a member (the `owner` of their fields)")
     member.add_argument("coop", metavar="COOP")
@@ -57,32 +85,133 @@ def run(args: argparse.Namespace) -> int:
         return _fail(command, f"cooperative id {args.coop!r} does not match [A-Za-z0-9_-]{{1,64}}")
     if command == "member" and _ID_RE.fullmatch(args.member) is None:
         return _fail(command, f"member id {args.member!r} does not match [A-Za-z0-9_-]{{1,64}}")
-    tariff = getattr(args, "tariff_vnd_per_ha", None)
-    if tariff is not None and not 0 <= tariff <= MAX_TARIFF_VND_PER_HA:
-        return _fail(command, f"tariff {tariff} VND/ha is not in 0..{MAX_TARIFF_VND_PER_HA:,}")
+    tariff: tuple[int, TariffUnit] | None = None
+    effective_from: date | None = None
+    if command == "set":
+        try:
+            tariff = _tariff_arg(args)
+            effective_from = _date_arg(args.effective_from)
+        except ValueError as exc:
+            return _fail(command, str(exc))
     metadata = MetadataDB(settings_from_args(args).metadata_path)
     try:
         if command == "set":
-            r = metadata.set_coop(args.coop, name=args.name, tariff_vnd_per_ha=tariff)
-            sys.stderr.write(
-                f"cooperative {r.id} ({r.name}): tariff {_tariff(r.tariff_vnd_per_ha)}\n"
-            )
-        elif command == "member":
+            return _set(metadata, args, tariff, effective_from)
+        if command == "member":
             metadata.set_members(args.coop, {args.member: args.name})
             sys.stderr.write(f"cooperative {args.coop}: member {args.member} is {args.name!r}\n")
         else:
             for r in metadata.coops():
-                doc = {"id": r.id, "name": r.name, "tariff_vnd_per_ha": r.tariff_vnd_per_ha}
-                line = (
-                    json.dumps(doc, ensure_ascii=False)
-                    if args.json
-                    else f"{r.id}  {_tariff(r.tariff_vnd_per_ha)}  {r.name}"
-                )
-                sys.stdout.write(line + "\n")
+                sys.stdout.write(_json_line(r) if args.json else _text_lines(r))
         return 0
     finally:
         metadata.close()
 
 
-def _tariff(value: int | None) -> str:
-    return "not set" if value is None else f"{value} VND/ha"
+def _tariff_arg(args: argparse.Namespace) -> tuple[int, TariffUnit] | None:
+    """(VND, unit) from --tariff-vnd-per-ha/--tariff-vnd-per-sao, checked, or None."""
+    choices: tuple[tuple[TariffUnit, int | None, int], ...] = (
+        ("ha", args.tariff_vnd_per_ha, MAX_TARIFF_VND_PER_HA),
+        ("sao", args.tariff_vnd_per_sao, MAX_TARIFF_VND_PER_SAO),
+    )
+    for unit, value, most in choices:
+        if value is not None:
+            if not 0 <= value <= most:
+                raise ValueError(f"tariff {value} VND/{_UNIT_NAME[unit]} is not in 0..{most:,}")
+            return value, unit
+    if args.effective_from is not None:
+        raise ValueError("--from needs a price: --tariff-vnd-per-ha or --tariff-vnd-per-sao")
+    return None
+
+
+def _date_arg(text: str | None) -> date | None:
+    if text is None:
+        return None
+    problem = ValueError(f"--from {text!r} is not a date YYYY-MM-DD (the first local day)")
+    if _DATE_RE.fullmatch(text) is None:
+        raise problem
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise problem from None
+
+
+def _set(
+    metadata: MetadataDB,
+    args: argparse.Namespace,
+    tariff: tuple[int, TariffUnit] | None,
+    effective_from: date | None,
+) -> int:
+    before = metadata.coop(args.coop)
+    if tariff is not None and effective_from is None and before is not None and before.tariffs:
+        return _fail(
+            "set",
+            f"cooperative {args.coop} already has a tariff ({_price(before.tariffs[-1])}); say "
+            "from which local day the new price applies with --from YYYY-MM-DD (flights "
+            "before that day keep their price)",
+        )
+    if args.name is not None or before is None:
+        metadata.set_coop(args.coop, name=args.name)
+    if tariff is None:
+        r = metadata.coop(args.coop)
+        sys.stderr.write(f"cooperative {args.coop} ({r.name if r else args.coop})\n")
+        return 0
+    vnd, unit = tariff
+    r = metadata.add_tariff(args.coop, vnd, unit=unit, effective_from=effective_from)
+    since = "from the beginning" if effective_from is None else f"from {effective_from}"
+    sys.stderr.write(f"cooperative {r.id} ({r.name}): {_price(r.tariffs[-1])} {since}\n")
+    today = datetime.now(ZoneInfo(TARIFF_TZ)).date()
+    if effective_from is not None and effective_from <= today:
+        sys.stderr.write(
+            f"note: {effective_from} is not in the future: flights flown from that day on"
+            " are billed at this price in every report from now on\n"
+        )
+    return 0
+
+
+def _price(t: TariffRecord) -> str:
+    return f"{t.vnd} VND/{_UNIT_NAME[t.unit]}"
+
+
+def _superseded(tariffs: tuple[TariffRecord, ...]) -> list[bool]:
+    """Whether each tariff was replaced by one set later for the same first day."""
+    last = {t.effective_from: i for i, t in enumerate(tariffs)}
+    return [last[t.effective_from] != i for i, t in enumerate(tariffs)]
+
+
+def _set_at(ms: int) -> str:
+    when = datetime.fromtimestamp(ms / 1000, tz=UTC).astimezone(ZoneInfo(TARIFF_TZ))
+    return when.isoformat(timespec="seconds")
+
+
+def _json_line(r: CoopRecord) -> str:
+    doc = {
+        "id": r.id,
+        "name": r.name,
+        "tariffs": [
+            {
+                "from": None if t.effective_from is None else t.effective_from.isoformat(),
+                "vnd": t.vnd,
+                "unit": t.unit,
+                "set": _set_at(t.set_ms),
+                "superseded": gone,
+            }
+            for t, gone in zip(r.tariffs, _superseded(r.tariffs), strict=True)
+        ],
+    }
+    return json.dumps(doc, ensure_ascii=False) + "\n"
+
+
+def _text_lines(r: CoopRecord) -> str:
+    lines = [f"{r.id}  {r.name}"]
+    if not r.tariffs:
+        lines.append("  tariff not set")
+    order = sorted(
+        zip(r.tariffs, _superseded(r.tariffs), strict=True),
+        key=lambda tg: tg[0].effective_from or date.min,
+    )
+    for t, gone in order:
+        since = "from the beginning" if t.effective_from is None else f"from {t.effective_from}"
+        note = "  (superseded by a later one from the same day)" if gone else ""
+        lines.append(f"  {_price(t):<18} {since:<20} set {_set_at(t.set_ms)}{note}")
+    return "\n".join(lines) + "\n"

@@ -3,7 +3,8 @@
 CSV is UTF-8 with a byte-order mark (without it Excel guesses a legacy code page and
 garbles Vietnamese). ``lang="vi"``: Vietnamese headers, dd/mm/yyyy, decimal comma and ``;``
 between cells, which is what Excel expects under a Vietnamese locale. ``lang="en"``: English
-headers, ISO dates, decimal point, ``,``. docs/reports.md, "CSV".
+headers, ISO dates, decimal point, ``,``. After the totals row, an empty line and one line per
+tariff applied. docs/reports.md, "CSV".
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-from reports.usage import UNASSIGNED, GroupBy, UsageReport, UsageRow
+from reports.usage import UNASSIGNED, GroupBy, TariffUse, UsageReport, UsageRow
 
 Lang = Literal["vi", "en"]
 
@@ -34,6 +35,11 @@ class _Dialect:
     figure_headers: tuple[str, ...]
     total: str
     unassigned: dict[str, str]
+    #: Tariff footer lines: label by unit, "from" (a date or the beginning), "through".
+    tariff: dict[str, str]
+    tariff_from: str
+    tariff_since_start: str
+    tariff_through: str
 
 
 _DIALECTS: Final[dict[str, _Dialect]] = {
@@ -61,6 +67,10 @@ _DIALECTS: Final[dict[str, _Dialect]] = {
             "member": "Chưa gán thành viên",
             "field": "Ngoài thửa ruộng đã đăng ký",
         },
+        tariff={"ha": "Đơn giá (VND/ha)", "sao": "Đơn giá (VND/sào)"},
+        tariff_from="từ {}",
+        tariff_since_start="từ đầu",
+        tariff_through=" đến hết {}",
     ),
     "en": _Dialect(
         delimiter=",",
@@ -86,6 +96,10 @@ _DIALECTS: Final[dict[str, _Dialect]] = {
             "member": "No member assigned",
             "field": "Outside registered fields",
         },
+        tariff={"ha": "Tariff (VND/ha)", "sao": "Tariff (VND/sào)"},
+        tariff_from="from {}",
+        tariff_since_start="from the start",
+        tariff_through=" through {}",
     ),
 }
 
@@ -99,7 +113,7 @@ def to_json(report: UsageReport) -> dict[str, Any]:
         "from": _instant(report.from_ms, zone),
         "to": _instant(report.to_ms, zone),
         "tz": report.tz,
-        "tariff_vnd_per_ha": _number(report.tariff_vnd_per_ha),
+        "tariffs": [_tariff_json(u) for u in report.tariffs],
         "rows": [_row_json(r, zone) for r in report.rows],
         "totals": _row_json(report.totals, zone),
         "not_billed_ha": _rounded(report.not_billed_ha, 6),
@@ -107,7 +121,8 @@ def to_json(report: UsageReport) -> dict[str, Any]:
 
 
 def to_csv(report: UsageReport, lang: Lang = "vi") -> bytes:
-    """The report as CSV bytes: BOM, a header row, one row per group, then the totals row."""
+    """The report as CSV bytes: BOM, a header row, one row per group, the totals row, then an
+    empty line and a line per tariff applied (price, and the days it was in force)."""
     if lang not in _DIALECTS:
         raise ValueError(f"lang {lang!r} unknown; use one of {', '.join(_DIALECTS)}")
     d = _DIALECTS[lang]
@@ -118,7 +133,38 @@ def to_csv(report: UsageReport, lang: Lang = "vi") -> bytes:
     for row in report.rows:
         writer.writerow([*_key_cells(row, report.group_by, len(keys), d, lang), *_figures(row, d)])
     writer.writerow([d.total, *[""] * (len(keys) - 1), *_figures(report.totals, d)])
+    if report.tariffs:
+        writer.writerow([])
+        writer.writerows(_tariff_cells(u, d, lang) for u in report.tariffs)
     return out.getvalue().encode("utf-8-sig")
+
+
+def _tariff_json(use: TariffUse) -> dict[str, Any]:
+    t, until = use.period.tariff, use.period.until
+    return {
+        "from": None if t.effective_from is None else t.effective_from.isoformat(),
+        "until": None if until is None else until.isoformat(),
+        "vnd": _number(t.vnd),
+        "unit": t.unit,
+        "vnd_per_ha": _rounded(Decimal(t.vnd_per_ha.numerator) / t.vnd_per_ha.denominator, 3),
+        "flights": use.flights,
+        "sprayed_ha": _rounded(use.sprayed_ha, 6),
+    }
+
+
+def _tariff_cells(use: TariffUse, d: _Dialect, lang: Lang) -> list[str]:
+    t, until = use.period.tariff, use.period.until
+
+    def day(value: date) -> str:
+        return value.strftime("%d/%m/%Y") if lang == "vi" else value.isoformat()
+
+    since = (
+        d.tariff_since_start
+        if t.effective_from is None
+        else d.tariff_from.format(day(t.effective_from))
+    )
+    through = "" if until is None else d.tariff_through.format(day(until - timedelta(days=1)))
+    return [d.tariff[t.unit], f"{t.vnd:f}".replace(".", d.decimal), since + through]
 
 
 def _row_json(row: UsageRow, zone: ZoneInfo) -> dict[str, Any]:

@@ -2,17 +2,22 @@
 
 Input is what stored flight summaries and the field registry hold (``FlightUsage``), never raw
 samples. Hectares, litres and hours are summed exactly (``Decimal`` and integer milliseconds),
-so a report's totals row is the sum of its rows to the last digit. docs/reports.md states
-every rule: what counts in a group, how a flight's hours are split, how money is rounded.
+so a report's totals row is the sum of its rows to the last digit. Money is priced per flight
+at the tariff in force on the day it started, summed exactly, rounded once for the total and
+shared among the rows by largest remainder, so every grouping bills the same total.
+docs/reports.md states every rule: what counts in a group, how a flight's hours are split,
+how money is priced and rounded.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,12 +38,88 @@ LITRE_QUANTUM: Final = Decimal("0.001")
 MS_PER_HOUR: Final = 3_600_000
 #: One sào Bắc Bộ is 360 m², so one hectare is 10,000 / 360 = 250 / 9 sào.
 SAO_PER_HA: Final = Decimal(250) / Decimal(9)
+#: The same, exact: money is computed with fractions, since 250/9 has no finite decimal.
+SAO_PER_HA_EXACT: Final = Fraction(250, 9)
+#: Tariff effective dates are local dates here (a tariff starts at 00:00 local time),
+#: whatever zone a report is shown in, so a bill never depends on how it is displayed.
+TARIFF_TZ: Final = "Asia/Ho_Chi_Minh"
+TariffUnit = Literal["ha", "sao"]
+TARIFF_UNITS: Final[tuple[TariffUnit, ...]] = get_args(TariffUnit)
+_UNIT_NAMES: Final[dict[str, str]] = {"ha": "ha", "sao": "sào"}
 #: A per-field coverage above 100 % by more than this is an input error, not rounding.
 _PCT_SLACK: Final = 1e-6
 
 
 class UsageInputError(ValueError):
     """The flights or options cannot make a report (the message names the flight and field)."""
+
+
+class NoTariffError(UsageInputError):
+    """A flight that sprayed fields started before the cooperative's first tariff."""
+
+    def __init__(self, flight: FlightUsage, day: date, first: date | None) -> None:
+        self.flight_id, self.coop, self.day = flight.flight_id, flight.coop, day
+        since = (
+            f"before cooperative {flight.coop}'s first tariff (from {first.isoformat()})"
+            if first is not None
+            else f"and cooperative {flight.coop} has no tariff"
+        )
+        super().__init__(
+            f"flight {flight.flight_id} flew on {day.isoformat()} ({TARIFF_TZ}), {since}, so it"
+            f" cannot be priced; an operator sets a tariff from that day with `agridrone coops"
+            f" set {flight.coop} --tariff-vnd-per-ha N --from {day.isoformat()}`"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Tariff:
+    """A price per sprayed hectare or sào, in force from 00:00 local time (``TARIFF_TZ``) of
+    ``effective_from`` until the next tariff starts; ``None`` means from the beginning."""
+
+    vnd: Decimal
+    unit: TariffUnit = "ha"
+    effective_from: date | None = None
+
+    def __post_init__(self) -> None:
+        if self.unit not in TARIFF_UNITS:
+            raise UsageInputError(
+                f"tariff unit {self.unit!r} unknown; use one of {', '.join(TARIFF_UNITS)}"
+            )
+        object.__setattr__(self, "vnd", _tariff(self.vnd, _UNIT_NAMES[self.unit]))
+
+    @property
+    def vnd_per_ha(self) -> Fraction:
+        """The exact price of one hectare (a per-sào price times 250/9)."""
+        per_unit = Fraction(self.vnd)
+        return per_unit * SAO_PER_HA_EXACT if self.unit == "sao" else per_unit
+
+
+@dataclass(frozen=True, slots=True)
+class TariffPeriod:
+    """A tariff and the day the next one takes over (exclusive); ``None`` while in force."""
+
+    tariff: Tariff
+    until: date | None
+
+
+def tariff_periods(tariffs: Iterable[Tariff]) -> tuple[TariffPeriod, ...]:
+    """The schedule, earliest first. Of two tariffs from the same day, the later one given
+    wins (a correction); the history is the caller's to keep."""
+    by_day: dict[date | None, Tariff] = {}
+    for t in tariffs:
+        by_day[t.effective_from] = t
+    days = sorted(by_day, key=_day_or_min)
+    return tuple(
+        TariffPeriod(by_day[d], days[i + 1] if i + 1 < len(days) else None)
+        for i, d in enumerate(days)
+    )
+
+
+def tariff_in_force(periods: Sequence[TariffPeriod], day: date) -> TariffPeriod | None:
+    """The period whose tariff applies on local ``day``; ``None`` before the first one."""
+    starts = [_day_or_min(p.tariff.effective_from) for p in periods]
+    i = bisect.bisect_right(starts, day) - 1
+    return periods[i] if i >= 0 else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +258,8 @@ class UsageRow:
     mean_coverage_pct: float | None
     first_start_ms: int | None
     last_end_ms: int | None
+    #: The exact amount before rounding: each hectare at the tariff of its flight's day.
+    exact_vnd: Fraction = Fraction(0)
 
     @property
     def flight_hours(self) -> Decimal:
@@ -198,12 +281,22 @@ class UsageRow:
 
 
 @dataclass(frozen=True, slots=True)
+class TariffUse:
+    """A tariff period that priced flights of the report, and how much it priced."""
+
+    period: TariffPeriod
+    flights: int
+    sprayed_ha: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class UsageReport:
     """Rows sorted by key (the unassigned row last), then the totals row."""
 
     group_by: GroupBy
     tz: str
-    tariff_vnd_per_ha: Decimal
+    #: The tariff periods that priced the billed flights, earliest first.
+    tariffs: tuple[TariffUse, ...]
     rows: tuple[UsageRow, ...]
     totals: UsageRow
     coop: str | None = None
@@ -215,7 +308,7 @@ class UsageReport:
 
 @dataclass(slots=True)
 class _Acc:
-    """A group being summed: integer ms, exact ha and litres, coverage weights."""
+    """A group being summed: integer ms, exact ha, litres and money, coverage weights."""
 
     label: str
     flights: set[str] = field(default_factory=set)
@@ -223,6 +316,7 @@ class _Acc:
     ha: Decimal = Decimal(0)
     litres: Decimal = Decimal(0)
     on_fields: Decimal = Decimal(0)
+    vnd: Fraction = Fraction(0)
     pct_area: float = 0.0
     field_ha: float = 0.0
     first_ms: int | None = None
@@ -232,15 +326,17 @@ class _Acc:
         self,
         flight: FlightUsage,
         ms: int,
-        ha: Decimal,
         litres: Decimal,
         pairs: Iterable[FieldUsage],
+        vnd_per_ha: Fraction,
     ) -> None:
         self.flights.add(flight.flight_id)
         self.ms += ms
-        self.ha += ha
         self.litres += litres
         for p in pairs:
+            ha = _ha(p.covered_ha)
+            self.ha += ha
+            self.vnd += Fraction(ha) * vnd_per_ha
             self.on_fields += _litres(p.litres)
             self.pct_area += p.coverage_pct * p.field_ha
             self.field_ha += p.field_ha
@@ -249,7 +345,7 @@ class _Acc:
         )
         self.last_ms = flight.end_ms if self.last_ms is None else max(self.last_ms, flight.end_ms)
 
-    def row(self, key: str, tariff: Decimal) -> UsageRow:
+    def row(self, key: str, amount: int) -> UsageRow:
         return UsageRow(
             key=key,
             label=self.label,
@@ -258,10 +354,11 @@ class _Acc:
             sprayed_ha=self.ha,
             litres=self.litres,
             litres_on_fields=self.on_fields,
-            amount_vnd=amount_vnd(self.ha, tariff),
+            amount_vnd=amount,
             mean_coverage_pct=self.pct_area / self.field_ha if self.field_ha > 0 else None,
             first_start_ms=self.first_ms,
             last_end_ms=self.last_ms,
+            exact_vnd=self.vnd,
         )
 
 
@@ -269,7 +366,8 @@ def usage_report(
     flights: Sequence[FlightUsage],
     *,
     group_by: GroupBy,
-    tariff_vnd_per_ha: int | Decimal,
+    tariffs: Sequence[Tariff] | None = None,
+    tariff_vnd_per_ha: int | Decimal | None = None,
     tz: str = DEFAULT_TZ,
     member_names: Mapping[str, str] | None = None,
     coop: str | None = None,
@@ -278,13 +376,17 @@ def usage_report(
 ) -> UsageReport:
     """One row per member, field, drone or local day, and a totals row (docs/reports.md).
 
-    ``member_names`` labels member rows (default: the member id). ``coop``, ``from_ms`` and
-    ``to_ms`` are only carried into the report for rendering; select the flights beforehand.
+    Prices come from ``tariffs`` (a cooperative's history, in the order they were set) or,
+    for one price since the beginning, ``tariff_vnd_per_ha``. A flight that sprayed fields
+    before the first tariff raises ``NoTariffError``. ``member_names`` labels member rows
+    (default: the member id). ``coop``, ``from_ms`` and ``to_ms`` are only carried into the
+    report for rendering; select the flights beforehand.
     """
     if group_by not in GROUP_BYS:
         raise UsageInputError(f"group_by {group_by!r} unknown; use one of {', '.join(GROUP_BYS)}")
-    tariff = _tariff(tariff_vnd_per_ha)
+    periods = tariff_periods(_tariffs(tariffs, tariff_vnd_per_ha))
     zone = _zone(tz)
+    tariff_zone = ZoneInfo(TARIFF_TZ)
     seen: set[str] = set()
     for f in flights:
         _check_flight(f, seen)
@@ -293,6 +395,7 @@ def usage_report(
         (_ha(p.covered_ha) for f in flights for p in f.fields if p not in f.billed), Decimal(0)
     )
     flights = [replace(f, fields=f.billed) for f in flights]
+    priced = _price(flights, periods, tariff_zone)
 
     groups: dict[str, _Acc] = {}
     total = _Acc(label="")
@@ -302,7 +405,8 @@ def usage_report(
 
     for f in flights:
         ms = flight_ms(f)
-        total.add(f, ms, Decimal(0), Decimal(0), f.fields)
+        rate = priced[f.flight_id].tariff.vnd_per_ha if f.flight_id in priced else Fraction(0)
+        total.add(f, ms, Decimal(0), f.fields, rate)
         if group_by in ("member", "field") and f.fields:
             shares = split_ms(ms, [_ha(p.covered_ha) for p in f.fields])
             for p, part in zip(f.fields, shares, strict=True):
@@ -310,34 +414,27 @@ def usage_report(
                     key, label = p.owner, (names.get(p.owner, p.owner) if p.owner else "")
                 else:
                     key, label = p.field_id, p.field_name or p.field_id
-                acc(key, label).add(f, part, _ha(p.covered_ha), _litres(p.litres), (p,))
+                acc(key, label).add(f, part, _litres(p.litres), (p,), rate)
         elif group_by in ("member", "field"):
-            acc(UNASSIGNED, "").add(f, ms, Decimal(0), _litres(f.litres), ())
+            acc(UNASSIGNED, "").add(f, ms, _litres(f.litres), (), rate)
         else:
             key = f.drone if group_by == "drone" else local_date(f.start_ms, zone)
-            ha = sum((_ha(p.covered_ha) for p in f.fields), Decimal(0))
-            acc(key, key).add(f, ms, ha, _litres(f.litres), f.fields)
+            acc(key, key).add(f, ms, _litres(f.litres), f.fields, rate)
 
     ordered = sorted(groups.items(), key=lambda kv: (kv[0] == UNASSIGNED, kv[0]))
-    rows = tuple(a.row(k, tariff) for k, a in ordered)
-    totals = total.row("", tariff)
-    totals = UsageRow(
-        key="",
-        label="",
-        flights=totals.flights,
+    billed_total, amounts = allocate_vnd([a.vnd for _, a in ordered])
+    rows = tuple(a.row(k, amount) for (k, a), amount in zip(ordered, amounts, strict=True))
+    whole = total.row("", billed_total)
+    totals = replace(
+        whole,
         flight_ms=sum(r.flight_ms for r in rows),
-        sprayed_ha=sum((r.sprayed_ha for r in rows), Decimal(0)),
         litres=sum((r.litres for r in rows), Decimal(0)),
         litres_on_fields=sum((r.litres_on_fields for r in rows), Decimal(0)),
-        amount_vnd=sum(r.amount_vnd for r in rows),
-        mean_coverage_pct=totals.mean_coverage_pct,
-        first_start_ms=totals.first_start_ms,
-        last_end_ms=totals.last_end_ms,
     )
     return UsageReport(
         group_by=group_by,
         tz=tz,
-        tariff_vnd_per_ha=tariff,
+        tariffs=_uses(flights, priced),
         rows=rows,
         totals=totals,
         coop=coop,
@@ -347,9 +444,60 @@ def usage_report(
     )
 
 
-def amount_vnd(sprayed_ha: Decimal, tariff_vnd_per_ha: Decimal) -> int:
-    """Hectares times tariff, rounded half up to the whole đồng."""
-    return int((sprayed_ha * tariff_vnd_per_ha).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+def _price(
+    flights: Sequence[FlightUsage], periods: Sequence[TariffPeriod], zone: ZoneInfo
+) -> dict[str, TariffPeriod]:
+    """The tariff period of each flight that sprayed fields, by the local day it started;
+    the earliest such flight before the first tariff raises ``NoTariffError``."""
+    out: dict[str, TariffPeriod] = {}
+    for f in sorted(flights, key=lambda f: (f.start_ms, f.flight_id)):
+        if not f.fields:
+            continue
+        day = date.fromisoformat(local_date(f.start_ms, zone))
+        period = tariff_in_force(periods, day)
+        if period is None:
+            raise NoTariffError(f, day, periods[0].tariff.effective_from if periods else None)
+        out[f.flight_id] = period
+    return out
+
+
+def _uses(
+    flights: Sequence[FlightUsage], priced: Mapping[str, TariffPeriod]
+) -> tuple[TariffUse, ...]:
+    """Each tariff period that priced a flight, with its flights and hectares, in date order."""
+    ids: dict[TariffPeriod, set[str]] = {}
+    hectares: dict[TariffPeriod, Decimal] = {}
+    for f in flights:
+        if (period := priced.get(f.flight_id)) is not None:
+            ids.setdefault(period, set()).add(f.flight_id)
+            ha = sum((_ha(p.covered_ha) for p in f.fields), Decimal(0))
+            hectares[period] = hectares.get(period, Decimal(0)) + ha
+    ordered = sorted(ids, key=lambda p: _day_or_min(p.tariff.effective_from))
+    return tuple(TariffUse(p, len(ids[p]), hectares[p]) for p in ordered)
+
+
+def _day_or_min(day: date | None) -> date:
+    return date.min if day is None else day
+
+
+def allocate_vnd(exact: Sequence[Fraction]) -> tuple[int, list[int]]:
+    """Round the exact sum once (half up) and share it in whole đồng by largest remainder.
+
+    Each part is the floor of its exact amount, plus one đồng for the largest remainders
+    (ties to the earlier part) until the parts add up to the rounded total, so each part is
+    within 1 đồng of its exact amount and the parts always sum to the total.
+    """
+    total = _round_half_up(sum(exact, Fraction(0)))
+    parts = [math.floor(e) for e in exact]
+    left = total - sum(parts)
+    by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
+    for i in by_remainder[:left]:
+        parts[i] += 1
+    return total, parts
+
+
+def _round_half_up(value: Fraction) -> int:
+    return math.floor(value + Fraction(1, 2))
 
 
 def split_ms(total_ms: int, weights: Sequence[Decimal]) -> list[int]:
@@ -390,14 +538,24 @@ def _litres(value: float) -> Decimal:
     return Decimal(repr(value)).quantize(LITRE_QUANTUM, rounding=ROUND_HALF_UP)
 
 
-def _tariff(value: int | Decimal) -> Decimal:
+def _tariffs(
+    tariffs: Sequence[Tariff] | None, tariff_vnd_per_ha: int | Decimal | None
+) -> Sequence[Tariff]:
+    if tariffs is not None and tariff_vnd_per_ha is None:
+        return tariffs
+    if tariffs is None and tariff_vnd_per_ha is not None:
+        return [Tariff(_tariff(tariff_vnd_per_ha, "ha"))]
+    raise UsageInputError("give either tariffs (a history) or tariff_vnd_per_ha, exactly one")
+
+
+def _tariff(value: object, unit: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise UsageInputError(
-            f"tariff {value!r}: give whole đồng per hectare as an int or Decimal, not a float"
+            f"tariff {value!r}: give whole đồng per {unit} as an int or Decimal, not a float"
         )
     tariff = Decimal(value)
     if not tariff.is_finite() or tariff < 0:
-        raise UsageInputError(f"tariff {value} VND/ha: must be a finite amount ≥ 0")
+        raise UsageInputError(f"tariff {value} VND/{unit}: must be a finite amount ≥ 0")
     return tariff
 
 

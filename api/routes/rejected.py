@@ -1,8 +1,10 @@
 """The rejected-message log, for operators: what the ingest refused, when and why.
 
-Payload excerpts are raw bytes (they may be broken JSON, cut UTF-8 or binary), so each is
-shown twice: as text (UTF-8, undecodable bytes replaced by U+FFFD) to read, and as base64
-to recover the exact bytes.
+One entry per MQTT message, with how many samples (or events) it lost and the counts by
+reason: a batch of 500 bad samples is one entry counting 500. Payload excerpts are raw
+bytes (they may be broken JSON, cut UTF-8 or binary), so each is shown twice: as text
+(UTF-8, undecodable bytes replaced by U+FFFD) to read, and as base64 to recover the exact
+bytes.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ MAX_LIMIT: Final = 1000
 
 
 class Rejection(BaseModel):
-    """One rejected message (or one rejected sample of a batch)."""
+    """One rejected message: its first reason and detail, and what it lost."""
 
     received: str
     topic: str
     reason: str
     detail: str
+    count: int
+    by_reason: dict[str, int]
     payload_text: str
     payload_base64: str
     payload_bytes: int
@@ -56,6 +60,8 @@ def rejection(r: RejectedMessage) -> Rejection:
         topic=r.topic,
         reason=r.reason,
         detail=r.detail,
+        count=r.count,
+        by_reason=r.reasons,
         payload_text=r.payload_excerpt.decode("utf-8", errors="replace"),
         payload_base64=base64.b64encode(r.payload_excerpt).decode("ascii"),
         payload_bytes=len(r.payload_excerpt),
@@ -74,18 +80,22 @@ def rejected(
     """Rejected messages received in [from, to), oldest first (operators only; others 403).
 
     ``more`` is true when the window holds more than ``limit``: narrow the window or raise
-    ``limit``. ``returned_by_reason`` counts the messages shown; ``all_time_by_reason``
-    counts the whole log.
+    ``limit``. ``returned_by_reason`` counts the samples (or events; 1 per message refused
+    whole) the messages shown lost, by reason; ``all_time_by_reason`` the same over the
+    whole log, as far as its retention keeps it.
     """
     rows = metadata.rejected_messages(window.start_ms, window.end_ms, limit + 1)
     shown = rows[:limit]
+    returned: Counter[str] = Counter()
+    for r in shown:
+        returned.update(r.reasons)
     return RejectedLog(
         from_=window.start,
         to=window.end,
         limit=limit,
         returned=len(shown),
         more=len(rows) > limit,
-        returned_by_reason=dict(sorted(Counter(r.reason for r in shown).items())),
+        returned_by_reason=dict(sorted(returned.items())),
         all_time_by_reason=metadata.rejected_counts(),
         messages=[rejection(r) for r in shown],
     )

@@ -1,12 +1,13 @@
 """Reports: a cooperative's usage over a period, as JSON or as a CSV file for Excel.
 
 The report covers the flights of the cooperative's own drones that started in [from, to),
-from their stored summaries (never raw samples), billed at the cooperative's tariff per
-sprayed hectare (``agridrone coops set``). docs/reports.md states every rule.
+from their stored summaries (never raw samples), each billed at the cooperative's tariff in
+force on the day it flew (``agridrone coops set``). docs/reports.md states every rule.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, HTTPException, Query
@@ -17,7 +18,7 @@ from api.deps import CatalogDep, MetadataDep
 from api.times import WindowDep, local_day
 from fields.registry import ID_PATTERN
 from reports.render import to_csv, to_json
-from reports.usage import FlightUsage, GroupBy, UsageInputError, usage_report
+from reports.usage import FlightUsage, GroupBy, Tariff, UsageInputError, usage_report
 from storage.metadata import CoopRecord, MetadataDB
 
 router = APIRouter(tags=["reports"])
@@ -78,7 +79,7 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
     record = metadata.coop(coop)
     if not can_see_coop(principal, coop) or not _known(principal, coop, record, metadata):
         raise HTTPException(404, detail=f"no cooperative {coop!r}")
-    if record is None or record.tariff_vnd_per_ha is None:
+    if record is None or not record.tariffs:
         raise HTTPException(
             409,
             detail=f"cooperative {coop!r} has no tariff yet, so nothing can be billed; an "
@@ -98,7 +99,7 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
         report = usage_report(
             flights,
             group_by=group_by,
-            tariff_vnd_per_ha=record.tariff_vnd_per_ha,
+            tariffs=[Tariff(Decimal(t.vnd), t.unit, t.effective_from) for t in record.tariffs],
             member_names=metadata.member_names(coop),
             coop=coop,
             from_ms=window.start_ms,

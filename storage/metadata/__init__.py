@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from storage.metadata._db import Database, MetadataConflictError
 from storage.metadata.api_keys import ApiKeyTable
-from storage.metadata.coops import CoopRecord, CoopTable
+from storage.metadata.coops import CoopRecord, CoopTable, TariffRecord
 from storage.metadata.dirty import LateRange, LateRangeLog
 from storage.metadata.drones import DroneTable
 from storage.metadata.fields import FieldTable, StoredField
@@ -43,6 +43,7 @@ __all__ = [
     "RejectedMessage",
     "StoredField",
     "StoredFlight",
+    "TariffRecord",
     "pack_state",
     "unpack_state",
 ]

@@ -1,36 +1,68 @@
-"""Cooperatives: display names, tariffs and member names, for usage reports."""
+"""Cooperatives: display names, tariff histories and member names, for usage reports.
+
+Every tariff ever set is kept with the local date it takes effect (``coop_tariffs``); a
+report prices each flight at the tariff in force on its day (reports/usage.py). Databases
+made before tariffs had dates hold one ``coops.tariff_vnd_per_ha``: opening one moves that
+price into the history as in force from the beginning and drops the column.
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
 
+from storage.contract import StoreUnavailableError
 from storage.metadata._db import Database
+
+TariffUnit = Literal["ha", "sao"]
+
+
+@dataclass(frozen=True, slots=True)
+class TariffRecord:
+    """A price (whole đồng per sprayed hectare or sào) in force from 00:00 local time of
+    ``effective_from`` (``None``: from the beginning), and when an operator set it."""
+
+    vnd: int
+    unit: TariffUnit
+    effective_from: date | None
+    set_ms: int
 
 
 @dataclass(frozen=True, slots=True)
 class CoopRecord:
-    """A cooperative: its display name and what it bills per sprayed hectare (VND, whole
-    đồng); ``None`` until an operator sets it."""
+    """A cooperative: its display name and every tariff set for it, in the order they were
+    set (of two from the same day, the later one is in force); empty until an operator
+    sets one."""
 
     id: str
     name: str
-    tariff_vnd_per_ha: int | None
     updated_ms: int
+    tariffs: tuple[TariffRecord, ...] = ()
 
 
 class CoopTable(Database):
-    """Cooperatives and their members."""
+    """Cooperatives, their tariff histories and their members."""
 
     schema = """
 CREATE TABLE IF NOT EXISTS coops (
     id                TEXT    PRIMARY KEY,
     name              TEXT    NOT NULL,
-    tariff_vnd_per_ha INTEGER CHECK (tariff_vnd_per_ha >= 0),
     updated_ms        INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS coop_tariffs (
+    id             INTEGER PRIMARY KEY,
+    coop           TEXT    NOT NULL,
+    effective_from TEXT    CHECK (effective_from IS NULL OR date(effective_from) = effective_from),
+    unit           TEXT    NOT NULL CHECK (unit IN ('ha', 'sao')),
+    vnd            INTEGER NOT NULL CHECK (vnd >= 0),
+    set_ms         INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS coop_tariffs_by_coop ON coop_tariffs (coop, id);
 CREATE TABLE IF NOT EXISTS members (
     coop       TEXT NOT NULL,
     member     TEXT NOT NULL,
@@ -39,41 +71,97 @@ CREATE TABLE IF NOT EXISTS members (
 );
 """
 
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        self._migrate_single_tariff()
+
+    def _migrate_single_tariff(self) -> None:
+        """Move a pre-history ``coops.tariff_vnd_per_ha`` into ``coop_tariffs`` (in force
+        from the beginning, set when the coop was last updated), then drop the column."""
+        try:
+            with self._write() as conn:
+                columns = {r[1] for r in conn.execute("PRAGMA table_info(coops)")}
+                if "tariff_vnd_per_ha" not in columns:
+                    return
+                conn.execute(
+                    "INSERT INTO coop_tariffs (coop, effective_from, unit, vnd, set_ms)"
+                    " SELECT id, NULL, 'ha', tariff_vnd_per_ha, updated_ms FROM coops"
+                    " WHERE tariff_vnd_per_ha IS NOT NULL ORDER BY id"
+                )
+                conn.execute("ALTER TABLE coops DROP COLUMN tariff_vnd_per_ha")
+        except sqlite3.IntegrityError as exc:
+            raise StoreUnavailableError(
+                f"metadata database {self.path}: cannot move the old tariffs into the tariff"
+                f" history ({exc}); fix the coops table by hand"
+            ) from exc
+
     def set_coop(
         self, coop: str, *, name: str | None = None, tariff_vnd_per_ha: int | None = None
     ) -> CoopRecord:
-        """Create or update a cooperative; arguments left ``None`` keep their stored value."""
+        """Create or rename a cooperative (``name`` ``None`` keeps it). A
+        ``tariff_vnd_per_ha`` is added as a per-hectare tariff in force from the beginning;
+        use ``add_tariff`` for one from a given day."""
+        now = int(time.time() * 1000)
         with self._write() as conn:
-            row = conn.execute(
-                "SELECT name, tariff_vnd_per_ha FROM coops WHERE id = ?", (coop,)
-            ).fetchone()
-            old_name, old_tariff = row if row is not None else (coop, None)
-            record = CoopRecord(
-                id=coop,
-                name=old_name if name is None else name,
-                tariff_vnd_per_ha=old_tariff if tariff_vnd_per_ha is None else tariff_vnd_per_ha,
-                updated_ms=int(time.time() * 1000),
-            )
+            row = conn.execute("SELECT name FROM coops WHERE id = ?", (coop,)).fetchone()
+            new_name = name if name is not None else (row[0] if row is not None else coop)
             conn.execute(
-                "INSERT OR REPLACE INTO coops (id, name, tariff_vnd_per_ha, updated_ms)"
-                " VALUES (?, ?, ?, ?)",
-                (record.id, record.name, record.tariff_vnd_per_ha, record.updated_ms),
+                "INSERT OR REPLACE INTO coops (id, name, updated_ms) VALUES (?, ?, ?)",
+                (coop, new_name, now),
             )
+            if tariff_vnd_per_ha is not None:
+                _insert_tariff(conn, coop, TariffRecord(tariff_vnd_per_ha, "ha", None, now))
+        return self._written(coop)
+
+    def add_tariff(
+        self, coop: str, vnd: int, *, unit: TariffUnit = "ha", effective_from: date | None = None
+    ) -> CoopRecord:
+        """Add a tariff to the cooperative's history (creating the cooperative if needed).
+        Nothing is overwritten: a tariff from the same day as an earlier one supersedes it
+        in reports, and both stay listed."""
+        now = int(time.time() * 1000)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO coops (id, name, updated_ms) VALUES (?, ?, ?)",
+                (coop, coop, now),
+            )
+            conn.execute("UPDATE coops SET updated_ms = ? WHERE id = ?", (now, coop))
+            _insert_tariff(conn, coop, TariffRecord(vnd, unit, effective_from, now))
+        return self._written(coop)
+
+    def _written(self, coop: str) -> CoopRecord:
+        record = self.coop(coop)
+        if record is None:  # only if someone deletes rows behind our back
+            raise StoreUnavailableError(f"metadata database {self.path}: coop {coop} vanished")
         return record
 
     def coop(self, coop: str) -> CoopRecord | None:
-        """One cooperative, or ``None`` when none was set up under that id."""
-        rows = self._read(
-            "SELECT id, name, tariff_vnd_per_ha, updated_ms FROM coops WHERE id = ?", (coop,)
-        )
-        return _coop_record(rows[0]) if rows else None
+        """One cooperative with its tariffs, or ``None`` when none was set up under that id."""
+        rows = self._read("SELECT id, name, updated_ms FROM coops WHERE id = ?", (coop,))
+        if not rows:
+            return None
+        return _coop_record(rows[0], self._tariffs(coop).get(coop, ()))
 
     def coops(self) -> list[CoopRecord]:
-        """Every cooperative set up, by id."""
+        """Every cooperative set up, by id, with its tariffs."""
+        rows = self._read("SELECT id, name, updated_ms FROM coops ORDER BY id", ())
+        tariffs = self._tariffs(None)
+        return [_coop_record(r, tariffs.get(r[0], ())) for r in rows]
+
+    def _tariffs(self, coop: str | None) -> dict[str, tuple[TariffRecord, ...]]:
         rows = self._read(
-            "SELECT id, name, tariff_vnd_per_ha, updated_ms FROM coops ORDER BY id", ()
+            "SELECT coop, vnd, unit, effective_from, set_ms FROM coop_tariffs"
+            " WHERE ?1 IS NULL OR coop = ?1 ORDER BY coop, id",
+            (coop,),
         )
-        return [_coop_record(r) for r in rows]
+        out: dict[str, list[TariffRecord]] = {}
+        for c, vnd, unit, day, set_ms in rows:
+            out.setdefault(c, []).append(
+                TariffRecord(
+                    int(vnd), unit, None if day is None else date.fromisoformat(day), int(set_ms)
+                )
+            )
+        return {c: tuple(ts) for c, ts in out.items()}
 
     def set_members(self, coop: str, names: Mapping[str, str]) -> None:
         """Name a cooperative's members (member id → display name), replacing those ids."""
@@ -89,10 +177,18 @@ CREATE TABLE IF NOT EXISTS members (
         return {r[0]: r[1] for r in rows}
 
 
-def _coop_record(row: tuple[Any, ...]) -> CoopRecord:
-    return CoopRecord(
-        id=row[0],
-        name=row[1],
-        tariff_vnd_per_ha=None if row[2] is None else int(row[2]),
-        updated_ms=int(row[3]),
+def _insert_tariff(conn: sqlite3.Connection, coop: str, t: TariffRecord) -> None:
+    conn.execute(
+        "INSERT INTO coop_tariffs (coop, effective_from, unit, vnd, set_ms) VALUES (?, ?, ?, ?, ?)",
+        (
+            coop,
+            None if t.effective_from is None else t.effective_from.isoformat(),
+            t.unit,
+            t.vnd,
+            t.set_ms,
+        ),
     )
+
+
+def _coop_record(row: tuple[Any, ...], tariffs: tuple[TariffRecord, ...]) -> CoopRecord:
+    return CoopRecord(id=row[0], name=row[1], updated_ms=int(row[2]), tariffs=tariffs)

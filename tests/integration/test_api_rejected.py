@@ -28,7 +28,15 @@ BROKEN = b'{"ts": 1, "lat": "\xff\xfe'
 
 LOG = [
     RejectedMessage(T, "agri/v1/htx-a/dt-01/telemetry", "bad_json", "unterminated", BROKEN),
-    RejectedMessage(T + 1, "agri/v1/htx-a/dt-01/telemetry", "out_of_range", "lat 91", b"{}"),
+    RejectedMessage(
+        T + 1,
+        "agri/v1/htx-a/dt-01/telemetry",
+        "out_of_range",
+        "sample 0: lat 91 (and 499 more)",
+        b"{}",
+        count=500,
+        by_reason={"out_of_range": 498, "wrong_type": 2},
+    ),
     RejectedMessage(T + 2, "agri/v1/htx-b/x/telemetry", "unknown_drone", "not registered", b"1"),
     RejectedMessage(T + 3, "agri/v1/htx-b/x/telemetry", "unknown_drone", "not registered", b"2"),
     RejectedMessage(T - 86_400_000, "agri/v1/htx-a/dt-01/event", "bad_json", "day before", b""),
@@ -94,10 +102,28 @@ def test_payloads_are_shown_as_text_and_as_exact_base64(api: Api) -> None:
     )
 
 
+def test_a_message_shows_how_many_samples_it_lost_and_why(api: Api) -> None:
+    second = api.get("operator", "ops", **DAY).json()["messages"][1]
+    assert (second["reason"], second["count"]) == ("out_of_range", 500)
+    assert second["by_reason"] == {"out_of_range": 498, "wrong_type": 2}
+    first = api.get("operator", "ops", **DAY).json()["messages"][0]
+    assert (first["count"], first["by_reason"]) == (1, {"bad_json": 1})
+
+
 def test_counts_by_reason_cover_the_shown_messages_and_the_whole_log(api: Api) -> None:
     body = api.get("operator", "ops", **DAY).json()
-    assert body["returned_by_reason"] == {"bad_json": 1, "out_of_range": 1, "unknown_drone": 2}
-    assert body["all_time_by_reason"] == {"bad_json": 2, "out_of_range": 1, "unknown_drone": 2}
+    assert body["returned_by_reason"] == {
+        "bad_json": 1,
+        "out_of_range": 498,
+        "unknown_drone": 2,
+        "wrong_type": 2,
+    }
+    assert body["all_time_by_reason"] == {
+        "bad_json": 2,
+        "out_of_range": 498,
+        "unknown_drone": 2,
+        "wrong_type": 2,
+    }
 
 
 def test_limit_cuts_the_list_and_says_there_is_more(api: Api) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from reports.usage import GROUP_BYS
 from tests.integration.api_world import HP, TARIFF, THE_DAY, YT, World
 
 pytestmark = pytest.mark.integration
@@ -48,13 +49,21 @@ def test_a_neighbour_the_passes_ran_onto_is_not_billed(world: World) -> None:
     assert doc["not_billed_ha"] > 0
 
 
-def test_the_amount_is_sprayed_hectares_times_the_tariff_rounded_per_row(world: World) -> None:
+def test_the_amount_is_sprayed_hectares_times_the_tariff_rounded_once(world: World) -> None:
     doc = body(world, "coop_hp", group_by="field")
-    for row in doc["rows"]:
-        exact = Decimal(str(row["sprayed_ha"])) * TARIFF
-        assert row["amount_vnd"] == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    exact = Decimal(str(doc["totals"]["sprayed_ha"])) * TARIFF
+    assert doc["totals"]["amount_vnd"] == int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
     assert doc["totals"]["amount_vnd"] == sum(r["amount_vnd"] for r in doc["rows"])
     assert doc["totals"]["amount_vnd"] > 0
+    for row in doc["rows"]:
+        assert abs(row["amount_vnd"] - Decimal(str(row["sprayed_ha"])) * TARIFF) < 1
+    assert [(t["from"], t["vnd"], t["unit"]) for t in doc["tariffs"]] == [(None, TARIFF, "ha")]
+
+
+@pytest.mark.parametrize("coop", ["coop_hp", "coop_yt"])
+def test_every_grouping_bills_the_same_total(world: World, coop: str) -> None:
+    totals = {g: body(world, coop, group_by=g)["totals"]["amount_vnd"] for g in GROUP_BYS}
+    assert len(set(totals.values())) == 1, totals
 
 
 def test_the_report_agrees_with_the_flights_it_counts(world: World) -> None:
@@ -93,8 +102,9 @@ def test_csv_in_vietnamese_opens_in_excel(world: World) -> None:
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     assert rows[0][:2] == ["Mã thành viên", "Thành viên"]
     assert "Diện tích phun (ha)" in rows[0]
-    assert rows[-1][0] == "Tổng cộng"
     assert rows[1][1] == "Nguyễn Văn Hưng"
+    assert rows[-3][0] == "Tổng cộng"
+    assert rows[-2:] == [[], ["Đơn giá (VND/ha)", str(TARIFF), "từ đầu"]]
 
 
 def test_csv_in_english_uses_points_and_commas(world: World) -> None:
@@ -102,7 +112,8 @@ def test_csv_in_english_uses_points_and_commas(world: World) -> None:
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[0][:2] == ["Drone", "Flights"]
     assert rows[1][0] == "d-hp-a"
-    assert rows[-1][0] == "Total"
+    assert rows[-3][0] == "Total"
+    assert rows[-1] == ["Tariff (VND/ha)", str(TARIFF), "from the start"]
 
 
 def test_farmers_cannot_read_reports(world: World) -> None:

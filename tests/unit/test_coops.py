@@ -3,7 +3,10 @@ tells the API's field cache to reload; reading a report's flights from stored su
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import collection, feature, rectangle
 from reports.usage import FlightUsage, UsageInputError
-from storage.metadata import MetadataDB
+from storage.metadata import CoopRecord, MetadataDB
 
 
 @pytest.fixture
@@ -29,14 +32,69 @@ def one_field(fid: str = "f-1") -> Any:
     return parse_fields(doc, source="test").fields[0]
 
 
+def prices(record: CoopRecord | None) -> list[tuple[int, str, date | None]]:
+    assert record is not None
+    return [(t.vnd, t.unit, t.effective_from) for t in record.tariffs]
+
+
 def test_a_new_coop_has_no_tariff_until_one_is_set(metadata: MetadataDB) -> None:
     made = metadata.set_coop("htx-a", name="HTX A")
-    assert made.tariff_vnd_per_ha is None
+    assert made.tariffs == ()
     metadata.set_coop("htx-a", tariff_vnd_per_ha=250_000)
     got = metadata.coop("htx-a")
     assert got is not None
-    assert (got.name, got.tariff_vnd_per_ha) == ("HTX A", 250_000)
+    assert got.name == "HTX A"
+    assert prices(got) == [(250_000, "ha", None)]
     assert metadata.coop("htx-b") is None
+
+
+def test_every_tariff_set_is_kept_in_the_order_it_was_set(metadata: MetadataDB) -> None:
+    metadata.set_coop("htx-a", tariff_vnd_per_ha=250_000)
+    metadata.add_tariff("htx-a", 9_000, unit="sao", effective_from=date(2026, 12, 1))
+    metadata.add_tariff("htx-a", 8_500, unit="sao", effective_from=date(2026, 12, 1))
+    assert prices(metadata.coop("htx-a")) == [
+        (250_000, "ha", None),
+        (9_000, "sao", date(2026, 12, 1)),
+        (8_500, "sao", date(2026, 12, 1)),
+    ]
+    assert prices(metadata.coops()[0]) == prices(metadata.coop("htx-a"))
+
+
+def test_adding_a_tariff_creates_the_coop_and_keeps_its_name(metadata: MetadataDB) -> None:
+    assert metadata.add_tariff("htx-new", 1_000).name == "htx-new"
+    metadata.set_coop("htx-new", name="HTX Mới")
+    assert metadata.add_tariff("htx-new", 2_000, effective_from=date(2027, 1, 1)).name == "HTX Mới"
+
+
+OLD_COOPS_SCHEMA = """
+CREATE TABLE coops (
+    id                TEXT    PRIMARY KEY,
+    name              TEXT    NOT NULL,
+    tariff_vnd_per_ha INTEGER CHECK (tariff_vnd_per_ha >= 0),
+    updated_ms        INTEGER NOT NULL
+);
+INSERT INTO coops VALUES ('htx-a', 'HTX A', 300000, 1764300000000);
+INSERT INTO coops VALUES ('htx-b', 'HTX B', NULL, 1764300000001);
+"""
+
+
+def test_a_database_with_one_tariff_per_coop_is_migrated_to_the_history(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_COOPS_SCHEMA)
+    conn.close()
+    for _ in range(2):  # the second opening finds it migrated and changes nothing
+        db = MetadataDB(path)
+        a, b = db.coops()
+        assert (a.name, b.name) == ("HTX A", "HTX B")
+        assert prices(a) == [(300_000, "ha", None)]
+        assert a.tariffs[0].set_ms == 1764300000000
+        assert b.tariffs == ()
+        db.close()
+    with sqlite3.connect(path) as conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(coops)")]
+    conn.close()
+    assert columns == ["id", "name", "updated_ms"]
 
 
 def test_member_names_belong_to_their_coop(metadata: MetadataDB) -> None:
@@ -56,31 +114,104 @@ def test_every_save_of_fields_moves_the_version_even_within_a_millisecond(
     assert len(seen) == 6
 
 
-def test_the_cli_sets_and_lists_a_tariff(
+def coops_cli(tmp_path: Path, *args: str) -> int:
+    return main(["coops", *args, "--metadata-path", str(tmp_path / "m.db")])
+
+
+def listed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    capsys.readouterr()
+    assert coops_cli(tmp_path, "list", "--json") == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_the_cli_sets_a_first_tariff_from_the_beginning(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = ["--metadata-path", str(tmp_path / "m.db")]
     assert (
-        main(["coops", "set", "htx-a", "--name", "HTX A", "--tariff-vnd-per-ha", "300000", *db])
+        coops_cli(tmp_path, "set", "htx-a", "--name", "HTX A", "--tariff-vnd-per-ha", "300000") == 0
+    )
+    assert "300000 VND/ha from the beginning" in capsys.readouterr().err
+    [coop] = listed(tmp_path, capsys)
+    assert (coop["id"], coop["name"]) == ("htx-a", "HTX A")
+    assert [(t["from"], t["vnd"], t["unit"], t["superseded"]) for t in coop["tariffs"]] == [
+        (None, 300_000, "ha", False)
+    ]
+
+
+def test_the_cli_keeps_the_history_of_tariffs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "300000") == 0
+    assert (
+        coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-sao", "9000", "--from", "2099-12-01")
         == 0
     )
-    assert main(["coops", "list", "--json", *db]) == 0
-    assert '"tariff_vnd_per_ha": 300000' in capsys.readouterr().out
+    assert (
+        coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-sao", "8500", "--from", "2099-12-01")
+        == 0
+    )
+    [coop] = listed(tmp_path, capsys)
+    assert [(t["from"], t["vnd"], t["unit"], t["superseded"]) for t in coop["tariffs"]] == [
+        (None, 300_000, "ha", False),
+        ("2099-12-01", 9_000, "sao", True),
+        ("2099-12-01", 8_500, "sao", False),
+    ]
+    assert coops_cli(tmp_path, "list") == 0
+    text = capsys.readouterr().out.splitlines()
+    assert text[0] == "htx-a  htx-a"
+    assert text[1].split()[:5] == ["300000", "VND/ha", "from", "the", "beginning"]
+    assert text[2].split()[:4] == ["9000", "VND/sào", "from", "2099-12-01"]
+    assert text[2].endswith("(superseded by a later one from the same day)")
+    assert text[3].split()[:4] == ["8500", "VND/sào", "from", "2099-12-01"]
+
+
+def test_a_change_of_price_must_say_from_which_day(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "300000") == 0
+    assert coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "350000") == 2
+    err = capsys.readouterr().err
+    assert "already has a tariff (300000 VND/ha)" in err
+    assert "--from YYYY-MM-DD" in err
+    assert len(listed(tmp_path, capsys)[0]["tariffs"]) == 1
+
+
+def test_a_price_from_a_past_day_is_accepted_with_a_note(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "1", "--from", "2020-01-01") == 0
+    )
+    assert "note: 2020-01-01 is not in the future" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
     ("args", "reason"),
     [
         (["set", "htx a"], "does not match"),
-        (["set", "htx-a", "--tariff-vnd-per-ha", "-1"], "is not in 0.."),
+        (["set", "htx-a", "--tariff-vnd-per-ha", "-1"], "tariff -1 VND/ha is not in 0.."),
+        (["set", "htx-a", "--tariff-vnd-per-sao", "3600001"], "VND/sào is not in 0..3,600,000"),
+        (["set", "htx-a", "--from", "2026-12-01"], "--from needs a price"),
+        (["set", "htx-a", "--tariff-vnd-per-ha", "1", "--from", "2026-13-01"], "not a date"),
+        (["set", "htx-a", "--tariff-vnd-per-ha", "1", "--from", "1/12/2026"], "not a date"),
         (["member", "htx-a", "nd 1", "--name", "X"], "member id"),
     ],
 )
 def test_the_cli_refuses_bad_input_with_the_reason(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], reason: str
 ) -> None:
-    assert main(["coops", *args, "--metadata-path", str(tmp_path / "m.db")]) == 2
+    assert coops_cli(tmp_path, *args) == 2
     assert reason in capsys.readouterr().err
+    assert not (tmp_path / "m.db").exists() or listed(tmp_path, capsys) == []
+
+
+def test_a_price_per_ha_and_per_sao_at_once_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "1", "--tariff-vnd-per-sao", "1")
+    assert exited.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def summary_doc(**changes: Any) -> dict[str, Any]:

@@ -8,6 +8,7 @@ import pytest
 
 from agridrone.cli import build_parser, main
 from agridrone.settings import settings_from_args
+from ingest.cli import build_config
 
 
 def ingest_args(*argv: str) -> argparse.Namespace:
@@ -62,3 +63,23 @@ def test_a_bad_value_is_a_clear_error_not_a_traceback(
 def test_a_bad_broker_url_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "--mqtt-url", "http://broker:1883"]) == 2
     assert "scheme must be mqtt://" in capsys.readouterr().err
+
+
+def test_the_rejected_log_retention_comes_from_flags_or_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGRIDRONE_REJECTED_RETENTION_DAYS", "7")
+    args = ingest_args("--rejected-max-rows", "5000")
+    writer = build_config(args, settings_from_args(args)).writer
+    assert (writer.rejected_days, writer.rejected_max_rows) == (7, 5000)
+    defaults = ingest_args()
+    monkeypatch.delenv("AGRIDRONE_REJECTED_RETENTION_DAYS")
+    default_writer = build_config(defaults, settings_from_args(defaults)).writer
+    assert (default_writer.rejected_days, default_writer.rejected_max_rows) == (30, 1_000_000)
+
+
+def test_a_retention_below_one_is_refused_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ingest", "--rejected-retention-days", "0"]) == 2
+    assert "AGRIDRONE_REJECTED_RETENTION_DAYS: Input should be greater than or equal to 1" in (
+        capsys.readouterr().err
+    )

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from reports.render import to_csv, to_json
-from reports.usage import FieldUsage, GroupBy, usage_report
+from reports.usage import FieldUsage, GroupBy, Tariff, UsageReport, usage_report
 from tests.unit.test_usage_report import FLIGHTS, NAMES, TARIFF, flight, report, utc_ms
 
 BOM = b"\xef\xbb\xbf"
@@ -43,12 +44,22 @@ def parse(data: bytes, delimiter: str) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data[len(BOM) :].decode("utf-8")), delimiter=delimiter))
 
 
+def table(rows: list[list[str]]) -> list[list[str]]:
+    """The header, group rows and totals row: everything before the empty line."""
+    return rows[: rows.index([])] if [] in rows else rows
+
+
+def footer(rows: list[list[str]]) -> list[list[str]]:
+    """The lines after the empty line (the tariffs applied)."""
+    return rows[rows.index([]) + 1 :]
+
+
 def vi(group_by: GroupBy) -> list[list[str]]:
-    return parse(to_csv(report(group_by), lang="vi"), ";")
+    return table(parse(to_csv(report(group_by), lang="vi"), ";"))
 
 
 def en(group_by: GroupBy) -> list[list[str]]:
-    return parse(to_csv(report(group_by), lang="en"), ",")
+    return table(parse(to_csv(report(group_by), lang="en"), ","))
 
 
 def test_csv_starts_with_a_utf8_byte_order_mark() -> None:
@@ -196,7 +207,6 @@ def test_json_carries_numbers_as_numbers() -> None:
         "last_end": "2024-06-01T09:45:00.000+07:00",
     }
     assert doc["totals"]["amount_vnd"] == 510_000
-    assert doc["tariff_vnd_per_ha"] == TARIFF
     assert doc["rows"][-1]["mean_l_per_ha"] is None
 
 
@@ -229,5 +239,64 @@ def test_json_of_an_open_period_has_null_bounds() -> None:
 
 def test_a_fractional_tariff_stays_a_json_number() -> None:
     r = usage_report(FLIGHTS, group_by="member", tariff_vnd_per_ha=Decimal("1500.5"))
-    assert to_json(r)["tariff_vnd_per_ha"] == 1500.5
-    assert to_json(report("member"))["tariff_vnd_per_ha"] == 300_000
+    assert to_json(r)["tariffs"][0]["vnd"] == 1500.5
+    assert to_json(report("member"))["tariffs"][0]["vnd"] == 300_000
+
+
+def history_report() -> UsageReport:
+    """FLIGHTS (1 and 2 June 2024) over a per-ha price, then a per-sào price from 2 June."""
+    return usage_report(
+        FLIGHTS,
+        group_by="day",
+        tariffs=[Tariff(Decimal(TARIFF)), Tariff(Decimal(9_000), "sao", date(2024, 6, 2))],
+    )
+
+
+def test_json_lists_the_tariff_periods_applied() -> None:
+    assert to_json(history_report())["tariffs"] == [
+        {
+            "from": None,
+            "until": "2024-06-02",
+            "vnd": 300_000,
+            "unit": "ha",
+            "vnd_per_ha": 300_000,
+            "flights": 2,
+            "sprayed_ha": 1.3,
+        },
+        {
+            "from": "2024-06-02",
+            "until": None,
+            "vnd": 9_000,
+            "unit": "sao",
+            "vnd_per_ha": 250_000,
+            "flights": 1,
+            "sprayed_ha": 0.4,
+        },
+    ]
+
+
+def test_vietnamese_csv_ends_with_the_tariffs_after_an_empty_line() -> None:
+    rows = parse(to_csv(history_report(), lang="vi"), ";")
+    assert table(rows)[-1][0] == "Tổng cộng"
+    assert footer(rows) == [
+        ["Đơn giá (VND/ha)", "300000", "từ đầu đến hết 01/06/2024"],
+        ["Đơn giá (VND/sào)", "9000", "từ 02/06/2024"],
+    ]
+
+
+def test_english_csv_ends_with_the_tariffs_after_an_empty_line() -> None:
+    rows = parse(to_csv(history_report(), lang="en"), ",")
+    assert footer(rows) == [
+        ["Tariff (VND/ha)", "300000", "from the start through 2024-06-01"],
+        ["Tariff (VND/sào)", "9000", "from 2024-06-02"],
+    ]
+
+
+def test_a_fractional_tariff_in_csv_uses_the_decimal_comma() -> None:
+    r = usage_report(FLIGHTS, group_by="member", tariff_vnd_per_ha=Decimal("1500.5"))
+    assert footer(parse(to_csv(r, lang="vi"), ";")) == [["Đơn giá (VND/ha)", "1500,5", "từ đầu"]]
+
+
+def test_a_report_that_priced_nothing_has_no_tariff_lines() -> None:
+    r = usage_report(FLIGHTS[3:], group_by="drone", tariff_vnd_per_ha=TARIFF)
+    assert [] not in parse(to_csv(r, lang="en"), ",")

@@ -23,7 +23,7 @@ from reports.usage import (
     UsageInputError,
     UsageReport,
     UsageRow,
-    amount_vnd,
+    allocate_vnd,
     split_ms,
     usage_report,
 )
@@ -224,15 +224,8 @@ def test_mean_coverage_is_weighted_by_field_area() -> None:
     assert row.mean_coverage_pct == pytest.approx((100 * 0.1 + 50 * 0.9) / 1.0)
 
 
-def test_amounts_round_half_up_to_the_dong() -> None:
-    assert amount_vnd(D("0.000005"), D(100_000)) == 1  # 0.5 đồng
-    assert amount_vnd(D("0.000025"), D(100_000)) == 3  # 2.5 đồng: half up, not to even
-    assert amount_vnd(D("0.000024"), D(100_000)) == 2
-    assert amount_vnd(D("0.123456"), D(350_000)) == 43_210  # 43,209.6
-
-
-def test_totals_amount_is_the_sum_of_rounded_rows() -> None:
-    # Each member's 0.000005 ha costs 0.5 đồng, billed as 1; the invoice total is 2, not 1.
+def half_dong_each(group_by: GroupBy) -> UsageReport:
+    """Two fields of one member, 0.000005 ha each at 100,000 VND/ha: 0.5 đồng each, 1 in all."""
     fs = [
         FlightUsage(
             f"x{i}",
@@ -242,13 +235,50 @@ def test_totals_amount_is_the_sum_of_rounded_rows() -> None:
             1000,
             1.0,
             0.0,
-            (FieldUsage(f"f{i}", "", f"m{i}", 1.0, 5e-6, 0, 0),),
+            (FieldUsage(f"f{i}", "", "m", 1.0, 5e-6, 0, 0),),
         )
         for i in range(2)
     ]
-    r = usage_report(fs, group_by="member", tariff_vnd_per_ha=100_000)
-    assert [row.amount_vnd for row in r.rows] == [1, 1]
-    assert r.totals.amount_vnd == 2
+    return usage_report(fs, group_by=group_by, tariff_vnd_per_ha=100_000)
+
+
+def test_the_total_is_rounded_once_so_member_and_field_reports_agree() -> None:
+    # Rounding each field's 0.5 đồng up would bill 2 by field and 1 by member.
+    assert {g: half_dong_each(g).totals.amount_vnd for g in GROUP_BYS} == dict.fromkeys(
+        GROUP_BYS, 1
+    )
+
+
+def test_rows_share_the_total_by_largest_remainder_ties_to_the_first_row() -> None:
+    r = half_dong_each("field")
+    assert [(row.key, row.amount_vnd) for row in r.rows] == [("f0", 1), ("f1", 0)]
+    assert [row.exact_vnd for row in r.rows] == [Fraction(1, 2), Fraction(1, 2)]
+
+
+@pytest.mark.parametrize(
+    ("exact", "total", "parts"),
+    [
+        (["0.5", "0.5"], 1, [1, 0]),
+        (["0.4", "0.4", "0.4"], 1, [1, 0, 0]),  # 1.2 rounds to 1: one row gets the đồng
+        (["0.6", "0.6", "0.6"], 2, [1, 1, 0]),  # 1.8 rounds to 2
+        (["10.2", "3.7", "5.1"], 19, [10, 4, 5]),
+        (["0.5"], 1, [1]),  # half up, not to even
+        (["2.5"], 3, [3]),
+        ([], 0, []),
+    ],
+)
+def test_allocate_vnd_known_answers(exact: list[str], total: int, parts: list[int]) -> None:
+    assert allocate_vnd([Fraction(e) for e in exact]) == (total, parts)
+
+
+@given(st.lists(st.fractions(0, 10**9, max_denominator=10**6), max_size=12))
+def test_allocate_vnd_sums_to_the_rounded_total_within_a_dong_per_part(
+    exact: list[Fraction],
+) -> None:
+    total, parts = allocate_vnd(exact)
+    assert total == int((sum(exact, Fraction(0)) + Fraction(1, 2)) // 1)
+    assert sum(parts) == total
+    assert all(abs(part - e) < 1 for part, e in zip(parts, exact, strict=True))
 
 
 def test_sao_are_360_square_metres() -> None:
@@ -478,14 +508,6 @@ def test_every_grouping_accounts_for_the_same_hours_and_hectares(
     assert len(hectares) == 1
     expected_ms = sum(round(f.duration_s * 1000) for f in flights)
     assert abs(hours.pop() - expected_ms) <= len(flights)  # half-up vs. round-half-even
-
-
-@settings(max_examples=100)
-@given(flight_usages())
-def test_row_amounts_are_row_hectares_times_tariff(flights: list[FlightUsage]) -> None:
-    r = usage_report(flights, group_by="member", tariff_vnd_per_ha=275_000)
-    for row in r.rows:
-        assert abs(row.amount_vnd - row.sprayed_ha * 275_000) <= Decimal("0.5")
 
 
 @settings(max_examples=100)
