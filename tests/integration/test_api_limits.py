@@ -139,7 +139,7 @@ def test_nesting_deeper_than_any_parser_allows_is_the_same_422(api: Api) -> None
 
 
 def test_a_valid_import_still_passes_the_limits(api: Api) -> None:
-    response = api.post_fields(paddy("ok", scope="coop", note={"by": ["ops"]}))
+    response = api.post_fields(paddy("ok", irrigation="canal", note={"by": ["ops"]}))
     assert response.status_code == 201, response.text
     assert api.stored_ids() == ["ok"]
 

@@ -99,8 +99,8 @@ def test_long_names_are_refused_naming_the_limit(key: str) -> None:
 
 
 def test_unknown_extra_properties_are_kept() -> None:
-    (f,) = parse_fields(collection(paddy(scope="coop", note={"by": "ops"}))).fields
-    assert f.properties == {"scope": "coop", "note": {"by": "ops"}}
+    (f,) = parse_fields(collection(paddy(irrigation="canal", note={"by": "ops"}))).fields
+    assert f.properties == {"irrigation": "canal", "note": {"by": "ops"}}
 
 
 def test_deeply_nested_extra_properties_are_refused_not_crashed_on() -> None:
