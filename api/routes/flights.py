@@ -65,7 +65,9 @@ def audience(principal: Principal) -> FlightAudience | None:
 def flight_view(
     principal: Principal, flight: StoredFlight, owners: dict[str, tuple[str, str]]
 ) -> dict[str, Any]:
-    """The summary as the caller may see it, times in local RFC 3339."""
+    """The summary as the caller may see it, times in local RFC 3339; ``owners`` are the
+    fields' (owner, coop) valid when the flight started, so a field's later owner never
+    sees what was flown for the one before."""
     doc = flight.summary_dict()
     doc["start"], doc["end"] = rfc3339(flight.start_ms), rfc3339(flight.end_ms)
     if can_see_drone(principal, flight.coop):
@@ -107,7 +109,7 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
         limit=limit + 1,
         audience=audience(principal),
     )
-    owners = metadata.field_owners()
+    ownership = metadata.field_ownership()
     shown = rows[:limit]
     return FlightList(
         from_=window.start,
@@ -115,7 +117,7 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
         limit=limit,
         returned=len(shown),
         more=len(rows) > limit,
-        flights=[flight_view(principal, f, owners) for f in shown],
+        flights=[flight_view(principal, f, ownership.at(f.start_ms)) for f in shown],
     )
 
 
@@ -124,8 +126,8 @@ def get_flight(flight_id: str, principal: PrincipalDep, metadata: MetadataDep) -
     """One flight's summary: distances, litres, footprint inside and outside fields, the
     fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
     flight = metadata.flight(flight_id)
-    owners = metadata.field_owners()
     if flight is not None:
+        owners = metadata.field_ownership().at(flight.start_ms)
         touched = [owners.get(s["field_id"], ("", "")) for s in flight.summary_dict()["fields"]]
         if can_see_flight(principal, flight.coop, touched):
             return flight_view(principal, flight, owners)

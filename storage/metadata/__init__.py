@@ -11,7 +11,15 @@ from storage.metadata._db import Database, MetadataConflictError
 from storage.metadata.api_keys import ApiKeyTable
 from storage.metadata.coops import CoopRecord, CoopTable
 from storage.metadata.drones import DroneTable
-from storage.metadata.fields import FieldTable, StoredField
+from storage.metadata.fields import (
+    FieldOwnership,
+    FieldOwnershipError,
+    FieldTable,
+    FieldVersion,
+    FieldVersionError,
+    StoredField,
+    UnknownFieldError,
+)
 from storage.metadata.flights import (
     FieldFlight,
     FlightAudience,
@@ -32,6 +40,10 @@ __all__ = [
     "CoopRecord",
     "Database",
     "FieldFlight",
+    "FieldOwnership",
+    "FieldOwnershipError",
+    "FieldVersion",
+    "FieldVersionError",
     "FlightAudience",
     "FlightFieldState",
     "MetadataConflictError",
@@ -39,6 +51,7 @@ __all__ = [
     "RejectedMessage",
     "StoredField",
     "StoredFlight",
+    "UnknownFieldError",
     "pack_state",
     "unpack_state",
 ]
