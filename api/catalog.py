@@ -10,6 +10,7 @@ registry and engine as they were at any instant, for flights of the past.
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
@@ -32,19 +33,15 @@ class Catalog:
     registry: FieldRegistry | None
     by_id: dict[str, Field]
     history: FieldHistory = field(default_factory=lambda: FieldHistory(()))
-    _engine: CoverageEngine | None = None
     _past: OrderedDict[VersionSet, CoverageEngine] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def engine(self) -> CoverageEngine | None:
-        """The coverage engine over these fields (default parameters), or ``None`` without
-        fields. Stored coverage states decode against it: grids do not depend on swath."""
-        if self.registry is None or not self.registry.fields:
-            return None
-        with self._lock:
-            if self._engine is None:
-                self._engine = CoverageEngine(self.registry, CoverageParams())
-            return self._engine
+        """The coverage engine over the fields valid now (default parameters), or ``None``
+        without fields; the same cached engine ``engine_at`` gives for any instant since
+        the last change. Stored coverage states decode against it: grids do not depend on
+        swath."""
+        return self.engine_at(int(time.time() * 1000))
 
     def by_id_at(self, ms: int) -> dict[str, Field]:
         """The fields and zones valid at ``ms``, by id (reports join flights with it)."""

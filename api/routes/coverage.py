@@ -134,8 +134,8 @@ def field_coverage(
         if v.field.kind == "field"
     ]
     main = computed[-1]
-    result = main.engine.result(main.state)
     if format_ == "geojson":
+        result = main.engine.result(main.state)
         features = main.engine.geometry(main.state).features(uncertain=result.uncertain)
         return {
             "type": "FeatureCollection",

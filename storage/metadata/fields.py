@@ -157,7 +157,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         fields: Sequence[StoredField],
         *,
         at_ms: int | None = None,
-        by: str = "",
+        by: str = "direct",
         coop: str | None = None,
     ) -> list[str]:
         """Register fields or start new versions of them (one transaction); returns the ids
@@ -194,7 +194,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         *,
         at_ms: int | None = None,
         valid_from_ms: int | None = None,
-        by: str = "",
+        by: str = "direct",
         coop: str | None = None,
     ) -> FieldVersion:
         """Start a new version of a current field, valid from ``valid_from_ms`` (default:
@@ -228,7 +228,12 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         return version
 
     def end_field(
-        self, field_id: str, *, at_ms: int | None = None, by: str = "", coop: str | None = None
+        self,
+        field_id: str,
+        *,
+        at_ms: int | None = None,
+        by: str = "direct",
+        coop: str | None = None,
     ) -> FieldVersion:
         """End the field's current version now (a deletion; the history stays).
 
