@@ -212,7 +212,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
             if last.field == field:
                 return last
             start = _next_start(last, at) if valid_from_ms is None else valid_from_ms
-            if start > at:
+            if valid_from_ms is not None and start > at:
                 raise FieldVersionError(
                     f"valid_from is in the future; a version starts at most now ({at} ms)"
                 )

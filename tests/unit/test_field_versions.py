@@ -4,11 +4,15 @@ migration of a database made before versions."""
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fields.registry import parse_fields
 from fields.stored import FieldHistory, to_stored
@@ -187,3 +191,58 @@ CREATE TABLE fields (
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()
     assert "fields" not in tables
+
+
+_OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["save", "redraw", "end"]),
+        st.sampled_from(["f1", "f2"]),
+        st.integers(min_value=0, max_value=3),  # ms after the previous operation
+        st.integers(min_value=20, max_value=22),  # width: equal widths are no change
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(ops=_OPS)
+def test_any_history_holds_at_most_one_version_per_field_at_every_instant(
+    ops: list[tuple[str, str, int, int]],
+) -> None:
+    db = MetadataDB(":memory:")
+    at = T
+    for op, fid, step, width in ops:
+        at += step
+        with contextlib.suppress(UnknownFieldError, FieldVersionError):
+            if op == "save":
+                db.save_fields([row(fid, width=width)], at_ms=at)
+            elif op == "redraw":
+                db.redraw_field(row(fid, width=width), at_ms=at)
+            else:
+                db.end_field(fid, at_ms=at)
+    versions = db.field_versions()
+    for fid in ("f1", "f2"):
+        mine = [v for v in versions if v.id == fid]
+        assert [v.seq for v in mine] == list(range(1, len(mine) + 1))
+        assert sum(v.valid_to_ms is None for v in mine) <= 1
+        for older, newer in itertools.pairwise(mine):
+            assert older.valid_to_ms is not None
+            assert newer.valid_from_ms is not None
+            assert older.valid_to_ms <= newer.valid_from_ms
+            assert (older.valid_from_ms or -1) < older.valid_to_ms
+        for t in range(T - 1, at + 2):
+            valid = [v for v in mine if v.valid_at(t)]
+            assert len(valid) <= 1
+            owners = db.field_ownership().at(t)
+            assert (fid in owners) == bool(valid)
+    current = {f.id for f in db.stored_fields()}
+    assert current == {v.id for v in versions if v.valid_to_ms is None}
+    db.close()
+
+
+def test_changes_within_one_millisecond_stay_in_order(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1")], at_ms=T)
+    for width in (41, 42, 43):
+        metadata.redraw_field(row("f1", width=width), at_ms=T)
+    starts = [v.valid_from_ms for v in metadata.field_versions("f1")]
+    assert starts == [None, T, T + 1, T + 2]
