@@ -3,38 +3,68 @@
 Parsing every stored feature (validation, projection) and preparing a coverage engine over
 them costs far more than answering a request, so the API keeps one ``Catalog`` and swaps
 it for a new one only when ``MetadataDB.fields_version`` moves (a cheap indexed query).
+A catalog also holds every past version of the fields (``history``) and hands out the
+registry and engine as they were at any instant, for flights of the past.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
+from typing import Final
 
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.registry import Field, FieldRegistry
-from fields.stored import stored_registry
+from fields.stored import FieldHistory, VersionSet, registry_of
 from storage.metadata import MetadataDB
+
+#: Coverage engines of past registries kept at once.
+CACHED_ENGINES: Final = 8
 
 
 @dataclass(eq=False)
 class Catalog:
-    """One version of the field registry, with its coverage engine built on first use."""
+    """One version of the field registry (and its history), with coverage engines built on
+    first use."""
 
     version: tuple[int, int]
     registry: FieldRegistry | None
     by_id: dict[str, Field]
-    _engine: CoverageEngine | None = None
+    history: FieldHistory = field(default_factory=lambda: FieldHistory(()))
+    _past: OrderedDict[VersionSet, CoverageEngine] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def engine(self) -> CoverageEngine | None:
-        """The coverage engine over these fields (default parameters), or ``None`` without
-        fields. Stored coverage states decode against it: grids do not depend on swath."""
-        if self.registry is None or not self.registry.fields:
+        """The coverage engine over the fields valid now (default parameters), or ``None``
+        without fields; the same cached engine ``engine_at`` gives for any instant since
+        the last change. Stored coverage states decode against it: grids do not depend on
+        swath."""
+        return self.engine_at(int(time.time() * 1000))
+
+    def by_id_at(self, ms: int) -> dict[str, Field]:
+        """The fields and zones valid at ``ms``, by id (reports join flights with it)."""
+        _, registry = self.history.registry_at(ms)
+        if registry is None:
+            return {}
+        return {f.id: f for f in (*registry.fields, *registry.no_spray)}
+
+    def engine_at(self, ms: int) -> CoverageEngine | None:
+        """The coverage engine over the registry as it was at ``ms`` (default parameters),
+        or ``None`` when no field was registered then."""
+        key, registry = self.history.registry_at(ms)
+        if registry is None or not registry.fields:
             return None
         with self._lock:
-            if self._engine is None:
-                self._engine = CoverageEngine(self.registry, CoverageParams())
-            return self._engine
+            engine = self._past.get(key)
+            if engine is None:
+                engine = CoverageEngine(registry, CoverageParams())
+                self._past[key] = engine
+                while len(self._past) > CACHED_ENGINES:
+                    self._past.popitem(last=False)
+            self._past.move_to_end(key)
+            return engine
 
 
 class FieldCatalog:
@@ -58,9 +88,10 @@ class FieldCatalog:
 
 
 def _load(metadata: MetadataDB, version: tuple[int, int]) -> Catalog:
-    rows = metadata.stored_fields()
-    registry = stored_registry(rows) if rows else None
-    by_id = {} if registry is None else {f.id: f for f in (*registry.fields, *registry.no_spray)}
+    history = FieldHistory(metadata.field_versions())
+    current = [history.field(v) for v in history.versions if v.valid_to_ms is None]
+    registry = registry_of(current)
+    by_id = {f.id: f for f in current}
     # The version read before the rows: a save racing with this load makes the next call
     # see a newer version and load again, never keep stale rows under a new version.
-    return Catalog(version=version, registry=registry, by_id=by_id)
+    return Catalog(version=version, registry=registry, by_id=by_id, history=history)

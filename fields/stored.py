@@ -1,13 +1,22 @@
-"""Between the field registry and the metadata database: validated fields as rows and back."""
+"""Between the field registry and the metadata database: validated fields as rows and back,
+and the registry as it was at any instant (from the stored versions)."""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from typing import Final
 
 import orjson
 
 from fields.registry import Field, FieldRegistry, parse_fields
-from storage.metadata import StoredField
+from storage.metadata import FieldVersion, StoredField
+
+#: Registries (one per distinct set of versions valid together) kept parsed at once.
+CACHED_SETS: Final = 16
+
+VersionSet = tuple[tuple[str, int], ...]
 
 
 def to_stored(fields: Iterable[Field]) -> list[StoredField]:
@@ -22,3 +31,74 @@ def stored_registry(rows: Sequence[StoredField]) -> FieldRegistry:
     """The registry rebuilt from stored features (they were valid when stored)."""
     doc = {"type": "FeatureCollection", "features": [orjson.loads(r.feature) for r in rows]}
     return parse_fields(doc, source="metadata database")
+
+
+def registry_of(fields: Iterable[Field]) -> FieldRegistry | None:
+    """A registry of already parsed fields (sorted by id), or ``None`` when there are none."""
+    ordered = sorted(fields, key=lambda f: f.id)
+    if not ordered:
+        return None
+    return FieldRegistry(
+        fields=tuple(f for f in ordered if f.kind == "field"),
+        no_spray=tuple(f for f in ordered if f.kind == "no_spray"),
+    )
+
+
+class FieldHistory:
+    """Every stored version of every field, each parsed once; the registry valid at any
+    instant is assembled from them and cached per distinct set of versions, so a year of
+    flights over a registry that changed twice costs three registries, not one per flight.
+    Thread-safe."""
+
+    def __init__(self, versions: Sequence[FieldVersion]) -> None:
+        self.versions: tuple[FieldVersion, ...] = tuple(versions)
+        self._parsed: dict[tuple[str, int], Field] = {}
+        self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, field_id: str) -> list[FieldVersion]:
+        """The field's versions, oldest first."""
+        return [v for v in self.versions if v.id == field_id]
+
+    def version_at(self, field_id: str, ms: int) -> FieldVersion | None:
+        """The field's version valid at ``ms``, or None."""
+        return next((v for v in self.versions if v.id == field_id and v.valid_at(ms)), None)
+
+    def key_at(self, ms: int) -> VersionSet:
+        """Which versions were valid together at ``ms`` (the cache key of ``registry_at``)."""
+        return tuple((v.id, v.seq) for v in self.versions if v.valid_at(ms))
+
+    def field(self, version: FieldVersion) -> Field:
+        """The parsed field of one version."""
+        key = (version.id, version.seq)
+        parsed = self._parsed.get(key)
+        if parsed is None:
+            feature = orjson.loads(version.field.feature)
+            one = parse_fields(feature, source=f"field {version.id} version {version.seq}")
+            parsed = next(iter((*one.fields, *one.no_spray)))
+            self._parsed[key] = parsed
+        return parsed
+
+    def registry_at(self, ms: int) -> tuple[VersionSet, FieldRegistry | None]:
+        """The registry as it was at ``ms`` (``None`` when no field was registered then),
+        with its version set."""
+        key = self.key_at(ms)
+        with self._lock:
+            if key in self._sets:
+                self._sets.move_to_end(key)
+                return key, self._sets[key]
+            by_key = {(v.id, v.seq): v for v in self.versions}
+            registry = registry_of(self.field(by_key[k]) for k in key)
+            self._sets[key] = registry
+            while len(self._sets) > CACHED_SETS:
+                self._sets.popitem(last=False)
+            return key, registry
+
+    def stale(self, field_id: str, start_ms: int, computed_ms: int) -> FieldVersion | None:
+        """The field's version valid at ``start_ms`` when it was recorded after a summary
+        made at ``computed_ms`` (a version started in the past, after the flight was
+        summarized against the one before); None when the summary can be trusted."""
+        version = self.version_at(field_id, start_ms)
+        if version is None or version.valid_from_ms is None:
+            return None
+        return version if version.recorded_ms > computed_ms else None

@@ -21,7 +21,7 @@ from typing import Final
 import orjson
 
 from fields.coverage import CoverageEngine, CoverageParams
-from fields.stored import stored_registry
+from fields.stored import FieldHistory, VersionSet
 from flights.jobs import JOB_EVENT_TYPES, JOB_LOOKBACK_MS, job_of
 from flights.segment import IDLE_GAP_S, Flight, segment_flights
 from flights.summary import FlightSummaryError, encode_state, summarize_flight
@@ -66,15 +66,16 @@ class DroneOutcome:
 
 
 class Engines:
-    """Coverage engines over the registered fields, one per default swath (a drone's
-    registered width fills in samples that carry none); built once, reused. With no field
-    registered there is no engine and every footprint counts as outside fields."""
+    """Coverage engines over the fields as they were when each flight started (every stored
+    version: a flight is judged against the outlines valid when it flew), one per set of
+    versions valid together and default swath (a drone's registered width fills in samples
+    that carry none); built once, reused. With no field registered at a flight's start
+    there is no engine and every footprint counts as outside fields."""
 
     def __init__(self, metadata: MetadataDB, params: CoverageParams | None = None) -> None:
-        rows = metadata.stored_fields()
-        self._registry = stored_registry(rows) if rows else None
+        self._history = FieldHistory(metadata.field_versions())
         self._params = params or CoverageParams()
-        self._engines: dict[float | None, CoverageEngine] = {}
+        self._engines: dict[tuple[VersionSet, float | None], CoverageEngine] = {}
 
     def params(self, swath_m: float | None) -> CoverageParams:
         """The coverage parameters with ``swath_m`` as default swath (else the base one)."""
@@ -82,13 +83,16 @@ class Engines:
             return self._params
         return replace(self._params, default_swath_m=swath_m)
 
-    def for_swath(self, swath_m: float | None) -> CoverageEngine | None:
-        """The engine whose parameters are ``params(swath_m)``, or None without fields."""
-        if self._registry is None:
+    def for_swath(self, swath_m: float | None, at_ms: int | None = None) -> CoverageEngine | None:
+        """The engine whose parameters are ``params(swath_m)`` over the fields valid at
+        ``at_ms`` (default: now), or None without fields then."""
+        at = int(time.time() * 1000) if at_ms is None else at_ms
+        key, registry = self._history.registry_at(at)
+        if registry is None:
             return None
-        if swath_m not in self._engines:
-            self._engines[swath_m] = CoverageEngine(self._registry, self.params(swath_m))
-        return self._engines[swath_m]
+        if (key, swath_m) not in self._engines:
+            self._engines[key, swath_m] = CoverageEngine(registry, self.params(swath_m))
+        return self._engines[key, swath_m]
 
 
 def read_flights(
@@ -152,7 +156,6 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
     engines = engines or Engines(metadata)
     registered = metadata.drone(coop, drone)
     swath_m = registered.swath_m if registered else None
-    engine = engines.for_swath(swath_m)
     flights, n_read = read_flights(
         store, coop, drone, start_ms, end_ms, now_ms=now_ms, idle_gap_s=idle_gap_s
     )
@@ -175,6 +178,7 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
         if f.is_open:
             opened.append(f)
             continue
+        engine = engines.for_swath(swath_m, f.start_ms)
         try:
             result = summarize_flight(
                 f,

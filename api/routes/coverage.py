@@ -8,20 +8,23 @@ engine over all their samples at once (tests/integration/test_flight_service.py)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import PrincipalDep, can_see_field
+from api.catalog import Catalog
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import visible_parts
 from api.routes.fields import FieldSummary, summary
 from api.times import Window, WindowDep, rfc3339
 from fields.coverage import CoverageEngine, FieldCoverage
 from fields.registry import M2_PER_HA, SAO_M2
+from fields.registry import Field as RegisteredField
 from flights.summary import StateMismatchError, decode_state, merge_states
-from storage.metadata import FieldFlight
+from storage.metadata import FieldFlight, FieldVersion
 
 router = APIRouter(tags=["coverage"])
 
@@ -40,16 +43,43 @@ class FlightPart(BaseModel):
     applied_l: float
 
 
-class FieldCoverageAnswer(BaseModel):
-    """The field's coverage from every flight that started in [from, to)."""
+class VersionCoverage(BaseModel):
+    """The coverage of one version of the field by its own flights in the window."""
 
     field: FieldSummary
-    from_: str = Field(serialization_alias="from")
-    to: str
+    version: int
+    valid_from: str | None
+    valid_to: str | None
     coverage: dict[str, Any]
     positioning: str
     uncertain: bool
     flights: list[FlightPart]
+
+
+class FieldCoverageAnswer(BaseModel):
+    """The field's coverage from every flight that started in [from, to): that of the
+    version valid at the window's end (or the last one before), plus every version's."""
+
+    field: FieldSummary
+    from_: str = Field(serialization_alias="from")
+    to: str
+    version: int
+    valid_from: str | None
+    valid_to: str | None
+    coverage: dict[str, Any]
+    positioning: str
+    uncertain: bool
+    flights: list[FlightPart]
+    versions: list[VersionCoverage]
+
+
+@dataclass(frozen=True, slots=True)
+class _Computed:
+    version: FieldVersion
+    parsed: RegisteredField
+    engine: CoverageEngine
+    state: FieldCoverage
+    parts: list[FieldFlight]
 
 
 @router.get(
@@ -77,39 +107,125 @@ def field_coverage(
     not on RTK positioning: gaps and overlap are then within GNSS error. With
     ``format=geojson`` the answer is a FeatureCollection of the covered, missed, overlap,
     off-target and no-spray polygons, each with ``kind`` and ``area_ha``.
+
+    Each flight counts on the version of the field valid when it started. The top level is
+    the version valid at the window's end (or the last one in it the caller may see);
+    ``versions`` lists every version of the window with its own flights.
     """
     current = catalog.current()
-    the_field = current.by_id.get(field_id)
-    if the_field is None or not can_see_field(principal, the_field.owner, the_field.coop):
+    history = current.history
+    versions = [
+        v
+        for v in history.of(field_id)
+        if v.overlaps(window.start_ms, window.end_ms)
+        and can_see_field(principal, v.field.owner, v.field.coop)
+    ]
+    if not versions:
         raise HTTPException(404, detail=f"no field {field_id!r}")
-    engine = current.engine()
-    if the_field.kind != "field" or engine is None:
+    if versions[-1].field.kind != "field":
         raise HTTPException(
             422,
             detail=f"{field_id!r} is a no-spray zone: it has no coverage of its own; spray on "
             "it shows as no_spray_ha in the coverage of the fields around it",
         )
     parts = metadata.field_flights(field_id, window.start_ms, window.end_ms)
-    parts = visible_parts(principal, the_field, parts, current, metadata)
-    state = _merged(engine, field_id, parts, window)
-    result = engine.result(state)
+    computed = [
+        _computed(
+            current,
+            v,
+            visible_parts(
+                principal,
+                history.field(v),
+                [p for p in parts if v.valid_at(p.start_ms)],
+                current,
+                metadata,
+            ),
+            window,
+        )
+        for v in versions
+        if v.field.kind == "field"
+    ]
+    main = computed[-1]
     if format_ == "geojson":
-        features = engine.geometry(state).features(uncertain=result.uncertain)
+        result = main.engine.result(main.state)
+        features = main.engine.geometry(main.state).features(uncertain=result.uncertain)
         return {
             "type": "FeatureCollection",
             "field_id": field_id,
+            "version": main.version.seq,
             "from": window.start,
             "to": window.end,
             "features": features,
         }
+    answers = [_version_coverage(c) for c in computed]
+    last = answers[-1]
     return FieldCoverageAnswer(
-        field=summary(the_field),
+        field=last.field,
         from_=window.start,
         to=window.end,
+        version=last.version,
+        valid_from=last.valid_from,
+        valid_to=last.valid_to,
+        coverage=last.coverage,
+        positioning=last.positioning,
+        uncertain=last.uncertain,
+        flights=last.flights,
+        versions=answers,
+    )
+
+
+def _computed(
+    catalog: Catalog, version: FieldVersion, parts: list[FieldFlight], window: Window
+) -> _Computed:
+    """One version's merged state, decoded against the registry as it was at the last
+    instant of the window the version was valid (which holds this version of the field)."""
+    last_ms = window.end_ms - 1
+    if version.valid_to_ms is not None:
+        last_ms = min(last_ms, version.valid_to_ms - 1)
+    engine = catalog.engine_at(last_ms)
+    if engine is None or version.id not in engine.fields:  # pragma: no cover - by construction
+        raise HTTPException(404, detail=f"no field {version.id!r}")
+    for part in parts:
+        stale = catalog.history.stale(version.id, part.start_ms, part.computed_ms)
+        if stale is not None:
+            raise HTTPException(
+                409,
+                detail=_rebuild(
+                    part,
+                    version.id,
+                    "was summarized before "
+                    f"version {stale.seq} of the field (valid from {_time(stale.valid_from_ms)}) "
+                    "was recorded",
+                    window,
+                ),
+            )
+    state = _merged(engine, version.id, parts, window)
+    return _Computed(version, catalog.history.field(version), engine, state, parts)
+
+
+def _version_coverage(c: _Computed) -> VersionCoverage:
+    result = c.engine.result(c.state)
+    return VersionCoverage(
+        field=summary(c.parsed),
+        version=c.version.seq,
+        valid_from=_time(c.version.valid_from_ms),
+        valid_to=_time(c.version.valid_to_ms),
         coverage=result.metrics(),
         positioning=result.positioning,
         uncertain=result.uncertain,
-        flights=[_part(p, result.field_ha) for p in parts],
+        flights=[_part(p, result.field_ha) for p in c.parts],
+    )
+
+
+def _time(ms: int | None) -> str | None:
+    return None if ms is None else rfc3339(ms)
+
+
+def _rebuild(part: FieldFlight, field_id: str, why: str, window: Window) -> str:
+    return (
+        f"flight {part.flight_id}: its stored coverage of field {field_id} {why}; an operator "
+        f"recomputes it with `agridrone flights rebuild --from {window.start} --to "
+        f"{window.end}`"
     )
 
 
@@ -123,9 +239,9 @@ def _merged(
         except (StateMismatchError, ValueError) as exc:
             raise HTTPException(
                 409,
-                detail=f"flight {part.flight_id}: its stored coverage of field {field_id} no "
-                f"longer fits the field ({exc}); an operator recomputes it with `agridrone "
-                f"flights rebuild --from {window.start} --to {window.end}`",
+                detail=_rebuild(
+                    part, field_id, f"no longer fits the field's version ({exc})", window
+                ),
             ) from exc
     return state
 

@@ -6,18 +6,28 @@ operator all. A field someone may not see answers 404, exactly like one that doe
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, HTTPException, Query
 from pydantic import BaseModel
 from shapely.geometry import mapping
 
-from api.auth import CoopOrOperatorDep, PrincipalDep, can_see_field
+from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_see_field
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
+from api.times import TimeInputError, parse_time, rfc3339
 from fields.coverage import rfc7946_polygons
 from fields.registry import Field, FieldValidationError, parse_fields
 from fields.stored import to_stored
+from storage.metadata import (
+    FieldOwnershipError,
+    FieldVersion,
+    FieldVersionError,
+    StoredField,
+    UnknownFieldError,
+)
 
 router = APIRouter(tags=["fields"])
 
@@ -66,7 +76,9 @@ def import_fields(
         bool, Query(description="operators: register fields over another cooperative's")
     ] = False,
 ) -> ImportResult:
-    """Register or replace fields (by id) from a GeoJSON Feature or FeatureCollection."""
+    """Register fields from a GeoJSON Feature or FeatureCollection; an id already registered
+    by the caller's cooperative gets a new version (valid from now), one of another
+    cooperative is 409 and nothing is stored."""
     try:
         registry = parse_fields(collection, source="request body")
     except FieldValidationError as exc:
@@ -85,7 +97,15 @@ def import_fields(
                     "problems": [f"feature {x} belongs to another cooperative" for x in foreign],
                 },
             )
-    metadata.save_fields(to_stored(everything))
+    try:
+        metadata.save_fields(
+            to_stored(everything),
+            at_ms=_now_ms(),
+            by=changed_by(principal),
+            coop=principal.subject if principal.role == "coop" else None,
+        )
+    except FieldOwnershipError as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
     return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
 
 
@@ -118,3 +138,182 @@ def get_field(field_id: str, principal: PrincipalDep, catalog: CatalogDep) -> di
     feature["geometry"] = mapping(rfc7946_polygons(f.geometry))
     feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))
     return feature
+
+
+class VersionAnswer(BaseModel):
+    """One version of a field: what it was and when it was valid."""
+
+    field: FieldSummary
+    version: int
+    valid_from: str | None
+    valid_to: str | None
+    recorded: str
+    recorded_by: str
+    ended_by: str
+
+
+class ChangeAnswer(VersionAnswer):
+    """A version just written or ended, with what to do about flights already summarized."""
+
+    note: str | None = None
+
+
+def changed_by(principal: Principal) -> str:
+    """Who changed a field, as the history keeps it (role, subject and key id; no secret)."""
+    return f"{principal.role}:{principal.subject} (key {principal.key_id})"
+
+
+def version_answer(version: FieldVersion, parsed: Field) -> VersionAnswer:
+    """The answer form of one version."""
+    return VersionAnswer(
+        field=summary(parsed),
+        version=version.seq,
+        valid_from=None if version.valid_from_ms is None else rfc3339(version.valid_from_ms),
+        valid_to=None if version.valid_to_ms is None else rfc3339(version.valid_to_ms),
+        recorded=rfc3339(version.recorded_ms),
+        recorded_by=version.recorded_by,
+        ended_by=version.ended_by,
+    )
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _editable(principal: Principal, metadata: MetadataDep, field_id: str) -> StoredField:
+    """The current version of a field the caller may change, else the 404 of an unknown id."""
+    current = metadata.stored_field(field_id)
+    if current is None or not (principal.role == "operator" or current.coop == principal.subject):
+        raise HTTPException(404, detail=f"no field {field_id!r}")
+    return current
+
+
+def _merged_feature(field_id: str, current: StoredField, body: dict[str, Any]) -> dict[str, Any]:
+    """The body laid over the current version: properties and geometry left out keep their
+    current values; the id comes from the path."""
+    if body.get("type", "Feature") != "Feature":
+        raise HTTPException(
+            422,
+            detail=f"the body must be one GeoJSON Feature (type 'Feature'), got {body['type']!r}",
+        )
+    props = body.get("properties") or {}
+    if not isinstance(props, dict):
+        raise HTTPException(422, detail="the Feature's 'properties' must be an object")
+    given_id = props.get("id", body.get("id"))
+    if given_id not in (None, field_id):
+        raise HTTPException(
+            422,
+            detail=f"the body names field {given_id!r} but the path {field_id!r}; ids never "
+            "change (DELETE this one and POST the new id)",
+        )
+    stored: dict[str, Any] = orjson.loads(current.feature)
+    merged = {**stored.get("properties", {}), **props, "id": field_id}
+    geometry = body["geometry"] if "geometry" in body else stored.get("geometry")
+    return {"type": "Feature", "properties": merged, "geometry": geometry}
+
+
+@router.put("/fields/{field_id}")
+def redraw_field(
+    field_id: str,
+    *,
+    principal: CoopOrOperatorDep,
+    metadata: MetadataDep,
+    catalog: CatalogDep,
+    body: Annotated[
+        dict[str, Any],
+        Body(description="GeoJSON Feature; optional member valid_from (RFC 3339 or date)"),
+    ],
+    force: Annotated[
+        bool, Query(description="operators: redraw over another cooperative's field")
+    ] = False,
+) -> ChangeAnswer:
+    """Redraw, rename or (operators) move a field to another cooperative: a new version,
+    valid from now or from ``valid_from``; flights before it keep the version they flew over.
+
+    The field's cooperative or an operator; anyone else gets the 404 of an unknown id.
+    """
+    current = _editable(principal, metadata, field_id)
+    now = _now_ms()
+    valid_from = body.get("valid_from")
+    start: int | None = None
+    if valid_from is not None:
+        try:
+            start = parse_time("valid_from", str(valid_from))
+        except TimeInputError as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+    feature = _merged_feature(field_id, current, body)
+    try:
+        parsed = parse_fields(feature, source="request body")
+    except FieldValidationError as exc:
+        raise HTTPException(
+            422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
+        ) from exc
+    new = next(iter((*parsed.fields, *parsed.no_spray)))
+    if principal.role == "coop" and new.coop != current.coop:
+        raise HTTPException(
+            403,
+            detail=f"only an operator may move a field to another cooperative; field "
+            f"{field_id!r} stays with {current.coop!r} (leave 'coop' out to keep it)",
+        )
+    check_import(principal, [new], catalog.current().registry, force=force)
+    try:
+        version = metadata.redraw_field(
+            to_stored([new])[0],
+            at_ms=now,
+            valid_from_ms=start,
+            by=changed_by(principal),
+            coop=principal.subject if principal.role == "coop" else None,
+        )
+    except UnknownFieldError as exc:
+        raise HTTPException(404, detail=f"no field {field_id!r}") from exc
+    except FieldVersionError as exc:
+        raise HTTPException(422, detail=f"valid_from: {exc}") from exc
+    note = None
+    if version.valid_from_ms is not None and version.valid_from_ms < version.recorded_ms - 1000:
+        note = (
+            "flights that started since valid_from were summarized against the previous "
+            "version; coverage and reports answer 409 for them until an operator runs "
+            f"`agridrone flights rebuild --from {rfc3339(version.valid_from_ms)} --to "
+            f"{rfc3339(version.recorded_ms + 1)}`"
+        )
+    return ChangeAnswer(**version_answer(version, new).model_dump(), note=note)
+
+
+@router.delete("/fields/{field_id}")
+def delete_field(
+    field_id: str, principal: CoopOrOperatorDep, metadata: MetadataDep, catalog: CatalogDep
+) -> ChangeAnswer:
+    """End the field's current version now: it leaves listings and new flights, while the
+    coverage and bills of flights flown before stay as they were.
+
+    The field's cooperative or an operator; anyone else gets the 404 of an unknown id.
+    """
+    _editable(principal, metadata, field_id)
+    try:
+        version = metadata.end_field(
+            field_id,
+            at_ms=_now_ms(),
+            by=changed_by(principal),
+            coop=principal.subject if principal.role == "coop" else None,
+        )
+    except UnknownFieldError as exc:
+        raise HTTPException(404, detail=f"no field {field_id!r}") from exc
+    parsed = catalog.current().history.field(version)
+    return ChangeAnswer(**version_answer(version, parsed).model_dump())
+
+
+@router.get("/fields/{field_id}/versions")
+def field_versions(
+    field_id: str, principal: PrincipalDep, catalog: CatalogDep
+) -> list[VersionAnswer]:
+    """Every version of the field the caller may see (each by its own owner and
+    cooperative), oldest first, deleted fields included."""
+    history = catalog.current().history
+    shown = [
+        version_answer(v, history.field(v))
+        for v in history.of(field_id)
+        if can_see_field(principal, v.field.owner, v.field.coop)
+    ]
+    if not shown:
+        raise HTTPException(404, detail=f"no field {field_id!r}")
+    return shown

@@ -82,7 +82,9 @@ def flight_view(
 ) -> dict[str, Any] | None:
     """The summary as the caller may see it, times in local RFC 3339; ``None`` when every
     field it could be seen through hides it (``overlapped``: see
-    ``api.auth.can_see_flight_on_field``)."""
+    ``api.auth.can_see_flight_on_field``). ``owners`` are the fields' (owner, coop) valid
+    when the flight started, so a field's later owner never sees what was flown for the
+    one before."""
     doc = flight.summary_dict()
     doc["start"], doc["end"] = rfc3339(flight.start_ms), rfc3339(flight.end_ms)
     if can_see_drone(principal, flight.coop):
@@ -146,8 +148,13 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
             audience=audience(principal),
         )
     )
+    ownership = metadata.field_ownership()
     overlapped = foreign_overlaps_of(catalog.current())
-    views = [v for f in rows if (v := flight_view(principal, f, owners, overlapped)) is not None]
+    views = [
+        v
+        for f in rows
+        if (v := flight_view(principal, f, ownership.at(f.start_ms), overlapped)) is not None
+    ]
     shown = views[:limit]
     return FlightList(
         from_=window.start,
@@ -166,8 +173,8 @@ def get_flight(
     """One flight's summary: distances, litres, footprint inside and outside fields, the
     fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
     flight = metadata.flight(flight_id)
-    owners = metadata.field_owners()
     if flight is not None:
+        owners = metadata.field_ownership().at(flight.start_ms)
         shares = flight.summary_dict().get("fields") or []
         touched = [owners.get(s.get("field_id", ""), ("", "")) for s in shares]
         if can_see_flight(principal, flight.coop, touched):

@@ -15,11 +15,12 @@ from fastapi.responses import Response
 
 from api.auth import CoopOrOperatorDep, Principal, can_see_coop
 from api.deps import CatalogDep, MetadataDep
-from api.times import WindowDep, local_day
+from api.times import Window, WindowDep, local_day, rfc3339
 from fields.registry import ID_PATTERN
+from fields.stored import FieldHistory
 from reports.render import to_csv, to_json
 from reports.usage import FlightUsage, GroupBy, Tariff, UsageInputError, usage_report
-from storage.metadata import CoopRecord, MetadataDB
+from storage.metadata import CoopRecord, MetadataDB, StoredFlight
 
 router = APIRouter(tags=["reports"])
 
@@ -85,7 +86,7 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             detail=f"cooperative {coop!r} has no tariff yet, so nothing can be billed; an "
             f"operator sets it with `agridrone coops set {coop} --tariff-vnd-per-ha 300000`",
         )
-    registry = catalog.current().by_id
+    fields = catalog.current()
     stored = metadata.flights(window.start_ms, window.end_ms, coop=coop, limit=MAX_FLIGHTS + 1)
     if len(stored) > MAX_FLIGHTS:
         raise HTTPException(
@@ -94,8 +95,11 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             f" {MAX_FLIGHTS} flights of cooperative {coop!r}, the most one report reads;"
             " ask for a shorter window (e.g. one month at a time) and add the reports up",
         )
+    _refuse_stale(fields.history, stored, window)
     try:
-        flights = [FlightUsage.from_document(f.summary_dict(), registry) for f in stored]
+        flights = [
+            FlightUsage.from_document(f.summary_dict(), fields.by_id_at(f.start_ms)) for f in stored
+        ]
         report = usage_report(
             flights,
             group_by=group_by,
@@ -116,3 +120,20 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return to_json(report) | {"coop_name": record.name}
+
+
+def _refuse_stale(history: FieldHistory, stored: list[StoredFlight], window: Window) -> None:
+    """409 for a flight summarized before the field version it flew over was recorded (a
+    redraw given a past ``valid_from``): its figures are of the version before."""
+    for flight in stored:
+        for share in flight.summary_dict().get("fields") or ():
+            fid = str(share.get("field_id")) if isinstance(share, dict) else ""
+            stale = history.stale(fid, flight.start_ms, flight.computed_ms)
+            if stale is not None:
+                raise HTTPException(
+                    409,
+                    detail=f"flight {flight.id} was summarized before version {stale.seq} of "
+                    f"field {fid} (valid from {rfc3339(stale.valid_from_ms or 0)}) was "
+                    "recorded; an operator recomputes it with `agridrone flights rebuild "
+                    f"--from {window.start} --to {window.end}`",
+                )

@@ -12,7 +12,15 @@ from storage.metadata.api_keys import ApiKeyTable
 from storage.metadata.coops import CoopRecord, CoopTable, TariffRecord
 from storage.metadata.dirty import LateRange, LateRangeLog
 from storage.metadata.drones import DroneTable
-from storage.metadata.fields import FieldTable, StoredField
+from storage.metadata.fields import (
+    FieldOwnership,
+    FieldOwnershipError,
+    FieldTable,
+    FieldVersion,
+    FieldVersionError,
+    StoredField,
+    UnknownFieldError,
+)
 from storage.metadata.flights import (
     FieldFlight,
     FlightAudience,
@@ -35,6 +43,10 @@ __all__ = [
     "CoopRecord",
     "Database",
     "FieldFlight",
+    "FieldOwnership",
+    "FieldOwnershipError",
+    "FieldVersion",
+    "FieldVersionError",
     "FlightAudience",
     "FlightFieldState",
     "LateRange",
@@ -44,6 +56,7 @@ __all__ = [
     "StoredField",
     "StoredFlight",
     "TariffRecord",
+    "UnknownFieldError",
     "pack_state",
     "unpack_state",
 ]

@@ -1,12 +1,27 @@
-"""Registered fields and no-spray zones, kept as the GeoJSON Feature that passed validation."""
+"""Registered fields and no-spray zones, versioned: every outline, name and owner a field ever
+had, with the time each became valid, kept as the GeoJSON Feature that passed validation.
+
+A field's first version is valid from the beginning of time; a change starts a new version
+and ends the one before at that instant; a deletion ends the current version. Past flights
+are judged against the version valid when they flew (docs/api.md, "Field versions").
+"""
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TypeGuard
 
-from storage.metadata._db import Database
+from storage.metadata._db import Database, MetadataConflictError
+
+_VERSION_COLUMNS = (
+    "id, kind, coop, owner, feature, seq, valid_from_ms, valid_to_ms, recorded_ms,"
+    " recorded_by, ended_by"
+)
+_CURRENT = "valid_to_ms IS NULL"
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,58 +38,347 @@ class StoredField:
     feature: str
 
 
+@dataclass(frozen=True, slots=True)
+class FieldVersion:
+    """One version of a field: valid in [valid_from_ms, valid_to_ms); ``None`` bounds mean
+    the beginning of time and "still valid". ``recorded_*`` say when and by whom it was
+    written, ``ended_by`` who ended it (a later version or a deletion)."""
+
+    field: StoredField
+    seq: int
+    valid_from_ms: int | None
+    valid_to_ms: int | None
+    recorded_ms: int
+    recorded_by: str
+    ended_by: str
+
+    @property
+    def id(self) -> str:
+        """The field's id."""
+        return self.field.id
+
+    def valid_at(self, ms: int) -> bool:
+        """Whether this version was the field at instant ``ms``."""
+        return (self.valid_from_ms is None or self.valid_from_ms <= ms) and (
+            self.valid_to_ms is None or ms < self.valid_to_ms
+        )
+
+    def overlaps(self, start_ms: int, end_ms: int) -> bool:
+        """Whether this version was valid at some instant of [start, end)."""
+        return (self.valid_from_ms is None or self.valid_from_ms < end_ms) and (
+            self.valid_to_ms is None or start_ms < self.valid_to_ms
+        )
+
+
+class FieldOwnershipError(MetadataConflictError):
+    """Ids held by another cooperative: nothing was stored. The message names only the ids."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        self.ids = tuple(ids)
+        names = ", ".join(repr(i) for i in self.ids)
+        super().__init__(
+            f"field id {names} is already registered by another cooperative; choose another id"
+            " (nothing was stored)"
+        )
+
+
+class UnknownFieldError(LookupError):
+    """No current version of the field (or none the acting cooperative owns)."""
+
+
+class FieldVersionError(ValueError):
+    """A version's start the history cannot take (the message says which and why)."""
+
+
+class FieldOwnership:
+    """Who owned which field when: (owner, coop) of every version, looked up by instant, so
+    a flight's audience is decided by the ownership valid when it flew."""
+
+    def __init__(self, rows: Sequence[tuple[str, int | None, int | None, str, str]]) -> None:
+        self._rows = rows
+
+    def at(self, ms: int) -> dict[str, tuple[str, str]]:
+        """(owner, coop) by field id of the versions valid at ``ms``."""
+        return {
+            fid: (owner, coop)
+            for fid, start, end, owner, coop in self._rows
+            if (start is None or start <= ms) and (end is None or ms < end)
+        }
+
+
 class FieldTable(Database):
-    """Registered fields."""
+    """Registered fields, every version kept."""
 
     schema = """
-CREATE TABLE IF NOT EXISTS fields (
-    id         TEXT    PRIMARY KEY,
-    kind       TEXT    NOT NULL CHECK (kind IN ('field', 'no_spray')),
-    coop       TEXT    NOT NULL,
-    owner      TEXT    NOT NULL,
-    feature    TEXT    NOT NULL,
-    updated_ms INTEGER NOT NULL
+CREATE TABLE IF NOT EXISTS field_versions (
+    id            TEXT    NOT NULL,
+    seq           INTEGER NOT NULL,
+    kind          TEXT    NOT NULL CHECK (kind IN ('field', 'no_spray')),
+    coop          TEXT    NOT NULL,
+    owner         TEXT    NOT NULL,
+    feature       TEXT    NOT NULL,
+    valid_from_ms INTEGER,
+    valid_to_ms   INTEGER,
+    recorded_ms   INTEGER NOT NULL,
+    recorded_by   TEXT    NOT NULL,
+    ended_by      TEXT    NOT NULL DEFAULT '',
+    changed_ms    INTEGER NOT NULL,
+    PRIMARY KEY (id, seq)
 );
+CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms, id);
 """
 
-    def save_fields(self, fields: Sequence[StoredField]) -> None:
-        """Register fields, replacing any with the same id (one transaction).
+    def __init__(self, path: Path | str) -> None:
+        super().__init__(path)
+        self._migrate_unversioned_fields()
 
-        Each save stamps a time later than every earlier one, so ``fields_version`` changes
-        with every save even within one millisecond.
+    def _migrate_unversioned_fields(self) -> None:
+        """Databases made before versions kept one row per id in ``fields``: each becomes
+        its field's first version (valid from the beginning of time), in one transaction."""
+        conn = self._conn()
+        legacy = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fields'"
+        ).fetchone()
+        if legacy is None:
+            return
+        with self._write() as tx:
+            tx.execute(
+                "INSERT OR IGNORE INTO field_versions (id, seq, kind, coop, owner, feature,"
+                " valid_from_ms, valid_to_ms, recorded_ms, recorded_by, changed_ms)"
+                " SELECT id, 1, kind, coop, owner, feature, NULL, NULL, updated_ms,"
+                " 'migrated', updated_ms FROM fields"
+            )
+            tx.execute("DROP TABLE fields")
+
+    # --- writing -------------------------------------------------------------------------
+
+    def save_fields(
+        self,
+        fields: Sequence[StoredField],
+        *,
+        at_ms: int | None = None,
+        by: str = "direct",
+        coop: str | None = None,
+    ) -> list[str]:
+        """Register fields or start new versions of them (one transaction); returns the ids
+        that changed (an identical current version is left as it is).
+
+        A new id's first version is valid from the beginning of time; a changed one's new
+        version from the save (``at_ms``, default now). With ``coop`` (a cooperative
+        saving), an id whose latest version belongs to another cooperative refuses the
+        whole save with ``FieldOwnershipError``.
         """
         with self._write() as conn:
-            (latest,) = conn.execute("SELECT coalesce(max(updated_ms), 0) FROM fields").fetchone()
-            now = max(int(time.time() * 1000), int(latest) + 1)
-            conn.executemany(
-                "INSERT OR REPLACE INTO fields (id, kind, coop, owner, feature, updated_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                [(f.id, f.kind, f.coop, f.owner, f.feature, now) for f in fields],
+            now = self._stamp(conn, at_ms)
+            at = now if at_ms is None else at_ms
+            latest = {fid: self._latest(conn, fid) for fid in {f.id for f in fields}}
+            if coop is not None:
+                taken = sorted(
+                    fid for fid, v in latest.items() if v is not None and v.field.coop != coop
+                )
+                if taken:
+                    raise FieldOwnershipError(taken)
+            changed = []
+            for f in fields:
+                last = latest[f.id]
+                if last is not None and last.valid_to_ms is None and last.field == f:
+                    continue
+                start = None if last is None else _next_start(last, at)
+                self._append(conn, f, last, start, now, by)
+                changed.append(f.id)
+            return changed
+
+    def redraw_field(
+        self,
+        field: StoredField,
+        *,
+        at_ms: int | None = None,
+        valid_from_ms: int | None = None,
+        by: str = "direct",
+        coop: str | None = None,
+    ) -> FieldVersion:
+        """Start a new version of a current field, valid from ``valid_from_ms`` (default:
+        now), which must be after the current version's start and not in the future.
+
+        ``UnknownFieldError`` when there is no current version, or (with ``coop``) it is
+        another cooperative's. Returns the new version.
+        """
+        with self._write() as conn:
+            now = self._stamp(conn, at_ms)
+            at = now if at_ms is None else at_ms
+            last = self._latest(conn, field.id)
+            if not _current_of(last, coop):
+                raise UnknownFieldError(field.id)
+            if last.field == field:
+                return last
+            start = _next_start(last, at) if valid_from_ms is None else valid_from_ms
+            if valid_from_ms is not None and start > at:
+                raise FieldVersionError(
+                    f"valid_from is in the future; a version starts at most now ({at} ms)"
+                )
+            if last.valid_from_ms is not None and start <= last.valid_from_ms:
+                raise FieldVersionError(
+                    "valid_from must be after the current version's start"
+                    f" ({last.valid_from_ms} ms)"
+                )
+            self._append(conn, field, last, start, now, by)
+        version = self.field_version_at(field.id, start)
+        if version is None:  # pragma: no cover - just written in the transaction above
+            raise UnknownFieldError(field.id)
+        return version
+
+    def end_field(
+        self,
+        field_id: str,
+        *,
+        at_ms: int | None = None,
+        by: str = "direct",
+        coop: str | None = None,
+    ) -> FieldVersion:
+        """End the field's current version now (a deletion; the history stays).
+
+        ``UnknownFieldError`` when there is no current version, or (with ``coop``) it is
+        another cooperative's. Returns the ended version.
+        """
+        with self._write() as conn:
+            now = self._stamp(conn, at_ms)
+            at = now if at_ms is None else at_ms
+            last = self._latest(conn, field_id)
+            if not _current_of(last, coop):
+                raise UnknownFieldError(field_id)
+            end = _next_start(last, at)
+            conn.execute(
+                "UPDATE field_versions SET valid_to_ms = ?, ended_by = ?, changed_ms = ?"
+                " WHERE id = ? AND seq = ?",
+                (end, by, now, field_id, last.seq),
             )
+        return replace(last, valid_to_ms=end, ended_by=by)
+
+    @staticmethod
+    def _stamp(conn: sqlite3.Connection, at_ms: int | None) -> int:
+        """The change's record time: later than every earlier one, so ``fields_version``
+        always moves (validity times are the request's own, ``at_ms``)."""
+        (latest,) = conn.execute(
+            "SELECT coalesce(max(changed_ms), 0) FROM field_versions"
+        ).fetchone()
+        now = int(time.time() * 1000) if at_ms is None else at_ms
+        return max(now, int(latest) + 1)
+
+    @staticmethod
+    def _latest(conn: sqlite3.Connection, field_id: str) -> FieldVersion | None:
+        row: tuple[object, ...] | None = conn.execute(
+            f"SELECT {_VERSION_COLUMNS} FROM field_versions WHERE id = ?"  # noqa: S608
+            " ORDER BY seq DESC LIMIT 1",
+            (field_id,),
+        ).fetchone()
+        return None if row is None else _version(row)
+
+    @staticmethod
+    def _append(  # noqa: PLR0917 -- one transaction's pieces
+        conn: sqlite3.Connection,
+        f: StoredField,
+        last: FieldVersion | None,
+        start: int | None,
+        now: int,
+        by: str,
+    ) -> None:
+        seq = 1
+        if last is not None:
+            seq = last.seq + 1
+            if last.valid_to_ms is None:
+                conn.execute(
+                    "UPDATE field_versions SET valid_to_ms = ?, ended_by = ?, changed_ms = ?"
+                    " WHERE id = ? AND seq = ?",
+                    (start, by, now, f.id, last.seq),
+                )
+        conn.execute(
+            "INSERT INTO field_versions (id, seq, kind, coop, owner, feature, valid_from_ms,"
+            " valid_to_ms, recorded_ms, recorded_by, changed_ms)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            (f.id, seq, f.kind, f.coop, f.owner, f.feature, start, now, by, now),
+        )
+
+    # --- reading -------------------------------------------------------------------------
 
     def fields_version(self) -> tuple[int, int]:
-        """(how many fields, latest save time): changes whenever the registry does, so
-        caches of parsed fields know when to reload."""
-        ((count, latest),) = self._read(
-            "SELECT count(*), coalesce(max(updated_ms), 0) FROM fields", ()
-        )
+        """(how many versions, latest change time): changes whenever the registry or its
+        history does, so caches of parsed fields know when to reload."""
+        count, latest = self._read(
+            "SELECT count(*), coalesce(max(changed_ms), 0) FROM field_versions", ()
+        )[0]
         return int(count), int(latest)
 
     def field_owners(self) -> dict[str, tuple[str, str]]:
-        """(owner, coop) of every registered field by id, without reading geometry."""
-        rows = self._read("SELECT id, owner, coop FROM fields", ())
+        """(owner, coop) of every current field by id, without reading geometry."""
+        rows = self._read(f"SELECT id, owner, coop FROM field_versions WHERE {_CURRENT}", ())  # noqa: S608
         return {r[0]: (r[1], r[2]) for r in rows}
 
+    def field_ownership(self) -> FieldOwnership:
+        """(owner, coop) of every version with its validity, without reading geometry."""
+        rows = self._read(
+            "SELECT id, valid_from_ms, valid_to_ms, owner, coop FROM field_versions", ()
+        )
+        return FieldOwnership([(r[0], r[1], r[2], r[3], r[4]) for r in rows])
+
     def stored_fields(self) -> list[StoredField]:
-        """Every registered field and no-spray zone, by id."""
-        rows = self._conn().execute("SELECT id, kind, coop, owner, feature FROM fields ORDER BY id")
+        """Every current field and no-spray zone, by id."""
+        rows = self._read(
+            f"SELECT id, kind, coop, owner, feature FROM field_versions WHERE {_CURRENT}"  # noqa: S608
+            " ORDER BY id",
+            (),
+        )
         return [StoredField(*r) for r in rows]
 
     def stored_field(self, field_id: str) -> StoredField | None:
-        """One field by id, or None."""
-        row = (
-            self._conn()
-            .execute("SELECT id, kind, coop, owner, feature FROM fields WHERE id = ?", (field_id,))
-            .fetchone()
+        """One current field by id, or None."""
+        rows = self._read(
+            "SELECT id, kind, coop, owner, feature FROM field_versions"
+            " WHERE id = ? AND valid_to_ms IS NULL",
+            (field_id,),
         )
-        return None if row is None else StoredField(*row)
+        return StoredField(*rows[0]) if rows else None
+
+    def field_versions(self, field_id: str | None = None) -> list[FieldVersion]:
+        """Every version (of one field, or of all), by id then oldest first."""
+        where, params = ("WHERE id = ?", (field_id,)) if field_id is not None else ("", ())
+        rows = self._read(
+            f"SELECT {_VERSION_COLUMNS} FROM field_versions {where} ORDER BY id, seq",  # noqa: S608
+            params,
+        )
+        return [_version(r) for r in rows]
+
+    def field_version_at(self, field_id: str, ms: int) -> FieldVersion | None:
+        """The version of the field valid at ``ms``, or None."""
+        return next((v for v in self.field_versions(field_id) if v.valid_at(ms)), None)
+
+
+def _next_start(last: FieldVersion, at_ms: int) -> int:
+    """When a change at ``at_ms`` takes effect: then, but always after the last version's
+    start and not before its end (two changes within a millisecond stay in order)."""
+    start = at_ms
+    if last.valid_from_ms is not None:
+        start = max(start, last.valid_from_ms + 1)
+    if last.valid_to_ms is not None:
+        start = max(start, last.valid_to_ms)
+    return start
+
+
+def _current_of(version: FieldVersion | None, coop: str | None) -> TypeGuard[FieldVersion]:
+    """Whether ``version`` is a current one that ``coop`` (None: an operator) may change."""
+    return (
+        version is not None
+        and version.valid_to_ms is None
+        and (coop is None or version.field.coop == coop)
+    )
+
+
+def _version(r: tuple[object, ...]) -> FieldVersion:
+    return FieldVersion(
+        field=StoredField(str(r[0]), str(r[1]), str(r[2]), str(r[3]), str(r[4])),
+        seq=int(str(r[5])),
+        valid_from_ms=None if r[6] is None else int(str(r[6])),
+        valid_to_ms=None if r[7] is None else int(str(r[7])),
+        recorded_ms=int(str(r[8])),
+        recorded_by=str(r[9]),
+        ended_by=str(r[10]),
+    )

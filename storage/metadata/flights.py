@@ -16,7 +16,7 @@ from storage.metadata._db import Database
 _FLIGHT_COLUMNS = "id, coop, drone, start_ms, end_ms, open, summary, computed_ms"
 _FIELD_FLIGHTS_SQL = (
     "SELECT ff.flight_id, f.coop, f.drone, f.start_ms, f.end_ms, ff.field_id,"
-    " ff.covered_ha, ff.applied_l, {state}"
+    " ff.covered_ha, ff.applied_l, {state}, f.computed_ms"
     " FROM flight_fields ff JOIN flights f ON f.id = ff.flight_id"
     " WHERE ff.field_id = ? AND ff.start_ms >= ? AND ff.start_ms < ?"
     " ORDER BY ff.start_ms, ff.flight_id"
@@ -46,7 +46,8 @@ class StoredFlight:
 @dataclass(frozen=True, slots=True)
 class FlightAudience:
     """Whose flights a listing may hold: flights by ``drone_coop``'s drones, or over a field
-    of cooperative ``field_coop`` or of owner ``field_owner`` (by the registry as it is now).
+    of cooperative ``field_coop`` or of owner ``field_owner`` (by the field's version valid
+    when the flight started).
     Criteria left ``None`` admit nothing; the API maps roles onto this."""
 
     drone_coop: str | None = None
@@ -79,6 +80,7 @@ class FieldFlight:
     covered_ha: float
     applied_l: float
     state: bytes
+    computed_ms: int = 0  # when the flight's summary (and this state) was made
 
     def state_doc(self) -> dict[str, Any]:
         """The coverage state document, for ``flights.summary.decode_state``."""
@@ -282,6 +284,7 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
                 covered_ha=float(r[6]),
                 applied_l=float(r[7]),
                 state=bytes(r[8]),
+                computed_ms=int(r[9]),
             )
             for r in rows
         ]
@@ -292,8 +295,11 @@ def _audience_clause(audience: FlightAudience) -> tuple[str, list[Any]]:
     if audience.drone_coop is not None:
         ors.append("f.coop = ?")
         params.append(audience.drone_coop)
+    # Ownership as it was when the flight flew: a field's later owner never sees it.
     over = (
-        "EXISTS (SELECT 1 FROM flight_fields v JOIN fields fl ON fl.id = v.field_id"
+        "EXISTS (SELECT 1 FROM flight_fields v JOIN field_versions fl ON fl.id = v.field_id"
+        " AND (fl.valid_from_ms IS NULL OR fl.valid_from_ms <= f.start_ms)"
+        " AND (fl.valid_to_ms IS NULL OR f.start_ms < fl.valid_to_ms)"
         " WHERE v.flight_id = f.id AND fl.{} = ?)"
     )
     for column, value in (("coop", audience.field_coop), ("owner", audience.field_owner)):

@@ -165,3 +165,213 @@ def test_a_missing_field_and_a_hidden_one_answer_alike(loaded: Api) -> None:
     assert hidden.json()["detail"].replace("f-hung", "X") == missing.json()["detail"].replace(
         "no-such", "X"
     )
+
+
+# --- ownership and editing: POST never takes another coop's id; PUT, DELETE, versions -----
+
+
+def get_json(api: Api, path: str, role: Role = "operator", subject: str = "ops") -> Any:
+    response = httpx.get(f"{api.url}/api/v1{path}", headers=api.key(role, subject))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def moved(fid: str, owner: str, coop: str, lon0: float, **props: str) -> dict[str, Any]:
+    """``feature`` with changed properties."""
+    doc = feature(fid, owner, coop, lon0)
+    doc["properties"].update(props)
+    return doc
+
+
+def test_a_coop_posting_another_coops_id_gets_409_naming_only_the_id(loaded: Api) -> None:
+    before = get_json(loaded, "/fields/f-other")
+    body = {
+        "type": "FeatureCollection",
+        "features": [
+            feature("f-brand-new", "nd-hung", "htx-a", 106.5230),
+            feature("f-other", "nd-hung", "htx-a", 106.5240),
+        ],
+    }
+    response = httpx.post(
+        f"{loaded.url}/api/v1/fields", json=body, headers=loaded.key("coop", "htx-a")
+    )
+    assert response.status_code == 409
+    assert "'f-other'" in response.json()["detail"]
+    assert "htx-b" not in response.text
+    assert "nd-other" not in response.text
+    assert get_json(loaded, "/fields/f-other") == before
+    assert len(get_json(loaded, "/fields/f-other/versions")) == 1
+    ops = loaded.key("operator", "ops")
+    assert httpx.get(f"{loaded.url}/api/v1/fields/f-brand-new", headers=ops).status_code == 404
+
+
+def test_the_owner_coop_posting_its_id_again_starts_a_new_version(loaded: Api) -> None:
+    body = moved("f-hung", "nd-hung", "htx-a", 106.5200, name="Ruộng mới")
+    response = httpx.post(
+        f"{loaded.url}/api/v1/fields", json=body, headers=loaded.key("coop", "htx-a")
+    )
+    assert response.status_code == 201, response.text
+    versions = get_json(loaded, "/fields/f-hung/versions")
+    assert [v["field"]["name"] for v in versions] == ["Ruộng f-hung", "Ruộng mới"]
+    assert versions[0]["valid_from"] is None
+    assert versions[0]["valid_to"] == versions[1]["valid_from"]
+    assert versions[1]["recorded_by"].startswith("coop:htx-a (key ")
+
+
+def test_posting_an_unchanged_field_adds_no_version(loaded: Api) -> None:
+    response = httpx.post(
+        f"{loaded.url}/api/v1/fields", json=COLLECTION, headers=loaded.key("operator", "ops")
+    )
+    assert response.status_code == 201
+    assert len(get_json(loaded, "/fields/f-hung/versions")) == 1
+
+
+def test_the_owner_coop_redraws_its_field(loaded: Api) -> None:
+    wider = feature("f-hung", "nd-hung", "htx-a", 106.5200)
+    ring = wider["geometry"]["coordinates"][0]
+    for point in ring[1:3]:
+        point[0] += 50 / 103_900  # 50 m wider: 100 m by 40 m
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"geometry": wider["geometry"]},
+        headers=loaded.key("coop", "htx-a"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["version"] == 2
+    field = get_json(loaded, "/fields/f-hung", "farmer", "nd-hung")
+    assert field["properties"]["area_ha"] == pytest.approx(0.4, rel=0.01)
+    assert field["properties"]["name"] == "Ruộng f-hung"  # left out: kept
+
+
+def test_an_operator_renames_any_field(loaded: Api) -> None:
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-other",
+        json={"properties": {"name": "Ruộng bà Thu"}},
+        headers=loaded.key("operator", "ops"),
+    )
+    assert response.status_code == 200, response.text
+    assert get_json(loaded, "/fields/f-other")["properties"]["name"] == "Ruộng bà Thu"
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_another_coops_field_answers_exactly_like_an_unknown_id(loaded: Api, method: str) -> None:
+    headers = loaded.key("coop", "htx-b")
+    before = get_json(loaded, "/fields/f-hung")
+
+    def ask(fid: str) -> httpx.Response:
+        kwargs: dict[str, Any] = {"headers": headers}
+        if method == "PUT":
+            kwargs["json"] = {"properties": {"name": "taken"}}
+        return httpx.request(method, f"{loaded.url}/api/v1/fields/{fid}", **kwargs)
+
+    hidden, unknown = ask("f-hung"), ask("f-nope")
+    assert (hidden.status_code, unknown.status_code) == (404, 404)
+    assert hidden.json() == {"detail": "no field 'f-hung'"}
+    assert unknown.json() == {"detail": "no field 'f-nope'"}
+    assert get_json(loaded, "/fields/f-hung") == before
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+def test_farmers_cannot_write_fields_whatever_the_id(loaded: Api, method: str) -> None:
+    headers = loaded.key("farmer", "nd-hung")
+    body: dict[str, Any] | None = {"properties": {"name": "x"}} if method == "PUT" else None
+    answers = [
+        httpx.request(method, f"{loaded.url}/api/v1/fields/{fid}", headers=headers, json=body)
+        for fid in ("f-hung", "f-other", "f-nope")
+    ]
+    assert {a.status_code for a in answers} == {403}
+    assert len({a.text for a in answers}) == 1
+    assert len(get_json(loaded, "/fields/f-hung/versions")) == 1
+
+
+def test_a_coop_cannot_move_its_field_to_another_coop(loaded: Api) -> None:
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"properties": {"coop": "htx-b"}},
+        headers=loaded.key("coop", "htx-a"),
+    )
+    assert response.status_code == 403
+    assert "only an operator may move a field" in response.json()["detail"]
+    assert get_json(loaded, "/fields/f-hung")["properties"]["coop"] == "htx-a"
+
+
+def test_an_operator_moves_a_field_to_another_coop(loaded: Api) -> None:
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"properties": {"coop": "htx-b", "owner": "nd-other"}},
+        headers=loaded.key("operator", "ops"),
+    )
+    assert response.status_code == 200, response.text
+    a_ids = [f["id"] for f in get_json(loaded, "/fields", "coop", "htx-a")]
+    b_ids = [f["id"] for f in get_json(loaded, "/fields", "coop", "htx-b")]
+    assert (a_ids, b_ids) == (["f-lan"], ["f-hung", "f-other"])
+    # Each cooperative sees only the versions that were its own.
+    assert [v["version"] for v in get_json(loaded, "/fields/f-hung/versions", "coop", "htx-a")] == [
+        1
+    ]
+    assert [v["version"] for v in get_json(loaded, "/fields/f-hung/versions", "coop", "htx-b")] == [
+        2
+    ]
+
+
+def test_a_deleted_field_leaves_listings_and_its_id_stays_with_its_coop(loaded: Api) -> None:
+    coop_a = loaded.key("coop", "htx-a")
+    response = httpx.delete(f"{loaded.url}/api/v1/fields/f-lan", headers=coop_a)
+    assert response.status_code == 200, response.text
+    assert response.json()["valid_to"] is not None
+    assert [f["id"] for f in get_json(loaded, "/fields", "coop", "htx-a")] == ["f-hung"]
+    assert httpx.get(f"{loaded.url}/api/v1/fields/f-lan", headers=coop_a).status_code == 404
+    assert httpx.delete(f"{loaded.url}/api/v1/fields/f-lan", headers=coop_a).status_code == 404
+    assert len(get_json(loaded, "/fields/f-lan/versions", "coop", "htx-a")) == 1
+    back = feature("f-lan", "nd-lan", "htx-b", 106.5210)
+    refused = httpx.post(
+        f"{loaded.url}/api/v1/fields", json=back, headers=loaded.key("coop", "htx-b")
+    )
+    assert refused.status_code == 409
+    again = httpx.post(
+        f"{loaded.url}/api/v1/fields",
+        json=feature("f-lan", "nd-lan", "htx-a", 106.5210),
+        headers=coop_a,
+    )
+    assert again.status_code == 201
+    assert [v["version"] for v in get_json(loaded, "/fields/f-lan/versions")] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"valid_from": "2999-01-01", "properties": {"name": "x"}}, "in the future"),
+        ({"valid_from": "yesterday", "properties": {"name": "x"}}, "valid_from"),
+        ({"properties": {"id": "f-lan", "name": "x"}}, "ids never change"),
+        ({"type": "FeatureCollection"}, "one GeoJSON Feature"),
+        ({"geometry": {"type": "Point", "coordinates": [106.52, 21.08]}}, "problems"),
+    ],
+)
+def test_a_bad_redraw_is_422_and_changes_nothing(
+    loaded: Api, body: dict[str, Any], expected: str
+) -> None:
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung", json=body, headers=loaded.key("coop", "htx-a")
+    )
+    assert response.status_code == 422
+    assert expected in response.text
+    assert len(get_json(loaded, "/fields/f-hung/versions")) == 1
+
+
+def test_a_redraw_cannot_start_before_the_current_version(loaded: Api) -> None:
+    headers = loaded.key("operator", "ops")
+    first = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"valid_from": "2026-01-01", "properties": {"name": "một"}},
+        headers=headers,
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["valid_from"] == "2026-01-01T00:00:00.000+07:00"
+    assert "flights rebuild" in first.json()["note"]
+    second = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"valid_from": "2025-12-01", "properties": {"name": "hai"}},
+        headers=headers,
+    )
+    assert second.status_code == 422
+    assert "after the current version's start" in second.json()["detail"]

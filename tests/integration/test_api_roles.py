@@ -29,6 +29,10 @@ MATRIX: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("POST", "/api/v1/fields", {}, (401, 403, 201, 422, 201)),
     ("GET", "/api/v1/fields/dt-hp-004", {}, (401, 200, 200, 404, 200)),
     ("GET", "/api/v1/fields/dt-hp-004/coverage", THE_DAY, (401, 200, 200, 404, 200)),
+    ("GET", "/api/v1/fields/dt-hp-004/versions", {}, (401, 200, 200, 404, 200)),
+    ("PUT", "/api/v1/fields/dt-hp-004", {}, (401, 403, 200, 404, 200)),  # {}: no change
+    # DELETE would remove the world's field; test_api_fields.py covers it role by role.
+    ("DELETE", "/api/v1/fields/dt-unknown", {}, (401, 403, 404, 404, 404)),
     ("GET", "/api/v1/drones", {}, (401, 200, 200, 200, 200)),
     ("GET", DRONE, {}, (401, 404, 200, 404, 200)),
     ("GET", f"{DRONE}/track", THE_DAY, (401, 404, 200, 404, 200)),
@@ -62,7 +66,10 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
         for path, item in httpx.get(f"{world.url}/openapi.json").json()["paths"].items()
         for method in (m.upper() for m in item)
     }
-    path_of = {"/api/v1/flights/{flight}": "/api/v1/flights/{flight_id}"}
+    path_of = {
+        "/api/v1/flights/{flight}": "/api/v1/flights/{flight_id}",
+        "/api/v1/fields/dt-unknown": "/api/v1/fields/{field_id}",
+    }
     tested = {
         (
             m,
@@ -107,6 +114,8 @@ def test_route_answers_the_role(  # noqa: PLR0917 -- one parametrized case per r
     kwargs: dict[str, Any] = {"params": query, "headers": headers, "timeout": 30}
     if method == "POST":
         kwargs["json"] = NEW_FIELD
+    if method == "PUT":
+        kwargs["json"] = {}
     url = world.url + path.replace("{flight}", hp_flight)
     response = httpx.request(method, url, **kwargs)
     assert response.status_code == expected, response.text

@@ -269,6 +269,33 @@ def test_a_field_under_the_track_gets_the_flights_state(
     assert row.state_doc()["field_id"] == "f1"
 
 
+def test_each_flight_is_summarized_against_the_field_version_valid_when_it_started(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    long = parse_fields(collection(feature("f1", rectangle(100, 20, 0, -10)))).fields
+    short = parse_fields(collection(feature("f1", rectangle(50, 20, 0, -10)))).fields
+    metadata.save_fields(to_stored(long))
+    metadata.redraw_field(to_stored(short)[0], at_ms=NOW, valid_from_ms=T0_MS + HOUR_MS)
+    store.write_samples(line_samples(T0_MS, 60) + line_samples(T0_MS + 2 * HOUR_MS, 60))
+    rebuild(store, metadata, T0_MS, NOW, now_ms=NOW)
+    before, after = metadata.field_flights("f1", 0, 2**62)
+    # 5 m swath along the first 100 m, then the first 50 m, of the line.
+    assert before.covered_ha * 10_000 == pytest.approx(500.0, rel=1e-3)
+    assert after.covered_ha * 10_000 == pytest.approx(250.0, rel=1e-3)
+
+
+def test_a_field_deleted_before_a_flight_is_not_in_its_summary(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    metadata.save_fields(
+        to_stored(parse_fields(collection(feature("f1", rectangle(100, 20, 0, -10)))).fields)
+    )
+    metadata.end_field("f1", at_ms=T0_MS + HOUR_MS)
+    store.write_samples(line_samples(T0_MS, 60) + line_samples(T0_MS + 2 * HOUR_MS, 60))
+    rebuild(store, metadata, T0_MS, NOW, now_ms=NOW)
+    assert [f.start_ms for f in metadata.field_flights("f1", 0, 2**62)] == [T0_MS]
+
+
 def test_samples_without_swath_use_the_drones_registered_width_or_fail_by_name(
     store: SqliteStore, metadata: MetadataDB
 ) -> None:
