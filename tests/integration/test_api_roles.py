@@ -1,109 +1,167 @@
-"""Every route by every role over real HTTP, against both stores: the status each caller gets.
+"""Every route by every role by whose resource it is, over real HTTP, against both stores.
 
-Roles: no key, a farmer who owns dt-hp-004 (sprayed by Hồng Phong's d-hp-a), the Hồng Phong
-cooperative, the Yên Thọ cooperative (neither the field's nor the drone's), an operator.
-What each may see inside a 200 is specified route by route in test_api_*.py.
+Callers: no key, two farmers of two cooperatives (nd-hp-00 owns dt-hp-004, nd-yt-02 owns
+dt-yt-004), the two cooperatives (Hồng Phong, Yên Thọ) and an operator. Resources of both
+cooperatives: their fields, drones, flights (``hp``: d-hp-a over dt-hp-004; ``yt``: d-yt-a
+over dt-yt-004; ``hired``: Yên Thọ's d-yt-a over Hồng Phong's dt-hp-002, owned by a third
+farmer) and reports. A thing a caller may not see answers exactly like one that does not
+exist (same status, same body). Writes go to fresh fields made per case, and a refused
+write must leave the stored field exactly as it was. What each caller sees inside a 200 is
+specified route by route in test_api_*.py; the lists are checked here for ownership.
 """
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Final
 
 import httpx
+import orjson
 import pytest
 
-from tests.integration.api_world import HP, THE_DAY, World
+from fields.registry import parse_fields
+from fields.stored import to_stored
+from tests.integration.api_world import HP, THE_DAY, YT, World
 
 pytestmark = pytest.mark.integration
 
-ROLES: Final = ("none", "farmer_hp00", "coop_hp", "coop_yt", "operator")
-DRONE: Final = f"/api/v1/drones/{HP}/d-hp-a"
+ROLES: Final = ("none", "farmer_hp00", "farmer_yt02", "coop_hp", "coop_yt", "operator")
+HP_DRONE: Final = f"/api/v1/drones/{HP}/d-hp-a"
+YT_DRONE: Final = f"/api/v1/drones/{YT}/d-yt-a"
+HP_FIELD: Final = "dt-hp-004"
+YT_FIELD: Final = "dt-yt-004"
 
-#: (method, path, query, expected status per role in ROLES order). ``{flight}`` is a flight
-#: of d-hp-a over dt-hp-004.
-MATRIX: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
-    ("GET", "/healthz", {}, (200, 200, 200, 200, 200)),
-    ("GET", "/readyz", {}, (200, 200, 200, 200, 200)),
-    ("GET", "/metrics", {}, (401, 403, 403, 403, 200)),
-    ("GET", "/api/v1/fields", {}, (401, 200, 200, 200, 200)),
-    ("POST", "/api/v1/fields", {}, (401, 403, 201, 422, 201)),
-    ("GET", "/api/v1/fields/dt-hp-004", {}, (401, 200, 200, 404, 200)),
-    ("GET", "/api/v1/fields/dt-hp-004/coverage", THE_DAY, (401, 200, 200, 404, 200)),
-    ("GET", "/api/v1/fields/dt-hp-004/versions", {}, (401, 200, 200, 404, 200)),
-    ("PUT", "/api/v1/fields/dt-hp-004", {}, (401, 403, 200, 404, 200)),  # {}: no change
-    # DELETE would remove the world's field; test_api_fields.py covers it role by role.
-    ("DELETE", "/api/v1/fields/dt-unknown", {}, (401, 403, 404, 404, 404)),
-    ("GET", "/api/v1/drones", {}, (401, 200, 200, 200, 200)),
-    ("GET", DRONE, {}, (401, 404, 200, 404, 200)),
-    ("GET", f"{DRONE}/track", THE_DAY, (401, 404, 200, 404, 200)),
-    ("GET", "/api/v1/flights", THE_DAY, (401, 200, 200, 200, 200)),
-    ("GET", "/api/v1/flights/{flight}", {}, (401, 200, 200, 404, 200)),
-    ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": HP}, (401, 403, 200, 404, 200)),
-    ("GET", "/api/v1/rejected", THE_DAY, (401, 403, 403, 403, 200)),
+#: Who may see a thing of Hồng Phong's member nd-hp-00, of Yên Thọ's member nd-yt-02, of a
+#: cooperative alone (its drones), and routes for operators only.
+SEES_HP_FIELD: Final = (401, 200, 404, 200, 404, 200)
+SEES_YT_FIELD: Final = (401, 404, 200, 404, 200, 200)
+SEES_HP_DRONE: Final = (401, 404, 404, 200, 404, 200)
+SEES_YT_DRONE: Final = (401, 404, 404, 404, 200, 200)
+ANY_KEY: Final = (401, 200, 200, 200, 200, 200)
+OPERATOR: Final = (401, 403, 403, 403, 403, 200)
+EVERYONE: Final = (200,) * 6
+
+#: (method, path, query, expected status per role in ROLES order) of the reading routes.
+#: ``{hp}``, ``{yt}``, ``{hired}`` are flights (see the module docstring); ``{gone}`` is a
+#: flight id that does not exist.
+READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
+    ("GET", "/healthz", {}, EVERYONE),
+    ("GET", "/readyz", {}, EVERYONE),
+    ("GET", "/metrics", {}, OPERATOR),
+    ("GET", "/api/v1/fields", {}, ANY_KEY),
+    ("GET", "/api/v1/fields", {"overlaps": "true"}, ANY_KEY),
+    ("GET", f"/api/v1/fields/{HP_FIELD}", {}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}", {}, SEES_YT_FIELD),
+    ("GET", "/api/v1/fields/dt-gone", {}, (401, 404, 404, 404, 404, 404)),
+    ("GET", f"/api/v1/fields/{HP_FIELD}/coverage", THE_DAY, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}/coverage", THE_DAY, SEES_YT_FIELD),
+    ("GET", f"/api/v1/fields/{HP_FIELD}/versions", {}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}/versions", {}, SEES_YT_FIELD),
+    ("GET", "/api/v1/drones", {}, ANY_KEY),
+    ("GET", HP_DRONE, {}, SEES_HP_DRONE),
+    ("GET", YT_DRONE, {}, SEES_YT_DRONE),
+    ("GET", f"{HP_DRONE}/track", THE_DAY, SEES_HP_DRONE),
+    ("GET", f"{YT_DRONE}/track", THE_DAY, SEES_YT_DRONE),
+    ("GET", "/api/v1/flights", THE_DAY, ANY_KEY),
+    ("GET", "/api/v1/flights/{hp}", {}, SEES_HP_FIELD),
+    ("GET", "/api/v1/flights/{yt}", {}, SEES_YT_FIELD),
+    # A hired drone's flight: its cooperative, the field's cooperative (that field's part).
+    ("GET", "/api/v1/flights/{hired}", {}, (401, 404, 404, 200, 200, 200)),
+    ("GET", "/api/v1/flights/{gone}", {}, (401, 404, 404, 404, 404, 404)),
+    ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": HP}, (401, 403, 403, 200, 404, 200)),
+    ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": YT}, (401, 403, 403, 404, 200, 200)),
+    ("GET", "/api/v1/rejected", THE_DAY, OPERATOR),
 )
 
-#: A Hồng Phong field far from the others, for the import route.
-NEW_FIELD: Final = {
-    "type": "FeatureCollection",
-    "features": [
-        {
-            "type": "Feature",
-            "properties": {"id": "dt-roles-1", "name": "Thửa thử", "owner": "nd-hp-00", "coop": HP},
-            "geometry": {
-                "type": "Polygon",
-                "coordinates": [
-                    [[106.59, 21.11], [106.5905, 21.11], [106.5905, 21.1104], [106.59, 21.11]]
-                ],
-            },
-        }
-    ],
-}
+#: (name, method, expected status per role) of the writes. Each targets a fresh field of
+#: Hồng Phong's member nd-hp-00 made for the case (``target``).
+#: - ``import``: POST a new Hồng Phong field;
+#: - ``take``: POST the target's id as a Yên Thọ field (another cooperative's id);
+#: - ``rename`` / ``move``: PUT a new name / PUT ``coop`` Yên Thọ;
+#: - ``delete``: DELETE the target.
+WRITES: Final[tuple[tuple[str, str, tuple[int, ...]], ...]] = (
+    ("import", "POST", (401, 403, 403, 201, 422, 201)),
+    ("take", "POST", (401, 403, 403, 422, 409, 201)),
+    ("rename", "PUT", (401, 403, 403, 200, 404, 200)),
+    ("move", "PUT", (401, 403, 403, 403, 404, 200)),
+    ("delete", "DELETE", (401, 403, 403, 200, 404, 200)),
+)
+
+#: Each write case gets its own square, 60 m apart, far from the world's fields.
+_SQUARES = itertools.count()
 
 
-def test_every_route_is_in_the_matrix(world: World) -> None:
-    served = {
-        (method, path)
-        for path, item in httpx.get(f"{world.url}/openapi.json").json()["paths"].items()
-        for method in (m.upper() for m in item)
+def _square(field_id: str, coop: str, owner: str, name: str = "Thửa thử") -> dict[str, Any]:
+    n = next(_SQUARES)
+    lon, lat = 106.59 + 0.0006 * (n % 40), 21.11 + 0.0006 * (n // 40)
+    ring = [[lon, lat], [lon + 0.0004, lat], [lon + 0.0004, lat + 0.0004], [lon, lat + 0.0004]]
+    return {
+        "type": "Feature",
+        "properties": {"id": field_id, "name": name, "owner": owner, "coop": coop},
+        "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
     }
-    path_of = {
-        "/api/v1/flights/{flight}": "/api/v1/flights/{flight_id}",
-        "/api/v1/fields/dt-unknown": "/api/v1/fields/{field_id}",
-    }
-    tested = {
-        (
-            m,
-            path_of.get(p, p)
-            .replace(DRONE, "/api/v1/drones/{coop}/{drone}")
-            .replace("dt-hp-004", "{field_id}"),
-        )
-        for m, p, _, _ in MATRIX
-    }
-    assert served == tested
 
 
 @pytest.fixture(scope="module")
-def hp_flight(world: World) -> str:
-    flights = httpx.get(
-        f"{world.url}/api/v1/flights",
-        params={**THE_DAY, "field": "dt-hp-004"},
-        headers=world.headers["operator"],
-    ).json()["flights"]
-    flight_id: str = flights[0]["id"]
-    return flight_id
+def flights(world: World) -> dict[str, str]:
+    """The ids of the flights the matrix names."""
+
+    def first(field_id: str, coop: str) -> str:
+        body = httpx.get(
+            f"{world.url}/api/v1/flights",
+            params={**THE_DAY, "field": field_id, "coop": coop},
+            headers=world.headers["operator"],
+            timeout=30,
+        ).json()
+        flight_id: str = body["flights"][0]["id"]
+        return flight_id
+
+    return {
+        "hp": first(HP_FIELD, HP),
+        "yt": first(YT_FIELD, YT),
+        "hired": first("dt-hp-002", YT),
+        "gone": f"{YT}.d-yt-a.1",
+    }
+
+
+def _routes_served(world: World) -> set[tuple[str, str]]:
+    paths = httpx.get(f"{world.url}/openapi.json", timeout=30).json()["paths"]
+    return {(method.upper(), path) for path, item in paths.items() for method in item}
+
+
+def _template(path: str) -> str:
+    for concrete, template in (
+        (HP_DRONE, "/api/v1/drones/{coop}/{drone}"),
+        (YT_DRONE, "/api/v1/drones/{coop}/{drone}"),
+        (f"/api/v1/fields/{HP_FIELD}", "/api/v1/fields/{field_id}"),
+        (f"/api/v1/fields/{YT_FIELD}", "/api/v1/fields/{field_id}"),
+        ("/api/v1/fields/dt-gone", "/api/v1/fields/{field_id}"),
+    ):
+        path = path.replace(concrete, template)
+    for name in ("{hp}", "{yt}", "{hired}", "{gone}"):
+        path = path.replace(name, "{flight_id}")
+    return path
+
+
+def test_every_route_is_in_the_matrix(world: World) -> None:
+    write_paths = {"POST": "/api/v1/fields", "PUT": "/api/v1/fields/{field_id}"}
+    write_paths["DELETE"] = write_paths["PUT"]
+    tested = {(m, _template(p)) for m, p, _, _ in READS}
+    tested |= {(m, write_paths[m]) for _, m, _ in WRITES}
+    assert _routes_served(world) == tested
 
 
 @pytest.mark.parametrize(
     ("method", "path", "query", "expected", "role"),
     [
-        pytest.param(m, p, q, status, role, id=f"{m} {p} as {role}")
-        for m, p, q, statuses in MATRIX
+        pytest.param(m, p, q, status, role, id=f"{m} {p} {q.get('coop', '')} as {role}")
+        for m, p, q, statuses in READS
         for role, status in zip(ROLES, statuses, strict=True)
     ],
 )
-def test_route_answers_the_role(  # noqa: PLR0917 -- one parametrized case per row
+def test_reading_answers_by_role_and_owner(  # noqa: PLR0917 -- one parametrized case per row
     world: World,
-    hp_flight: str,
+    flights: dict[str, str],
     method: str,
     path: str,
     query: dict[str, str],
@@ -111,13 +169,153 @@ def test_route_answers_the_role(  # noqa: PLR0917 -- one parametrized case per r
     role: str,
 ) -> None:
     headers = {} if role == "none" else world.headers[role]
-    kwargs: dict[str, Any] = {"params": query, "headers": headers, "timeout": 30}
-    if method == "POST":
-        kwargs["json"] = NEW_FIELD
-    if method == "PUT":
-        kwargs["json"] = {}
-    url = world.url + path.replace("{flight}", hp_flight)
-    response = httpx.request(method, url, **kwargs)
+    for name, flight_id in flights.items():
+        path = path.replace("{" + name + "}", flight_id)
+    response = httpx.request(method, world.url + path, params=query, headers=headers, timeout=30)
     assert response.status_code == expected, response.text
     if expected >= 400:
         assert response.json()["detail"]
+
+
+#: What the twin of a hidden request names instead: things that do not exist.
+_UNKNOWN: Final = (
+    (HP_FIELD, "dt-none"),
+    (YT_FIELD, "dt-none"),
+    ("/d-hp-a", "/d-none"),
+    ("/d-yt-a", "/d-none"),
+    ("'d-hp-a'", "'d-none'"),
+    ("'d-yt-a'", "'d-none'"),
+)
+
+
+def _unknown(text: str, flight_ids: dict[str, str]) -> str:
+    for concrete, unknown in _UNKNOWN:
+        text = text.replace(concrete, unknown)
+    for name in ("hp", "yt", "hired"):
+        text = text.replace(flight_ids[name], flight_ids["gone"])
+    return text
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "role"),
+    [
+        pytest.param(p, q, role, id=f"{p} {q.get('coop', '')} as {role}")
+        for _, p, q, statuses in READS
+        for role, status in zip(ROLES, statuses, strict=True)
+        if status == 404 and "gone" not in p
+    ],
+)
+def test_what_a_key_may_not_see_answers_like_what_does_not_exist(
+    world: World, flights: dict[str, str], path: str, query: dict[str, str], role: str
+) -> None:
+    """The same request naming things that do not exist gets the same answer, word for word
+    once the names are swapped (a coop= of a cooperative that was never set up is 404 too)."""
+    for name, flight_id in flights.items():
+        path = path.replace("{" + name + "}", flight_id)
+    headers = world.headers[role]
+    hidden = httpx.get(world.url + path, params=query, headers=headers, timeout=30)
+    twin_query = {**query, "coop": "htx-none"} if "coop" in query else query
+    missing = httpx.get(
+        world.url + _unknown(path, flights), params=twin_query, headers=headers, timeout=30
+    )
+    assert hidden.status_code == missing.status_code == 404
+    swapped = _unknown(hidden.json()["detail"], flights)
+    if "coop" in query:
+        swapped = swapped.replace(query["coop"], "htx-none")
+    assert swapped == missing.json()["detail"]
+    assert hidden.headers.get("content-type") == missing.headers.get("content-type")
+
+
+def _stored(world: World, field_id: str) -> tuple[str, str, int] | None:
+    current = world.metadata.stored_field(field_id)
+    versions = len(world.metadata.field_versions(field_id))
+    return None if current is None else (current.coop, current.feature, versions)
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "expected", "role"),
+    [
+        pytest.param(n, m, status, role, id=f"{n} as {role}")
+        for n, m, statuses in WRITES
+        for role, status in zip(ROLES, statuses, strict=True)
+    ],
+)
+def test_writing_answers_by_role_and_owner_and_refusals_change_nothing(
+    world: World, name: str, method: str, expected: int, role: str
+) -> None:
+    target = f"dt-w-{name}-{role.replace('_', '-')}"
+    registry = parse_fields(_square(target, HP, "nd-hp-00"))
+    world.metadata.save_fields(to_stored(registry.fields))
+    before = _stored(world, target)
+    body: dict[str, Any] | None = None
+    path = f"/api/v1/fields/{target}"
+    if name == "import":
+        fresh = f"{target}-new"
+        body, path = {"type": "FeatureCollection", "features": [_square(fresh, HP, "nd-hp-00")]}, ""
+    elif name == "take":
+        body, path = _square(target, YT, "nd-yt-02"), ""
+    elif name == "rename":
+        body = {"type": "Feature", "properties": {"name": "Tên mới"}}
+    elif name == "move":
+        body = {"type": "Feature", "properties": {"coop": YT, "owner": "nd-yt-02"}}
+    headers = {} if role == "none" else world.headers[role]
+    response = httpx.request(
+        method,
+        f"{world.url}/api/v1/fields{path.removeprefix('/api/v1/fields')}",
+        content=None if body is None else orjson.dumps(body),
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == expected, response.text
+    if expected >= 400:
+        assert response.json()["detail"]
+        assert _stored(world, target) == before
+        if name == "import":
+            assert world.metadata.stored_field(f"{target}-new") is None
+    if name == "take" and expected == 409:
+        assert HP not in response.text
+        assert "nd-hp-00" not in response.text
+
+
+def _ids(world: World, role: str, route: str) -> set[str]:
+    response = httpx.get(
+        f"{world.url}/api/v1/{route}",
+        params=THE_DAY if route == "flights" else {},
+        headers=world.headers[role],
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    if route == "fields":
+        return {f["id"] for f in body if f["id"] in (HP_FIELD, YT_FIELD, "dt-hp-002")}
+    if route == "drones":
+        return {f"{d['coop']}/{d['drone']}" for d in body}
+    return {f"{f['coop']}/{f['drone']}" for f in body["flights"]}
+
+
+@pytest.mark.parametrize(
+    ("role", "fields", "drones", "flown_by"),
+    [
+        ("farmer_hp00", {HP_FIELD}, set(), {f"{HP}/d-hp-a"}),
+        ("farmer_yt02", {YT_FIELD}, set(), {f"{YT}/d-yt-a"}),
+        (
+            "coop_hp",
+            {HP_FIELD, "dt-hp-002"},
+            {f"{HP}/d-hp-a"},
+            {f"{HP}/d-hp-a", f"{YT}/d-yt-a"},
+        ),
+        ("coop_yt", {YT_FIELD}, {f"{YT}/d-yt-a"}, {f"{YT}/d-yt-a"}),
+        (
+            "operator",
+            {HP_FIELD, YT_FIELD, "dt-hp-002"},
+            {f"{HP}/d-hp-a", f"{YT}/d-yt-a"},
+            {f"{HP}/d-hp-a", f"{YT}/d-yt-a"},
+        ),
+    ],
+)
+def test_lists_hold_exactly_what_the_key_may_see(
+    world: World, role: str, fields: set[str], drones: set[str], flown_by: set[str]
+) -> None:
+    assert _ids(world, role, "fields") == fields
+    assert _ids(world, role, "drones") == drones
+    assert _ids(world, role, "flights") == flown_by

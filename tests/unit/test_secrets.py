@@ -94,7 +94,7 @@ def test_field_registry_reads_that_fail_are_unavailable_not_crashes(
 ) -> None:
     metadata = MetadataDB(tmp_path / "agridrone.db")
     with sqlite3.connect(tmp_path / "agridrone.db") as other:
-        other.execute("DROP TABLE fields")
+        other.execute("DROP TABLE field_versions")
     with pytest.raises(StoreUnavailableError, match="metadata database"):
         getattr(metadata, read)()
     metadata.close()
