@@ -135,33 +135,38 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
     """
     owners = metadata.field_owners()
     hidden_field = field is not None and not can_see_field(principal, *owners.get(field, ("", "")))
-    rows = (
-        []
-        if hidden_field
-        else metadata.flights(
+    ownership = metadata.field_ownership()
+    overlapped = foreign_overlaps_of(catalog.current())
+    views: list[dict[str, Any]] = []
+    wanted = limit + 1
+    while not hidden_field:
+        # The audience clause admits a superset: flights hidden by an overlapping field are
+        # dropped here, so read on until limit + 1 are visible; ``more`` then never counts
+        # a flight the caller may not see.
+        rows = metadata.flights(
             window.start_ms,
             window.end_ms,
             coop=coop,
             drone=drone,
             field=field,
-            limit=limit + 1,
+            limit=wanted,
             audience=audience(principal),
         )
-    )
-    ownership = metadata.field_ownership()
-    overlapped = foreign_overlaps_of(catalog.current())
-    views = [
-        v
-        for f in rows
-        if (v := flight_view(principal, f, ownership.at(f.start_ms), overlapped)) is not None
-    ]
+        views = [
+            v
+            for f in rows
+            if (v := flight_view(principal, f, ownership.at(f.start_ms), overlapped)) is not None
+        ]
+        if len(views) > limit or len(rows) < wanted:
+            break
+        wanted *= 2
     shown = views[:limit]
     return FlightList(
         from_=window.start,
         to=window.end,
         limit=limit,
         returned=len(shown),
-        more=len(rows) > limit,
+        more=len(views) > limit,
         flights=shown,
     )
 

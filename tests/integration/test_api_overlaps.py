@@ -287,6 +287,18 @@ def test_b_does_not_see_as_flight_over_its_own_field_through_the_overlap(
 
 
 @pytest.mark.parametrize(("role", "subject"), [("coop", B), ("farmer", "nd-b")])
+def test_more_never_counts_a_flight_hidden_by_the_overlap(
+    flown: tuple[Api, dict[str, str]], role: Role, subject: str
+) -> None:
+    api, _ = flown
+    who = api.key(role, subject)
+    page = api.get(who, "/flights", limit="2", **DAY).json()
+    assert (page["returned"], page["more"]) == (2, False)
+    first = api.get(who, "/flights", limit="1", **DAY).json()
+    assert (first["returned"], first["more"]) == (1, True)
+
+
+@pytest.mark.parametrize(("role", "subject"), [("coop", B), ("farmer", "nd-b")])
 def test_b_still_sees_a_flight_sent_for_its_field_and_a_hired_drone(
     flown: tuple[Api, dict[str, str]], role: Role, subject: str
 ) -> None:
