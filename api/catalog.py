@@ -34,9 +34,9 @@ def being_recomputed(flight_id: str, start: str, end: str) -> HTTPException:
     version and no time of the change, which may be another cooperative's."""
     return HTTPException(
         503,
-        detail=f"flight {flight_id} is being summarized again because a field or no-spray "
-        f"zone near where it flew changed; try again in a minute. If this lasts, an operator "
-        f"recomputes it with `agridrone flights rebuild --from {start} --to {end}`",
+        detail=f"flight {flight_id} is being summarized again because the registered fields "
+        "changed with effect from before it flew; try again in a minute. If this lasts, an "
+        f"operator recomputes it with `agridrone flights rebuild --from {start} --to {end}`",
         headers={"Retry-After": str(RETRY_AFTER_S)},
     )
 

@@ -485,6 +485,20 @@ class FlightWatcher:
         )
 
 
+def resummarize_since(metadata: MetadataDB, start_ms: int, recorded_ms: int) -> int:
+    """Record that every stored flight that started in [start, recorded) must be summarized
+    again (a field or zone change valid from ``start_ms``, recorded at ``recorded_ms``):
+    one late range per drone, from its first such flight's start to its last one's, which
+    the watcher's ``poll_late`` consumes. Any drone, not only those over the changed
+    field: a flight that missed the old outline may touch the new one. Returns how many
+    drones."""
+    spans = metadata.drone_flight_spans(start_ms, recorded_ms)
+    metadata.record_late_ranges(
+        [LateRange(coop, drone, lo, hi, recorded_ms) for coop, drone, lo, hi in spans]
+    )
+    return len(spans)
+
+
 def _redo_if_fields_changed(
     metadata: MetadataDB, engines: Engines, outcomes: Sequence[DroneOutcome], now_ms: int
 ) -> None:

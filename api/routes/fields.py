@@ -22,11 +22,11 @@ from api.times import TimeInputError, parse_time, rfc3339
 from fields.coverage import rfc7946_polygons
 from fields.registry import Field, FieldValidationError, parse_fields
 from fields.stored import FieldHistory, to_stored
+from flights.service import resummarize_since
 from storage.metadata import (
     FieldOwnershipError,
     FieldVersion,
     FieldVersionError,
-    LateRange,
     StoredField,
     UnknownFieldError,
 )
@@ -189,34 +189,26 @@ def version_answer(version: FieldVersion, parsed: Field) -> VersionAnswer:
 
 
 def _resummarize(metadata: MetadataDep, history: FieldHistory, version: FieldVersion) -> str | None:
-    """Have the flight watcher summarize again the flights a past-dated change reaches.
-
-    Any drone's flight that started in [valid_from, recorded) may have touched the old
-    outline or the new one, so every such drone gets one late range spanning those
-    flights (``flights.service.FlightWatcher.poll_late``); until they are summarized
-    again, coverage and reports answer 503 for them. A change flight summaries do not
-    depend on (a rename, a new owner) needs nothing.
-    """
+    """Have the flight watcher summarize again the flights a past-dated change reaches
+    (``flights.service.resummarize_since``); a change flight summaries do not depend on
+    (a rename, a new owner) needs nothing. Returns the answer's note."""
     start = version.valid_from_ms
     if start is None or start >= version.recorded_ms or not history.changes_summaries(version):
         return None
-    spans = metadata.drone_flight_spans(start, version.recorded_ms)
-    metadata.record_late_ranges(
-        [LateRange(coop, drone, lo, hi, version.recorded_ms) for coop, drone, lo, hi in spans]
-    )
+    drones = resummarize_since(metadata, start, version.recorded_ms)
     log.info(
         "field_change_resummarize field=%s version=%d from_ms=%d drones=%d",
         version.id,
         version.seq,
         start,
-        len(spans),
+        drones,
     )
-    if not spans:
+    if not drones:
         return None
     return (
-        f"{len(spans)} drone(s) flew since valid_from: the flight watcher summarizes "
-        "their flights again against this version within a minute or two; until then coverage "
-        "and reports that hold them answer 503 with Retry-After"
+        f"{drones} drone(s) flew since valid_from: the flight watcher summarizes their flights "
+        "again against this version within a minute or two; until then coverage and reports "
+        "that hold them answer 503 with Retry-After"
     )
 
 
