@@ -421,7 +421,7 @@ class FlightWatcher:
             self.done(w, outcome.open_since_ms)
             outcomes.append(outcome)
         if engines is not None:
-            _redo_if_fields_changed(metadata, engines, outcomes, now_ms)
+            redo_if_fields_changed(metadata, engines, outcomes, now_ms)
         return outcomes + self.poll_late(store, metadata, now_ms)
 
     def poll_late(
@@ -450,7 +450,7 @@ class FlightWatcher:
             if outcome.open_since_ms is not None and key in self.since:
                 self.since[key] = min(self.since[key], outcome.open_since_ms)
             outcomes.append(outcome)
-        _redo_if_fields_changed(metadata, engines, outcomes, now_ms)
+        redo_if_fields_changed(metadata, engines, outcomes, now_ms)
         metadata.delete_late_ranges(ranges)
         log.info(
             "late_data_summarized ranges=%d windows=%d flights=%d removed=%d",
@@ -499,7 +499,7 @@ def resummarize_since(metadata: MetadataDB, start_ms: int, recorded_ms: int) -> 
     return len(spans)
 
 
-def _redo_if_fields_changed(
+def redo_if_fields_changed(
     metadata: MetadataDB, engines: Engines, outcomes: Sequence[DroneOutcome], now_ms: int
 ) -> None:
     """When the fields changed while a round summarized flights with engines read before
