@@ -4,10 +4,12 @@ overlaps a caller may list (pure rules in ``fields.overlaps`` and ``api.auth``).
 - A commune-wide no-spray zone (scope ``commune``) binds every cooperative's fields, so only
   an operator registers one (403 for a cooperative's key).
 - A field overlapping a field of another cooperative significantly is refused (409 naming
-  the feature and the overlap in m², never the other field), unless an operator forces it.
-- The significant cross-cooperative overlaps of the registered fields are worked out once
-  per catalog version; flights and coverage use them to hide a cooperative's flights from
-  the owner of a field drawn over its own (``api.auth.can_see_flight_on_field``).
+  the feature and the overlap in m², never the other field), unless an operator forces it;
+  "a field" is every version valid at some instant from the new version's start on.
+- The significant cross-cooperative overlaps between all versions of the registered fields
+  are worked out once per catalog version; flights and coverage use them to hide a
+  cooperative's flights from the owner of a field drawn over its own, now or ever
+  (``api.auth.can_see_flight_on_field``).
 """
 
 from __future__ import annotations
