@@ -299,7 +299,11 @@ def redraw_field(
             f"{field_id!r} stays with {current.coop!r} (leave 'coop' out to keep it)",
         )
     check_import(
-        principal, [new], catalog.current(), force=force, valid_from={new.id: start or now}
+        principal,
+        [new],
+        catalog.current(),
+        force=force,
+        valid_from={new.id: now if start is None else start},
     )
     try:
         version = metadata.redraw_field(

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.catalog import FieldCatalog
+from api.overlaps import foreign_overlaps_of
 from fields.registry import parse_fields
 from fields.stored import FieldHistory, to_stored
 from fields.synthetic import collection, feature, rectangle
@@ -302,3 +304,24 @@ def test_changes_within_one_millisecond_stay_in_order(metadata: MetadataDB) -> N
         metadata.redraw_field(row("f1", width=width), at_ms=T)
     starts = [v.valid_from_ms for v in metadata.field_versions("f1")]
     assert starts == [None, T, T + 1, T + 2]
+
+
+def test_versions_since_an_instant_keep_deleted_fields_valid_then(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1"), row("f2", coop="htx-b")], at_ms=T)
+    metadata.end_field("f1", at_ms=T + 1_000)
+    history = FieldHistory(metadata.field_versions())
+    assert [f.id for f in history.versions_since(None)] == ["f1", "f2"]
+    assert [f.id for f in history.versions_since(T + 999)] == ["f1", "f2"]
+    assert [f.id for f in history.versions_since(T + 1_000)] == ["f2"]
+
+
+def test_a_deleted_field_still_hides_flights_through_a_field_drawn_over_it(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2", coop="htx-b")], at_ms=T)
+    metadata.end_field("f1", at_ms=T + 1_000)
+    catalog = FieldCatalog(metadata).current()
+    assert foreign_overlaps_of(catalog) == {
+        "f1": frozenset({"htx-b"}),
+        "f2": frozenset({"htx-a"}),
+    }
