@@ -15,6 +15,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
+from fastapi import HTTPException
+
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.registry import Field, FieldRegistry
 from fields.stored import FieldHistory, VersionSet, registry_of
@@ -22,6 +24,21 @@ from storage.metadata import MetadataDB
 
 #: Coverage engines of past registries kept at once.
 CACHED_ENGINES: Final = 8
+#: Seconds a client is told to wait for a flight being summarized again.
+RETRY_AFTER_S: Final = 60
+
+
+def being_recomputed(flight_id: str, start: str, end: str) -> HTTPException:
+    """The 503 for a flight summarized before a field or zone change that reaches back
+    past its start: the flight watcher is summarizing it again. It names no field, no
+    version and no time of the change, which may be another cooperative's."""
+    return HTTPException(
+        503,
+        detail=f"flight {flight_id} is being summarized again because the registered fields "
+        "changed with effect from before it flew; try again in a minute. If this lasts, an "
+        f"operator recomputes it with `agridrone flights rebuild --from {start} --to {end}`",
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 @dataclass(eq=False)

@@ -4,10 +4,12 @@ overlaps a caller may list (pure rules in ``fields.overlaps`` and ``api.auth``).
 - A commune-wide no-spray zone (scope ``commune``) binds every cooperative's fields, so only
   an operator registers one (403 for a cooperative's key).
 - A field overlapping a field of another cooperative significantly is refused (409 naming
-  the feature and the overlap in m², never the other field), unless an operator forces it.
-- The significant cross-cooperative overlaps of the registered fields are worked out once
-  per catalog version; flights and coverage use them to hide a cooperative's flights from
-  the owner of a field drawn over its own (``api.auth.can_see_flight_on_field``).
+  the feature and the overlap in m², never the other field), unless an operator forces it;
+  "a field" is every version valid at some instant from the new version's start on.
+- The significant cross-cooperative overlaps between all versions of the registered fields
+  are worked out once per catalog version; flights and coverage use them to hide a
+  cooperative's flights from the owner of a field drawn over its own, now or ever
+  (``api.auth.can_see_flight_on_field``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Final
 
 from fastapi import HTTPException
@@ -26,6 +28,7 @@ from api.catalog import Catalog
 from fields.overlaps import (
     OVERLAP_M2,
     OVERLAP_SHARE,
+    Overlap,
     foreign_overlaps,
     import_conflicts,
     overlaps_within,
@@ -52,13 +55,21 @@ class OverlapPair(BaseModel):
 def check_import(
     principal: Principal,
     features: Sequence[Field],
-    registry: FieldRegistry | None,
+    catalog: Catalog,
     *,
     force: bool,
+    valid_from: Mapping[str, int | None],
 ) -> None:
     """Refuse an import that breaks the zone-scope or overlap rules (403 / 409), before
     anything is stored. Only the features the caller may register are checked for
-    overlaps; the ownership check refuses the others."""
+    overlaps; the ownership check refuses the others.
+
+    ``valid_from`` gives, per feature id, when its new version will start (``None``: the
+    beginning of time, a new id's first version). Each feature is checked against every
+    version of other cooperatives' fields valid at some instant from then on, deleted
+    and replaced ones included: a field's versions reach into the past, and so would
+    the flights it shows.
+    """
     if force and principal.role != "operator":
         raise HTTPException(
             403,
@@ -84,8 +95,7 @@ def check_import(
         for f in features
         if f.kind == "field" and (principal.role == "operator" or f.coop == principal.subject)
     ]
-    registered = () if registry is None else registry.fields
-    conflicts = import_conflicts(mine, registered)
+    conflicts = _conflicts(mine, catalog, valid_from)
     if not conflicts:
         return
     if force:
@@ -114,6 +124,30 @@ def check_import(
             ],
         },
     )
+
+
+def _conflicts(
+    mine: Sequence[Field], catalog: Catalog, valid_from: Mapping[str, int | None]
+) -> list[Overlap]:
+    """The significant cross-cooperative overlaps of the new fields, with each other and
+    with every version of the registered fields valid from their start on; one per pair
+    of ids (the largest area)."""
+    by_start: dict[int | None, list[Field]] = {}
+    for f in mine:
+        by_start.setdefault(valid_from.get(f.id), []).append(f)
+    new_ids = {f.id for f in mine}
+    history = catalog.history
+    pairs: list[Overlap] = []
+    for start, group in by_start.items():
+        registered = [f for f in history.versions_since(start) if f.id not in new_ids]
+        pairs += import_conflicts(group, registered)
+    pairs += import_conflicts(mine, [])
+    largest: dict[tuple[str, str], Overlap] = {}
+    for o in pairs:
+        key = (o.a.id, o.b.id)
+        if key not in largest or o.area_m2 > largest[key].area_m2:
+            largest[key] = o
+    return list(largest.values())
 
 
 def visible_overlaps(principal: Principal, registry: FieldRegistry | None) -> list[OverlapPair]:
@@ -147,13 +181,15 @@ _shadows: weakref.WeakKeyDictionary[Catalog, dict[str, frozenset[str]]] = (
 
 
 def foreign_overlaps_of(catalog: Catalog) -> dict[str, frozenset[str]]:
-    """For each field in a significant overlap with another cooperative's field, those
-    cooperatives; computed once per catalog version."""
+    """For each field id some version of which overlaps significantly a version of another
+    cooperative's field (at any time, deleted ones included), those cooperatives;
+    computed once per catalog version. Every version counts, whenever it was valid: a
+    flight is hidden when in doubt (unless its job named the field)."""
     with _shadow_lock:
         found = _shadows.get(catalog)
         if found is None:
-            fields = () if catalog.registry is None else catalog.registry.fields
-            found = foreign_overlaps(overlaps_within(fields))
+            pairs = overlaps_within(catalog.history.all_fields())
+            found = foreign_overlaps(o for o in pairs if o.a.id != o.b.id)
             _shadows[catalog] = found
         return found
 

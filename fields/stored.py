@@ -54,6 +54,7 @@ class FieldHistory:
         self.versions: tuple[FieldVersion, ...] = tuple(versions)
         self._parsed: dict[tuple[str, int], Field] = {}
         self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
+        self._changes: tuple[tuple[int, int], ...] | None = None
         self._lock = threading.Lock()
 
     def of(self, field_id: str) -> list[FieldVersion]:
@@ -94,11 +95,75 @@ class FieldHistory:
                 self._sets.popitem(last=False)
             return key, registry
 
-    def stale(self, field_id: str, start_ms: int, computed_ms: int) -> FieldVersion | None:
-        """The field's version valid at ``start_ms`` when it was recorded after a summary
-        made at ``computed_ms`` (a version started in the past, after the flight was
-        summarized against the one before); None when the summary can be trusted."""
-        version = self.version_at(field_id, start_ms)
-        if version is None or version.valid_from_ms is None:
-            return None
-        return version if version.recorded_ms > computed_ms else None
+    def versions_since(self, ms: int | None) -> list[Field]:
+        """The parsed fields (kind ``field``) of every version still valid at or after
+        ``ms`` (``None``: every version ever), deleted and replaced ones included."""
+        return [
+            self.field(v)
+            for v in self.versions
+            if v.field.kind == "field"
+            and (ms is None or v.valid_to_ms is None or ms < v.valid_to_ms)
+        ]
+
+    def all_fields(self) -> list[Field]:
+        """The parsed fields (kind ``field``) of every version ever."""
+        return self.versions_since(None)
+
+    def changes_summaries(self, version: FieldVersion) -> bool:
+        """Whether ``version`` changed what flight summaries depend on, compared with the
+        version before it: the outline, the kind, or the cooperative of a no-spray zone
+        (whom it binds) or of a field under a cooperative's zone (which zones apply).
+        A rename or a new owner does not (reports and audiences read those from the
+        version valid at the flight's start when they answer). A first version never
+        does: a new id is summarized into flights from then on (docs/api.md)."""
+        before = [v for v in self.of(version.id) if v.seq < version.seq]
+        if not before or version.valid_from_ms is None:
+            return False
+        prev = before[-1]
+        if prev.valid_to_ms != version.valid_from_ms or prev.field.kind != version.field.kind:
+            return True
+        if _geometry(prev) != _geometry(version):
+            return True
+        if prev.field.coop == version.field.coop:
+            return False
+        if version.field.kind == "no_spray":
+            return True
+        coops = {prev.field.coop, version.field.coop}
+        shape = self.field(version).geometry
+        return any(
+            z.field.kind == "no_spray"
+            and z.field.coop in coops
+            and self.field(z).geometry.intersects(shape)
+            for z in self.versions
+        )
+
+    def summary_changes(self) -> tuple[tuple[int, int], ...]:
+        """(valid_from_ms, recorded_ms) of every version that ``changes_summaries``: a flight
+        that started at or after ``valid_from_ms`` and was summarized before
+        ``recorded_ms`` was judged against other outlines (computed once)."""
+        with self._lock:
+            found = self._changes
+        if found is None:
+            found = tuple(
+                (v.valid_from_ms, v.recorded_ms)
+                for v in self.versions
+                if v.valid_from_ms is not None and self.changes_summaries(v)
+            )
+            with self._lock:
+                self._changes = found
+        return found
+
+    def outdated(self, start_ms: int, computed_ms: int) -> bool:
+        """Whether a flight that started at ``start_ms``, summarized at ``computed_ms``, was
+        summarized before a change (of any field or zone) that took effect by its start
+        was recorded: the flight watcher summarizes it again (docs/flights.md)."""
+        return any(
+            valid_from <= start_ms and computed_ms < recorded
+            for valid_from, recorded in self.summary_changes()
+        )
+
+
+def _geometry(version: FieldVersion) -> object:
+    """The stored GeoJSON geometry of a version (as parsed JSON, compared exactly)."""
+    doc = orjson.loads(version.field.feature)
+    return doc.get("geometry") if isinstance(doc, dict) else None

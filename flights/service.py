@@ -73,6 +73,10 @@ class Engines:
     there is no engine and every footprint counts as outside fields."""
 
     def __init__(self, metadata: MetadataDB, params: CoverageParams | None = None) -> None:
+        #: When the field versions were read: a summary made with these engines is as of
+        #: then (its ``computed_ms``), so a field change recorded later marks it outdated.
+        self.as_of_ms = int(time.time() * 1000)
+        self.fields_version = metadata.fields_version()
         self._history = FieldHistory(metadata.field_versions())
         self._params = params or CoverageParams()
         self._engines: dict[tuple[VersionSet, float | None], CoverageEngine] = {}
@@ -173,7 +177,7 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
     rows: list[tuple[StoredFlight, Sequence[FlightFieldState]]] = []
     opened: list[Flight] = []
     failed: list[str] = []
-    computed_ms = int(time.time() * 1000)
+    computed_ms = min(int(time.time() * 1000), engines.as_of_ms)
     for f in flights:
         if f.is_open:
             opened.append(f)
@@ -416,17 +420,17 @@ class FlightWatcher:
             outcome = self._summarize(store, metadata, w, now_ms, engines, replace=False)
             self.done(w, outcome.open_since_ms)
             outcomes.append(outcome)
-        return outcomes + self.poll_late(store, metadata, now_ms, engines)
+        if engines is not None:
+            redo_if_fields_changed(metadata, engines, outcomes, now_ms)
+        return outcomes + self.poll_late(store, metadata, now_ms)
 
     def poll_late(
-        self,
-        store: TelemetryStore,
-        metadata: MetadataDB,
-        now_ms: int,
-        engines: Engines | None = None,
+        self, store: TelemetryStore, metadata: MetadataDB, now_ms: int
     ) -> list[DroneOutcome]:
         """Summarize again, replacing what was stored, the flights that late data recorded
-        by the ingest worker touched; then forget those records. Cheap when none wait."""
+        by the ingest worker (or a past-dated field change, ``api.routes.fields``) touched;
+        then forget those records. Cheap when none wait. The engines are built after the
+        ranges are read, so they hold the field change that recorded a range."""
         ranges = metadata.late_ranges()
         if not ranges:
             return []
@@ -438,7 +442,7 @@ class FlightWatcher:
             rows = metadata.flights(lo - LONGEST_FLIGHT_MS, hi + gap_ms + 1, coop=c, drone=d)
             near[(c, d)] = [(f.start_ms, f.end_ms) for f in rows]
         windows = late_windows(spans, near, self.since, gap_ms)
-        engines = engines or Engines(metadata)
+        engines = Engines(metadata)
         outcomes = []
         for w in windows:
             outcome = self._summarize(store, metadata, w, now_ms, engines, replace=True)
@@ -446,6 +450,7 @@ class FlightWatcher:
             if outcome.open_since_ms is not None and key in self.since:
                 self.since[key] = min(self.since[key], outcome.open_since_ms)
             outcomes.append(outcome)
+        redo_if_fields_changed(metadata, engines, outcomes, now_ms)
         metadata.delete_late_ranges(ranges)
         log.info(
             "late_data_summarized ranges=%d windows=%d flights=%d removed=%d",
@@ -478,6 +483,38 @@ class FlightWatcher:
             engines=engines,
             replace=replace,
         )
+
+
+def resummarize_since(metadata: MetadataDB, start_ms: int, recorded_ms: int) -> int:
+    """Record that every stored flight that started in [start, recorded) must be summarized
+    again (a field or zone change valid from ``start_ms``, recorded at ``recorded_ms``):
+    one late range per drone, from its first such flight's start to its last one's, which
+    the watcher's ``poll_late`` consumes. Any drone, not only those over the changed
+    field: a flight that missed the old outline may touch the new one. Returns how many
+    drones."""
+    spans = metadata.drone_flight_spans(start_ms, recorded_ms)
+    metadata.record_late_ranges(
+        [LateRange(coop, drone, lo, hi, recorded_ms) for coop, drone, lo, hi in spans]
+    )
+    return len(spans)
+
+
+def redo_if_fields_changed(
+    metadata: MetadataDB, engines: Engines, outcomes: Sequence[DroneOutcome], now_ms: int
+) -> None:
+    """When the fields changed while a round summarized flights with engines read before
+    the change, record the windows it stored as late ranges: the next round summarizes
+    them again (a change with a past ``valid_from`` may reach them, and it could not see
+    flights that were not stored yet)."""
+    if metadata.fields_version() == engines.fields_version:
+        return
+    metadata.record_late_ranges(
+        [
+            LateRange(o.coop, o.drone, o.start_ms, max(o.start_ms, o.end_ms - 1), now_ms)
+            for o in outcomes
+            if o.saved
+        ]
+    )
 
 
 def watch(

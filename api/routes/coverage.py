@@ -15,7 +15,7 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from api.auth import PrincipalDep, can_see_field
-from api.catalog import Catalog
+from api.catalog import Catalog, being_recomputed
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import visible_parts
 from api.routes.fields import FieldSummary, summary
@@ -186,19 +186,8 @@ def _computed(
     if engine is None or version.id not in engine.fields:  # pragma: no cover - by construction
         raise HTTPException(404, detail=f"no field {version.id!r}")
     for part in parts:
-        stale = catalog.history.stale(version.id, part.start_ms, part.computed_ms)
-        if stale is not None:
-            raise HTTPException(
-                409,
-                detail=_rebuild(
-                    part,
-                    version.id,
-                    "was summarized before "
-                    f"version {stale.seq} of the field (valid from {_time(stale.valid_from_ms)}) "
-                    "was recorded",
-                    window,
-                ),
-            )
+        if catalog.history.outdated(part.start_ms, part.computed_ms):
+            raise being_recomputed(part.flight_id, window.start, window.end)
     state = _merged(engine, version.id, parts, window)
     return _Computed(version, catalog.history.field(version), engine, state, parts)
 

@@ -6,8 +6,9 @@ operator all. A field someone may not see answers 404, exactly like one that doe
 
 from __future__ import annotations
 
+import logging
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Query
@@ -20,7 +21,8 @@ from api.overlaps import OverlapPair, check_import, visible_overlaps
 from api.times import TimeInputError, parse_time, rfc3339
 from fields.coverage import rfc7946_polygons
 from fields.registry import Field, FieldValidationError, parse_fields
-from fields.stored import to_stored
+from fields.stored import FieldHistory, to_stored
+from flights.service import resummarize_since
 from storage.metadata import (
     FieldOwnershipError,
     FieldVersion,
@@ -30,6 +32,11 @@ from storage.metadata import (
 )
 
 router = APIRouter(tags=["fields"])
+log = logging.getLogger("agridrone.api")
+
+#: How far back a cooperative key may date a change (``valid_from``); operators: any time.
+COOP_BACKDATE_DAYS: Final = 31
+COOP_BACKDATE_MS: Final = COOP_BACKDATE_DAYS * 86_400_000
 
 
 class FieldSummary(BaseModel):
@@ -86,7 +93,12 @@ def import_fields(
             422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
         ) from exc
     everything = [*registry.fields, *registry.no_spray]
-    check_import(principal, everything, catalog.current().registry, force=force)
+    known = catalog.current().history
+    now = _now_ms()
+    # A new id's first version is valid from the beginning of time, a known id's next
+    # one from now: each is checked against what other cooperatives held since then.
+    starts = {f.id: (now if known.of(f.id) else None) for f in everything}
+    check_import(principal, everything, catalog.current(), force=force, valid_from=starts)
     if principal.role == "coop":
         foreign = [f"{f.id} (coop {f.coop!r})" for f in everything if f.coop != principal.subject]
         if foreign:
@@ -100,7 +112,7 @@ def import_fields(
     try:
         metadata.save_fields(
             to_stored(everything),
-            at_ms=_now_ms(),
+            at_ms=now,
             by=changed_by(principal),
             coop=principal.subject if principal.role == "coop" else None,
         )
@@ -176,6 +188,30 @@ def version_answer(version: FieldVersion, parsed: Field) -> VersionAnswer:
     )
 
 
+def _resummarize(metadata: MetadataDep, history: FieldHistory, version: FieldVersion) -> str | None:
+    """Have the flight watcher summarize again the flights a past-dated change reaches
+    (``flights.service.resummarize_since``); a change flight summaries do not depend on
+    (a rename, a new owner) needs nothing. Returns the answer's note."""
+    start = version.valid_from_ms
+    if start is None or start >= version.recorded_ms or not history.changes_summaries(version):
+        return None
+    drones = resummarize_since(metadata, start, version.recorded_ms)
+    log.info(
+        "field_change_resummarize field=%s version=%d from_ms=%d drones=%d",
+        version.id,
+        version.seq,
+        start,
+        drones,
+    )
+    if not drones:
+        return None
+    return (
+        f"{drones} drone(s) flew since valid_from: the flight watcher summarizes their flights "
+        "again against this version within a minute or two; until then coverage and reports "
+        "that hold them answer 503 with Retry-After"
+    )
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -241,6 +277,13 @@ def redraw_field(
             start = parse_time("valid_from", str(valid_from))
         except TimeInputError as exc:
             raise HTTPException(422, detail=str(exc)) from exc
+        if principal.role == "coop" and start < now - COOP_BACKDATE_MS:
+            raise HTTPException(
+                422,
+                detail=f"valid_from: a cooperative key may date a change at most "
+                f"{COOP_BACKDATE_DAYS} days back (to {rfc3339(now - COOP_BACKDATE_MS)}); "
+                f"got {rfc3339(start)}. Ask an operator for an older correction",
+            )
     feature = _merged_feature(field_id, current, body)
     try:
         parsed = parse_fields(feature, source="request body")
@@ -255,7 +298,13 @@ def redraw_field(
             detail=f"only an operator may move a field to another cooperative; field "
             f"{field_id!r} stays with {current.coop!r} (leave 'coop' out to keep it)",
         )
-    check_import(principal, [new], catalog.current().registry, force=force)
+    check_import(
+        principal,
+        [new],
+        catalog.current(),
+        force=force,
+        valid_from={new.id: now if start is None else start},
+    )
     try:
         version = metadata.redraw_field(
             to_stored([new])[0],
@@ -268,14 +317,7 @@ def redraw_field(
         raise HTTPException(404, detail=f"no field {field_id!r}") from exc
     except FieldVersionError as exc:
         raise HTTPException(422, detail=f"valid_from: {exc}") from exc
-    note = None
-    if version.valid_from_ms is not None and version.valid_from_ms < version.recorded_ms - 1000:
-        note = (
-            "flights that started since valid_from were summarized against the previous "
-            "version; coverage and reports answer 409 for them until an operator runs "
-            f"`agridrone flights rebuild --from {rfc3339(version.valid_from_ms)} --to "
-            f"{rfc3339(version.recorded_ms + 1)}`"
-        )
+    note = _resummarize(metadata, catalog.current().history, version)
     return ChangeAnswer(**version_answer(version, new).model_dump(), note=note)
 
 

@@ -130,11 +130,16 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
 
     ``more`` is true when there are more than ``limit``: narrow the window or raise
     ``limit``. A field, drone or cooperative the caller may not see gives an empty list,
-    as one that does not exist would (a field only some of whose flights the caller may
-    see is still empty: its flights would tell that it exists).
+    as one that does not exist would (a field none of whose versions the caller could see
+    is still empty: its flights would tell that it exists); a field the caller saw at some
+    time (deleted or moved since) lists the flights the caller may see over it.
     """
-    owners = metadata.field_owners()
-    hidden_field = field is not None and not can_see_field(principal, *owners.get(field, ("", "")))
+    # Hidden only when no version of the field was ever the caller's to see; otherwise
+    # each flight's audience (ownership when it flew) decides, as in the unfiltered list.
+    hidden_field = field is not None and not any(
+        can_see_field(principal, v.field.owner, v.field.coop)
+        for v in catalog.current().history.of(field)
+    )
     ownership = metadata.field_ownership()
     overlapped = foreign_overlaps_of(catalog.current())
     views: list[dict[str, Any]] = []

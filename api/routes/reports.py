@@ -14,8 +14,9 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 
 from api.auth import CoopOrOperatorDep, Principal, can_see_coop
+from api.catalog import being_recomputed
 from api.deps import CatalogDep, MetadataDep
-from api.times import Window, WindowDep, local_day, rfc3339
+from api.times import Window, WindowDep, local_day
 from fields.registry import ID_PATTERN
 from fields.stored import FieldHistory
 from reports.render import to_csv, to_json
@@ -123,17 +124,9 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
 
 
 def _refuse_stale(history: FieldHistory, stored: list[StoredFlight], window: Window) -> None:
-    """409 for a flight summarized before the field version it flew over was recorded (a
-    redraw given a past ``valid_from``): its figures are of the version before."""
+    """503 for a flight summarized before a field or zone change that reaches back past
+    its start (a past-dated redraw): the flight watcher is summarizing it again, and its
+    stored figures are of the outlines before."""
     for flight in stored:
-        for share in flight.summary_dict().get("fields") or ():
-            fid = str(share.get("field_id")) if isinstance(share, dict) else ""
-            stale = history.stale(fid, flight.start_ms, flight.computed_ms)
-            if stale is not None:
-                raise HTTPException(
-                    409,
-                    detail=f"flight {flight.id} was summarized before version {stale.seq} of "
-                    f"field {fid} (valid from {rfc3339(stale.valid_from_ms or 0)}) was "
-                    "recorded; an operator recomputes it with `agridrone flights rebuild "
-                    f"--from {window.start} --to {window.end}`",
-                )
+        if history.outdated(flight.start_ms, flight.computed_ms):
+            raise being_recomputed(flight.id, window.start, window.end)

@@ -240,6 +240,16 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
             params.append(limit)
         return [_flight_record(r) for r in self._read(sql, tuple(params))]
 
+    def drone_flight_spans(self, start_ms: int, end_ms: int) -> list[tuple[str, str, int, int]]:
+        """(coop, drone, first start, last start) of every drone with stored flights that
+        started in [start, end), by drone (one grouped query, no summaries read)."""
+        rows = self._read(
+            "SELECT coop, drone, min(start_ms), max(start_ms) FROM flights"
+            " WHERE start_ms >= ? AND start_ms < ? GROUP BY coop, drone ORDER BY coop, drone",
+            (start_ms, end_ms),
+        )
+        return [(str(r[0]), str(r[1]), int(r[2]), int(r[3])) for r in rows]
+
     def flight(self, flight_id: str) -> StoredFlight | None:
         """One flight by id, or ``None``."""
         rows = self._read(

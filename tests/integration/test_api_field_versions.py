@@ -20,7 +20,7 @@ from api.times import local_day, rfc3339
 from fields.coverage import CoverageEngine
 from fields.registry import FieldRegistry, load_fields, parse_fields
 from fields.synthetic import T0_MS
-from flights.service import rebuild
+from flights.service import FlightWatcher, rebuild
 from simulators.geo import DEFAULT_FIELDS_PATH
 from storage.contract import TelemetryStore
 from storage.metadata import StoredFlight
@@ -76,6 +76,18 @@ def rebuild_all(world: World, store: TelemetryStore) -> None:
     assert not [f for o in outcomes for f in o.failed]
 
 
+def resummarize(world: World, store: TelemetryStore) -> None:
+    """One round of the flight watcher's late-data pass, as the ingest process runs it."""
+    outcomes = FlightWatcher().poll_late(store, world.metadata, int(time.time() * 1000))
+    assert outcomes
+    assert not [f for o in outcomes for f in o.failed]
+    assert world.metadata.late_ranges() == []
+
+
+def yt_report() -> dict[str, str]:
+    return {**THE_DAY, "coop": YT}
+
+
 def shrunk() -> dict[str, Any]:
     """dt-hp-004 with a 0.5 m strip taken off all round (every flight still touches it)."""
     original = next(f for f in load_fields(DEFAULT_FIELDS_PATH).fields if f.id == FIELD)
@@ -128,11 +140,12 @@ def test_flights_after_a_past_dated_redraw_use_the_new_outline_and_owner(
     old_first = coverage(world).json()["flights"][0]
     valid_from = rfc3339((first.end_ms + second.start_ms) // 2)
     geometry = shrunk()
+    # A year back: an operator's correction (a cooperative key may go 31 days back).
     answer = call(
         world,
         "PUT",
         f"/fields/{FIELD}",
-        "coop_hp",
+        "operator",
         json={
             "valid_from": valid_from,
             "geometry": geometry,
@@ -140,12 +153,14 @@ def test_flights_after_a_past_dated_redraw_use_the_new_outline_and_owner(
         },
     )
     assert answer.status_code == 200, answer.text
-    assert "flights rebuild" in answer.json()["note"]
-    # Until the rebuild, the flights summarized against version 1 are refused, not misread.
+    assert "flight watcher" in answer.json()["note"]
+    # Until the watcher has summarized them again, the flights summarized against version 1
+    # are refused with 503, not misread.
     for stale in (coverage(world), report(world)):
-        assert stale.status_code == 409
-        assert "flights rebuild" in stale.json()["detail"]
-    rebuild_all(world, store)
+        assert stale.status_code == 503
+        assert stale.headers["Retry-After"] == "60"
+        assert "being summarized again" in stale.json()["detail"]
+    resummarize(world, store)
 
     body = coverage(world).json()
     v1, v2 = body["versions"]
@@ -222,3 +237,102 @@ def test_a_moved_field_shows_each_cooperative_only_the_flights_of_its_own_time(
     part = call(world, "GET", f"/flights/{second.id}", "coop_yt").json()
     assert [s["field_id"] for s in part["fields"]] == [FIELD]
     assert part["whole_flight"] is False
+
+
+def test_a_past_dated_rename_leaves_every_summary_and_report_alone(
+    fresh: tuple[World, TelemetryStore],
+) -> None:
+    world, _ = fresh
+    yt_before = call(world, "GET", "/reports/usage", "coop_yt", params=THE_DAY).json()
+    hp_before = past(world)
+    body = {"properties": {"name": "renamed"}, "valid_from": "2025-11-28T08:00:00+07:00"}
+    refused = call(world, "PUT", "/fields/dt-hp-002", "coop_hp", json=body)
+    assert refused.status_code == 422
+    assert "31 days back" in refused.json()["detail"]
+    answer = call(world, "PUT", "/fields/dt-hp-002", "operator", json=body)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["note"] is None
+    yt_after = call(world, "GET", "/reports/usage", "coop_yt", params=THE_DAY)
+    assert yt_after.status_code == 200, yt_after.text
+    assert yt_after.json() == yt_before
+    assert past(world) == hp_before
+    assert world.metadata.late_ranges() == []
+
+
+def test_a_past_dated_redraw_holds_other_cooperatives_reports_without_naming_the_field(
+    fresh: tuple[World, TelemetryStore],
+) -> None:
+    world, store = fresh
+    yt_before = call(world, "GET", "/reports/usage", "coop_yt", params=THE_DAY).json()
+    answer = call(
+        world,
+        "PUT",
+        f"/fields/{FIELD}",
+        "operator",
+        json={"valid_from": "2025-11-28T00:07:00+07:00", "geometry": shrunk()},
+    )
+    assert answer.status_code == 200, answer.text
+    held = call(world, "GET", "/reports/usage", "coop_yt", params=THE_DAY)
+    assert held.status_code == 503
+    assert held.headers["Retry-After"] == "60"
+    for secret in (FIELD, HP, "version", "00:07"):
+        assert secret not in held.text
+    resummarize(world, store)
+    after = call(world, "GET", "/reports/usage", "coop_yt", params=THE_DAY)
+    assert after.status_code == 200, after.text
+    assert after.json() == yt_before
+
+
+def test_a_past_dated_redraw_reaches_a_flight_that_missed_the_old_outline(
+    fresh: tuple[World, TelemetryStore],
+) -> None:
+    world, store = fresh
+    hired = world.metadata.flights(T0_MS - DAY_MS, T0_MS + DAY_MS, coop=YT)[0]
+    over_002 = call(world, "GET", "/fields/dt-hp-002/coverage", "operator", params=THE_DAY).json()
+    assert [f["id"] for f in over_002["flights"]] == [hired.id]
+    before = call(world, "GET", "/fields/dt-hp-001/coverage", "operator", params=THE_DAY).json()
+    assert before["flights"] == []
+    # dt-hp-001 redrawn, from before the day, onto dt-hp-002's ground (one cooperative).
+    outline = call(world, "GET", "/fields/dt-hp-002", "operator").json()["geometry"]
+    answer = call(
+        world,
+        "PUT",
+        "/fields/dt-hp-001",
+        "operator",
+        json={"valid_from": "2025-11-28T00:00:00+07:00", "geometry": outline},
+    )
+    assert answer.status_code == 200, answer.text
+    pending = call(world, "GET", "/fields/dt-hp-001/coverage", "operator", params=THE_DAY)
+    # No flight over dt-hp-001 is stored yet, so nothing is refused: it simply has none.
+    assert pending.status_code == 200
+    resummarize(world, store)
+    after = call(world, "GET", "/fields/dt-hp-001/coverage", "operator", params=THE_DAY).json()
+    assert [f["id"] for f in after["flights"]] == [hired.id]
+    assert after["version"] == 2
+    assert after["coverage"]["covered_ha"] == pytest.approx(
+        over_002["coverage"]["covered_ha"], abs=1e-5
+    )
+
+
+def test_a_farmer_still_finds_a_hired_flight_by_a_deleted_fields_id(
+    fresh: tuple[World, TelemetryStore],
+) -> None:
+    world, _ = fresh
+    hired = world.metadata.flights(T0_MS - DAY_MS, T0_MS + DAY_MS, coop=YT)[0]
+
+    def by_field(who: str, field_id: str) -> list[str]:
+        params = {**THE_DAY, "field": field_id}
+        answer = call(world, "GET", "/flights", who, params=params)
+        assert answer.status_code == 200, answer.text
+        return [f["id"] for f in answer.json()["flights"]]
+
+    assert by_field("farmer_hp01", "dt-hp-002") == [hired.id]
+    assert call(world, "DELETE", "/fields/dt-hp-002", "coop_hp").status_code == 200
+    assert by_field("farmer_hp01", "dt-hp-002") == [hired.id]
+    assert by_field("coop_hp", "dt-hp-002") == [hired.id]
+    # Someone who could never see the field gets the answer of an unknown id.
+    for who in ("farmer_hp00", "farmer_yt02"):
+        hidden = call(world, "GET", "/flights", who, params={**THE_DAY, "field": "dt-hp-002"})
+        unknown = call(world, "GET", "/flights", who, params={**THE_DAY, "field": "dt-zz-999"})
+        assert hidden.json() == unknown.json()
+        assert hidden.json()["flights"] == []

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from api.app import create_app
+from api.times import rfc3339
 from storage.keys import Role, generate_key
 from storage.metadata import MetadataDB
 from storage.sqlite import SqliteStore
@@ -367,7 +368,7 @@ def test_a_redraw_cannot_start_before_the_current_version(loaded: Api) -> None:
     )
     assert first.status_code == 200, first.text
     assert first.json()["valid_from"] == "2026-01-01T00:00:00.000+07:00"
-    assert "flights rebuild" in first.json()["note"]
+    assert first.json()["note"] is None  # a rename: no flight summary depends on it
     second = httpx.put(
         f"{loaded.url}/api/v1/fields/f-hung",
         json={"valid_from": "2025-12-01", "properties": {"name": "hai"}},
@@ -375,3 +376,27 @@ def test_a_redraw_cannot_start_before_the_current_version(loaded: Api) -> None:
     )
     assert second.status_code == 422
     assert "after the current version's start" in second.json()["detail"]
+
+
+def test_a_cooperative_may_date_a_change_a_few_days_back(loaded: Api) -> None:
+    two_days_ago = rfc3339(int(time.time() * 1000) - 2 * 86_400_000)
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"valid_from": two_days_ago, "properties": {"name": "một"}},
+        headers=loaded.key("coop", "htx-a"),
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["valid_from"] == two_days_ago
+
+
+def test_a_cooperative_may_not_date_a_change_more_than_31_days_back(loaded: Api) -> None:
+    too_old = rfc3339(int(time.time() * 1000) - 32 * 86_400_000)
+    response = httpx.put(
+        f"{loaded.url}/api/v1/fields/f-hung",
+        json={"valid_from": too_old, "properties": {"name": "một"}},
+        headers=loaded.key("coop", "htx-a"),
+    )
+    assert response.status_code == 422
+    assert "at most 31 days back" in response.json()["detail"]
+    assert "ask an operator" in response.json()["detail"].lower()
+    assert len(get_json(loaded, "/fields/f-hung/versions")) == 1

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.times import rfc3339
 from fields.synthetic import T0_MS, Flight, collection, feature, rectangle
 from flights.service import rebuild
 from storage.contract import TelemetryStore
@@ -346,3 +347,70 @@ def test_a_sees_its_own_flights_whole(flown: tuple[Api, dict[str, str]]) -> None
     got = api.get(api.key("coop", A), f"/flights/{ids['a_own']}").json()
     assert got["whole_flight"] is True
     assert {s["field_id"] for s in got["fields"]} == {"fa", "fb"}
+
+
+# --- field versions reach into the past: so does the overlap rule ----------------------
+
+
+def delete(api: Api, who: dict[str, str], field_id: str) -> None:
+    response = httpx.delete(f"{api.url}/api/v1/fields/{field_id}", headers=who, timeout=30)
+    assert response.status_code == 200, response.text
+
+
+def put(api: Api, who: dict[str, str], field_id: str, body: dict[str, Any]) -> httpx.Response:
+    return httpx.put(f"{api.url}/api/v1/fields/{field_id}", json=body, headers=who, timeout=30)
+
+
+def test_a_new_field_over_a_deleted_field_of_another_cooperative_is_409(with_fa: Api) -> None:
+    # fb's first version would be valid from the beginning of time, when fa held the ground.
+    delete(with_fa, with_fa.key("coop", A), "fa")
+    response = with_fa.post(with_fa.key("coop", B), FB)
+    assert response.status_code == 409
+    assert "3000.0 m²" in response.text
+    assert re.search(r"\bfa\b", response.text) is None
+    assert field_ids(with_fa) == []
+
+
+def test_an_operator_may_force_a_field_over_a_deleted_one(with_fa: Api) -> None:
+    delete(with_fa, with_fa.key("coop", A), "fa")
+    ops = with_fa.key("operator", "ops")
+    assert with_fa.post(ops, FB).status_code == 409
+    assert with_fa.post(ops, FB, force="true").status_code == 201
+
+
+def test_a_past_dated_redraw_onto_a_deleted_field_of_another_cooperative_is_409(
+    with_fa: Api,
+) -> None:
+    b = with_fa.key("coop", B)
+    away = feature("fb", rectangle(100, 60, 0, 200), coop=B, owner="nd-b")
+    assert with_fa.post(b, away).status_code == 201
+    delete(with_fa, with_fa.key("coop", A), "fa")
+    yesterday = rfc3339(int(time.time() * 1000) - 86_400_000)
+    back = put(with_fa, b, "fb", {"geometry": FB["geometry"], "valid_from": yesterday})
+    assert back.status_code == 409, back.text
+    assert "3000.0 m²" in back.text
+    assert len(with_fa.get(b, "/fields/fb/versions").json()) == 1
+    # From now on the ground is free: the same redraw without a past valid_from is taken.
+    now = put(with_fa, b, "fb", {"geometry": FB["geometry"]})
+    assert now.status_code == 200, now.text
+
+
+def test_a_field_turned_into_a_zone_still_holds_its_past_ground(with_fa: Api) -> None:
+    a = with_fa.key("coop", A)
+    assert put(with_fa, a, "fa", {"properties": {"kind": "no_spray"}}).status_code == 200
+    assert with_fa.post(with_fa.key("coop", B), FB).status_code == 409
+
+
+def test_b_still_does_not_see_as_flight_after_a_deletes_its_field(
+    flown: tuple[Api, dict[str, str]],
+) -> None:
+    api, ids = flown
+    delete(api, api.key("coop", A), "fa")
+    for who in (api.key("coop", B), api.key("farmer", "nd-b")):
+        listed = {f["id"] for f in api.get(who, "/flights", **DAY).json()["flights"]}
+        assert listed == {ids["a_named_fb"], ids["c_hired"]}
+        assert api.get(who, f"/flights/{ids['a_own']}").status_code == 404
+        over_fb = api.get(who, "/flights", field="fb", **DAY).json()["flights"]
+        assert ids["a_own"] not in {f["id"] for f in over_fb}
+    as_b = api.get(api.key("coop", B), "/fields/fb/coverage", **DAY).json()
+    assert [f["id"] for f in as_b["flights"]] == [ids["a_named_fb"], ids["c_hired"]]

@@ -14,6 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from api.catalog import FieldCatalog
+from api.overlaps import foreign_overlaps_of
 from fields.registry import parse_fields
 from fields.stored import FieldHistory, to_stored
 from fields.synthetic import collection, feature, rectangle
@@ -147,15 +149,71 @@ def test_the_registry_at_an_instant_holds_the_versions_valid_then(metadata: Meta
     assert history.registry_at(T + 1500)[1] is between  # one registry per version set
 
 
-def test_a_summary_older_than_a_past_dated_version_is_stale(metadata: MetadataDB) -> None:
+def zone(fid: str, coop: str = "", x0: float = 0.0) -> StoredField:
+    doc = collection(feature(fid, rectangle(10, 10, x0=x0), kind="no_spray", coop=coop))
+    (stored,) = to_stored(parse_fields(doc).no_spray)
+    return stored
+
+
+def test_a_summary_older_than_a_past_dated_redraw_is_outdated(metadata: MetadataDB) -> None:
     metadata.save_fields([row("f1")], at_ms=T)
     metadata.redraw_field(row("f1", width=50), at_ms=T + 10_000, valid_from_ms=T + 1_000)
     history = FieldHistory(metadata.field_versions())
-    stale = history.stale("f1", start_ms=T + 2_000, computed_ms=T + 5_000)
-    assert stale is not None
-    assert stale.seq == 2
-    assert history.stale("f1", start_ms=T + 2_000, computed_ms=T + 20_000) is None
-    assert history.stale("f1", start_ms=T, computed_ms=T + 5_000) is None
+    assert history.outdated(start_ms=T + 2_000, computed_ms=T + 5_000)
+    assert not history.outdated(start_ms=T + 2_000, computed_ms=T + 20_000)
+    assert not history.outdated(start_ms=T, computed_ms=T + 5_000)
+
+
+def test_a_past_dated_redraw_outdates_flights_over_other_fields_too(
+    metadata: MetadataDB,
+) -> None:
+    # A flight that missed the old outline may hit the new one: any flight of the time.
+    metadata.save_fields([row("f1"), row("f2", coop="htx-b")], at_ms=T)
+    metadata.redraw_field(row("f1", width=50), at_ms=T + 10_000, valid_from_ms=T + 1_000)
+    history = FieldHistory(metadata.field_versions())
+    assert history.summary_changes() == ((T + 1_000, T + 10_000),)
+
+
+def test_a_past_dated_rename_outdates_nothing(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1")], at_ms=T)
+    version = metadata.redraw_field(
+        row("f1", name="Ruộng mới"), at_ms=T + 10_000, valid_from_ms=T + 1_000
+    )
+    history = FieldHistory(metadata.field_versions())
+    assert not history.changes_summaries(version)
+    assert not history.outdated(start_ms=T + 2_000, computed_ms=T + 5_000)
+
+
+def test_a_new_owner_outdates_nothing(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1")], at_ms=T)
+    doc = collection(feature("f1", rectangle(40, 25), name="Ruộng", owner="nd-new", coop="htx-a"))
+    (moved,) = to_stored(parse_fields(doc).fields)
+    version = metadata.redraw_field(moved, at_ms=T + 10_000, valid_from_ms=T + 1_000)
+    assert not FieldHistory(metadata.field_versions()).changes_summaries(version)
+
+
+def test_a_new_field_outdates_nothing(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1")], at_ms=T)
+    metadata.save_fields([row("f2", coop="htx-b")], at_ms=T + 10_000)
+    history = FieldHistory(metadata.field_versions())
+    assert history.summary_changes() == ()
+
+
+def test_a_field_moved_to_another_cooperative_outdates_only_under_a_cooperative_zone(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2"), zone("z-b", coop="htx-b", x0=100.0)], at_ms=T)
+    free = metadata.redraw_field(row("f1", coop="htx-b"), at_ms=T + 10_000, valid_from_ms=T + 1)
+    assert not FieldHistory(metadata.field_versions()).changes_summaries(free)
+    metadata.save_fields([zone("z-a", coop="htx-a")], at_ms=T + 20_000)
+    under = metadata.redraw_field(row("f2", coop="htx-b"), at_ms=T + 30_000, valid_from_ms=T + 2)
+    assert FieldHistory(metadata.field_versions()).changes_summaries(under)
+
+
+def test_a_zone_given_to_another_cooperative_outdates_flights(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1"), zone("z1", coop="htx-a")], at_ms=T)
+    version = metadata.redraw_field(zone("z1", coop="htx-b"), at_ms=T + 10_000, valid_from_ms=T)
+    assert FieldHistory(metadata.field_versions()).changes_summaries(version)
 
 
 def test_a_database_made_before_versions_is_migrated_in_place(tmp_path: Path) -> None:
@@ -246,3 +304,24 @@ def test_changes_within_one_millisecond_stay_in_order(metadata: MetadataDB) -> N
         metadata.redraw_field(row("f1", width=width), at_ms=T)
     starts = [v.valid_from_ms for v in metadata.field_versions("f1")]
     assert starts == [None, T, T + 1, T + 2]
+
+
+def test_versions_since_an_instant_keep_deleted_fields_valid_then(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1"), row("f2", coop="htx-b")], at_ms=T)
+    metadata.end_field("f1", at_ms=T + 1_000)
+    history = FieldHistory(metadata.field_versions())
+    assert [f.id for f in history.versions_since(None)] == ["f1", "f2"]
+    assert [f.id for f in history.versions_since(T + 999)] == ["f1", "f2"]
+    assert [f.id for f in history.versions_since(T + 1_000)] == ["f2"]
+
+
+def test_a_deleted_field_still_hides_flights_through_a_field_drawn_over_it(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2", coop="htx-b")], at_ms=T)
+    metadata.end_field("f1", at_ms=T + 1_000)
+    catalog = FieldCatalog(metadata).current()
+    assert foreign_overlaps_of(catalog) == {
+        "f1": frozenset({"htx-b"}),
+        "f2": frozenset({"htx-a"}),
+    }

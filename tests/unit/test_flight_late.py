@@ -11,11 +11,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fields.synthetic import DONG_TRIEU, T0_MS
+from fields.registry import parse_fields
+from fields.stored import to_stored
+from fields.synthetic import DONG_TRIEU, T0_MS, collection, feature, rectangle
 from flights.segment import segment_flights
-from flights.service import FlightWatcher, Window, late_windows, merge_late, rebuild
+from flights.service import (
+    Engines,
+    FlightWatcher,
+    Window,
+    late_windows,
+    merge_late,
+    rebuild,
+    redo_if_fields_changed,
+    resummarize_since,
+    summarize_drone,
+)
 from ingest.late import late_ranges
-from storage.metadata import LateRange, MetadataDB
+from storage.metadata import LateRange, MetadataDB, StoredField
 from storage.metadata.flights import FlightTable
 from storage.metadata.rejected import RejectedLog
 from storage.records import Event, Sample
@@ -307,3 +319,68 @@ def test_after_any_late_part_the_watcher_stores_what_a_rebuild_would(
         rebuild(store, metadata, 0, 2**62, now_ms=T0_MS + 2 * HOUR)
         assert stored_spans(metadata) == got
         metadata.close()
+
+
+# --- a past-dated field change: the flights of its time are summarized again ----------
+
+
+def field_row(x0: float) -> StoredField:
+    """Field f1, 100 m by 20 m from ``x0`` along the tracks' line."""
+    doc = collection(feature("f1", rectangle(100, 20, x0, -10), owner="nd-1", coop="c1"))
+    (stored,) = to_stored(parse_fields(doc).fields)
+    return stored
+
+
+def test_a_past_dated_redraw_reaches_a_flight_that_missed_the_old_outline(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    metadata.save_fields([field_row(1_000.0)], at_ms=T0_MS - HOUR)  # beyond the 60 s track
+    store.write_samples(track(T0_MS, 60))  # x 0..295 m
+    watcher = FlightWatcher(settle_s=30)
+    watcher.poll(store, metadata, T0_MS + HOUR)
+    (before,) = metadata.flights(0, 2**62)
+    assert before.summary_dict()["fields"] == []
+    version = metadata.redraw_field(
+        field_row(0.0), at_ms=T0_MS + 2 * HOUR, valid_from_ms=T0_MS - 1_000
+    )
+    assert resummarize_since(metadata, T0_MS - 1_000, version.recorded_ms) == 1
+    watcher.poll(store, metadata, T0_MS + 2 * HOUR)
+    (after,) = metadata.flights(0, 2**62)
+    assert after.id == before.id
+    (share,) = after.summary_dict()["fields"]
+    assert share["field_id"] == "f1"
+    assert share["covered_ha"] == pytest.approx(0.05, abs=0.002)  # 100 m by the 5 m swath
+    assert [p.flight_id for p in metadata.field_flights("f1", 0, 2**62)] == [after.id]
+    assert metadata.late_ranges() == []
+
+
+def test_a_change_records_one_range_per_drone_that_flew_since(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    metadata.save_fields([field_row(0.0)], at_ms=T0_MS - HOUR)
+    for start in (T0_MS, T0_MS + HOUR, T0_MS + 2 * HOUR):
+        store.write_samples(track(start, 60))
+    FlightWatcher(settle_s=30).poll(store, metadata, T0_MS + 3 * HOUR)
+    assert resummarize_since(metadata, T0_MS + 1, T0_MS + 4 * HOUR) == 1
+    (row,) = metadata.late_ranges()
+    assert (row.drone, row.start_ms, row.end_ms) == ("d1", T0_MS + HOUR, T0_MS + 2 * HOUR)
+    assert resummarize_since(metadata, T0_MS + 5 * HOUR, T0_MS + 6 * HOUR) == 0
+
+
+def test_a_round_whose_fields_changed_meanwhile_is_summarized_again(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    metadata.save_fields([field_row(1_000.0)], at_ms=T0_MS - HOUR)
+    store.write_samples(track(T0_MS, 60))
+    engines = Engines(metadata)
+    outcomes = [
+        summarize_drone(
+            store, metadata, "c1", "d1", T0_MS, T0_MS + HOUR, now_ms=T0_MS + HOUR, engines=engines
+        )
+    ]
+    redo_if_fields_changed(metadata, engines, outcomes, T0_MS + HOUR)
+    assert metadata.late_ranges() == []
+    metadata.redraw_field(field_row(0.0), at_ms=T0_MS + HOUR, valid_from_ms=T0_MS - 1_000)
+    redo_if_fields_changed(metadata, engines, outcomes, T0_MS + HOUR)
+    (row,) = metadata.late_ranges()
+    assert (row.drone, row.start_ms) == ("d1", T0_MS)
