@@ -249,12 +249,13 @@ def _parse_feature(
     label = f"feature {index}" + (f" ({shown_id})" if raw_id not in (None, "") else "")
     count_before = len(problems)
     _check_values(props, label, problems)
+    storable = len(problems) == count_before
     kind = _kind(props.get("kind"), label, problems)
     fid = _feature_id(raw_id, kind or "field", index, label, problems)
     texts = _texts(props, label, problems)
     _check_scope(props.get("scope"), kind or "field", texts.get("coop", ""), label, problems)
     extra = {k: v for k, v in props.items() if k not in ("id", "kind", "scope", *texts)}
-    if len(problems) == count_before:
+    if storable:  # (the size check encodes the properties: only storable ones can be)
         _check_extra(extra, label, problems)
     vertices = _vertex_count(feature)
     geometry = None

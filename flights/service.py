@@ -429,7 +429,14 @@ class FlightWatcher:
         engines = Engines(metadata) if windows else None
         outcomes = []
         for w in windows:
-            outcome = self._summarize(store, metadata, w, now_ms, engines, replace=False)
+            try:
+                outcome = self._summarize(store, metadata, w, now_ms, engines, replace=False)
+            except StoreError:
+                raise
+            except Exception:
+                # This drone's window is tried again next round; the others go on.
+                log.exception("flight_window_failed coop=%s drone=%s", w.coop, w.drone)
+                continue
             self.done(w, outcome.open_since_ms)
             outcomes.append(outcome)
         return outcomes + self.poll_late(store, metadata, now_ms, engines)

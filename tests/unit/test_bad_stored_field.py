@@ -252,6 +252,25 @@ def test_rebuild_reports_a_failing_drone_and_goes_on_with_the_rest(
     assert (second.drone, len(second.saved), second.failed) == ("d-flt", 3, ())
 
 
+def test_a_watcher_round_goes_on_past_a_failing_drone_and_retries_it_later(
+    tmp_path: Path, metadata: MetadataDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    watcher = FlightWatcher(settle_s=0.0, lookback_s=10 * 365 * 86_400.0)
+    now = the_day()[2]
+    with BrokenDrone(tmp_path / "broken.db") as broken:
+        broken.write_samples(job().samples)
+        broken.write_events(job().events)
+        broken.write_samples([Sample("htx-aaa", "d-broken", T0_MS, 21.08, 106.52, spraying=False)])
+        with caplog.at_level(logging.ERROR, logger="flights.service"):
+            outcomes = watcher.poll(broken, metadata, now)
+    assert [(o.drone, len(o.saved)) for o in outcomes] == [("d-flt", 3)]
+    assert watcher.since["htx-aaa", "d-broken"] < T0_MS  # not moved past: tried again
+    assert watcher.since[job().coop, "d-flt"] == now
+    (record,) = caplog.records
+    assert record.getMessage() == "flight_window_failed coop=htx-aaa drone=d-broken"
+    assert record.exc_info is not None
+
+
 class FlakyStore(SqliteStore):
     """A real store whose drone list fails (not with a StoreError) for the first rounds."""
 
