@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from api.catalog import FieldCatalog
 from api.limits import RequestLimitsMiddleware
 from api.routes import coverage, drones, fields, flights, health, metrics, rejected, reports
+from fields.stored import UnusableFieldError
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
 from storage.secrets import redact_urls
@@ -66,6 +67,7 @@ def create_app(
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
+    app.add_exception_handler(UnusableFieldError, _unusable_field)
     app.add_exception_handler(Exception, _unexpected)
     return app
 
@@ -120,6 +122,16 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         status_code=503,
         headers={"Retry-After": "30"},
     )
+
+
+async def _unusable_field(request: Request, exc: Exception) -> JSONResponse:
+    """A stored field version that no longer validates, met by a route that already checked
+    the caller may see it: 409 saying why and what to do (not a 500)."""
+    assert isinstance(exc, UnusableFieldError)
+    log.warning(
+        "unusable_field path=%s field=%s version=%d", request.url.path, exc.field_id, exc.seq
+    )
+    return JSONResponse({"detail": str(exc)}, status_code=409)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

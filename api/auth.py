@@ -147,6 +147,19 @@ def can_see_field(principal: Principal, field_owner: str, field_coop: str) -> bo
     return bool(field_owner) and field_owner == principal.subject
 
 
+def is_commune_zone(kind: str, coop: str) -> bool:
+    """A commune-wide no-spray zone: no cooperative, binds every field."""
+    return kind == "no_spray" and not coop
+
+
+def can_read_field(principal: Principal, kind: str, field_owner: str, field_coop: str) -> bool:
+    """Whether the caller may read a field's or zone's outline (``GET /fields``,
+    ``/fields/{id}``, its versions): what ``can_see_field`` allows, plus every commune-wide
+    zone for every key, since it binds everyone's fields (writing them stays an operator's).
+    Flights and coverage still follow ``can_see_field``."""
+    return can_see_field(principal, field_owner, field_coop) or is_commune_zone(kind, field_coop)
+
+
 def can_see_drone(principal: Principal, coop: str) -> bool:
     """Operators see every drone, a cooperative its own; farmers see drones only via flights."""
     if principal.role == "operator":

@@ -106,7 +106,7 @@ class FieldCatalog:
 
 def _load(metadata: MetadataDB, version: tuple[int, int]) -> Catalog:
     history = FieldHistory(metadata.field_versions())
-    current = [history.field(v) for v in history.versions if v.valid_to_ms is None]
+    current = history.usable(v for v in history.versions if v.valid_to_ms is None)
     registry = registry_of(current)
     by_id = {f.id: f for f in current}
     # The version read before the rows: a save racing with this load makes the next call

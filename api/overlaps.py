@@ -110,6 +110,16 @@ def check_import(
                 o.area_m2,
             )
         return
+    for o in conflicts:
+        log.warning(
+            "field_overlap_refused key=%s field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
+            principal.key_id,
+            o.a.id,
+            o.a.coop,
+            o.b.id,
+            o.b.coop,
+            o.area_m2,
+        )
     raise HTTPException(
         409,
         detail={
@@ -119,7 +129,7 @@ def check_import(
             "force=true if both claims are real",
             "problems": [
                 f"feature {o.a.id}: overlaps a field of another cooperative by "
-                f"{o.area_m2:.1f} m² ({o.share_a * 100:.1f} % of {o.a.id})"
+                f"{shown_overlap(o.area_m2, o.share_a, o.a.id)}"
                 for o in conflicts
             ],
         },
@@ -148,6 +158,19 @@ def _conflicts(
         if key not in largest or o.area_m2 > largest[key].area_m2:
             largest[key] = o
     return list(largest.values())
+
+
+#: The overlap a refusal names is rounded to this many m² (and its share to whole %), so
+#: probing with slightly shifted outlines cannot map another cooperative's boundaries.
+SHOWN_M2_STEP: Final = 10
+
+
+def shown_overlap(area_m2: float, share: float, field_id: str) -> str:
+    """The overlap as a refusal names it, rounded: "about 3000 m² (50 % of fb)"."""
+    area = round(area_m2 / SHOWN_M2_STEP) * SHOWN_M2_STEP
+    pct = round(share * 100)
+    part = f"{pct} %" if pct >= 1 else "under 1 %"
+    return f"about {area} m² ({part} of {field_id})"
 
 
 def visible_overlaps(principal: Principal, registry: FieldRegistry | None) -> list[OverlapPair]:

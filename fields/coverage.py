@@ -16,6 +16,7 @@ the dose raster.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
@@ -23,11 +24,19 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 import shapely
+import shapely.errors
 from shapely.geometry import mapping
 
 from fields.projection import LocalPlane, metres_per_degree
 from fields.raster import Grid, paint_quads, polygon_mask
-from fields.registry import M2_PER_HA, SAO_M2, Field, FieldRegistry, polygonal
+from fields.registry import (
+    M2_PER_HA,
+    SAO_M2,
+    Field,
+    FieldRegistry,
+    geometry_problem,
+    polygonal,
+)
 from storage.records import FIX_QUALITIES, Sample
 
 FloatArray = npt.NDArray[np.float64]
@@ -63,9 +72,24 @@ GEOJSON_DECIMALS: Final = 7
 
 _EMPTY: Final = shapely.Polygon()
 
+log = logging.getLogger(__name__)
+
 
 class CoverageInputError(ValueError):
     """The samples cannot be used as given (the message names the sample and what to do)."""
+
+
+class UnpreparedFieldError(KeyError):
+    """The coverage of a field cannot be computed: the engine left it out (its geometry, or
+    a neighbour's, cannot be prepared); the message says why."""
+
+    def __init__(self, field_id: str, reason: str) -> None:
+        super().__init__(field_id)
+        self.field_id = field_id
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"the coverage of field {self.field_id!r} cannot be computed: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,20 +466,59 @@ class CoverageEngine:
 
     def __init__(self, registry: FieldRegistry, params: CoverageParams | None = None) -> None:
         self.params = params or CoverageParams()
-        self.registry = registry
-        self.fields: dict[str, PreparedField] = {
-            f.id: _prepare(f, registry, self.params) for f in registry.fields
-        }
+        #: Fields left out because they cannot be prepared, with why (logged one line each):
+        #: one broken outline must not take coverage away from every other field.
+        self.unprepared: dict[str, str] = {}
+        self.registry = self._screened(registry)
+        self.fields: dict[str, PreparedField] = {}
+        for f in self.registry.fields:
+            try:
+                self.fields[f.id] = _prepare(f, self.registry, self.params)
+            except shapely.errors.GEOSException as exc:
+                self._leave_out(f, f"geometry error while preparing it ({exc})")
         self._bbox = np.array([pf.bbox for pf in self.fields.values()]).reshape(-1, 4)
         self._ids = list(self.fields)
+
+    def _screened(self, registry: FieldRegistry) -> FieldRegistry:
+        """The registry without the fields and zones whose own geometry cannot be used
+        (they would break the preparation of every field near them)."""
+        bad = {}
+        for f in (*registry.fields, *registry.no_spray):
+            problem = geometry_problem(f)
+            if problem:
+                bad[f.id] = problem
+                self._leave_out(f, problem)
+        if not bad:
+            return registry
+        return replace(
+            registry,
+            fields=tuple(f for f in registry.fields if f.id not in bad),
+            no_spray=tuple(z for z in registry.no_spray if z.id not in bad),
+        )
+
+    def _leave_out(self, f: Field, reason: str) -> None:
+        self.unprepared[f.id] = reason
+        log.warning(
+            "coverage_field_left_out field=%s kind=%s coop=%s reason=%r",
+            f.id,
+            f.kind,
+            f.coop,
+            reason,
+        )
 
     def start(self) -> dict[str, FieldCoverage]:
         """Empty running results for every field."""
         return {fid: self.empty(fid) for fid in self.fields}
 
     def empty(self, field_id: str) -> FieldCoverage:
-        """An empty running result for one field."""
-        grid = self.fields[field_id].grid
+        """An empty running result for one field (``UnpreparedFieldError`` for a field left
+        out, naming why)."""
+        prepared = self.fields.get(field_id)
+        if prepared is None:
+            if field_id in self.unprepared:
+                raise UnpreparedFieldError(field_id, self.unprepared[field_id])
+            raise KeyError(field_id)
+        grid = prepared.grid
         return FieldCoverage(field_id, _EMPTY, _EMPTY, grid.zeros(), grid.zeros())
 
     def add(

@@ -8,6 +8,7 @@ Persistence belongs to the storage package; ``Field.to_feature`` gives it the Ge
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -26,6 +27,14 @@ SAO_M2: Final = 360.0
 M2_PER_HA: Final = 10_000.0
 MIN_FIELD_M2: Final = 10.0
 MAX_FIELD_M2: Final = 500 * M2_PER_HA
+#: Longest side of a field's or zone's lon/lat bounding box, in degrees (about 11 km): a
+#: 500 ha field is a few km across at most, and anything wider (a district outline, a ring
+#: that wraps round the globe) would make the local metric plane meaningless.
+MAX_EXTENT_DEG: Final = 0.1
+#: Integers a property may hold: what a signed or unsigned 64-bit integer can carry (the
+#: metadata database stores features as JSON through orjson, which refuses anything wider).
+MIN_PROPERTY_INT: Final = -(2**63)
+MAX_PROPERTY_INT: Final = 2**64 - 1
 
 Kind = Literal["field", "no_spray"]
 #: Whose fields a no-spray zone applies to: its cooperative's only, or every field.
@@ -236,14 +245,18 @@ def _parse_feature(
         problems.append(f"feature {index}: 'properties' is not an object")
         return None
     raw_id = props.get("id", feature.get("id"))
-    label = f"feature {index}" + (f" ({str(raw_id)[:80]})" if raw_id not in (None, "") else "")
+    shown_id = str(raw_id)[:80] if _utf8(str(raw_id)) else _shown(raw_id)
+    label = f"feature {index}" + (f" ({shown_id})" if raw_id not in (None, "") else "")
     count_before = len(problems)
+    _check_values(props, label, problems)
+    storable = len(problems) == count_before
     kind = _kind(props.get("kind"), label, problems)
     fid = _feature_id(raw_id, kind or "field", index, label, problems)
     texts = _texts(props, label, problems)
     _check_scope(props.get("scope"), kind or "field", texts.get("coop", ""), label, problems)
     extra = {k: v for k, v in props.items() if k not in ("id", "kind", "scope", *texts)}
-    _check_extra(extra, label, problems)
+    if storable:  # (the size check encodes the properties: only storable ones can be)
+        _check_extra(extra, label, problems)
     vertices = _vertex_count(feature)
     geometry = None
     if vertices > MAX_VERTICES_PER_FEATURE:
@@ -255,18 +268,16 @@ def _parse_feature(
         geometry = _geometry(feature.get("geometry"), label, repair, problems, repairs)
     if geometry is None or len(problems) > count_before or fid is None or kind is None:
         return None
+    crossing = _antimeridian_problem(feature.get("geometry"))
+    if crossing:
+        problems.append(f"{label}: {crossing}")
+        return None
     centre = geometry.centroid
     plane = LocalPlane.around(float(centre.x), float(centre.y))
     metric = plane.to_plane(geometry)
-    area = float(metric.area)
-    if kind == "field" and area < MIN_FIELD_M2:
-        problems.append(f"{label}: area {area:.2f} m² is under the {MIN_FIELD_M2:.0f} m² minimum")
-        return None
-    if area > MAX_FIELD_M2:
-        problems.append(
-            f"{label}: area {area / M2_PER_HA:.1f} ha is over the "
-            f"{MAX_FIELD_M2 / M2_PER_HA:.0f} ha maximum (wrong units or a district outline?)"
-        )
+    size = _size_problem(kind, geometry, float(metric.area))
+    if size:
+        problems.append(f"{label}: {size}")
         return None
     return Field(
         id=fid,
@@ -277,6 +288,64 @@ def _parse_feature(
         properties=extra,
         **texts,
     )
+
+
+def _antimeridian_problem(geom: Any) -> str:
+    """Why a (structurally valid) Polygon or MultiPolygon crosses the antimeridian, or "".
+
+    RFC 7946 (3.1.9) splits such shapes in two at 180°; read as given, a ring from 179.9° to
+    -179.9° goes the long way round the globe. Two consecutive positions more than 180° of
+    longitude apart can only mean that.
+    """
+    coords = geom["coordinates"]
+    polygons = [coords] if geom["type"] == "Polygon" else coords
+    for rings in polygons:
+        for ring in rings:
+            for a, b in itertools.pairwise([*ring, ring[0]]):
+                if abs(float(b[0]) - float(a[0])) > 180.0:
+                    return (
+                        f"crosses the antimeridian (longitude ±180°) between {list(a[:2])} "
+                        f"and {list(b[:2])}; fields there must be split in two at 180° "
+                        "(RFC 7946, section 3.1.9), or check the longitudes' signs"
+                    )
+    return ""
+
+
+def _size_problem(kind: Kind, geometry: Any, area: float) -> str:
+    """Why a feature's area (m²) or extent is out of bounds for a field or zone, or ""."""
+    if kind == "field" and area < MIN_FIELD_M2:
+        return f"area {area:.2f} m² is under the {MIN_FIELD_M2:.0f} m² minimum"
+    if area > MAX_FIELD_M2:
+        return (
+            f"area {area / M2_PER_HA:.1f} ha is over the "
+            f"{MAX_FIELD_M2 / M2_PER_HA:.0f} ha maximum (wrong units or a district outline?)"
+        )
+    return _extent_problem(geometry)
+
+
+def _extent_problem(geometry: Any) -> str:
+    """Why a geometry's lon/lat bounding box is too large for one field or zone, or ""."""
+    minx, miny, maxx, maxy = (float(v) for v in geometry.bounds)
+    width, height = maxx - minx, maxy - miny
+    if width <= MAX_EXTENT_DEG and height <= MAX_EXTENT_DEG:
+        return ""
+    return (
+        f"its bounding box spans {width:.4f}° of longitude by {height:.4f}° of latitude; "
+        f"a field or zone spans at most {MAX_EXTENT_DEG:g}° (about 11 km) each way "
+        "(wrong coordinates, or several places in one feature?)"
+    )
+
+
+def geometry_problem(field: Field) -> str:
+    """Why an already built field's geometry cannot be used for coverage (it crosses the
+    antimeridian, spans too much, or is invalid in its metric plane), or "". For fields that
+    did not come through ``parse_fields`` (stored under older rules, built by code)."""
+    extent = _extent_problem(field.geometry)
+    if extent:
+        return extent
+    if not shapely.is_valid(field.metric):
+        return f"its outline is invalid in metres ({shapely.is_valid_reason(field.metric)})"
+    return ""
 
 
 def _check_scope(scope: Any, kind: Kind, coop: str, label: str, problems: list[str]) -> None:
@@ -381,6 +450,63 @@ def _depth(value: Any) -> int:
             return deepest
         stack.extend((child, level + 1) for child in children)
     return deepest
+
+
+def _check_values(props: Mapping[str, Any], label: str, problems: list[str]) -> None:
+    """Every property must be storable as JSON: integers within 64 bits (signed or
+    unsigned), strings and keys that encode as UTF-8 (no lone surrogate such as ``\\ud800``).
+    One problem per property, naming it and where inside it; walked iteratively."""
+    for key, value in props.items():
+        name = _shown_key(key)
+        if not _utf8(str(key)):
+            problems.append(f"{label}: {name} {_NOT_UNICODE}")
+            continue
+        problem = _value_problem(name, value)
+        if problem:
+            problems.append(f"{label}: property {problem}")
+
+
+_NOT_UNICODE: Final = "is not valid Unicode (it holds a lone surrogate such as \\ud800)"
+
+
+def _value_problem(name: str, value: Any) -> str:
+    """The first unstorable value inside one property, as "<where> <why>", or ""."""
+    stack: list[tuple[str, Any, int]] = [(name, value, 0)]
+    while stack:
+        where, item, level = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int) and not MIN_PROPERTY_INT <= item <= MAX_PROPERTY_INT:
+            return (
+                f"{where} is an integer of {item.bit_length()} bits; integers must fit in 64 "
+                f"bits ({MIN_PROPERTY_INT} to {MAX_PROPERTY_INT}): send larger numbers as text"
+            )
+        if isinstance(item, str) and not _utf8(item):
+            return f"{where} {_NOT_UNICODE}"
+        if level >= MAX_PROPERTY_DEPTH:
+            continue
+        if isinstance(item, Mapping):
+            for k, v in item.items():
+                if not _utf8(str(k)):
+                    return f"{where} has a key that {_NOT_UNICODE}"
+                stack.append((f"{where}.{_shown_key(k)}", v, level + 1))
+        elif isinstance(item, list | tuple):
+            stack.extend((f"{where}[{i}]", v, level + 1) for i, v in enumerate(item))
+    return ""
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown_key(key: Any) -> str:
+    """A property name for a message: quoted, cut to 40 characters, never unencodable."""
+    text = str(key)
+    return repr(text[:40]) if _utf8(text) else "a property name"
 
 
 def _check_extra(extra: Mapping[str, Any], label: str, problems: list[str]) -> None:

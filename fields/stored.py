@@ -3,6 +3,7 @@ and the registry as it was at any instant (from the stored versions)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
@@ -10,8 +11,10 @@ from typing import Final
 
 import orjson
 
-from fields.registry import Field, FieldRegistry, parse_fields
+from fields.registry import Field, FieldRegistry, FieldValidationError, parse_fields
 from storage.metadata import FieldVersion, StoredField
+
+log = logging.getLogger(__name__)
 
 #: Registries (one per distinct set of versions valid together) kept parsed at once.
 CACHED_SETS: Final = 16
@@ -44,6 +47,21 @@ def registry_of(fields: Iterable[Field]) -> FieldRegistry | None:
     )
 
 
+class UnusableFieldError(ValueError):
+    """A stored version of a field cannot be used any more (it no longer passes validation:
+    stored under older rules, or written around the API); the message says why and what to do."""
+
+    def __init__(self, field_id: str, seq: int, reason: str) -> None:
+        self.field_id = field_id
+        self.seq = seq
+        self.reason = reason
+        super().__init__(
+            f"field {field_id!r} (version {seq}) is stored with an outline that cannot be "
+            f"used: {reason}. It is left out of listings, coverage and flight summaries; its "
+            "cooperative or an operator redraws it (PUT) or deletes it (DELETE)"
+        )
+
+
 class FieldHistory:
     """Every stored version of every field, each parsed once; the registry valid at any
     instant is assembled from them and cached per distinct set of versions, so a year of
@@ -53,6 +71,7 @@ class FieldHistory:
     def __init__(self, versions: Sequence[FieldVersion]) -> None:
         self.versions: tuple[FieldVersion, ...] = tuple(versions)
         self._parsed: dict[tuple[str, int], Field] = {}
+        self._unusable: dict[tuple[str, int], UnusableFieldError] = {}
         self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
         self._changes: tuple[tuple[int, int], ...] | None = None
         self._lock = threading.Lock()
@@ -70,15 +89,42 @@ class FieldHistory:
         return tuple((v.id, v.seq) for v in self.versions if v.valid_at(ms))
 
     def field(self, version: FieldVersion) -> Field:
-        """The parsed field of one version."""
+        """The parsed field of one version; ``UnusableFieldError`` when the stored feature no
+        longer passes validation (logged once per history)."""
         key = (version.id, version.seq)
         parsed = self._parsed.get(key)
-        if parsed is None:
+        if parsed is not None:
+            return parsed
+        failed = self._unusable.get(key)
+        if failed is not None:
+            raise failed
+        try:
             feature = orjson.loads(version.field.feature)
             one = parse_fields(feature, source=f"field {version.id} version {version.seq}")
-            parsed = next(iter((*one.fields, *one.no_spray)))
-            self._parsed[key] = parsed
+        except (orjson.JSONDecodeError, FieldValidationError) as exc:
+            problems = getattr(exc, "problems", None) or (str(exc),)
+            failed = UnusableFieldError(version.id, version.seq, "; ".join(problems))
+            self._unusable[key] = failed
+            log.warning(
+                "field_version_unusable field=%s version=%d reason=%r",
+                version.id,
+                version.seq,
+                failed.reason,
+            )
+            raise failed from exc
+        parsed = next(iter((*one.fields, *one.no_spray)))
+        self._parsed[key] = parsed
         return parsed
+
+    def usable(self, versions: Iterable[FieldVersion]) -> list[Field]:
+        """The parsed fields of ``versions``, leaving out (logged) those that cannot be used."""
+        out = []
+        for version in versions:
+            try:
+                out.append(self.field(version))
+            except UnusableFieldError:
+                continue
+        return out
 
     def registry_at(self, ms: int) -> tuple[VersionSet, FieldRegistry | None]:
         """The registry as it was at ``ms`` (``None`` when no field was registered then),
@@ -89,7 +135,7 @@ class FieldHistory:
                 self._sets.move_to_end(key)
                 return key, self._sets[key]
             by_key = {(v.id, v.seq): v for v in self.versions}
-            registry = registry_of(self.field(by_key[k]) for k in key)
+            registry = registry_of(self.usable(by_key[k] for k in key))
             self._sets[key] = registry
             while len(self._sets) > CACHED_SETS:
                 self._sets.popitem(last=False)

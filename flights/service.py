@@ -182,8 +182,8 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
         if f.is_open:
             opened.append(f)
             continue
-        engine = engines.for_swath(swath_m, f.start_ms)
         try:
+            engine = engines.for_swath(swath_m, f.start_ms)
             result = summarize_flight(
                 f,
                 engine,
@@ -193,6 +193,12 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
         except FlightSummaryError as exc:
             failed.append(str(exc))
             log.warning("flight_summary_failed flight=%s error=%r", f.id, str(exc))
+            continue
+        except Exception as exc:
+            failed.append(f"{f.id}: could not be summarized ({type(exc).__name__}: {exc})")
+            log.exception(
+                "flight_summary_crashed flight=%s error_type=%s", f.id, type(exc).__name__
+            )
             continue
         s = result.summary
         shares = {share.field_id: share for share in s.fields}
@@ -256,21 +262,31 @@ def rebuild(
             if (coop is None or d.coop == coop) and (drone is None or d.drone == drone)
         }
     )
-    return [
-        summarize_drone(
-            store,
-            metadata,
-            c,
-            d,
-            start_ms,
-            end_ms,
-            now_ms=now_ms,
-            idle_gap_s=idle_gap_s,
-            engines=engines,
-            replace=True,
-        )
-        for c, d in targets
-    ]
+    outcomes = []
+    for c, d in targets:
+        try:
+            outcome = summarize_drone(
+                store,
+                metadata,
+                c,
+                d,
+                start_ms,
+                end_ms,
+                now_ms=now_ms,
+                idle_gap_s=idle_gap_s,
+                engines=engines,
+                replace=True,
+            )
+        except StoreError:
+            raise
+        except Exception as exc:
+            log.exception(
+                "drone_rebuild_failed coop=%s drone=%s error_type=%s", c, d, type(exc).__name__
+            )
+            reason = f"{c}/{d}: could not be rebuilt ({type(exc).__name__}: {exc})"
+            outcome = DroneOutcome(c, d, start_ms, end_ms, failed=(reason,))
+        outcomes.append(outcome)
+    return outcomes
 
 
 # --- Summarizing flights as they end ----------------------------------------------------
@@ -417,7 +433,14 @@ class FlightWatcher:
         engines = Engines(metadata) if windows else None
         outcomes = []
         for w in windows:
-            outcome = self._summarize(store, metadata, w, now_ms, engines, replace=False)
+            try:
+                outcome = self._summarize(store, metadata, w, now_ms, engines, replace=False)
+            except StoreError:
+                raise
+            except Exception:
+                # This drone's window is tried again next round; the others go on.
+                log.exception("flight_window_failed coop=%s drone=%s", w.coop, w.drone)
+                continue
             self.done(w, outcome.open_since_ms)
             outcomes.append(outcome)
         if engines is not None:
@@ -526,10 +549,13 @@ def watch(
 ) -> None:
     """Summarize flights as they end, until ``stop`` is set (run it in its own thread).
 
-    A failing round (store down, say) is logged and tried again at the next one; nothing
-    is lost, because the watcher only moves past flights it has stored.
+    A failing round (store down, say, or any unexpected error) is logged and tried again
+    at the next one: the thread never dies of it. Nothing is lost, because the watcher only
+    moves past flights it has stored. An unexpected error is logged with its traceback the
+    first time, then one line per round.
     """
     watcher = watcher or FlightWatcher()
+    seen: set[str] = set()
     while not stop.is_set():
         now_ms = int(time.time() * 1000)
         if watcher.due(now_ms):
@@ -537,8 +563,25 @@ def watch(
                 outcomes = watcher.poll(store, metadata, now_ms)
             except StoreError as exc:
                 log.warning("flight_watch_failed error=%r", str(exc))
+            except Exception as exc:  # noqa: BLE001 -- the thread must outlive any round
+                _log_round_error(exc, seen)
             else:
                 saved = sum(len(o.saved) for o in outcomes)
                 if saved:
                     log.info("flights_summarized flights=%d drones=%d", saved, len(outcomes))
         stop.wait(tick_s)
+
+
+#: Distinct unexpected errors whose traceback ``watch`` logs; later ones get one line.
+MAX_TRACED_ERRORS: Final = 100
+
+
+def _log_round_error(exc: Exception, seen: set[str]) -> None:
+    """Log a round's unexpected error: with its traceback the first time it is seen."""
+    signature = f"{type(exc).__name__}: {exc}"
+    if signature in seen:
+        log.warning("flight_watch_crashed again=true error=%r", signature)
+        return
+    if len(seen) < MAX_TRACED_ERRORS:
+        seen.add(signature)
+    log.error("flight_watch_crashed again=false error=%r", signature, exc_info=exc)

@@ -14,13 +14,13 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import PrincipalDep, can_see_field
+from api.auth import PrincipalDep, can_read_field
 from api.catalog import Catalog, being_recomputed
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import visible_parts
-from api.routes.fields import FieldSummary, summary
+from api.routes.fields import FieldId, FieldSummary, summary
 from api.times import Window, WindowDep, rfc3339
-from fields.coverage import CoverageEngine, FieldCoverage
+from fields.coverage import CoverageEngine, FieldCoverage, UnpreparedFieldError
 from fields.registry import M2_PER_HA, SAO_M2
 from fields.registry import Field as RegisteredField
 from flights.summary import StateMismatchError, decode_state, merge_states
@@ -88,7 +88,7 @@ class _Computed:
     responses={200: {"description": "FieldCoverageAnswer, or a GeoJSON FeatureCollection"}},
 )
 def field_coverage(
-    field_id: str,
+    field_id: FieldId,
     *,
     principal: PrincipalDep,
     metadata: MetadataDep,
@@ -118,7 +118,7 @@ def field_coverage(
         v
         for v in history.of(field_id)
         if v.overlaps(window.start_ms, window.end_ms)
-        and can_see_field(principal, v.field.owner, v.field.coop)
+        and can_read_field(principal, v.field.kind, v.field.owner, v.field.coop)
     ]
     if not versions:
         raise HTTPException(404, detail=f"no field {field_id!r}")
@@ -183,6 +183,10 @@ def _computed(
     if version.valid_to_ms is not None:
         last_ms = min(last_ms, version.valid_to_ms - 1)
     engine = catalog.engine_at(last_ms)
+    if engine is not None and version.id in engine.unprepared:
+        raise HTTPException(
+            409, detail=str(UnpreparedFieldError(version.id, engine.unprepared[version.id]))
+        )
     if engine is None or version.id not in engine.fields:  # pragma: no cover - by construction
         raise HTTPException(404, detail=f"no field {version.id!r}")
     for part in parts:

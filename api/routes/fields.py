@@ -7,21 +7,23 @@ operator all. A field someone may not see answers 404, exactly like one that doe
 from __future__ import annotations
 
 import logging
+import re
 import time
+from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query
 from pydantic import BaseModel
 from shapely.geometry import mapping
 
-from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_see_field
+from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_read_field
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
 from api.times import TimeInputError, parse_time, rfc3339
 from fields.coverage import rfc7946_polygons
-from fields.registry import Field, FieldValidationError, parse_fields
-from fields.stored import FieldHistory, to_stored
+from fields.registry import ID_PATTERN, Field, FieldValidationError, parse_fields
+from fields.stored import FieldHistory, UnusableFieldError, to_stored
 from flights.service import resummarize_since
 from storage.metadata import (
     FieldOwnershipError,
@@ -37,6 +39,13 @@ log = logging.getLogger("agridrone.api")
 #: How far back a cooperative key may date a change (``valid_from``); operators: any time.
 COOP_BACKDATE_DAYS: Final = 31
 COOP_BACKDATE_MS: Final = COOP_BACKDATE_DAYS * 86_400_000
+
+#: A field id in a path: malformed ids are 422 for every key (it tells nothing about data).
+FieldId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", description="field or zone id")]
+
+#: Properties a PUT clears with ``""`` back to their default (a field; the scope its
+#: ``coop`` implies), rather than storing an empty string the parser would refuse.
+_DERIVED: Final = ("kind", "scope")
 
 
 class FieldSummary(BaseModel):
@@ -111,13 +120,13 @@ def import_fields(
             )
     try:
         metadata.save_fields(
-            to_stored(everything),
+            _stored(everything),
             at_ms=now,
             by=changed_by(principal),
             coop=principal.subject if principal.role == "coop" else None,
         )
     except FieldOwnershipError as exc:
-        raise HTTPException(409, detail=str(exc)) from exc
+        raise HTTPException(409, detail=_taken(exc.ids)) from exc
     return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
 
 
@@ -137,14 +146,21 @@ def list_fields(
     if registry is None:
         return []
     everything = (*registry.fields, *registry.no_spray)
-    return [summary(f) for f in everything if can_see_field(principal, f.owner, f.coop)]
+    return [summary(f) for f in everything if can_read_field(principal, f.kind, f.owner, f.coop)]
 
 
 @router.get("/fields/{field_id}")
-def get_field(field_id: str, principal: PrincipalDep, catalog: CatalogDep) -> dict[str, Any]:
-    """One field as a GeoJSON Feature, with its area in hectares and sào."""
-    f = catalog.current().by_id.get(field_id)
-    if f is None or not can_see_field(principal, f.owner, f.coop):
+def get_field(field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep) -> dict[str, Any]:
+    """One field (or no-spray zone) as a GeoJSON Feature, with its area in hectares and sào.
+
+    Commune-wide zones are readable by every key; a stored field that can no longer be
+    used is 409 saying why, to whoever may see it.
+    """
+    current = catalog.current()
+    f = current.by_id.get(field_id)
+    if f is None:
+        _raise_if_unusable(principal, current.history, field_id)
+    if f is None or not can_read_field(principal, f.kind, f.owner, f.coop):
         raise HTTPException(404, detail=f"no field {field_id!r}")
     feature = f.to_feature()
     feature["geometry"] = mapping(rfc7946_polygons(f.geometry))
@@ -175,10 +191,10 @@ def changed_by(principal: Principal) -> str:
     return f"{principal.role}:{principal.subject} (key {principal.key_id})"
 
 
-def version_answer(version: FieldVersion, parsed: Field) -> VersionAnswer:
+def version_answer(version: FieldVersion, parsed: Field | FieldSummary) -> VersionAnswer:
     """The answer form of one version."""
     return VersionAnswer(
-        field=summary(parsed),
+        field=parsed if isinstance(parsed, FieldSummary) else summary(parsed),
         version=version.seq,
         valid_from=None if version.valid_from_ms is None else rfc3339(version.valid_from_ms),
         valid_to=None if version.valid_to_ms is None else rfc3339(version.valid_to_ms),
@@ -216,6 +232,37 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def _stored(features: Sequence[Field]) -> list[Any]:
+    """The features as stored rows; JSON the database cannot hold is a 422, as a second
+    line behind the registry's own checks (64-bit integers, valid Unicode)."""
+    try:
+        return to_stored(features)
+    except orjson.JSONEncodeError as exc:
+        raise HTTPException(
+            422,
+            detail={
+                "message": "the GeoJSON has problems",
+                "problems": [f"a feature's properties cannot be stored as JSON ({exc})"],
+            },
+        ) from exc
+
+
+def _taken(ids: Sequence[str]) -> str:
+    """The 409 of ids held by someone else: true whoever holds them (another cooperative,
+    or an operator's commune-wide zone), naming no holder."""
+    names = ", ".join(repr(i) for i in ids)
+    return f"field id {names} is already taken; choose another id (nothing was stored)"
+
+
+def _raise_if_unusable(principal: Principal, history: FieldHistory, field_id: str) -> None:
+    """409 when the field's current version is stored but cannot be used, and the caller
+    may see it (else nothing: the caller answers 404)."""
+    current = [v for v in history.of(field_id) if v.valid_to_ms is None]
+    for v in current:
+        if can_read_field(principal, v.field.kind, v.field.owner, v.field.coop):
+            history.field(v)  # raises UnusableFieldError, answered 409 by the app
+
+
 def _editable(principal: Principal, metadata: MetadataDep, field_id: str) -> StoredField:
     """The current version of a field the caller may change, else the 404 of an unknown id."""
     current = metadata.stored_field(field_id)
@@ -230,11 +277,18 @@ def _merged_feature(field_id: str, current: StoredField, body: dict[str, Any]) -
     if body.get("type", "Feature") != "Feature":
         raise HTTPException(
             422,
-            detail=f"the body must be one GeoJSON Feature (type 'Feature'), got {body['type']!r}",
+            detail=f"the body must be one GeoJSON Feature (type 'Feature'), got "
+            f"{str(body['type'])[:80]!r}",
         )
-    props = body.get("properties") or {}
+    props = body.get("properties")
+    if props is None:
+        props = {}
     if not isinstance(props, dict):
-        raise HTTPException(422, detail="the Feature's 'properties' must be an object")
+        raise HTTPException(
+            422,
+            detail="the Feature's 'properties' must be an object (leave it out to keep the "
+            f"current ones), got {type(props).__name__}",
+        )
     given_id = props.get("id", body.get("id"))
     if given_id not in (None, field_id):
         raise HTTPException(
@@ -243,14 +297,20 @@ def _merged_feature(field_id: str, current: StoredField, body: dict[str, Any]) -
             "change (DELETE this one and POST the new id)",
         )
     stored: dict[str, Any] = orjson.loads(current.feature)
-    merged = {**stored.get("properties", {}), **props, "id": field_id}
+    # A stored zone's scope is derived (from its coop), never carried over: it is kept only
+    # when the body gives it, and "" clears kind or scope back to their defaults.
+    kept = {k: v for k, v in stored.get("properties", {}).items() if k != "scope"}
+    merged = {**kept, **props, "id": field_id}
+    for key in _DERIVED:
+        if merged.get(key) == "":
+            del merged[key]
     geometry = body["geometry"] if "geometry" in body else stored.get("geometry")
     return {"type": "Feature", "properties": merged, "geometry": geometry}
 
 
 @router.put("/fields/{field_id}")
 def redraw_field(
-    field_id: str,
+    field_id: FieldId,
     *,
     principal: CoopOrOperatorDep,
     metadata: MetadataDep,
@@ -270,20 +330,14 @@ def redraw_field(
     """
     current = _editable(principal, metadata, field_id)
     now = _now_ms()
-    valid_from = body.get("valid_from")
-    start: int | None = None
-    if valid_from is not None:
-        try:
-            start = parse_time("valid_from", str(valid_from))
-        except TimeInputError as exc:
-            raise HTTPException(422, detail=str(exc)) from exc
-        if principal.role == "coop" and start < now - COOP_BACKDATE_MS:
-            raise HTTPException(
-                422,
-                detail=f"valid_from: a cooperative key may date a change at most "
-                f"{COOP_BACKDATE_DAYS} days back (to {rfc3339(now - COOP_BACKDATE_MS)}); "
-                f"got {rfc3339(start)}. Ask an operator for an older correction",
-            )
+    start = _valid_from(body.get("valid_from"), metadata, field_id, now)
+    if start is not None and principal.role == "coop" and start < now - COOP_BACKDATE_MS:
+        raise HTTPException(
+            422,
+            detail=f"valid_from: a cooperative key may date a change at most "
+            f"{COOP_BACKDATE_DAYS} days back (to {rfc3339(now - COOP_BACKDATE_MS)}); "
+            f"got {rfc3339(start)}. Ask an operator for an older correction",
+        )
     feature = _merged_feature(field_id, current, body)
     try:
         parsed = parse_fields(feature, source="request body")
@@ -292,12 +346,6 @@ def redraw_field(
             422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
         ) from exc
     new = next(iter((*parsed.fields, *parsed.no_spray)))
-    if principal.role == "coop" and new.coop != current.coop:
-        raise HTTPException(
-            403,
-            detail=f"only an operator may move a field to another cooperative; field "
-            f"{field_id!r} stays with {current.coop!r} (leave 'coop' out to keep it)",
-        )
     check_import(
         principal,
         [new],
@@ -305,9 +353,15 @@ def redraw_field(
         force=force,
         valid_from={new.id: now if start is None else start},
     )
+    if principal.role == "coop" and new.coop != current.coop:
+        raise HTTPException(
+            403,
+            detail=f"only an operator may move a field to another cooperative; field "
+            f"{field_id!r} stays with {current.coop!r} (leave 'coop' out to keep it)",
+        )
     try:
         version = metadata.redraw_field(
-            to_stored([new])[0],
+            _stored([new])[0],
             at_ms=now,
             valid_from_ms=start,
             by=changed_by(principal),
@@ -316,14 +370,44 @@ def redraw_field(
     except UnknownFieldError as exc:
         raise HTTPException(404, detail=f"no field {field_id!r}") from exc
     except FieldVersionError as exc:
-        raise HTTPException(422, detail=f"valid_from: {exc}") from exc
+        raise HTTPException(422, detail=f"valid_from: {_readable_ms(str(exc))}") from exc
     note = _resummarize(metadata, catalog.current().history, version)
     return ChangeAnswer(**version_answer(version, new).model_dump(), note=note)
 
 
+def _valid_from(raw: Any, metadata: MetadataDep, field_id: str, now_ms: int) -> int | None:
+    """The body's ``valid_from`` in ms (None: from now); 422 in RFC 3339 terms when it is not
+    a time, is in the future, or is not after the current version's start."""
+    if raw is None:
+        return None
+    try:
+        start = parse_time("valid_from", str(raw)[:100])
+    except TimeInputError as exc:
+        raise HTTPException(422, detail=str(exc)) from exc
+    if start > now_ms:
+        raise HTTPException(
+            422,
+            detail=f"valid_from: {rfc3339(start)} is in the future; a version starts at most "
+            f"now ({rfc3339(now_ms)})",
+        )
+    latest = [v for v in metadata.field_versions(field_id) if v.valid_to_ms is None]
+    if latest and latest[-1].valid_from_ms is not None and start <= latest[-1].valid_from_ms:
+        raise HTTPException(
+            422,
+            detail=f"valid_from: {rfc3339(start)} must be after the current version's start "
+            f"({rfc3339(latest[-1].valid_from_ms)})",
+        )
+    return start
+
+
+def _readable_ms(message: str) -> str:
+    """A storage message with its ``(<n> ms)`` instants as RFC 3339 times."""
+    return re.sub(r"\((\d{1,16}) ms\)", lambda m: f"({rfc3339(int(m[1]))})", message)
+
+
 @router.delete("/fields/{field_id}")
 def delete_field(
-    field_id: str, principal: CoopOrOperatorDep, metadata: MetadataDep, catalog: CatalogDep
+    field_id: FieldId, principal: CoopOrOperatorDep, metadata: MetadataDep, catalog: CatalogDep
 ) -> ChangeAnswer:
     """End the field's current version now: it leaves listings and new flights, while the
     coverage and bills of flights flown before stay as they were.
@@ -340,21 +424,41 @@ def delete_field(
         )
     except UnknownFieldError as exc:
         raise HTTPException(404, detail=f"no field {field_id!r}") from exc
-    parsed = catalog.current().history.field(version)
-    return ChangeAnswer(**version_answer(version, parsed).model_dump())
+    return ChangeAnswer(**_answer_of(catalog.current().history, version).model_dump())
+
+
+def _answer_of(history: FieldHistory, version: FieldVersion) -> VersionAnswer:
+    """The answer form of a version; one whose stored outline cannot be used is described by
+    its stored columns (area 0: there is none to trust)."""
+    try:
+        return version_answer(version, history.field(version))
+    except UnusableFieldError:
+        props = orjson.loads(version.field.feature).get("properties") or {}
+        name = props.get("name")
+        described = FieldSummary(
+            id=version.id,
+            kind=version.field.kind,
+            name=name if isinstance(name, str) else "",
+            owner=version.field.owner,
+            coop=version.field.coop,
+            crop="",
+            area_ha=0.0,
+            area_sao=0.0,
+        )
+        return version_answer(version, described)
 
 
 @router.get("/fields/{field_id}/versions")
 def field_versions(
-    field_id: str, principal: PrincipalDep, catalog: CatalogDep
+    field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep
 ) -> list[VersionAnswer]:
     """Every version of the field the caller may see (each by its own owner and
-    cooperative), oldest first, deleted fields included."""
+    cooperative; commune-wide zones by every key), oldest first, deleted fields included."""
     history = catalog.current().history
     shown = [
-        version_answer(v, history.field(v))
+        _answer_of(history, v)
         for v in history.of(field_id)
-        if can_see_field(principal, v.field.owner, v.field.coop)
+        if can_read_field(principal, v.field.kind, v.field.owner, v.field.coop)
     ]
     if not shown:
         raise HTTPException(404, detail=f"no field {field_id!r}")

@@ -8,6 +8,7 @@ y 0..60; htx-b's "fb" (100 m by 60 m at y 30..90) overlaps it by 3,000 m².
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -96,10 +97,34 @@ def test_a_field_over_another_cooperatives_field_is_409_naming_the_area(with_fa:
     assert response.status_code == 409
     detail = response.json()["detail"]
     (problem,) = detail["problems"]
-    assert "fb" in problem
-    assert "3000.0 m²" in problem
+    assert problem.endswith("by about 3000 m² (50 % of fb)")
     assert "force=true" in detail["message"]
     assert field_ids(with_fa) == ["fa"]
+
+
+def test_the_409_area_is_rounded_so_shifted_probes_learn_nothing_more(with_fa: Api) -> None:
+    coop_b = with_fa.key("coop", B)
+    answers = set()
+    for shift_m in (0.0, 0.03, 0.04):  # overlaps of 3000, 2997 and 2996 m²
+        probe = feature("fb", rectangle(100, 60, 0, 30 + shift_m), coop=B, owner="nd-b")
+        response = with_fa.post(coop_b, probe)
+        assert response.status_code == 409
+        answers.add(response.text)
+    assert len(answers) == 1
+
+
+def test_a_refused_overlap_is_logged_for_operators_with_key_fields_and_coop(
+    with_fa: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    coop_b = with_fa.key("coop", B)
+    key_id = coop_b["Authorization"].split("_")[1]
+    with caplog.at_level(logging.WARNING, logger="agridrone.api"):
+        assert with_fa.post(coop_b, FB).status_code == 409
+    (line,) = [r.getMessage() for r in caplog.records if "field_overlap_refused" in r.getMessage()]
+    assert line == (
+        f"field_overlap_refused key={key_id} field=fb coop={B} other=fa other_coop={A} "
+        "area_m2=3000.0"
+    )
 
 
 def test_the_409_does_not_name_the_other_field_or_its_cooperative(with_fa: Api) -> None:
@@ -145,7 +170,7 @@ def test_two_new_fields_of_different_cooperatives_in_one_import_conflict(api: Ap
     ops = api.key("operator", "ops")
     response = api.post(ops, FA, FB)
     assert response.status_code == 409
-    assert "3000.0 m²" in response.text
+    assert "about 3000 m² (50 % of f" in response.text
     assert field_ids(api) == []
 
 

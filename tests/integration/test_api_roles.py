@@ -30,6 +30,7 @@ HP_DRONE: Final = f"/api/v1/drones/{HP}/d-hp-a"
 YT_DRONE: Final = f"/api/v1/drones/{YT}/d-yt-a"
 HP_FIELD: Final = "dt-hp-004"
 YT_FIELD: Final = "dt-yt-004"
+ZONE: Final = "dt-ns-01"  # a commune-wide no-spray zone of the packaged fields
 
 #: Who may see a thing of Hồng Phong's member nd-hp-00, of Yên Thọ's member nd-yt-02, of a
 #: cooperative alone (its drones), and routes for operators only.
@@ -53,6 +54,13 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", f"/api/v1/fields/{HP_FIELD}", {}, SEES_HP_FIELD),
     ("GET", f"/api/v1/fields/{YT_FIELD}", {}, SEES_YT_FIELD),
     ("GET", "/api/v1/fields/dt-gone", {}, (401, 404, 404, 404, 404, 404)),
+    # A commune-wide no-spray zone binds everyone's fields, so every key reads it (and its
+    # versions); it has no coverage of its own (422 for every key); writes: operators only.
+    ("GET", f"/api/v1/fields/{ZONE}", {}, ANY_KEY),
+    ("GET", f"/api/v1/fields/{ZONE}/versions", {}, ANY_KEY),
+    ("GET", f"/api/v1/fields/{ZONE}/coverage", THE_DAY, (401, 422, 422, 422, 422, 422)),
+    # A malformed id tells nothing about data: 422 for every key.
+    ("GET", "/api/v1/fields/a.b", {}, (401, 422, 422, 422, 422, 422)),
     ("GET", f"/api/v1/fields/{HP_FIELD}/coverage", THE_DAY, SEES_HP_FIELD),
     ("GET", f"/api/v1/fields/{YT_FIELD}/coverage", THE_DAY, SEES_YT_FIELD),
     ("GET", f"/api/v1/fields/{HP_FIELD}/versions", {}, SEES_HP_FIELD),
@@ -136,6 +144,8 @@ def _template(path: str) -> str:
         (f"/api/v1/fields/{HP_FIELD}", "/api/v1/fields/{field_id}"),
         (f"/api/v1/fields/{YT_FIELD}", "/api/v1/fields/{field_id}"),
         ("/api/v1/fields/dt-gone", "/api/v1/fields/{field_id}"),
+        (f"/api/v1/fields/{ZONE}", "/api/v1/fields/{field_id}"),
+        ("/api/v1/fields/a.b", "/api/v1/fields/{field_id}"),
     ):
         path = path.replace(concrete, template)
     for name in ("{hp}", "{yt}", "{hired}", "{gone}"):

@@ -42,9 +42,12 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         assert time.monotonic() - started < 30
         fields_url = drones_url.group(1).replace("/drones", "/fields")
         farmer = {"Authorization": f"Bearer {farmer_key.group(1)}"}
-        owned = httpx.get(fields_url, headers=farmer, timeout=5).json()
+        listed = httpx.get(fields_url, headers=farmer, timeout=5).json()
+        owned = [f for f in listed if f["kind"] == "field"]
         assert owned
         assert {f["owner"] for f in owned} == {farmer_key.group(2)}
+        # Besides their fields, every key lists the commune-wide no-spray zones (read-only).
+        assert {(f["kind"], f["coop"]) for f in listed if f not in owned} == {("no_spray", "")}
         assert httpx.get(drones_url.group(1), timeout=5).status_code == 401
         metadata = MetadataDB(tmp_path / "var" / "agridrone.db")
         try:

@@ -15,6 +15,7 @@ from api.auth import (
     OperatorDep,
     Principal,
     PrincipalDep,
+    can_read_field,
     can_see_coop,
     can_see_drone,
     can_see_field,
@@ -269,3 +270,30 @@ def test_flight_visibility(
 @pytest.mark.parametrize("principal", [FARMER, COOP, OPERATOR])
 def test_only_operators_read_the_rejected_log(principal: Principal) -> None:
     assert can_see_rejected(principal) is (principal.role == "operator")
+
+
+# --- reading outlines: commune-wide zones are everyone's to read ---------------------------
+
+ALL_KEYS = (FARMER, OTHER_FARMER, COOP, OTHER_COOP, OPERATOR)
+
+
+@pytest.mark.parametrize("principal", ALL_KEYS)
+def test_every_key_reads_a_commune_wide_zone(principal: Principal) -> None:
+    assert can_read_field(principal, "no_spray", "", "")
+
+
+@pytest.mark.parametrize(
+    ("kind", "owner", "coop", "readers"),
+    [
+        ("field", "nd-hp-13", "htx-hong-phong", {FARMER, COOP, OPERATOR}),
+        ("field", "", "", {OPERATOR}),  # a field with no cooperative is not a zone
+        ("no_spray", "", "htx-hong-phong", {COOP, OPERATOR}),  # a cooperative's own zone
+        ("no_spray", "nd-hp-13", "htx-hong-phong", {FARMER, COOP, OPERATOR}),
+    ],
+)
+def test_other_outlines_are_read_as_they_are_seen(
+    kind: str, owner: str, coop: str, readers: set[Principal]
+) -> None:
+    for principal in ALL_KEYS:
+        assert can_read_field(principal, kind, owner, coop) is (principal in readers)
+        assert can_see_field(principal, owner, coop) is (principal in readers)

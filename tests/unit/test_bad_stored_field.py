@@ -1,0 +1,312 @@
+"""One bad field never takes coverage or flight summaries away from the others.
+
+A field stored before today's rules (or written around the API) may not parse any more, or
+may break GEOS when a neighbour's coverage is prepared ("TopologyException: side location
+conflict"). The history leaves such versions out, the coverage engine leaves out fields it
+cannot prepare, rebuild goes on past a failing drone, and the flight watcher's thread
+outlives any failing round. Real SQLite metadata and telemetry databases throughout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import orjson
+import pytest
+import shapely
+import shapely.errors
+
+import fields.coverage
+from fields.coverage import CoverageEngine, UnpreparedFieldError
+from fields.registry import Field, FieldRegistry, load_fields
+from fields.stored import FieldHistory, UnusableFieldError, to_stored
+from fields.synthetic import T0_MS
+from flights.service import FlightWatcher, rebuild, watch
+from simulators.fleet import DroneState, FlightConfig, Job, plan_job
+from simulators.geo import DEFAULT_FIELDS_PATH
+from simulators.geo import load_fields as load_sim_fields
+from storage.metadata import MetadataDB, StoredField
+from storage.records import DroneLastSeen, Sample
+from storage.sqlite import SqliteStore
+
+DAY_MS: Final = 86_400_000
+FIELD_ID: Final = "dt-hp-004"
+#: The reviewer's strip: stored directly, it would have crossed the antimeridian.
+STRIP: Final = {
+    "type": "Feature",
+    "properties": {"id": "strip", "coop": "htx-yen-tho"},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [
+            [
+                [179.9999, 21.0714698],
+                [-179.9999, 21.0714698],
+                [-179.9999, 21.0726416],
+                [179.9999, 21.0726416],
+                [179.9999, 21.0714698],
+            ]
+        ],
+    },
+}
+
+
+@functools.cache
+def registry() -> FieldRegistry:
+    return load_fields(DEFAULT_FIELDS_PATH)
+
+
+@functools.cache
+def job() -> Job:
+    sim_field = load_sim_fields().by_id(FIELD_ID)
+    state = DroneState(sim_field.coop, "d-flt", T0_MS)
+    return plan_job(sim_field, state, FlightConfig(tank_capacity_l=3.0), np.random.default_rng(3))
+
+
+def bowtie_over(field_id: str) -> Field:
+    """A self-intersecting outline over a packaged field, built around the parser."""
+    near = registry().get(field_id)
+    x0, y0, x1, y1 = near.geometry.bounds
+    bow = shapely.Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    metric = near.plane.to_plane(bow)
+    return Field("bowtie", "field", bow, near.plane, metric, coop="htx-yen-tho")
+
+
+@pytest.fixture
+def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
+    """The packaged fields, plus the strip and a bow-tie stored directly (no validation)."""
+    db = MetadataDB(tmp_path / "agridrone.db")
+    db.save_fields(to_stored([*registry().fields, *registry().no_spray]))
+    bow = bowtie_over("dt-hp-001")
+    bow_feature = {
+        "type": "Feature",
+        "properties": {"id": "bowtie", "coop": "htx-yen-tho"},
+        "geometry": shapely.geometry.mapping(bow.geometry),
+    }
+    db.save_fields(
+        [
+            StoredField("strip", "field", "htx-yen-tho", "", orjson.dumps(STRIP).decode()),
+            StoredField("bowtie", "field", "htx-yen-tho", "", orjson.dumps(bow_feature).decode()),
+        ]
+    )
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    with SqliteStore(tmp_path / "telemetry.db") as sqlite:
+        sqlite.write_samples(job().samples)
+        sqlite.write_events(job().events)
+        yield sqlite
+
+
+# --- the history ------------------------------------------------------------------------
+
+
+def test_the_history_leaves_out_stored_versions_that_no_longer_validate(
+    metadata: MetadataDB,
+) -> None:
+    history = FieldHistory(metadata.field_versions())
+    _, current = history.registry_at(T0_MS)
+    assert current is not None
+    ids = {f.id for f in (*current.fields, *current.no_spray)}
+    packaged = {f.id for f in (*registry().fields, *registry().no_spray)}
+    assert ids == packaged
+
+
+def test_an_unusable_version_says_why_and_what_to_do(metadata: MetadataDB) -> None:
+    history = FieldHistory(metadata.field_versions())
+    (strip,) = history.of("strip")
+    with pytest.raises(UnusableFieldError) as info:
+        history.field(strip)
+    message = str(info.value)
+    assert message.startswith("field 'strip' (version 1) is stored with an outline that cannot")
+    assert "crosses the antimeridian" in message
+    assert "redraws it (PUT) or deletes it (DELETE)" in message
+
+
+def test_an_unusable_version_is_logged_once_with_its_id(
+    metadata: MetadataDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    history = FieldHistory(metadata.field_versions())
+    with caplog.at_level(logging.WARNING, logger="fields.stored"):
+        history.registry_at(T0_MS)
+        history.registry_at(T0_MS + 1)
+        history.usable(history.of("bowtie"))
+    lines = [r.getMessage() for r in caplog.records]
+    assert sorted(line.split(" reason=")[0] for line in lines) == [
+        "field_version_unusable field=bowtie version=1",
+        "field_version_unusable field=strip version=1",
+    ]
+
+
+# --- the coverage engine -----------------------------------------------------------------
+
+
+def test_preparing_a_neighbour_of_an_invalid_outline_is_what_breaks_without_screening() -> None:
+    with_bowtie = dataclasses.replace(
+        registry(), fields=(*registry().fields, bowtie_over("dt-hp-001"))
+    )
+    neighbour = with_bowtie.get("dt-hp-001")
+    with pytest.raises(shapely.errors.GEOSException, match="side location conflict"):
+        fields.coverage._prepare(neighbour, with_bowtie, fields.coverage.CoverageParams())
+
+
+def test_the_engine_leaves_out_an_invalid_outline_and_prepares_every_other_field(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    bad = bowtie_over("dt-hp-001")
+    with caplog.at_level(logging.WARNING, logger="fields.coverage"):
+        engine = CoverageEngine(dataclasses.replace(registry(), fields=(*registry().fields, bad)))
+    assert set(engine.fields) == {f.id for f in registry().fields}
+    assert "outline is invalid in metres (Self-intersection" in engine.unprepared["bowtie"]
+    (line,) = [r.getMessage() for r in caplog.records]
+    assert line.startswith("coverage_field_left_out field=bowtie kind=field coop=htx-yen-tho ")
+    reference = CoverageEngine(registry())
+    state = engine.run(job().samples)[FIELD_ID]
+    assert engine.result(state) == reference.result(reference.run(job().samples)[FIELD_ID])
+
+
+def test_a_field_left_out_answers_why_its_coverage_cannot_be_computed() -> None:
+    bad = bowtie_over("dt-hp-001")
+    engine = CoverageEngine(dataclasses.replace(registry(), fields=(*registry().fields, bad)))
+    with pytest.raises(UnpreparedFieldError) as info:
+        engine.empty("bowtie")
+    assert str(info.value).startswith("the coverage of field 'bowtie' cannot be computed: ")
+    with pytest.raises(KeyError):
+        engine.empty("never-registered")
+
+
+def test_a_geos_error_while_preparing_one_field_leaves_out_only_that_field(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    real = fields.coverage._prepare
+
+    def failing(f: Field, reg: FieldRegistry, p: Any) -> Any:
+        if f.id == "dt-yt-007":
+            raise shapely.errors.GEOSException("TopologyException: side location conflict")
+        return real(f, reg, p)
+
+    monkeypatch.setattr(fields.coverage, "_prepare", failing)
+    engine = CoverageEngine(registry())
+    assert set(engine.fields) == {f.id for f in registry().fields} - {"dt-yt-007"}
+    assert "side location conflict" in engine.unprepared["dt-yt-007"]
+
+
+# --- flight summaries ---------------------------------------------------------------------
+
+
+def the_day() -> tuple[int, int, int]:
+    return T0_MS - DAY_MS // 2, T0_MS + DAY_MS // 2, T0_MS + 2 * DAY_MS
+
+
+def test_rebuild_over_a_bad_stored_field_summarizes_every_flight(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    start, end, now = the_day()
+    (outcome,) = rebuild(store, metadata, start, end, now_ms=now)
+    assert outcome.failed == ()
+    assert len(outcome.saved) == 3
+    covered = [
+        s.covered_ha
+        for f in outcome.saved
+        for s in metadata.flight_fields(f)
+        if s.field_id == FIELD_ID
+    ]
+    assert len(covered) == 3
+    assert all(c > 0 for c in covered)
+
+
+class BrokenDrone(SqliteStore):
+    """A real store whose reads of one drone fail the way a bug would (not a StoreError)."""
+
+    broken = "d-broken"
+
+    def drone_samples(self, coop: str, drone: str, start_ms: int, end_ms: int) -> list[Sample]:
+        if drone == self.broken:
+            raise RuntimeError("cannot decode a sample row")
+        return super().drone_samples(coop, drone, start_ms, end_ms)
+
+
+def test_rebuild_reports_a_failing_drone_and_goes_on_with_the_rest(
+    tmp_path: Path, metadata: MetadataDB
+) -> None:
+    with BrokenDrone(tmp_path / "broken.db") as broken:
+        broken.write_samples(job().samples)
+        broken.write_events(job().events)
+        broken.write_samples([Sample("htx-aaa", "d-broken", T0_MS, 21.08, 106.52, spraying=False)])
+        start, end, now = the_day()
+        first, second = rebuild(broken, metadata, start, end, now_ms=now)
+    assert (first.coop, first.drone, first.saved) == ("htx-aaa", "d-broken", ())
+    assert first.failed == (
+        "htx-aaa/d-broken: could not be rebuilt (RuntimeError: cannot decode a sample row)",
+    )
+    assert (second.drone, len(second.saved), second.failed) == ("d-flt", 3, ())
+
+
+def test_a_watcher_round_goes_on_past_a_failing_drone_and_retries_it_later(
+    tmp_path: Path, metadata: MetadataDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    watcher = FlightWatcher(settle_s=0.0, lookback_s=10 * 365 * 86_400.0)
+    now = the_day()[2]
+    with BrokenDrone(tmp_path / "broken.db") as broken:
+        broken.write_samples(job().samples)
+        broken.write_events(job().events)
+        broken.write_samples([Sample("htx-aaa", "d-broken", T0_MS, 21.08, 106.52, spraying=False)])
+        with caplog.at_level(logging.ERROR, logger="flights.service"):
+            outcomes = watcher.poll(broken, metadata, now)
+    assert [(o.drone, len(o.saved)) for o in outcomes] == [("d-flt", 3)]
+    assert watcher.since["htx-aaa", "d-broken"] < T0_MS  # not moved past: tried again
+    assert watcher.since[job().coop, "d-flt"] == now
+    (record,) = caplog.records
+    assert record.getMessage() == "flight_window_failed coop=htx-aaa drone=d-broken"
+    assert record.exc_info is not None
+
+
+class FlakyStore(SqliteStore):
+    """A real store whose drone list fails (not with a StoreError) for the first rounds."""
+
+    failures = 3
+
+    def drones(self) -> list[DroneLastSeen]:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ValueError("unexpected row in the drones table")
+        return super().drones()
+
+
+def test_the_watcher_outlives_failing_rounds_and_logs_each_traceback_once(
+    tmp_path: Path, metadata: MetadataDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    stop = threading.Event()
+    with FlakyStore(tmp_path / "flaky.db") as flaky:
+        flaky.write_samples(job().samples)
+        flaky.write_events(job().events)
+        watcher = FlightWatcher(interval_s=0.0, settle_s=0.0, lookback_s=10 * 365 * 86_400.0)
+        thread = threading.Thread(target=watch, args=(flaky, metadata, stop, watcher, 0.01))
+        with caplog.at_level(logging.INFO, logger="flights.service"):
+            thread.start()
+            deadline = time.monotonic() + 60
+            while not metadata.flights(*the_day()[:2]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            alive = thread.is_alive()
+            stop.set()
+            thread.join(30)
+    assert alive
+    assert len(metadata.flights(*the_day()[:2])) == 3
+    crashed = [r for r in caplog.records if r.getMessage().startswith("flight_watch_crashed")]
+    assert [r.getMessage().split(" error=")[0] for r in crashed] == [
+        "flight_watch_crashed again=false",
+        "flight_watch_crashed again=true",
+        "flight_watch_crashed again=true",
+    ]
+    assert crashed[0].exc_info is not None
+    assert all(r.exc_info is None for r in crashed[1:])
