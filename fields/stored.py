@@ -143,13 +143,14 @@ class FieldHistory:
 
     def versions_since(self, ms: int | None) -> list[Field]:
         """The parsed fields (kind ``field``) of every version still valid at or after
-        ``ms`` (``None``: every version ever), deleted and replaced ones included."""
-        return [
-            self.field(v)
+        ``ms`` (``None``: every version ever), deleted and replaced ones included; versions
+        that no longer validate are left out (logged), as everywhere else."""
+        return self.usable(
+            v
             for v in self.versions
             if v.field.kind == "field"
             and (ms is None or v.valid_to_ms is None or ms < v.valid_to_ms)
-        ]
+        )
 
     def all_fields(self) -> list[Field]:
         """The parsed fields (kind ``field``) of every version ever."""

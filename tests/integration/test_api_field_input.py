@@ -342,9 +342,9 @@ def test_a_valid_from_before_the_current_versions_start_is_422_in_rfc3339(world:
     fid = f"t-past-{uuid.uuid4().hex[:8]}"
     new_field(world, fid)
     first = {"properties": {"name": "a"}, "valid_from": "2025-11-28T10:00:00+07:00"}
-    assert call(world, "PUT", f"/fields/{fid}", "coop_hp", json=first).status_code == 200
+    assert call(world, "PUT", f"/fields/{fid}", "operator", json=first).status_code == 200
     again = {"properties": {"name": "b"}, "valid_from": "2025-11-28T09:00:00+07:00"}
-    response = call(world, "PUT", f"/fields/{fid}", "coop_hp", json=again)
+    response = call(world, "PUT", f"/fields/{fid}", "operator", json=again)
     assert response.status_code == 422
     assert response.json()["detail"] == (
         "valid_from: 2025-11-28T09:00:00.000+07:00 must be after the current version's start "
