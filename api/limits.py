@@ -9,12 +9,13 @@ its recursion limit and crash the request). Accepted bodies are handed on unchan
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 import orjson
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fields.registry import json_depth
 
 #: Largest request body: room for a document at the field registry's limits
 #: (``fields.registry.MAX_VERTICES`` positions at about 26 bytes each, plus properties).
@@ -24,26 +25,6 @@ MAX_BODY_BYTES: Final = 8 * 1024 * 1024
 MAX_JSON_DEPTH: Final = 32
 
 
-def json_depth(value: Any, stop_above: int = MAX_JSON_DEPTH) -> int:
-    """How deeply arrays and objects nest in ``value`` (a scalar is 0); iterative, and it
-    stops counting once past ``stop_above``."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, Mapping):
-            children: Any = item.values()
-        elif isinstance(item, Sequence) and not isinstance(item, str | bytes):
-            children = item
-        else:
-            continue
-        deepest = max(deepest, level + 1)
-        if deepest > stop_above:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def too_deep(body: bytes) -> bool:
     """Whether a JSON body nests deeper than ``MAX_JSON_DEPTH``; a body that is not JSON is
     left to the route's own parsing (which answers 422 naming the error)."""
@@ -51,7 +32,7 @@ def too_deep(body: bytes) -> bool:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         return "depth limit" in str(exc)
-    return json_depth(doc) > MAX_JSON_DEPTH
+    return json_depth(doc, MAX_JSON_DEPTH) > MAX_JSON_DEPTH
 
 
 def _too_large(declared: int | None = None) -> JSONResponse:

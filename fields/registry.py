@@ -433,8 +433,9 @@ def _texts(props: Mapping[str, Any], label: str, problems: list[str]) -> dict[st
     return texts
 
 
-def _depth(value: Any) -> int:
-    """How deeply JSON arrays and objects nest in ``value`` (a scalar is 0), iteratively."""
+def json_depth(value: Any, stop_above: int) -> int:
+    """How deeply JSON arrays and objects nest in ``value`` (a scalar is 0); iterative, and
+    it stops counting once past ``stop_above`` (the API's body check uses it too)."""
     deepest = 0
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -446,7 +447,7 @@ def _depth(value: Any) -> int:
         else:
             continue
         deepest = max(deepest, level + 1)
-        if deepest > MAX_PROPERTY_DEPTH:
+        if deepest > stop_above:
             return deepest
         stack.extend((child, level + 1) for child in children)
     return deepest
@@ -511,7 +512,7 @@ def _shown_key(key: Any) -> str:
 
 def _check_extra(extra: Mapping[str, Any], label: str, problems: list[str]) -> None:
     """Other properties are kept as given, within a size and nesting limit."""
-    if _depth(extra) > MAX_PROPERTY_DEPTH:
+    if json_depth(extra, MAX_PROPERTY_DEPTH) > MAX_PROPERTY_DEPTH:
         problems.append(
             f"{label}: its other properties nest deeper than {MAX_PROPERTY_DEPTH} levels"
         )
