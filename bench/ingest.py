@@ -7,7 +7,11 @@ stored sample. A paho publisher tops out far below the worker, so timing a live 
 measure the publisher. Baselines in the same run: `mosquitto_sub` and a bare paho subscriber
 that only count (the broker's and the client library's ceilings).
 
-    .venv/bin/python -m bench.ingest [--messages 200000] [--batch 1] [--batch 10]
+    .venv/bin/python -m bench.ingest [--messages 200000] [--batch 1] [--batch 10] [--fresh-ts]
+
+Samples are timestamped on a day in 2025 by default: a backlog, so the worker records every
+batch as late data (ingest/late.py). ``--fresh-ts`` stamps them from 10 minutes ahead of the
+start instead, so none is late when written: the live case, without late ranges.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ from tests.servers import free_port, running_influxd, running_mosquitto
 DRONES = 20
 PROTOCOL = "5"
 T0_MS = 1_764_300_000_000
+#: With --fresh-ts, samples start this far ahead of now: none is late (> 10 s old) when the
+#: worker writes it, none is refused as future (24 h).
+FRESH_LEAD_MS = 600_000
 
 
 @dataclass
@@ -57,8 +64,11 @@ class Result:
         )
 
 
-def make_messages(coop: str, n_samples: int, batch: int) -> list[tuple[str, bytes]]:
-    """``n_samples`` realistic samples over DRONES drones, ``batch`` per message."""
+def make_messages(
+    coop: str, n_samples: int, batch: int, t0_ms: int = T0_MS
+) -> list[tuple[str, bytes]]:
+    """``n_samples`` realistic samples over DRONES drones, ``batch`` per message, from
+    ``t0_ms`` at 10 Hz."""
     per_drone: dict[str, list[Sample]] = {}
     for i in range(n_samples):
         drone = f"dt-{i % DRONES:02d}"
@@ -67,7 +77,7 @@ def make_messages(coop: str, n_samples: int, batch: int) -> list[tuple[str, byte
             Sample(
                 coop=coop,
                 drone=drone,
-                ts_ms=T0_MS + 100 * k,
+                ts_ms=t0_ms + 100 * k,
                 lat=21.08 + k * 1e-7,
                 lon=106.52 + k * 1e-7,
                 spraying=k % 10 != 0,
@@ -239,7 +249,7 @@ def stored_samples(store: InfluxStore | SqliteStore, coop: str) -> int:
 
 
 def scenario(
-    mqtt_port: int, influx_url: str, tmp: Path, n_samples: int, batch: int
+    mqtt_port: int, influx_url: str, tmp: Path, n_samples: int, batch: int, *, t0_ms: int
 ) -> list[Result]:
     coop = f"bench-b{batch}"
     topic = f"agri/v1/{coop}/+/telemetry"
@@ -261,7 +271,7 @@ def scenario(
             tmp,
         ),
     ]
-    messages = make_messages(coop, n_samples, batch)
+    messages = make_messages(coop, n_samples, batch, t0_ms)
     n = len(messages)
     # Register every consumer's persistent session before publishing.
     has_mosquitto_sub = shutil.which("mosquitto_sub") is not None
@@ -300,6 +310,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=200_000, help="samples per scenario")
     parser.add_argument("--batch", type=int, action="append", help="samples per message")
     parser.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5")
+    parser.add_argument(
+        "--fresh-ts",
+        action="store_true",
+        help="timestamp samples ahead of now, so none is late data (default: 2025, all late)",
+    )
     args = parser.parse_args()
     global PROTOCOL  # noqa: PLW0603 -- one setting for the whole run
     PROTOCOL = args.mqtt_protocol
@@ -313,8 +328,10 @@ def main() -> None:
         tmp = Path(tmp_name)
         with running_mosquitto(tmp / "mosquitto") as mqtt, running_influxd(tmp / "influxd") as db:
             for batch in batches:
-                print(f"\n== {args.messages:,} samples, {batch} per message ==", flush=True)
-                for r in scenario(mqtt.port, db.url, tmp, args.messages, batch):
+                t0_ms = int(time.time() * 1000) + FRESH_LEAD_MS if args.fresh_ts else T0_MS
+                when = "fresh ts (not late)" if args.fresh_ts else "2025 ts (late data)"
+                print(f"\n== {args.messages:,} samples, {batch} per message, {when} ==", flush=True)
+                for r in scenario(mqtt.port, db.url, tmp, args.messages, batch, t0_ms=t0_ms):
                     print("  " + r.line(), flush=True)
 
 
