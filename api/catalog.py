@@ -53,6 +53,7 @@ class Catalog:
     history: FieldHistory = field(default_factory=lambda: FieldHistory(()))
     _past: OrderedDict[VersionSet, CoverageEngine] = field(default_factory=OrderedDict)
     _ids: OrderedDict[int, Mapping[str, Field]] = field(default_factory=OrderedDict)
+    _owners: OrderedDict[int, Mapping[str, tuple[str, str]]] = field(default_factory=OrderedDict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def engine(self) -> CoverageEngine | None:
@@ -79,6 +80,25 @@ class Catalog:
             while len(self._ids) > CACHED_SETS:
                 self._ids.popitem(last=False)
         return by_id
+
+    def owners_at(self, ms: int) -> Mapping[str, tuple[str, str]]:
+        """(owner, coop) by id of every field and zone version valid at ``ms``, usable or
+        not (who may see a flight is decided by ownership when it flew); one shared mapping
+        per span of the history, not to be changed, since a flight list asks for each."""
+        span = self.history.span_at(ms)
+        with self._lock:
+            owners = self._owners.get(span)
+            if owners is not None:
+                self._owners.move_to_end(span)
+                return owners
+        owners = {
+            v.id: (v.field.owner, v.field.coop) for v in self.history.versions if v.valid_at(ms)
+        }
+        with self._lock:
+            self._owners[span] = owners
+            while len(self._owners) > CACHED_SETS:
+                self._owners.popitem(last=False)
+        return owners
 
     def engine_at(self, ms: int) -> CoverageEngine | None:
         """The coverage engine over the registry as it was at ``ms`` (default parameters),

@@ -187,6 +187,22 @@ def test_the_fields_by_id_are_shared_between_instants_of_one_version_set(
     assert sorted(catalog.by_id_at(T + 2000)) == ["f1"]
 
 
+def test_the_owners_at_an_instant_are_those_of_every_version_valid_then(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2"), row("f3", coop="htx-b")], at_ms=T)
+    metadata.save_fields([row("f1", coop="htx-b")], at_ms=T + 1000)
+    metadata.end_field("f2", at_ms=T + 2000)
+    catalog = FieldCatalog(metadata).current()
+    ownership = metadata.field_ownership()
+    for ms in (T, T + 999, T + 1000, T + 1999, T + 2000, T + 1, T - 1):
+        assert catalog.owners_at(ms) == ownership.at(ms)
+    assert catalog.owners_at(T + 999)["f1"] == ("nd-f1", "htx-a")
+    assert catalog.owners_at(T + 1000)["f1"] == ("nd-f1", "htx-b")
+    assert "f2" not in catalog.owners_at(T + 2000)
+    assert catalog.owners_at(T + 1500) is catalog.owners_at(T + 1001)
+
+
 def zone(fid: str, coop: str = "", x0: float = 0.0) -> StoredField:
     doc = collection(feature(fid, rectangle(10, 10, x0=x0), kind="no_spray", coop=coop))
     (stored,) = to_stored(parse_fields(doc).no_spray)
