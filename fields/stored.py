@@ -3,6 +3,7 @@ and the registry as it was at any instant (from the stored versions)."""
 
 from __future__ import annotations
 
+import bisect
 import logging
 import threading
 from collections import OrderedDict
@@ -18,6 +19,8 @@ log = logging.getLogger(__name__)
 
 #: Registries (one per distinct set of versions valid together) kept parsed at once.
 CACHED_SETS: Final = 16
+#: Version sets (one per span between two consecutive version boundaries) kept at once.
+CACHED_SPANS: Final = 256
 
 VersionSet = tuple[tuple[str, int], ...]
 
@@ -74,6 +77,11 @@ class FieldHistory:
         self._unusable: dict[tuple[str, int], UnusableFieldError] = {}
         self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
         self._changes: tuple[tuple[int, int], ...] | None = None
+        # Every instant a version starts or ends: between two of them the set of valid
+        # versions cannot change, so ``key_at`` scans the versions once per span.
+        ends = {b for v in self.versions for b in (v.valid_from_ms, v.valid_to_ms)}
+        self._bounds: tuple[int, ...] = tuple(sorted(b for b in ends if b is not None))
+        self._spans: OrderedDict[int, VersionSet] = OrderedDict()
         self._lock = threading.Lock()
 
     def of(self, field_id: str) -> list[FieldVersion]:
@@ -84,9 +92,27 @@ class FieldHistory:
         """The field's version valid at ``ms``, or None."""
         return next((v for v in self.versions if v.id == field_id and v.valid_at(ms)), None)
 
+    def span_at(self, ms: int) -> int:
+        """Which span between version boundaries holds ``ms``: instants of one span share
+        one set of valid versions (a cheap cache key for what depends only on that set)."""
+        return bisect.bisect_right(self._bounds, ms)
+
     def key_at(self, ms: int) -> VersionSet:
-        """Which versions were valid together at ``ms`` (the cache key of ``registry_at``)."""
-        return tuple((v.id, v.seq) for v in self.versions if v.valid_at(ms))
+        """Which versions were valid together at ``ms`` (the cache key of ``registry_at``);
+        computed once per span between version boundaries, since a report asks for each of
+        thousands of flights."""
+        span = self.span_at(ms)
+        with self._lock:
+            key = self._spans.get(span)
+            if key is not None:
+                self._spans.move_to_end(span)
+                return key
+        key = tuple((v.id, v.seq) for v in self.versions if v.valid_at(ms))
+        with self._lock:
+            self._spans[span] = key
+            while len(self._spans) > CACHED_SPANS:
+                self._spans.popitem(last=False)
+        return key
 
     def field(self, version: FieldVersion) -> Field:
         """The parsed field of one version; ``UnusableFieldError`` when the stored feature no

@@ -11,6 +11,7 @@ named it (``api.auth.can_see_flight_on_field``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, HTTPException, Query
@@ -77,7 +78,7 @@ def audience(principal: Principal) -> FlightAudience | None:
 def flight_view(
     principal: Principal,
     flight: StoredFlight,
-    owners: dict[str, tuple[str, str]],
+    owners: Mapping[str, tuple[str, str]],
     overlapped: dict[str, frozenset[str]] | None = None,
 ) -> dict[str, Any] | None:
     """The summary as the caller may see it, times in local RFC 3339; ``None`` when every
@@ -140,8 +141,8 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
         can_see_field(principal, v.field.owner, v.field.coop)
         for v in catalog.current().history.of(field)
     )
-    ownership = metadata.field_ownership()
-    overlapped = foreign_overlaps_of(catalog.current())
+    known = catalog.current()
+    overlapped = foreign_overlaps_of(known)
     views: list[dict[str, Any]] = []
     wanted = limit + 1
     while not hidden_field:
@@ -160,7 +161,7 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
         views = [
             v
             for f in rows
-            if (v := flight_view(principal, f, ownership.at(f.start_ms), overlapped)) is not None
+            if (v := flight_view(principal, f, known.owners_at(f.start_ms), overlapped)) is not None
         ]
         if len(views) > limit or len(rows) < wanted:
             break
@@ -184,11 +185,12 @@ def get_flight(
     fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
     flight = metadata.flight(flight_id)
     if flight is not None:
-        owners = metadata.field_ownership().at(flight.start_ms)
+        known = catalog.current()
+        owners = known.owners_at(flight.start_ms)
         shares = flight.summary_dict().get("fields") or []
         touched = [owners.get(s.get("field_id", ""), ("", "")) for s in shares]
         if can_see_flight(principal, flight.coop, touched):
-            view = flight_view(principal, flight, owners, foreign_overlaps_of(catalog.current()))
+            view = flight_view(principal, flight, owners, foreign_overlaps_of(known))
             if view is not None:
                 return view
     raise HTTPException(404, detail=f"no flight {flight_id!r}")

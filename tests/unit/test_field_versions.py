@@ -8,6 +8,7 @@ import contextlib
 import itertools
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -147,6 +148,59 @@ def test_the_registry_at_an_instant_holds_the_versions_valid_then(metadata: Meta
     assert [(f.id, round(f.area_m2)) for f in between.fields] == [("f1", 2000), ("f2", 1000)]
     assert [f.id for f in after.fields] == ["f1"]
     assert history.registry_at(T + 1500)[1] is between  # one registry per version set
+
+
+def test_the_versions_at_an_instant_are_the_same_asked_in_any_order(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2"), row("f3")], at_ms=T)
+    metadata.redraw_field(row("f1", width=80), at_ms=T + 1000)
+    metadata.end_field("f2", at_ms=T + 2000)
+    versions = metadata.field_versions()
+    instants = [0, T - 1, T, T + 1, T + 999, T + 1000, T + 1001, T + 1999, T + 2000, T + 9999]
+    history = FieldHistory(versions)
+    for ms in [*reversed(instants), *instants]:
+        assert history.key_at(ms) == tuple((v.id, v.seq) for v in versions if v.valid_at(ms))
+    assert dict(history.key_at(T + 999))["f1"] == 1
+    assert dict(history.key_at(T + 1000))["f1"] == 2
+    assert "f2" not in dict(history.key_at(T + 2000))
+
+
+def test_a_version_valid_from_instant_zero_starts_there(metadata: MetadataDB) -> None:
+    metadata.save_fields([row("f1")], at_ms=T)
+    (v,) = metadata.field_versions("f1")
+    later = replace(v, seq=2, valid_from_ms=0)
+    history = FieldHistory([replace(v, valid_to_ms=0), later])
+    assert history.key_at(-1) == (("f1", 1),)
+    assert history.key_at(0) == (("f1", 2),)
+
+
+def test_the_fields_by_id_are_shared_between_instants_of_one_version_set(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2")], at_ms=T)
+    metadata.end_field("f2", at_ms=T + 2000)
+    catalog = FieldCatalog(metadata).current()
+    before = catalog.by_id_at(T + 10)
+    assert catalog.by_id_at(T + 1999) is before
+    assert sorted(before) == ["f1", "f2"]
+    assert sorted(catalog.by_id_at(T + 2000)) == ["f1"]
+
+
+def test_the_owners_at_an_instant_are_those_of_every_version_valid_then(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields([row("f1"), row("f2"), row("f3", coop="htx-b")], at_ms=T)
+    metadata.save_fields([row("f1", coop="htx-b")], at_ms=T + 1000)
+    metadata.end_field("f2", at_ms=T + 2000)
+    catalog = FieldCatalog(metadata).current()
+    ownership = metadata.field_ownership()
+    for ms in (T, T + 999, T + 1000, T + 1999, T + 2000, T + 1, T - 1):
+        assert catalog.owners_at(ms) == ownership.at(ms)
+    assert catalog.owners_at(T + 999)["f1"] == ("nd-f1", "htx-a")
+    assert catalog.owners_at(T + 1000)["f1"] == ("nd-f1", "htx-b")
+    assert "f2" not in catalog.owners_at(T + 2000)
+    assert catalog.owners_at(T + 1500) is catalog.owners_at(T + 1001)
 
 
 def zone(fid: str, coop: str = "", x0: float = 0.0) -> StoredField:
