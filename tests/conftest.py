@@ -1,4 +1,5 @@
-"""Session-wide real servers: one Mosquitto and one influxd per test session."""
+"""Session-wide real servers (one Mosquitto and one influxd per test session) and a fresh
+metadata database per test."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.metadata import MetadataDB
 from tests.servers import Influxd, Mosquitto, running_influxd, running_mosquitto
 
 
@@ -36,3 +38,11 @@ def fresh_influxd(tmp_path: Path) -> Iterator[Influxd]:
     """An influxd of this test's own, for tests that stop or restart it."""
     with running_influxd(tmp_path / "influxd") as server:
         yield server
+
+
+@pytest.fixture
+def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
+    """An empty metadata database (SQLite) of this test's own."""
+    db = MetadataDB(tmp_path / "agridrone.db")
+    yield db
+    db.close()

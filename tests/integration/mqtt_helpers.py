@@ -10,7 +10,13 @@ from collections.abc import Callable, Iterable
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
+from ingest.service import IngestConfig, IngestService
+from ingest.worker import WriterConfig
+from storage.contract import TelemetryStore
+from storage.metadata import MetadataDB
 from storage.records import Sample
+from tests.servers import Mosquitto
 
 _counter = itertools.count()
 
@@ -74,3 +80,24 @@ def sample_series(coop: str, drone: str, n: int, t0_ms: int = 1_764_300_000_000)
         )
         for i in range(n)
     ]
+
+
+def start_worker(
+    mosquitto: Mosquitto,
+    coop: str,
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    writer: WriterConfig | None = None,
+) -> IngestService:
+    """A real ingest worker for ``coop``'s topics on ``mosquitto``, connected and running."""
+    config = IngestConfig(
+        consumer=ConsumerConfig(
+            address=BrokerAddress("127.0.0.1", mosquitto.port),
+            client_id=unique_id("ingest"),
+            topics=subscriptions([coop]),
+        ),
+        writer=writer or WriterConfig(),
+    )
+    service = IngestService(config, store, metadata)
+    service.start(connect_timeout_s=10)
+    return service

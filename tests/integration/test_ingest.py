@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -17,35 +16,19 @@ from storage.drones import DroneRecord
 from storage.metadata import MetadataDB
 from storage.records import Sample
 from storage.sqlite import SqliteStore
-from tests.integration.mqtt_helpers import publish_all, sample_series, unique_id, wait_until
+from tests.integration.mqtt_helpers import (
+    publish_all,
+    sample_series,
+    start_worker,
+    unique_id,
+    wait_until,
+)
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
 
 END_OF_TIME = 2**62
 ACKED = "agridrone_ingest_messages_acked_total"
-
-
-@pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
-
-
-def start_worker(
-    mosquitto: Mosquitto, coop: str, store: TelemetryStore, metadata: MetadataDB
-) -> IngestService:
-    config = IngestConfig(
-        consumer=ConsumerConfig(
-            address=BrokerAddress("127.0.0.1", mosquitto.port),
-            client_id=unique_id("ingest"),
-            topics=subscriptions([coop]),
-        )
-    )
-    service = IngestService(config, store, metadata)
-    service.start(connect_timeout_s=10)
-    return service
 
 
 def stored(store: TelemetryStore, coop: str, drone: str) -> list[Sample]:

@@ -10,14 +10,18 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
-from ingest.service import IngestConfig, IngestService
 from ingest.wire import encode_samples
 from ingest.worker import WriterConfig
 from storage.metadata import MetadataDB
 from storage.records import Sample
 from storage.sqlite import SqliteStore
-from tests.integration.mqtt_helpers import publish_all, sample_series, unique_id, wait_until
+from tests.integration.mqtt_helpers import (
+    publish_all,
+    sample_series,
+    start_worker,
+    unique_id,
+    wait_until,
+)
 from tests.servers import Mosquitto
 
 pytestmark = pytest.mark.integration
@@ -27,36 +31,9 @@ ACKED = "agridrone_ingest_messages_acked_total"
 
 
 @pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     with SqliteStore(tmp_path / "telemetry.db") as s:
         yield s
-
-
-def start_worker(
-    mosquitto: Mosquitto,
-    coop: str,
-    store: SqliteStore,
-    metadata: MetadataDB,
-    writer: WriterConfig | None = None,
-) -> IngestService:
-    config = IngestConfig(
-        consumer=ConsumerConfig(
-            address=BrokerAddress("127.0.0.1", mosquitto.port),
-            client_id=unique_id("ingest"),
-            topics=subscriptions([coop]),
-        ),
-        writer=writer or WriterConfig(),
-    )
-    service = IngestService(config, store, metadata)
-    service.start(connect_timeout_s=10)
-    return service
 
 
 def with_bad_lat(samples: list[Sample], bad: range) -> bytes:

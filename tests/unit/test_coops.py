@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -19,13 +18,6 @@ from fields.stored import to_stored
 from fields.synthetic import collection, feature, rectangle
 from reports.usage import FlightUsage, UsageInputError
 from storage.metadata import CoopRecord, MetadataDB
-
-
-@pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
 
 
 def one_field(fid: str = "f-1") -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -29,13 +28,6 @@ from storage.metadata import (
 )
 
 T = 1_800_000_000_000
-
-
-@pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
 
 
 def row(fid: str, coop: str = "htx-a", width: float = 40.0, name: str = "Ruộng") -> StoredField:

@@ -168,13 +168,6 @@ def test_overlapping_late_windows_of_a_drone_are_merged() -> None:
 
 
 @pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = SqliteStore(tmp_path / "telemetry.db")
     yield s

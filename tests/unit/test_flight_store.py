@@ -35,13 +35,6 @@ NOW = T0_MS + 48 * HOUR_MS
 
 
 @pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[SqliteStore]:
     s = SqliteStore(tmp_path / "telemetry.db")
     yield s

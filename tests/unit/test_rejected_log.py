@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
@@ -24,13 +24,6 @@ from tests.integration.mqtt_helpers import sample_series
 DAY_MS = 86_400_000
 NOW_MS = 1_764_300_000_000
 TOPIC = "agri/v1/htx-a/dt-01/telemetry"
-
-
-@pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()
 
 
 def message(payload: bytes, topic: str = TOPIC, mid: int = 1) -> Received:
