@@ -98,21 +98,11 @@ def check_import(
     conflicts = _conflicts(mine, catalog, valid_from)
     if not conflicts:
         return
-    if force:
-        for o in conflicts:
-            log.warning(
-                "field_overlap_forced key=%s field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
-                principal.key_id,
-                o.a.id,
-                o.a.coop,
-                o.b.id,
-                o.b.coop,
-                o.area_m2,
-            )
-        return
+    event = "field_overlap_forced" if force else "field_overlap_refused"
     for o in conflicts:
         log.warning(
-            "field_overlap_refused key=%s field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
+            "%s key=%s field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
+            event,
             principal.key_id,
             o.a.id,
             o.a.coop,
@@ -120,6 +110,8 @@ def check_import(
             o.b.coop,
             o.area_m2,
         )
+    if force:
+        return
     raise HTTPException(
         409,
         detail={
