@@ -7,7 +7,6 @@ operator all. A field someone may not see answers 404, exactly like one that doe
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
@@ -370,7 +369,9 @@ def redraw_field(
     except UnknownFieldError as exc:
         raise HTTPException(404, detail=f"no field {field_id!r}") from exc
     except FieldVersionError as exc:
-        raise HTTPException(422, detail=f"valid_from: {_readable_ms(str(exc))}") from exc
+        raise HTTPException(
+            422, detail=f"valid_from: {exc.problem} ({rfc3339(exc.instant_ms)})"
+        ) from exc
     note = _resummarize(metadata, catalog.current().history, version)
     return ChangeAnswer(**version_answer(version, new).model_dump(), note=note)
 
@@ -398,11 +399,6 @@ def _valid_from(raw: Any, metadata: MetadataDep, field_id: str, now_ms: int) -> 
             f"({rfc3339(latest[-1].valid_from_ms)})",
         )
     return start
-
-
-def _readable_ms(message: str) -> str:
-    """A storage message with its ``(<n> ms)`` instants as RFC 3339 times."""
-    return re.sub(r"\((\d{1,16}) ms\)", lambda m: f"({rfc3339(int(m[1]))})", message)
 
 
 @router.delete("/fields/{field_id}")

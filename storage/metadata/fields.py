@@ -87,7 +87,13 @@ class UnknownFieldError(LookupError):
 
 
 class FieldVersionError(ValueError):
-    """A version's start the history cannot take (the message says which and why)."""
+    """A version's start the history cannot take: ``problem`` says why, ``instant_ms`` is
+    the bound it broke (callers format it for their users)."""
+
+    def __init__(self, problem: str, instant_ms: int) -> None:
+        self.problem = problem
+        self.instant_ms = instant_ms
+        super().__init__(f"valid_from {problem} ({instant_ms} ms)")
 
 
 class FieldOwnership:
@@ -213,13 +219,10 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
                 return last
             start = _next_start(last, at) if valid_from_ms is None else valid_from_ms
             if valid_from_ms is not None and start > at:
-                raise FieldVersionError(
-                    f"valid_from is in the future; a version starts at most now ({at} ms)"
-                )
+                raise FieldVersionError("is in the future; a version starts at most now", at)
             if last.valid_from_ms is not None and start <= last.valid_from_ms:
                 raise FieldVersionError(
-                    "valid_from must be after the current version's start"
-                    f" ({last.valid_from_ms} ms)"
+                    "must be after the current version's start", last.valid_from_ms
                 )
             self._append(conn, field, last, start, now, by)
         version = self.field_version_at(field.id, start)
