@@ -20,7 +20,7 @@ from fastapi import HTTPException
 
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.registry import Field, FieldRegistry
-from fields.stored import CACHED_SETS, FieldHistory, VersionSet, registry_of
+from fields.stored import CACHED_SETS, FieldHistory, LruCache, VersionSet, registry_of
 from storage.metadata import MetadataDB
 
 #: Coverage engines of past registries kept at once.
@@ -52,8 +52,10 @@ class Catalog:
     by_id: dict[str, Field]
     history: FieldHistory = field(default_factory=lambda: FieldHistory(()))
     _past: OrderedDict[VersionSet, CoverageEngine] = field(default_factory=OrderedDict)
-    _ids: OrderedDict[int, Mapping[str, Field]] = field(default_factory=OrderedDict)
-    _owners: OrderedDict[int, Mapping[str, tuple[str, str]]] = field(default_factory=OrderedDict)
+    _ids: LruCache[int, Mapping[str, Field]] = field(default_factory=lambda: LruCache(CACHED_SETS))
+    _owners: LruCache[int, Mapping[str, tuple[str, str]]] = field(
+        default_factory=lambda: LruCache(CACHED_SETS)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def engine(self) -> CoverageEngine | None:
@@ -67,38 +69,22 @@ class Catalog:
         """The fields and zones valid at ``ms``, by id (reports join flights with it); one
         shared mapping per span of the history, not to be changed, since a report asks for
         each of thousands of flights."""
-        span = self.history.span_at(ms)
-        with self._lock:
-            by_id = self._ids.get(span)
-            if by_id is not None:
-                self._ids.move_to_end(span)
-                return by_id
+        return self._ids.get(self.history.span_at(ms), lambda: self._by_id_at(ms))
+
+    def _by_id_at(self, ms: int) -> Mapping[str, Field]:
         _, registry = self.history.registry_at(ms)
-        by_id = {} if registry is None else {f.id: f for f in registry.fields + registry.no_spray}
-        with self._lock:
-            self._ids[span] = by_id
-            while len(self._ids) > CACHED_SETS:
-                self._ids.popitem(last=False)
-        return by_id
+        return {} if registry is None else {f.id: f for f in registry.fields + registry.no_spray}
 
     def owners_at(self, ms: int) -> Mapping[str, tuple[str, str]]:
         """(owner, coop) by id of every field and zone version valid at ``ms``, usable or
         not (who may see a flight is decided by ownership when it flew); one shared mapping
         per span of the history, not to be changed, since a flight list asks for each."""
-        span = self.history.span_at(ms)
-        with self._lock:
-            owners = self._owners.get(span)
-            if owners is not None:
-                self._owners.move_to_end(span)
-                return owners
-        owners = {
-            v.id: (v.field.owner, v.field.coop) for v in self.history.versions if v.valid_at(ms)
-        }
-        with self._lock:
-            self._owners[span] = owners
-            while len(self._owners) > CACHED_SETS:
-                self._owners.popitem(last=False)
-        return owners
+        return self._owners.get(
+            self.history.span_at(ms),
+            lambda: {
+                v.id: (v.field.owner, v.field.coop) for v in self.history.versions if v.valid_at(ms)
+            },
+        )
 
     def engine_at(self, ms: int) -> CoverageEngine | None:
         """The coverage engine over the registry as it was at ``ms`` (default parameters),

@@ -7,8 +7,8 @@ import bisect
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
-from typing import Final
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import Final, Generic, TypeVar
 
 import orjson
 
@@ -23,6 +23,32 @@ CACHED_SETS: Final = 16
 CACHED_SPANS: Final = 256
 
 VersionSet = tuple[tuple[str, int], ...]
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LruCache(Generic[K, V]):
+    """A small thread-safe least-recently-used map. ``get`` builds a missing value outside
+    the lock, for values cheap enough that two threads building one at once is harmless."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K, build: Callable[[], V]) -> V:
+        """The value under ``key``, built by ``build`` and kept when missing."""
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = build()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+        return value
 
 
 def to_stored(fields: Iterable[Field]) -> list[StoredField]:
@@ -73,6 +99,10 @@ class FieldHistory:
 
     def __init__(self, versions: Sequence[FieldVersion]) -> None:
         self.versions: tuple[FieldVersion, ...] = tuple(versions)
+        self._by_id: dict[str, list[FieldVersion]] = {}
+        for v in self.versions:
+            self._by_id.setdefault(v.id, []).append(v)
+        self._by_key = {(v.id, v.seq): v for v in self.versions}
         self._parsed: dict[tuple[str, int], Field] = {}
         self._unusable: dict[tuple[str, int], UnusableFieldError] = {}
         self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
@@ -81,16 +111,16 @@ class FieldHistory:
         # versions cannot change, so ``key_at`` scans the versions once per span.
         ends = {b for v in self.versions for b in (v.valid_from_ms, v.valid_to_ms)}
         self._bounds: tuple[int, ...] = tuple(sorted(b for b in ends if b is not None))
-        self._spans: OrderedDict[int, VersionSet] = OrderedDict()
+        self._spans: LruCache[int, VersionSet] = LruCache(CACHED_SPANS)
         self._lock = threading.Lock()
 
     def of(self, field_id: str) -> list[FieldVersion]:
         """The field's versions, oldest first."""
-        return [v for v in self.versions if v.id == field_id]
+        return list(self._by_id.get(field_id, ()))
 
     def version_at(self, field_id: str, ms: int) -> FieldVersion | None:
         """The field's version valid at ``ms``, or None."""
-        return next((v for v in self.versions if v.id == field_id and v.valid_at(ms)), None)
+        return next((v for v in self._by_id.get(field_id, ()) if v.valid_at(ms)), None)
 
     def span_at(self, ms: int) -> int:
         """Which span between version boundaries holds ``ms``: instants of one span share
@@ -101,18 +131,10 @@ class FieldHistory:
         """Which versions were valid together at ``ms`` (the cache key of ``registry_at``);
         computed once per span between version boundaries, since a report asks for each of
         thousands of flights."""
-        span = self.span_at(ms)
-        with self._lock:
-            key = self._spans.get(span)
-            if key is not None:
-                self._spans.move_to_end(span)
-                return key
-        key = tuple((v.id, v.seq) for v in self.versions if v.valid_at(ms))
-        with self._lock:
-            self._spans[span] = key
-            while len(self._spans) > CACHED_SPANS:
-                self._spans.popitem(last=False)
-        return key
+        return self._spans.get(
+            self.span_at(ms),
+            lambda: tuple((v.id, v.seq) for v in self.versions if v.valid_at(ms)),
+        )
 
     def field(self, version: FieldVersion) -> Field:
         """The parsed field of one version; ``UnusableFieldError`` when the stored feature no
@@ -160,8 +182,7 @@ class FieldHistory:
             if key in self._sets:
                 self._sets.move_to_end(key)
                 return key, self._sets[key]
-            by_key = {(v.id, v.seq): v for v in self.versions}
-            registry = registry_of(self.usable(by_key[k] for k in key))
+            registry = registry_of(self.usable(self._by_key[k] for k in key))
             self._sets[key] = registry
             while len(self._sets) > CACHED_SETS:
                 self._sets.popitem(last=False)
