@@ -312,16 +312,18 @@ def merge_late(ranges: Iterable[LateRange], gap_ms: int) -> dict[DroneKey, list[
     by_drone: dict[DroneKey, list[Span]] = {}
     for r in ranges:
         by_drone.setdefault((r.coop, r.drone), []).append((r.start_ms, r.end_ms))
-    out: dict[DroneKey, list[Span]] = {}
-    for key, spans in sorted(by_drone.items()):
-        merged: list[Span] = []
-        for lo, hi in sorted(spans):
-            if merged and lo <= merged[-1][1] + gap_ms:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
-            else:
-                merged.append((lo, hi))
-        out[key] = merged
-    return out
+    return {key: _merged(spans, gap_ms) for key, spans in sorted(by_drone.items())}
+
+
+def _merged(spans: Iterable[Span], gap_ms: int) -> list[Span]:
+    """Spans sorted, those within ``gap_ms`` of each other joined into one."""
+    merged: list[Span] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + gap_ms:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 def late_windows(
@@ -352,13 +354,7 @@ def late_windows(
                 continue
             end = hi + 1 if drone_since is None else min(hi + 1, drone_since)
             found.append((min([lo, *touched]), max([end, *(t + 1 for t in touched)])))
-        merged: list[Span] = []
-        for start, end in sorted(found):
-            if merged and start <= merged[-1][1]:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        out += [Window(key[0], key[1], start, end) for start, end in merged]
+        out += [Window(key[0], key[1], start, end) for start, end in _merged(found, 0)]
     return out
 
 
