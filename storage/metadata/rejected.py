@@ -19,7 +19,6 @@ from typing import Final
 
 import orjson
 
-from storage.contract import StoreUnavailableError
 from storage.metadata._db import Database
 
 #: Stored bounds of a row's text and bytes: a flood of odd messages costs at most this much
@@ -101,18 +100,13 @@ CREATE INDEX IF NOT EXISTS rejected_messages_by_time ON rejected_messages (recei
         transaction then deletes the oldest rows beyond it; returns how many it deleted."""
         if not rejected:
             return 0
-        conn = self._conn()
-        try:
-            with conn:
-                conn.execute("BEGIN")
-                conn.executemany(
-                    "INSERT INTO rejected_messages (received_ms, topic, reason, detail, payload,"
-                    " count, by_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    [_row(r) for r in rejected],
-                )
-                return 0 if max_rows is None else _trim(conn, max_rows)
-        except sqlite3.Error as exc:
-            raise StoreUnavailableError(f"metadata database {self.path}: {exc}") from exc
+        with self._write() as conn:
+            conn.executemany(
+                "INSERT INTO rejected_messages (received_ms, topic, reason, detail, payload,"
+                " count, by_reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [_row(r) for r in rejected],
+            )
+            return 0 if max_rows is None else _trim(conn, max_rows)
 
     def prune_rejected(self, *, older_than_ms: int, max_rows: int) -> int:
         """Delete rows received before ``older_than_ms`` and the oldest beyond ``max_rows``;
