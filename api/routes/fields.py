@@ -21,7 +21,7 @@ from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
 from api.times import TimeInputError, parse_time, rfc3339
 from fields.coverage import rfc7946_polygons
-from fields.registry import ID_PATTERN, Field, FieldValidationError, parse_fields
+from fields.registry import ID_PATTERN, Field, FieldRegistry, FieldValidationError, parse_fields
 from fields.stored import FieldHistory, UnusableFieldError, to_stored
 from flights.service import resummarize_since
 from storage.metadata import (
@@ -94,12 +94,7 @@ def import_fields(
     """Register fields from a GeoJSON Feature or FeatureCollection; an id already registered
     by the caller's cooperative gets a new version (valid from now), one of another
     cooperative is 409 and nothing is stored."""
-    try:
-        registry = parse_fields(collection, source="request body")
-    except FieldValidationError as exc:
-        raise HTTPException(
-            422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
-        ) from exc
+    registry = _parsed(collection)
     everything = [*registry.fields, *registry.no_spray]
     known = catalog.current().history
     now = _now_ms()
@@ -237,13 +232,22 @@ def _stored(features: Sequence[Field]) -> list[Any]:
     try:
         return to_stored(features)
     except orjson.JSONEncodeError as exc:
-        raise HTTPException(
-            422,
-            detail={
-                "message": "the GeoJSON has problems",
-                "problems": [f"a feature's properties cannot be stored as JSON ({exc})"],
-            },
-        ) from exc
+        raise _problems([f"a feature's properties cannot be stored as JSON ({exc})"]) from exc
+
+
+def _parsed(doc: Any) -> FieldRegistry:
+    """The request body's fields, validated by the registry; 422 listing every problem."""
+    try:
+        return parse_fields(doc, source="request body")
+    except FieldValidationError as exc:
+        raise _problems(exc.problems) from exc
+
+
+def _problems(problems: Sequence[str]) -> HTTPException:
+    """The 422 of a GeoJSON body, one problem per line."""
+    return HTTPException(
+        422, detail={"message": "the GeoJSON has problems", "problems": list(problems)}
+    )
 
 
 def _taken(ids: Sequence[str]) -> str:
@@ -338,12 +342,7 @@ def redraw_field(
             f"got {rfc3339(start)}. Ask an operator for an older correction",
         )
     feature = _merged_feature(field_id, current, body)
-    try:
-        parsed = parse_fields(feature, source="request body")
-    except FieldValidationError as exc:
-        raise HTTPException(
-            422, detail={"message": "the GeoJSON has problems", "problems": list(exc.problems)}
-        ) from exc
+    parsed = _parsed(feature)
     new = next(iter((*parsed.fields, *parsed.no_spray)))
     check_import(
         principal,
