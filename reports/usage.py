@@ -488,12 +488,19 @@ def allocate_vnd(exact: Sequence[Fraction]) -> tuple[int, list[int]]:
     within 1 đồng of its exact amount and the parts always sum to the total.
     """
     total = _round_half_up(sum(exact, Fraction(0)))
+    return total, _largest_remainder(exact, total)
+
+
+def _largest_remainder(exact: Sequence[Fraction | Decimal], total: int) -> list[int]:
+    """Whole parts of the non-negative ``exact`` amounts summing to ``total``: each the floor
+    of its amount, and the units left one each to the largest remainders (ties to the
+    earlier part)."""
     parts = [math.floor(e) for e in exact]
     left = total - sum(parts)
     by_remainder = sorted(range(len(exact)), key=lambda i: (-(exact[i] - parts[i]), i))
     for i in by_remainder[:left]:
         parts[i] += 1
-    return total, parts
+    return parts
 
 
 def _round_half_up(value: Fraction) -> int:
@@ -511,13 +518,7 @@ def split_ms(total_ms: int, weights: Sequence[Decimal]) -> list[int]:
         return []
     w = list(weights) if sum(weights) > 0 else [Decimal(1)] * len(weights)
     whole = sum(w)
-    exact = [total_ms * x / whole for x in w]
-    parts = [int(e) for e in exact]  # exact >= 0, so int() is the floor
-    left = total_ms - sum(parts)
-    by_remainder = sorted(range(len(w)), key=lambda i: (-(exact[i] - parts[i]), i))
-    for i in by_remainder[:left]:
-        parts[i] += 1
-    return parts
+    return _largest_remainder([total_ms * x / whole for x in w], total_ms)
 
 
 def flight_ms(flight: FlightUsage) -> int:
