@@ -140,6 +140,7 @@ def _row(
     width: int,
     index: dict[str, int],
     layout: str,
+    *,
     spraying: bool,
     anchor: list[int],
 ) -> WireObject:
