@@ -107,6 +107,8 @@ def read_track_csv(stream: TextIO, *, spraying: bool = False) -> Iterator[TrackR
         raise FormatError("CSV is empty: no header row") from None
     except csv.Error as exc:
         raise FormatError(f"CSV header unreadable: {exc}") from None
+    if header:
+        header[0] = header[0].removeprefix("\ufeff")  # spreadsheet exports often start with a BOM
     layout = detect_layout(header)
     names = [h.strip() for h in header]
     index = {n: i for i, n in enumerate(names)}

@@ -89,6 +89,11 @@ def test_a_duplicate_timestamp_is_kept_once_the_first() -> None:
     assert out[1].rejection.reason == "duplicate"
 
 
+def test_a_byte_order_mark_before_the_header_is_ignored() -> None:
+    (row,) = rows("\ufeff" + HEADER + "1630895028.1,47.5,-122.6,1,0,0,10,4,P-GPS\n")
+    assert row.sample is not None
+
+
 def test_an_unknown_header_is_refused_naming_the_layouts_read() -> None:
     with pytest.raises(FormatError, match=r"neither a track \(ts,lat,lon"):
         rows("time,x,y\n1,2,3\n")
