@@ -575,6 +575,22 @@ def test_the_capture_has_the_same_positions_as_the_tlog_track() -> None:
     ]
     arms = sum(1 for a, b in itertools.pairwise(rows) if (a["armed"], b["armed"]) == ("0", "1"))
     assert arms == 6 == sum(1 for e in out.events if e["type"] == "takeoff")
+    # The CSV's ts is the ground station's record time: it lags the autopilot's clock by a
+    # link latency that stays within a few seconds, and the sorties lag by the same amount.
+    lags = [float(r["ts"]) * 1000 - smp["ts"] for r, smp in zip(rows, out.samples, strict=True)]
+    assert 7_000 < min(lags) <= max(lags) < 12_000
+    for flip, kind in ((("0", "1"), "takeoff"), (("1", "0"), "landing")):
+        csv_times = [
+            float(b["ts"]) * 1000
+            for a, b in itertools.pairwise(rows)
+            if (a["armed"], b["armed"]) == flip
+        ]
+        event_times = [e["ts"] for e in out.events if e["type"] == kind]
+        assert len(csv_times) == len(event_times) == 6
+        assert all(
+            min(lags) - 1_000 <= t - o <= max(lags) + 1_000
+            for t, o in zip(csv_times, event_times, strict=True)
+        )
     ours = track_length_m([s["lat"] for s in out.samples], [s["lon"] for s in out.samples])
     theirs = track_length_m([float(r["lat"]) for r in rows], [float(r["lon"]) for r in rows])
     assert ours == pytest.approx(theirs, rel=0.01)
