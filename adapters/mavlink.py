@@ -28,6 +28,7 @@ from adapters._common import (
     NO_FIX,
     NOT_AN_OBJECT,
     OUT_OF_RANGE,
+    UNKNOWN_DEVICE,
     WIRE_VERSION,
     AdapterRejection,
     ConfigError,
@@ -741,3 +742,42 @@ def _checked_input(msgtype: str, msg: object, received_ms: object) -> Mapping[st
     if not isinstance(msg, Mapping):
         raise Invalid(NOT_AN_OBJECT, f"{show(msgtype)}: message is not a JSON object")
     return msg
+
+
+class MavproxyFleet:
+    """The MAVProxy path of the ingest worker, minus the I/O: topic + payload in, the drone's
+    translation out. One translator per registered drone, made on its first message."""
+
+    def __init__(
+        self, topics: MavproxyTopics, drones: Mapping[tuple[str, str], MavlinkDrone]
+    ) -> None:
+        for key, drone in drones.items():
+            if (drone.coop, drone.drone) != key:
+                raise ConfigError(f"drone {key} is configured as {drone.coop}/{drone.drone}")
+        self.topics = topics
+        self._drones = dict(drones)
+        self._translators: dict[tuple[str, str], MavlinkTranslator] = {}
+
+    def feed(
+        self, topic: str, payload: bytes, received_ms: int
+    ) -> tuple[MavlinkTopic | None, Translation]:
+        """One MQTT message; an unparseable topic or unregistered drone is a rejection."""
+        parsed = self.topics.parse(topic)
+        if isinstance(parsed, AdapterRejection):
+            return None, Translation(rejections=(parsed,))
+        key = (parsed.coop, parsed.drone)
+        translator = self._translators.get(key)
+        if translator is None:
+            drone = self._drones.get(key)
+            if drone is None:
+                detail = (
+                    f"drone {parsed.coop}/{parsed.drone} has no MAVLink configuration "
+                    "(register it: agridrone drones add ... --mavlink-spray RULE)"
+                )
+                return parsed, Translation(rejections=(AdapterRejection(UNKNOWN_DEVICE, detail),))
+            translator = self._translators[key] = MavlinkTranslator(drone)
+        return parsed, translator.feed_payload(parsed.msgtype, payload, received_ms)
+
+    def translator(self, coop: str, drone: str) -> MavlinkTranslator | None:
+        """The translator of a drone that has sent something (its counts, its flush)."""
+        return self._translators.get((coop, drone))

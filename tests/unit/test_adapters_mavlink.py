@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pyproj import Geod
 
@@ -21,6 +22,7 @@ from adapters import (
     MavlinkDrone,
     MavlinkTopic,
     MavlinkTranslator,
+    MavproxyFleet,
     MavproxyTopics,
     SprayRule,
     Translation,
@@ -454,6 +456,41 @@ def test_a_payload_that_is_not_json_is_rejected_bad_json() -> None:
     assert t.counts.rejected == {"bad_json": 1}
 
 
+# --- the fleet (the worker's MAVProxy path without I/O)
+
+
+def test_the_fleet_routes_each_topic_to_its_drones_translator() -> None:
+    fleet = MavproxyFleet(MavproxyTopics(), {("htx-a", "d1"): MavlinkDrone("htx-a", "d1")})
+    base = "agri/mavlink/htx-a/d1/"
+    fleet.feed(base + "SYSTEM_TIME", orjson.dumps(system_time(1_000, T0_MS + 1_000)), REC)
+    parsed, out = fleet.feed(base + "GLOBAL_POSITION_INT", orjson.dumps(gpi(2_000)), REC)
+    assert parsed == MavlinkTopic("htx-a", "d1", "GLOBAL_POSITION_INT")
+    assert [s["ts"] for s in out.samples] == [T0_MS + 2_000]
+    translator = fleet.translator("htx-a", "d1")
+    assert translator is not None
+    assert translator.counts.samples == 1
+
+
+def test_the_fleet_rejects_a_drone_without_mavlink_configuration_unknown_device() -> None:
+    fleet = MavproxyFleet(MavproxyTopics(), {})
+    parsed, out = fleet.feed("agri/mavlink/htx-a/d9/HEARTBEAT", b"{}", REC)
+    assert parsed == MavlinkTopic("htx-a", "d9", "HEARTBEAT")
+    assert [r.reason for r in out.rejections] == ["unknown_device"]
+    assert fleet.translator("htx-a", "d9") is None
+
+
+def test_the_fleet_rejects_a_foreign_topic_bad_topic() -> None:
+    fleet = MavproxyFleet(MavproxyTopics(), {})
+    assert (
+        fleet.feed("agri/v1/htx-a/d1/telemetry", b"{}", REC)[1].rejections[0].reason == "bad_topic"
+    )
+
+
+def test_a_fleet_entry_must_name_its_own_drone() -> None:
+    with pytest.raises(ConfigError, match="configured as"):
+        MavproxyFleet(MavproxyTopics(), {("htx-a", "d1"): MavlinkDrone("htx-a", "d2")})
+
+
 # --- the real capture
 
 
@@ -558,6 +595,23 @@ def test_the_mavproxy_capture_translates_to_1616_samples_and_six_sorties() -> No
     stored, events = wire_accepts("ubc", "phoenix", out.samples, out.events)
     assert len(stored) == 1616
     assert len(events) == 18
+
+
+@needs_realdata
+def test_the_capture_under_the_agri_mavlink_prefix_goes_through_the_fleet() -> None:
+    """The same capture as if MAVProxy had been told `mqtt set prefix agri/mavlink/ubc/phoenix`."""
+    fleet = MavproxyFleet(MavproxyTopics(), {("ubc", "phoenix"): phoenix()})
+    samples = 0
+    with gzip.open(realdata("mqtt_payloads", CAPTURE), "rt", encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            topic, payload = line.rstrip("\n").split(" ", 1)
+            parsed, out = fleet.feed(
+                "agri/mavlink/ubc/phoenix" + topic, payload.encode(), REPLAY_RECEIVED_MS + 10 * i
+            )
+            assert parsed is not None
+            assert out.rejections == ()
+            samples += len(out.samples)
+    assert samples == 1616
 
 
 @needs_realdata
