@@ -369,6 +369,7 @@ class MavlinkTranslator:
         self._intervals: deque[int] = deque(maxlen=15)
         self._recent_boot_ms: deque[int] = deque(maxlen=64)
         self._last_seq: int | None = None
+        self._spill = EMPTY  # released while handling a message, returned with its result
 
     @property
     def counts(self) -> MavlinkCounts:
@@ -417,19 +418,22 @@ class MavlinkTranslator:
         """
         self._c.messages += 1
         payload = raw if raw is not None else msg
+        out = EMPTY
         try:
             msg = _checked_input(msgtype, msg, received_ms)
             if packet_seq is not None:
                 self._count_seq(packet_seq)
             out = self._release_if_stale(received_ms)
-            if msgtype not in _HANDLED:
+            if msgtype in _HANDLED:
+                out += self._handle(msgtype, msg, received_ms)
+            else:
                 self._c.ignored += 1
-                return out
-            return out + self._handle(msgtype, msg, received_ms)
-        except Invalid as exc:
-            return self._rejected(rejection(exc, payload))
+        except Invalid as exc:  # what was released before the problem is kept
+            out += self._rejected(rejection(exc, payload))
         except Exception as exc:  # noqa: BLE001 - no message may crash the caller
-            return self._rejected(internal_error(exc, payload))
+            out += self._rejected(internal_error(exc, payload))
+        spill, self._spill = self._spill, EMPTY
+        return spill + out if spill else out
 
     def flush(self) -> Translation:
         """Release held items (end of a stream or of a file) timed by receive time."""
@@ -472,6 +476,8 @@ class MavlinkTranslator:
             raise Invalid(OUT_OF_RANGE, f"{where}: time_boot_ms {boot_ms} outside uint32")
         last = self._boot_ms
         if last is not None and boot_ms + self.drone.reboot_backstep_ms < last:
+            if self._held:  # the old boot's items must not take the new boot's anchor
+                self._spill += self._fall_back("the autopilot rebooted before SYSTEM_TIME")
             self._reboot()
         if self._boot_ms is None or boot_ms > self._boot_ms:
             self._boot_ms = boot_ms
@@ -488,19 +494,12 @@ class MavlinkTranslator:
 
     def _system_time(self, msg: Mapping[str, Any]) -> Translation:
         unix_us = integer(msg, "time_unix_usec", "SYSTEM_TIME: ")
-        held_before = bool(self._held)
-        out = EMPTY
-        if held_before and self._boot_ms is not None:
-            # a reboot detected by this very message must not anchor the old boot's items
-            boot_ms = integer(msg, "time_boot_ms", "SYSTEM_TIME: ")
-            if boot_ms + self.drone.reboot_backstep_ms < self._boot_ms:
-                out = self._fall_back("the autopilot rebooted before SYSTEM_TIME")
         boot_ms = self._note_boot(msg, "SYSTEM_TIME")
         if unix_us <= 0 or unix_us // 1000 < 946_684_800_000:
-            return out  # GPS time not known yet (time_unix_usec 0): no anchor
+            return EMPTY  # GPS time not known yet (time_unix_usec 0): no anchor
         self._offset_ms = unix_us // 1000 - boot_ms
         if not self._held:
-            return out
+            return EMPTY
         held, self._held = self._held, []
         samples: list[WireObject] = []
         events: list[WireObject] = []
@@ -511,7 +510,7 @@ class MavlinkTranslator:
             else:
                 ts = h.boot_ms + self._offset_ms
             (events if h.is_event else samples).append({"ts": ts, **h.obj})
-        return out + self._emit(samples, events, held[-1].received_ms)
+        return self._emit(samples, events, held[-1].received_ms)
 
     def _timed(
         self, obj: WireObject, boot_ms: int | None, received_ms: int, *, is_event: bool

@@ -257,6 +257,24 @@ def test_time_boot_ms_going_backwards_is_a_reboot_and_unanchors_the_clock() -> N
     assert t.counts.reboots == 1
 
 
+def test_positions_held_when_the_autopilot_reboots_keep_their_receive_time() -> None:
+    t = MavlinkTranslator(MavlinkDrone("htx-a", "d1"))
+    t.feed("GLOBAL_POSITION_INT", gpi(600_000), REC)
+    out = t.feed("GLOBAL_POSITION_INT", gpi(1_000), REC + 1)
+    assert [s["ts"] for s in out.samples] == [REC]  # the old boot's position, released
+    assert "rebooted" in out.notices[0]
+    anchored_out = t.feed("SYSTEM_TIME", system_time(1_100, T0_MS + 1_100), REC + 2)
+    assert [s["ts"] for s in anchored_out.samples] == [T0_MS + 1_000]  # the new boot's
+
+
+def test_positions_released_before_a_bad_message_are_not_lost() -> None:
+    t = MavlinkTranslator(MavlinkDrone("htx-a", "d1", hold_max_ms=1_000))
+    t.feed("GLOBAL_POSITION_INT", gpi(100), REC)
+    out = t.feed("GLOBAL_POSITION_INT", {"time_boot_ms": 200}, REC + 1_000)
+    assert [s["ts"] for s in out.samples] == [REC]
+    assert [r.reason for r in out.rejections] == ["missing_key"]
+
+
 def test_a_timestamp_far_past_the_receive_time_is_rejected_like_the_wire_does() -> None:
     t = MavlinkTranslator(MavlinkDrone("htx-a", "d1"))
     t.feed("SYSTEM_TIME", system_time(0, REC + 2 * 86_400_000), REC)
