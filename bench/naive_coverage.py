@@ -3,7 +3,8 @@
 What a careful script without our engine does: read the track with the stdlib ``csv`` module,
 project to metres (the same transverse Mercator as ours), per spraying pass a 16-segment Shapely
 buffer of the raw track, ``union_all``, pairwise pass intersections for overlap, then the field
-clip. Prints one JSON object per field: covered, overlap and off-target area in m².
+clip. Prints one JSON object per field: covered, overlap and off-target area in m²; then
+``{"compute_s": ...}``, the time of the method alone (after start-up and reading).
 
     .venv/bin/python -m bench.naive_coverage FIELDS.geojson TRACK.csv
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +96,9 @@ def main(argv: list[str]) -> int:
         for feat, p in zip(doc["features"], props, strict=True)
         if p.get("kind", "field") == "field"
     }
+    t0 = time.perf_counter()
     areas = naive_areas(targets, x=x, y=y, on=on[order], ts=ts[order], drone=drone[order])
+    compute_s = time.perf_counter() - t0
     for fid, (covered, overlap, off) in areas.items():
         print(
             json.dumps(
@@ -106,6 +110,7 @@ def main(argv: list[str]) -> int:
                 }
             )
         )
+    print(json.dumps({"compute_s": compute_s}))
     return 0
 
 
