@@ -1,31 +1,46 @@
-"""Coverage engine benchmark: one 1-hour flight and one 10-hour day, ours beside the naive way.
+"""Coverage benchmark: the ``agridrone coverage`` command as a whole process, then the engine.
 
-Builds its own deterministic data (no simulator): a 1-h flight (36,000 samples at 10 Hz,
-boustrophedon over a 10 ha field, RTK noise 2 cm) and a 10-h day (10 drones x 36,000
-samples over 40 rotated plots of 0.05-0.5 ha). Times, median of 3:
+Headline (issue 10): the command as users run it, a whole process from start-up to the last
+line printed, on the 1-hour flight below written as CSV and as JSON Lines, beside the naive
+exact method as a whole program (``bench/naive_coverage.py``: stdlib ``csv``, Shapely buffers,
+``union_all``). The commands run as subprocesses, interleaved round by round (the order
+rotating), so the machine's load hits all of them alike; medians and the ratio of medians are
+printed, goal <= 0.4x. ``--before TREE`` adds the same command from another checkout (e.g. a
+worktree of main) to the rounds, and every command's answer is checked to be the same.
+
+In-process (engine only, samples already in arrays), on its own deterministic data (no
+simulator): a 1-h flight (36,000 samples at 10 Hz, boustrophedon over a 10 ha field, RTK
+noise 2 cm) and a 10-h day (10 drones x 36,000 samples over 40 rotated plots of 0.05-0.5 ha).
+Times, median of 3:
 - ours: ``CoverageEngine.run`` + ``result`` for every field (all metrics), and ``geometry``;
 - naive exact: per pass, 16-segment Shapely buffer of the raw track, ``union_all``, pairwise
   pass intersections for overlap, then the field clip (the issue's reference method).
 Prints the areas of both so the agreement is visible, plus peak memory.
 
-    .venv/bin/python -m bench.coverage [--repeat 3]
+    .venv/bin/python -m bench.coverage [--repeat 3] [--rounds 9] [--before TREE] [--cli-only]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import shapely
 
+from bench.naive_coverage import naive_areas
 from fields.coverage import CoverageEngine, SampleArrays, sample_arrays
 from fields.registry import FieldRegistry, parse_fields
 from fields.synthetic import DONG_TRIEU, T0_MS, Flight, collection, feature
@@ -76,9 +91,14 @@ def _pad(f: Flight, n: int) -> None:
     del f.x[n:], f.y[n:], f.ts[n:], f.on[n:]
 
 
+def flight_fields() -> dict[str, Any]:
+    """The GeoJSON of the 1-hour flight's field: 400 m x 250 m (10 ha)."""
+    return collection(feature("big", shapely.box(0, 0, 400, 250)))
+
+
 def one_flight() -> tuple[FieldRegistry, SampleArrays]:
     """A 400 m x 250 m field (10 ha) flown at 5 m/s with a 6 m swath, 36,000 samples."""
-    registry = parse_fields(collection(feature("big", shapely.box(0, 0, 400, 250))))
+    registry = parse_fields(flight_fields())
     f = Flight(swath_m=6.0).boustrophedon(-2, 402, [3.0 + 6.0 * k for k in range(42)], speed=5.0)
     _pad(f, SAMPLES_PER_HOUR)
     rng = np.random.default_rng(1)
@@ -147,44 +167,16 @@ def ours_with_geometry(registry: FieldRegistry, samples: SampleArrays) -> int:
 def naive(registry: FieldRegistry, samples: SampleArrays) -> dict[str, tuple[float, float, float]]:
     """The reference: raw tracks, 16-segment buffers, union_all, pairwise intersections."""
     order = np.lexsort((samples.ts_ms, samples.drone))
-    lon, lat = samples.lon[order], samples.lat[order]
-    on, ts, drone = samples.spraying[order], samples.ts_ms[order], samples.drone[order]
-    x, y = DONG_TRIEU.forward(lon, lat)
-    step = np.hypot(np.diff(x), np.diff(y))
-    joined = on[1:] & on[:-1] & (drone[1:] == drone[:-1]) & (np.diff(ts) <= 2000) & (step <= 20)
-    runs = []
-    i = 0
-    n = len(x)
-    while i < n:
-        if not on[i]:
-            i += 1
-            continue
-        j = i
-        while j + 1 < n and joined[j]:
-            j += 1
-        if j > i:
-            line = shapely.LineString(np.column_stack([x[i : j + 1], y[i : j + 1]]))
-            runs.append(line.buffer(3.0, quad_segs=16, cap_style="flat", join_style="round"))
-        i = j + 1
-    out = {}
-    for f in registry.fields:
-        target = DONG_TRIEU.to_plane(f.geometry)
-        mine = [r for r in runs if r.intersects(target) and not r.touches(target)]
-        union = shapely.union_all(mine)
-        inside = [r.intersection(target) for r in mine]
-        pairs = [
-            inside[a].intersection(inside[b])
-            for a in range(len(inside))
-            for b in range(a + 1, len(inside))
-            if inside[a].intersects(inside[b])
-        ]
-        overlap = shapely.union_all(pairs) if pairs else shapely.Polygon()
-        out[f.id] = (
-            union.intersection(target).area,
-            overlap.area,
-            union.difference(target).area,
-        )
-    return out
+    x, y = DONG_TRIEU.forward(samples.lon[order], samples.lat[order])
+    targets = {f.id: DONG_TRIEU.to_plane(f.geometry) for f in registry.fields}
+    return naive_areas(
+        targets,
+        x=x,
+        y=y,
+        on=samples.spraying[order],
+        ts=samples.ts_ms[order],
+        drone=samples.drone[order],
+    )
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
@@ -237,14 +229,145 @@ def report(
         print(f"  {label:<11} {t:14.1f} {a:14.1f} {rel(a)} {b:12.1f} {rel(b)}")
 
 
+ROOT = Path(__file__).resolve().parents[1]
+NAIVE = "naive exact program, CSV"
+
+
+def write_track_files(folder: Path, samples: SampleArrays) -> dict[str, Path]:
+    """The flight as the files a user hands the command: GeoJSON fields, CSV and JSON Lines."""
+    fields = folder / "fields.geojson"
+    fields.write_text(json.dumps(flight_fields()), encoding="utf-8")
+    fix = FIX_QUALITIES[RTK]
+    rows = [
+        (int(t), float(la), float(lo), bool(on), round(float(q), 3), float(w))
+        for t, la, lo, on, q, w in zip(
+            samples.ts_ms,
+            samples.lat,
+            samples.lon,
+            samples.spraying,
+            samples.flow_lpm,
+            samples.swath_m,
+            strict=True,
+        )
+    ]
+    csv_path = folder / "track.csv"
+    csv_path.write_text(
+        "ts,lat,lon,spraying,flow_lpm,swath_m,drone,fix\n"
+        + "".join(
+            f"{t},{la!r},{lo!r},{'true' if on else 'false'},{q},{w:g},d1,{fix}\n"
+            for t, la, lo, on, q, w in rows
+        ),
+        encoding="utf-8",
+    )
+    jsonl_path = folder / "track.jsonl"
+    jsonl_path.write_text(
+        "".join(
+            json.dumps(
+                {"ts": t, "lat": la, "lon": lo, "spraying": on, "flow_lpm": q, "swath_m": w}
+                | {"drone": "d1", "fix": fix}
+            )
+            + "\n"
+            for t, la, lo, on, q, w in rows
+        ),
+        encoding="utf-8",
+    )
+    return {"fields": fields, "csv": csv_path, "jsonl": jsonl_path}
+
+
+def _run(argv: list[str], cwd: Path) -> tuple[float, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(cwd)}
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]}")
+    return elapsed, done.stdout
+
+
+def whole_process(rounds: int, before: Path | None) -> None:
+    """The headline: ``agridrone coverage`` against the naive program, whole processes."""
+    _, samples = one_flight()
+    with tempfile.TemporaryDirectory(prefix="bench-coverage-") as tmp:
+        files = write_track_files(Path(tmp), samples)
+        f, c, j = str(files["fields"]), str(files["csv"]), str(files["jsonl"])
+        cli = [sys.executable, "-m", "agridrone.cli", "coverage", "--field", f, "--track"]
+        commands: dict[str, tuple[list[str], Path]] = {
+            "agridrone coverage, CSV": ([*cli, c], ROOT),
+            "agridrone coverage, JSON Lines": ([*cli, j], ROOT),
+            NAIVE: (
+                [sys.executable, "-m", "bench.naive_coverage", f, c],
+                ROOT,
+            ),
+        }
+        if before is not None:
+            commands["before: agridrone coverage, CSV"] = ([*cli, c], before)
+            commands["before: agridrone coverage, JSON Lines"] = ([*cli, j], before)
+        names = list(commands)
+        times: dict[str, list[float]] = {name: [] for name in names}
+        outputs: dict[str, str] = {}
+        compute_s: dict[str, list[float]] = {NAIVE: []}
+        for r in range(rounds):
+            for name in names[r % len(names) :] + names[: r % len(names)]:
+                elapsed, outputs[name] = _run(*commands[name])
+                times[name].append(elapsed)
+                if name in compute_s:
+                    last = outputs[name].splitlines()[-1]
+                    compute_s[name].append(float(json.loads(last)["compute_s"]))
+    print(
+        f"\n== whole process: {len(samples):,} samples (1-hour flight), {rounds} rounds "
+        "interleaved, order rotating"
+    )
+    med = {name: statistics.median(ts) for name, ts in times.items()}
+    for name in names:
+        ratio = med[name] / med[NAIVE]
+        per_round = statistics.median(a / b for a, b in zip(times[name], times[NAIVE], strict=True))
+        print(
+            f"{name:<40} median {med[name]:6.3f} s  (min {min(times[name]):.3f}, "
+            f"max {max(times[name]):.3f})  x{ratio:.2f} of naive "
+            f"(per-round median x{per_round:.2f})"
+        )
+    compute = statistics.median(compute_s[NAIVE])
+    strict = med["agridrone coverage, CSV"] / compute
+    print(
+        f"{'naive method alone (in its program)':<40} median {compute:6.3f} s  "
+        f"-> agridrone coverage, CSV, whole process, is x{strict:.2f} of it"
+    )
+    goal = med["agridrone coverage, CSV"] / med[NAIVE]
+    print(
+        f"goal: agridrone coverage <= 0.4x the naive program: x{goal:.2f} -> "
+        f"{'MET' if goal <= 0.4 else 'NOT MET'}"
+    )
+    ours_lines = outputs["agridrone coverage, CSV"]
+    same = all(
+        out == ours_lines
+        for name, out in outputs.items()
+        if name.startswith(("agridrone", "before"))
+    )
+    print(f"every agridrone command printed the same answer: {'yes' if same else 'NO'}")
+    ours = json.loads(ours_lines.splitlines()[0])
+    naive_out = json.loads(outputs[NAIVE].splitlines()[0])
+    print(
+        f"  covered m²: ours {ours['covered_ha'] * 1e4:.1f}, naive {naive_out['covered_m2']:.1f}; "
+        f"overlap m²: ours {ours['overlap_ha'] * 1e4:.1f}, naive {naive_out['overlap_m2']:.1f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=3, help="in-process repeats")
+    parser.add_argument("--rounds", type=int, default=9, help="whole-process rounds")
+    parser.add_argument(
+        "--before", type=Path, help="another checkout whose agridrone coverage joins the rounds"
+    )
+    parser.add_argument("--cli-only", action="store_true", help="only the whole-process headline")
     args = parser.parse_args()
     print(
         f"python {platform.python_version()}, shapely {shapely.__version__}, "
         f"numpy {np.__version__}, {os.cpu_count()} cpu"
     )
+    whole_process(args.rounds, args.before)
+    if args.cli_only:
+        return
     t0 = time.perf_counter()
     NOISE["m"] = 0.0
     flight_truth, day_truth = one_flight()[1], one_day()[1]

@@ -8,6 +8,13 @@ measure the publisher. Baselines in the same run: `mosquitto_sub` and a bare pah
 that only count (the broker's and the client library's ceilings).
 
     .venv/bin/python -m bench.ingest [--messages 200000] [--batch 1] [--batch 10] [--fresh-ts]
+        [--store influx] [--before TREE] [--rounds N]
+
+``--before TREE`` adds the worker of another checkout (e.g. a worktree of main) as one more
+consumer of the same published messages, each with its own database, so before and after are
+measured in one run on the same data; ``--rounds N`` repeats every scenario N times (the
+consumer order alternating) and prints each consumer's median and its ratio to the paho
+baseline of the same round.
 
 Samples are timestamped on a day in 2025 by default: a backlog, so the worker records every
 batch as late data (ingest/late.py). ``--fresh-ts`` stamps them from 10 minutes ahead of the
@@ -21,6 +28,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -130,8 +138,19 @@ def publish(port: int, messages: list[tuple[str, bytes]]) -> float:
 class Worker:
     """``agridrone ingest`` in its own process, so its RSS is its own."""
 
-    def __init__(self, name: str, mqtt_port: int, coop: str, store_args: list[str], tmp: Path):
+    def __init__(
+        self,
+        name: str,
+        mqtt_port: int,
+        coop: str,
+        store_args: list[str],
+        tmp: Path,
+        *,
+        tree: Path | None = None,
+    ):
         self.name = name
+        #: The checkout whose code runs (None: this one, as installed).
+        self.tree = tree
         self.metrics_port = free_port()
         self.log = tmp / f"{name}.log"
         self.argv = [
@@ -168,8 +187,14 @@ class Worker:
 
     def run(self, until_samples: int | None, timeout: float = 600) -> tuple[float, float]:
         """Start, wait until ``until_samples`` are written (None: just subscribed), SIGTERM."""
+        env = None
+        if self.tree is not None:
+            env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            env["PYTHONPATH"] = str(self.tree)
         with self.log.open("ab") as out:
-            proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                self.argv, stdout=out, stderr=subprocess.STDOUT, cwd=self.tree, env=env
+            )
         deadline = time.monotonic() + timeout
         first = done = None
         try:
@@ -249,35 +274,45 @@ def stored_samples(store: InfluxStore | SqliteStore, coop: str) -> int:
 
 
 def scenario(
-    mqtt_port: int, influx_url: str, tmp: Path, n_samples: int, batch: int, *, t0_ms: int
+    mqtt_port: int,
+    influx_url: str,
+    tmp: Path,
+    n_samples: int,
+    batch: int,
+    *,
+    t0_ms: int,
+    stores: list[str],
+    before: Path | None,
+    round_no: int = 0,
 ) -> list[Result]:
-    coop = f"bench-b{batch}"
+    coop = f"bench-b{batch}-r{round_no}"
     topic = f"agri/v1/{coop}/+/telemetry"
-    influx_db = f"bench_b{batch}"
-    sqlite_path = tmp / f"telemetry-b{batch}.db"
-    workers = [
-        Worker(
-            f"influx-b{batch}",
-            mqtt_port,
-            coop,
-            ["--store", "influx", "--influx-url", influx_url, "--influx-db", influx_db],
-            tmp,
-        ),
-        Worker(
-            f"sqlite-b{batch}",
-            mqtt_port,
-            coop,
-            ["--store", "sqlite", "--sqlite-path", str(sqlite_path)],
-            tmp,
-        ),
-    ]
+    trees: list[tuple[str, Path | None]] = [("", None)]
+    if before is not None:
+        trees.append(("before ", before))
+    workers = []
+    dbs: list[tuple[str, InfluxStore | SqliteStore]] = []
+    for label, tree in trees:
+        tag = f"b{batch}-r{round_no}" + ("-before" if tree is not None else "")
+        if "influx" in stores:
+            db = f"bench_{tag.replace('-', '_')}"
+            args = ["--store", "influx", "--influx-url", influx_url, "--influx-db", db]
+            workers.append(Worker(f"{label}influx-{tag}", mqtt_port, coop, args, tmp, tree=tree))
+            dbs.append((f"{label}influx", InfluxStore(influx_url, db)))
+        if "sqlite" in stores:
+            path = tmp / f"telemetry-{tag}.db"
+            args = ["--store", "sqlite", "--sqlite-path", str(path)]
+            workers.append(Worker(f"{label}sqlite-{tag}", mqtt_port, coop, args, tmp, tree=tree))
+            dbs.append((f"{label}sqlite", SqliteStore(path)))
+    if round_no % 2:
+        workers.reverse()  # against the load's drift: alternate which worker drains first
     messages = make_messages(coop, n_samples, batch, t0_ms)
     n = len(messages)
     # Register every consumer's persistent session before publishing.
     has_mosquitto_sub = shutil.which("mosquitto_sub") is not None
     if has_mosquitto_sub:
-        mosquitto_sub(mqtt_port, topic, f"bench-msub-b{batch}", None)
-    paho_counter(mqtt_port, topic, f"bench-paho-b{batch}", None)
+        mosquitto_sub(mqtt_port, topic, f"bench-msub-b{batch}-r{round_no}", None)
+    paho_counter(mqtt_port, topic, f"bench-paho-b{batch}-r{round_no}", None)
     for w in workers:
         w.run(None)
     pub_s = publish(mqtt_port, messages)
@@ -285,24 +320,44 @@ def scenario(
 
     results = []
     if has_mosquitto_sub:
-        secs = mosquitto_sub(mqtt_port, topic, f"bench-msub-b{batch}", n)
+        secs = mosquitto_sub(mqtt_port, topic, f"bench-msub-b{batch}-r{round_no}", n)
         results.append(Result("baseline mosquitto_sub (count only)", n, n_samples, secs))
-    secs = paho_counter(mqtt_port, topic, f"bench-paho-b{batch}", n)
+    secs = paho_counter(mqtt_port, topic, f"bench-paho-b{batch}-r{round_no}", n)
     results.append(Result("baseline paho subscriber (count)", n, n_samples, secs))
     for w in workers:
         secs, rss = w.run(n_samples)
-        results.append(Result(f"agridrone ingest → {w.name}", n, n_samples, secs, rss))
-    influx = InfluxStore(influx_url, influx_db)
-    sqlite = SqliteStore(sqlite_path)
-    for name, store in (("influx", influx), ("sqlite", sqlite)):
+        name = w.name.removesuffix(f"-b{batch}-r{round_no}").removesuffix(
+            f"-b{batch}-r{round_no}-before"
+        )
+        results.append(Result(f"agridrone ingest → {name}", n, n_samples, secs, rss))
+    for name, store in dbs:
         got = stored_samples(store, coop)
         status = "zero loss" if got == n_samples else f"LOST {n_samples - got}"
         print(f"  {name}: {got:,} of {n_samples:,} samples stored: {status}", flush=True)
         if got != n_samples:
             raise SystemExit(f"data loss in {name}")
-    influx.close()
-    sqlite.close()
+        store.close()
     return results
+
+
+def summary(rounds: list[list[Result]], batch: int) -> None:
+    """Each consumer's median over the rounds, and its median ratio to the paho baseline."""
+    paho_name = "baseline paho subscriber (count)"
+    print(f"\n  medians of {len(rounds)} rounds, {batch} sample(s) per message:", flush=True)
+    names = [r.name for r in rounds[0]]
+    for name in names:
+        per_round = [next(r for r in results if r.name == name) for results in rounds]
+        pahos = [next(r for r in results if r.name == paho_name) for results in rounds]
+        rate = statistics.median(r.messages / r.seconds for r in per_round)
+        samples = statistics.median(r.samples / r.seconds for r in per_round)
+        to_paho = statistics.median(
+            (r.messages / r.seconds) / (p.messages / p.seconds)
+            for r, p in zip(per_round, pahos, strict=True)
+        )
+        print(
+            f"  {name:<34} {rate:>9,.0f} msg/s {samples:>9,.0f} samples/s  x{to_paho:.2f} of paho",
+            flush=True,
+        )
 
 
 def main() -> None:
@@ -315,6 +370,13 @@ def main() -> None:
         action="store_true",
         help="timestamp samples ahead of now, so none is late data (default: 2025, all late)",
     )
+    parser.add_argument(
+        "--store", choices=("influx", "sqlite"), action="append", help="default: both"
+    )
+    parser.add_argument(
+        "--before", type=Path, help="another checkout whose worker joins each scenario"
+    )
+    parser.add_argument("--rounds", type=int, default=1, help="repeat each scenario")
     args = parser.parse_args()
     global PROTOCOL  # noqa: PLW0603 -- one setting for the whole run
     PROTOCOL = args.mqtt_protocol
@@ -328,11 +390,32 @@ def main() -> None:
         tmp = Path(tmp_name)
         with running_mosquitto(tmp / "mosquitto") as mqtt, running_influxd(tmp / "influxd") as db:
             for batch in batches:
-                t0_ms = int(time.time() * 1000) + FRESH_LEAD_MS if args.fresh_ts else T0_MS
-                when = "fresh ts (not late)" if args.fresh_ts else "2025 ts (late data)"
-                print(f"\n== {args.messages:,} samples, {batch} per message, {when} ==", flush=True)
-                for r in scenario(mqtt.port, db.url, tmp, args.messages, batch, t0_ms=t0_ms):
-                    print("  " + r.line(), flush=True)
+                rounds = []
+                for round_no in range(args.rounds):
+                    now_ms = int(time.time() * 1000)
+                    t0_ms = now_ms + FRESH_LEAD_MS if args.fresh_ts else T0_MS
+                    when = "fresh ts (not late)" if args.fresh_ts else "2025 ts (late data)"
+                    print(
+                        f"\n== {args.messages:,} samples, {batch} per message, {when}, "
+                        f"round {round_no + 1} of {args.rounds} ==",
+                        flush=True,
+                    )
+                    results = scenario(
+                        mqtt.port,
+                        db.url,
+                        tmp,
+                        args.messages,
+                        batch,
+                        t0_ms=t0_ms,
+                        stores=args.store or ["influx", "sqlite"],
+                        before=args.before,
+                        round_no=round_no,
+                    )
+                    for r in results:
+                        print("  " + r.line(), flush=True)
+                    rounds.append(results)
+                if args.rounds > 1:
+                    summary(rounds, batch)
 
 
 if __name__ == "__main__":

@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
@@ -41,6 +41,13 @@ MqttProtocol = Literal["5", "3.1.1"]
 READ_CHUNK: Final = 64 * 1024
 READS_PER_LOOP: Final = 64
 
+#: (mid, qos, topic, payload) of each PUBLISH parsed in one pass over the read buffer.
+Publish = tuple[int, int, str, bytes]
+PublishHandler = Callable[[list[Publish]], None]
+
+_PUBLISH: Final = 0x30
+_PUBACK_HEAD: Final = bytes([0x40, 0x02])  # PUBACK, remaining length 2 (reason: success)
+
 
 class _BufferedClient(paho.Client):
     """paho's client, reading the socket in 64 KiB chunks and every packet they hold.
@@ -57,6 +64,8 @@ class _BufferedClient(paho.Client):
         self._rpos = 0
         self._rbuf_sock: object = None
         self._reads_left = READS_PER_LOOP
+        #: Receives the QoS 0/1 PUBLISHes parsed straight from the buffer (None: paho's path).
+        self.on_publishes: PublishHandler | None = None
 
     def _buffered(self) -> int:
         return len(self._rbuf) - self._rpos
@@ -81,12 +90,85 @@ class _BufferedClient(paho.Client):
         while True:
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
+            if self.on_publishes is not None and self._in_packet["command"] == 0:
+                self._read_publishes(self.on_publishes)
             rc = self._packet_read()
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                 if not self._buffered():
                     return MQTTErrorCode.MQTT_ERR_SUCCESS
             elif rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 return self._loop_rc_handle(rc)
+
+    def _read_publishes(self, handler: PublishHandler) -> None:
+        """Parse the complete QoS 0/1 PUBLISH packets at the head of the buffer in one pass.
+
+        paho's own path costs ~35 µs a message under MQTT 5 (a ``Properties`` object decoded
+        field by field, an ``MQTTMessage``, the topic matcher, a callback under a lock): the
+        ceiling of the whole worker with one sample per message. The properties of a PUBLISH
+        are skipped: we ask for no topic aliases (paho announces a Topic Alias Maximum of 0),
+        so every PUBLISH carries its topic. Anything else (other packets, QoS 2, an empty or
+        non-UTF-8 topic, a packet not wholly buffered) is left to paho's ``_packet_read``.
+        """
+        buf, pos = self._rbuf, self._rpos
+        end = len(buf)
+        v5 = self._protocol == MQTTProtocolVersion.MQTTv5
+        out: list[Publish] = []
+        while pos < end:
+            header = buf[pos]
+            qos = (header & 0x06) >> 1
+            if header & 0xF0 != _PUBLISH or qos > 1:
+                break
+            length, i = _varint(buf, pos + 1, end)
+            if length < 0 or i + length > end:
+                break
+            stop = i + length
+            topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
+            if topic_end == i + 2 or topic_end > stop:
+                break
+            j = topic_end
+            mid = 0
+            if qos:
+                mid = (buf[j] << 8) | buf[j + 1]
+                j += 2
+            if v5:
+                props, j = _varint(buf, j, stop)
+                j += props
+                if props < 0 or j > stop:
+                    break
+            try:
+                topic = buf[i + 2 : topic_end].decode("utf-8")
+            except UnicodeDecodeError:
+                break
+            out.append((mid, qos, topic, buf[j:stop]))
+            pos = stop
+        if out:
+            self._rpos = pos
+            with self._msgtime_mutex:
+                self._last_bytes_received = paho.time_func()
+            handler(out)
+
+    def ack_many(self, mids: Sequence[int]) -> None:
+        """PUBACK every mid as one outgoing write: one queue entry and one wake-up of the
+        network thread for the lot, where ``ack`` makes one of each per message."""
+        if mids:
+            packet = b"".join([_PUBACK_HEAD + mid.to_bytes(2, "big") for mid in mids])
+            self._packet_queue(paho.PUBACK, packet, 0, 1)
+
+
+def _varint(buf: bytes, pos: int, end: int) -> tuple[int, int]:
+    """An MQTT variable byte integer at ``pos``: (value, position after it); (-1, pos) when
+    it runs past ``end`` or beyond 4 bytes."""
+    value = 0
+    shift = 0
+    i = pos
+    while i < end and shift <= 21:
+        byte = buf[i]
+        value |= (byte & 0x7F) << shift
+        i += 1
+        if byte < 0x80:
+            return value, i
+        shift += 7
+    return -1, pos
 
 
 class MqttError(Exception):
@@ -177,6 +259,7 @@ class MqttConsumer:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_subscribe = self._on_subscribe
         self._client.on_message = self._on_message
+        self._client.on_publishes = self._on_publishes
 
     def start(self) -> None:
         """Connect in the background; paho keeps reconnecting until ``stop``."""
@@ -204,14 +287,15 @@ class MqttConsumer:
 
     def ack(self, messages: Sequence[Received]) -> int:
         """Acknowledge ``messages`` (in receive order) still on the live connection."""
-        sent = 0
         with self._lock:
             generation = self._generation
+            mids = [m.mid for m in messages if m.qos == 1 and m.generation == generation]
+            self._client.ack_many(mids)
             for msg in messages:
-                if msg.qos > 0 and msg.generation == generation:
+                if msg.qos == 2 and msg.generation == generation:
                     self._client.ack(msg.mid, msg.qos)
-                    sent += 1
-        return sent
+                    mids.append(msg.mid)
+        return len(mids)
 
     def stop(self) -> None:
         """Disconnect cleanly (queued acks go out first) and stop the network thread."""
@@ -276,12 +360,19 @@ class MqttConsumer:
         log.warning("mqtt_disconnected reason=%s", reason_code)
 
     def _on_message(self, _client: paho.Client, _userdata: object, msg: paho.MQTTMessage) -> None:
+        """paho's path: packets the buffer parser leaves to it (e.g. split across reads)."""
         payload = msg.payload if isinstance(msg.payload, bytes) else bytes(msg.payload)
-        item = Received(
-            self._generation, msg.mid, msg.qos, msg.topic, payload, int(time.time() * 1000)
-        )
+        self._on_publishes([(msg.mid, msg.qos, msg.topic, payload)])
+
+    def _on_publishes(self, publishes: list[Publish]) -> None:
+        generation = self._generation
+        now_ms = int(time.time() * 1000)
+        items = [
+            Received(generation, mid, qos, topic, payload, now_ms)
+            for mid, qos, topic, payload in publishes
+        ]
         # Blocking here is the back-pressure: paho stops reading and the broker holds the rest.
-        while self._accepting:
-            if self.inbox.put(item, self.config.put_timeout_s):
-                return
-        self.dropped_at_stop += 1
+        done = 0
+        while self._accepting and done < len(items):
+            done += self.inbox.put_many(items[done:], self.config.put_timeout_s)
+        self.dropped_at_stop += len(items) - done

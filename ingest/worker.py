@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ingest.inbox import Inbox, Received
 from ingest.late import LATE_AFTER_MS, late_ranges
@@ -65,6 +65,16 @@ class WriterConfig:
     prune_every_s: float = 60.0
 
 
+@runtime_checkable
+class PreEncoding(Protocol):
+    """A store that can encode samples apart from writing them (InfluxDB's line protocol):
+    the decoder thread encodes the next batch while the writer waits on the store."""
+
+    def encode_samples(self, samples: Sequence[Sample]) -> Any: ...
+
+    def write_encoded(self, encoded: Any) -> None: ...
+
+
 @dataclass(slots=True)
 class DecodedBatch:
     """What a batch of messages decodes to."""
@@ -72,6 +82,8 @@ class DecodedBatch:
     samples: list[Sample]
     events: list[Event]
     rejected: list[RejectedMessage]
+    #: ``samples`` as the store's ``encode_samples`` made them (None: write them as items).
+    encoded: Any = None
 
 
 #: Reason recorded for messages of a drone the registry does not know (when it is enforced).
@@ -211,13 +223,22 @@ class BatchWriter:
                     cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s, cfg.batch_bytes
                 )
                 if batch:
-                    pending = _Pending(batch, decode_batch(batch, self.admit), time.perf_counter())
-                    _put_unless(out, pending, abandon)
+                    decoded = decode_batch(batch, self.admit)
+                    self._pre_encode(decoded)
+                    _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
         except Exception:  # the writer then stops; nothing unwritten was acknowledged
             log.exception("ingest_decoder_crashed")
             raise
         finally:
             _put_unless(out, None, abandon)
+
+    def _pre_encode(self, decoded: DecodedBatch) -> None:
+        """Encode the samples for the store now, if it can; a data error leaves them to the
+        writer's item path, which pins the refusal on the samples that cause it."""
+        store = self.store
+        if decoded.samples and isinstance(store, PreEncoding):
+            with contextlib.suppress(StoreDataError):
+                decoded.encoded = store.encode_samples(decoded.samples)
 
     def store_and_ack(self, pending: _Pending, stop: threading.Event) -> bool:
         """Store one decoded batch, then acknowledge it; False if a stop gave up on an outage."""
@@ -292,7 +313,14 @@ class BatchWriter:
             delay = min(delay * 2, self.config.retry_max_s)
 
     def _write(self, decoded: DecodedBatch) -> None:
-        refused = _write_isolating(decoded.samples, self.store.write_samples, _refused_sample)
+        refused: dict[int, RejectedMessage] = {}
+        if decoded.encoded is not None and isinstance(self.store, PreEncoding):
+            try:
+                self.store.write_encoded(decoded.encoded)
+            except StoreDataError:
+                decoded.encoded = None  # find the refused samples item by item
+        if decoded.encoded is None:
+            refused = _write_isolating(decoded.samples, self.store.write_samples, _refused_sample)
         refused |= _write_isolating(decoded.events, self.store.write_events, _refused_event)
         if refused:
             decoded.samples = [s for s in decoded.samples if id(s) not in refused]

@@ -202,16 +202,33 @@ class InfluxStore:
         """Write events in batches of ``batch_lines``."""
         self._write_lines(events, event_line)
 
-    def _write_lines(self, items: Sequence[T], encode: Callable[[T], str]) -> None:
-        # Encoding batch n+1 while batch n is posted was measured: no gain on 2 cores, where
-        # influxd and the encoder already share the CPU.
+    def encode_samples(self, samples: Sequence[Sample]) -> list[tuple[bytes, int]]:
+        """The ``/write`` bodies for ``samples`` (with their line counts), for
+        ``write_encoded``: the ingest worker encodes a batch in its decoder thread while the
+        writer thread waits on InfluxDB for the previous one. StoreDataError as ``write_samples``.
+        """
+        return self._encode(samples, sample_line)
+
+    def write_encoded(self, bodies: Sequence[tuple[bytes, int]]) -> None:
+        """Write bodies made by ``encode_samples``; the same outcomes as ``write_samples``."""
+        for body, lines in bodies:
+            self._write_body(body, lines)
+
+    def _encode(self, items: Sequence[T], encode: Callable[[T], str]) -> list[tuple[bytes, int]]:
+        out = []
         for start in range(0, len(items), self.batch_lines):
             chunk = items[start : start + self.batch_lines]
             try:
                 body = "\n".join([encode(item) for item in chunk]).encode()
             except LineProtocolError as exc:
                 raise StoreDataError(f"InfluxDB {self.database}: {exc}") from exc
-            self._write_body(body, len(chunk))
+            out.append((body, len(chunk)))
+        return out
+
+    def _write_lines(self, items: Sequence[T], encode: Callable[[T], str]) -> None:
+        for start in range(0, len(items), self.batch_lines):
+            for body, lines in self._encode(items[start : start + self.batch_lines], encode):
+                self._write_body(body, lines)
 
     def _write_body(self, body: bytes, lines: int) -> None:
         params = {"db": self.database, "precision": "ms"}

@@ -18,7 +18,7 @@ from typing import Final
 
 import orjson
 
-from storage.records import Event, Sample
+from storage.records import FIX_QUALITIES, Event, Sample
 
 #: Measurement holding one point per drone sample.
 TELEMETRY: Final = "telemetry"
@@ -110,6 +110,9 @@ def format_ts(ts_ms: int) -> str:
 
 _series_prefixes: dict[tuple[str, str], str] = {}
 
+#: The fix qualities quoted once (a call per sample was ~10 % of the encoder's time).
+_QUOTED_FIX: Final = {name: quote_string(name) for name in FIX_QUALITIES}
+
 
 def _telemetry_prefix(coop: str, drone: str) -> str:
     key = (coop, drone)
@@ -161,7 +164,8 @@ def sample_line(s: Sample) -> str:
             f"{prefix}lat={lat!r},lon={lon!r},"
             f"spraying={'true' if s.spraying else 'false'},seq={seq}i,alt_m={alt!r},"
             f"speed_mps={speed!r},heading_deg={heading!r},battery_pct={battery!r},"
-            f"flow_lpm={flow!r},tank_l={tank!r},swath_m={swath!r},fix={quote_string(fix)} {ts}"
+            f"flow_lpm={flow!r},tank_l={tank!r},swath_m={swath!r},"
+            f"fix={_QUOTED_FIX.get(fix) or quote_string(fix)} {ts}"
         )
     return _sample_line_checked(s)
 

@@ -61,3 +61,24 @@ def test_take_stops_at_the_byte_budget_but_always_takes_one() -> None:
         inbox.put(message(i, size=40), timeout=0.01)
     assert [m.mid for m in inbox.take(10, wait=0.01, max_bytes=100)] == [0, 1, 2]
     assert [m.mid for m in inbox.take(10, wait=0.01, max_bytes=1)] == [3]
+
+
+def test_put_many_takes_what_fits_in_order_and_says_how_many() -> None:
+    inbox = Inbox(max_messages=3, max_bytes=10**6)
+    assert inbox.put_many([message(i) for i in range(5)], timeout=0.01) == 3
+    assert [m.mid for m in inbox.take(10, wait=0.01)] == [0, 1, 2]
+
+
+def test_put_many_waits_for_room_the_writer_makes() -> None:
+    inbox = Inbox(max_messages=2, max_bytes=10**6)
+    taken: list[int] = []
+
+    def writer() -> None:
+        while len(taken) < 6:
+            taken.extend(m.mid for m in inbox.take(2, wait=1.0))
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    assert inbox.put_many([message(i) for i in range(6)], timeout=5.0) == 6
+    thread.join(5.0)
+    assert taken == [0, 1, 2, 3, 4, 5]
