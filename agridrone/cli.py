@@ -15,6 +15,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli",
     "simulators.cli",
     "fields.cli",
+    "fields.import_cli",
     "flights.cli",
     "api.keys_cli",
     "reports.coops_cli",
