@@ -38,7 +38,10 @@ class FeatureStream:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.size = path.stat().st_size
+        try:
+            self.size = path.stat().st_size
+        except OSError:
+            self.size = 0  # (reading it says why)
         self.bytes_read = 0
         self._file: BinaryIO | None = None
         self._decoder = codecs.getincrementaldecoder("utf-8")()
