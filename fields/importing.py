@@ -19,6 +19,8 @@ the features without problems and lists the others.
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -240,20 +242,19 @@ def _conflicts(
         by_start.setdefault(valid_from.get(f.id), []).append(f)
     new_ids = {f.id for f in mine}
     coops = {f.coop for f in mine}
-    # Overlaps within one cooperative never count: its own stored versions need no look.
-    others = [
-        v
-        for v in history.versions
-        if v.field.kind == "field"
-        and v.id not in new_ids
-        and not (len(coops) == 1 and v.field.coop in coops)
-    ]
+    outlines = _outlines(history)
     pairs: list[Overlap] = []
     for start, group in by_start.items():
-        since = [
-            v for v in others if start is None or v.valid_to_ms is None or start < v.valid_to_ms
+        near = [
+            v
+            for v in outlines.near(group)
+            if v.field.kind == "field"
+            and v.id not in new_ids
+            # Overlaps within one cooperative never count: its own versions need no look.
+            and not (len(coops) == 1 and v.field.coop in coops)
+            and (start is None or v.valid_to_ms is None or start < v.valid_to_ms)
         ]
-        registered = history.usable(_near(group, since))
+        registered = history.usable(near)
         pairs += [
             o for o in overlaps_between(group, registered) if o.across_coops and o.significant
         ]
@@ -267,18 +268,42 @@ def _conflicts(
     return list(largest.values())
 
 
-def _near(group: Sequence[Field], versions: Sequence[FieldVersion]) -> list[FieldVersion]:
-    """The stored versions whose outline intersects one of ``group``'s (read from their
-    stored GeoJSON without validating them; those that cannot be read are kept, for the
-    parser to report)."""
-    if not versions or not group:
-        return []
-    outlines = shapely.from_geojson(
-        np.array([v.field.feature for v in versions], dtype=object), on_invalid="ignore"
-    )
-    readable = ~shapely.is_missing(outlines)
-    kept = np.flatnonzero(readable)
-    tree = shapely.STRtree(outlines[kept])
-    hits = tree.query(np.array([f.geometry for f in group], dtype=object), predicate="intersects")
-    chosen = set(kept[np.unique(hits[1])].tolist()) | set(np.flatnonzero(~readable).tolist())
-    return [versions[k] for k in sorted(chosen)]
+class _Outlines:
+    """Every stored version's WGS84 outline, read from its stored GeoJSON without validating
+    it, in an ``STRtree``: which versions lie near the new fields, before any is parsed.
+    Versions whose outline cannot be read are always "near" (the parser reports them)."""
+
+    def __init__(self, versions: Sequence[FieldVersion]) -> None:
+        self._versions = versions
+        geoms = shapely.from_geojson(
+            np.array([v.field.feature for v in versions], dtype=object), on_invalid="ignore"
+        )
+        readable = ~shapely.is_missing(geoms)
+        self._kept = np.flatnonzero(readable)
+        self._unreadable = np.flatnonzero(~readable)
+        self._tree = shapely.STRtree(geoms[self._kept])
+
+    def near(self, group: Sequence[Field]) -> list[FieldVersion]:
+        """The versions whose outline intersects one of ``group``'s, in history order."""
+        if not self._versions or not group:
+            return []
+        query = np.array([f.geometry for f in group], dtype=object)
+        hits = self._tree.query(query, predicate="intersects")[1]
+        chosen = np.union1d(self._kept[np.unique(hits)], self._unreadable)
+        return [self._versions[int(k)] for k in chosen]
+
+
+_outlines_lock = threading.Lock()
+_outlines_of: weakref.WeakKeyDictionary[FieldHistory, _Outlines] = weakref.WeakKeyDictionary()
+
+
+def _outlines(history: FieldHistory) -> _Outlines:
+    """The outline index of a history, built once per history (the API keeps one history
+    per registry version and imports into it many times)."""
+    with _outlines_lock:
+        found = _outlines_of.get(history)
+    if found is None:
+        found = _Outlines(history.versions)
+        with _outlines_lock:
+            _outlines_of[history] = found
+    return found
