@@ -20,6 +20,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "api.cli",
     "simulators.cli",
     "fields.cli",
+    "fields.import_cli",
     "flights.cli",
     "api.keys_cli",
     "reports.coops_cli",
@@ -40,6 +41,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fly simulated spraying drones and publish their telemetry over MQTT",
     ),
     "coverage": ("fields.cli", "spray coverage of fields from a flown track"),
+    "fields": (
+        "fields.import_cli",
+        "import a cooperative's fields and no-spray zones",
+    ),
     "flights": ("flights.cli", "rebuild and list stored flight summaries"),
     "keys": ("api.keys_cli", "create, list and revoke API keys"),
     "coops": ("reports.coops_cli", "cooperatives: names, tariffs for usage reports, member names"),

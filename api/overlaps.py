@@ -18,27 +18,18 @@ import logging
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Final
 
 from fastapi import HTTPException
 from pydantic import BaseModel
 
 from api.auth import Principal, can_see_field, can_see_flight_on_field
 from api.catalog import Catalog
-from fields.overlaps import (
-    OVERLAP_M2,
-    OVERLAP_SHARE,
-    Overlap,
-    foreign_overlaps,
-    import_conflicts,
-    overlaps_within,
-)
+from fields.importing import Importer, ImportPlan, overlap_message, plan_import
+from fields.overlaps import foreign_overlaps, overlaps_within
 from fields.registry import Field, FieldRegistry
 from storage.metadata import FieldFlight, MetadataDB
 
 log = logging.getLogger("agridrone.api")
-
-_PCT: Final = f"{OVERLAP_SHARE * 100:g} %"
 
 
 class OverlapPair(BaseModel):
@@ -59,45 +50,38 @@ def check_import(
     *,
     force: bool,
     valid_from: Mapping[str, int | None],
-) -> None:
+) -> ImportPlan:
     """Refuse an import that breaks the zone-scope or overlap rules (403 / 409), before
-    anything is stored. Only the features the caller may register are checked for
-    overlaps; the ownership check refuses the others.
-
-    ``valid_from`` gives, per feature id, when its new version will start (``None``: the
-    beginning of time, a new id's first version). Each feature is checked against every
-    version of other cooperatives' fields valid at some instant from then on, deleted
-    and replaced ones included: a field's versions reach into the past, and so would
-    the flights it shows.
+    anything is stored; otherwise return the plan (``fields.importing.plan_import``), whose
+    other problems (another cooperative's features or ids) the routes answer themselves.
+    Only the features the caller may register are checked for overlaps.
     """
-    if force and principal.role != "operator":
+    importer = Importer(
+        coop=principal.subject if principal.role == "coop" else None,
+        operator=principal.role == "operator",
+        force=force,
+    )
+    plan = plan_import(importer, list(enumerate(features)), catalog.history, valid_from=valid_from)
+    if plan.refusal == "force":
         raise HTTPException(
             403,
             detail=f"force=true is for operators: it registers fields over another "
             f"cooperative's; key {principal.key_id} is a {principal.role} key",
         )
-    if principal.role != "operator":
-        commune = [f.id for f in features if f.scope == "commune"]
-        if commune:
-            raise HTTPException(
-                403,
-                detail={
-                    "message": "commune-wide no-spray zones (scope 'commune', no 'coop') bind "
-                    "every cooperative's fields and are registered by an operator; give the "
-                    f'zone "coop": {principal.subject!r} to make it your cooperative\'s',
-                    "problems": [
-                        f"feature {fid}: scope 'commune' needs an operator key" for fid in commune
-                    ],
-                },
-            )
-    mine = [
-        f
-        for f in features
-        if f.kind == "field" and (principal.role == "operator" or f.coop == principal.subject)
-    ]
-    conflicts = _conflicts(mine, catalog, valid_from)
+    commune = plan.of_kind("forbidden", "commune")
+    if commune:
+        raise HTTPException(
+            403,
+            detail={
+                "message": "commune-wide no-spray zones (scope 'commune', no 'coop') bind "
+                "every cooperative's fields and are registered by an operator; give the "
+                f'zone "coop": {principal.subject!r} to make it your cooperative\'s',
+                "problems": [p.reason for p in commune],
+            },
+        )
+    conflicts = plan.overlaps
     if not conflicts:
-        return
+        return plan
     event = "field_overlap_forced" if force else "field_overlap_refused"
     for o in conflicts:
         log.warning(
@@ -111,58 +95,14 @@ def check_import(
             o.area_m2,
         )
     if force:
-        return
+        return plan
     raise HTTPException(
         409,
         detail={
-            "message": f"{len({o.a.id for o in conflicts})} field(s) overlap a field of another "
-            f"cooperative by more than {OVERLAP_M2:g} m² or {_PCT} of either field; nothing "
-            "was stored. Redraw the boundary, or ask an operator to register it with "
-            "force=true if both claims are real",
-            "problems": [
-                f"feature {o.a.id}: overlaps a field of another cooperative by "
-                f"{shown_overlap(o.area_m2, o.share_a, o.a.id)}"
-                for o in conflicts
-            ],
+            "message": overlap_message(conflicts),
+            "problems": [p.reason for p in plan.of_kind("conflict", "overlap")],
         },
     )
-
-
-def _conflicts(
-    mine: Sequence[Field], catalog: Catalog, valid_from: Mapping[str, int | None]
-) -> list[Overlap]:
-    """The significant cross-cooperative overlaps of the new fields, with each other and
-    with every version of the registered fields valid from their start on; one per pair
-    of ids (the largest area)."""
-    by_start: dict[int | None, list[Field]] = {}
-    for f in mine:
-        by_start.setdefault(valid_from.get(f.id), []).append(f)
-    new_ids = {f.id for f in mine}
-    history = catalog.history
-    pairs: list[Overlap] = []
-    for start, group in by_start.items():
-        registered = [f for f in history.versions_since(start) if f.id not in new_ids]
-        pairs += import_conflicts(group, registered)
-    pairs += import_conflicts(mine, [])
-    largest: dict[tuple[str, str], Overlap] = {}
-    for o in pairs:
-        key = (o.a.id, o.b.id)
-        if key not in largest or o.area_m2 > largest[key].area_m2:
-            largest[key] = o
-    return list(largest.values())
-
-
-#: The overlap a refusal names is rounded to this many m² (and its share to whole %), so
-#: probing with slightly shifted outlines cannot map another cooperative's boundaries.
-SHOWN_M2_STEP: Final = 10
-
-
-def shown_overlap(area_m2: float, share: float, field_id: str) -> str:
-    """The overlap as a refusal names it, rounded: "about 3000 m² (50 % of fb)"."""
-    area = round(area_m2 / SHOWN_M2_STEP) * SHOWN_M2_STEP
-    pct = round(share * 100)
-    part = f"{pct} %" if pct >= 1 else "under 1 %"
-    return f"about {area} m² ({part} of {field_id})"
 
 
 def visible_overlaps(principal: Principal, registry: FieldRegistry | None) -> list[OverlapPair]:

@@ -37,11 +37,17 @@ def utm_epsg(lon: float, lat: float) -> int:
 
 @lru_cache(maxsize=4096)
 def _transformers(lat0: float, lon0: float) -> tuple[Any, Any]:
-    crs = (
-        f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
+    # The PROJ pipelines ``Transformer.from_crs("EPSG:4326", <this tmerc>, always_xy=True)``
+    # resolves to (and its inverse), given directly: bit-identical results, built in ~0.3 ms
+    # instead of ~35 ms each (no PROJ database look-up), which a town of 100,000 plots over
+    # a few hundred planes notices (tests/unit/test_projection_pipelines.py).
+    tmerc = f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +x_0=0 +y_0=0 +ellps=WGS84"
+    forward = Transformer.from_pipeline(
+        f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad +step {tmerc}"
     )
-    forward = Transformer.from_crs("EPSG:4326", crs, always_xy=True)
-    inverse = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    inverse = Transformer.from_pipeline(
+        f"+proj=pipeline +step +inv {tmerc} +step +proj=unitconvert +xy_in=rad +xy_out=deg"
+    )
     return forward, inverse
 
 

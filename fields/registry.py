@@ -674,3 +674,16 @@ def polygonal(geometry: Any) -> Polygon | MultiPolygon | None:
         return None
     merged = shapely.union_all(parts)
     return merged if merged.geom_type in ("Polygon", "MultiPolygon") else None
+
+
+def parse_feature(
+    index: int, feature: Any, *, repair: bool = False
+) -> tuple[Field | None, list[str], list[str]]:
+    """One feature validated on its own, exactly as ``parse_fields`` validates each of a
+    document's: (the field or None, its problems, its repairs), labelled "feature <index>".
+    For importers that stream a document too large to hold whole; the per-document limits
+    and duplicate ids are theirs to apply."""
+    problems: list[str] = []
+    repairs: list[str] = []
+    parsed = _parse_feature(index, feature, repair, problems, repairs)
+    return parsed, problems, repairs

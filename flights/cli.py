@@ -51,6 +51,9 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help=f"silence that ends a flight (default {IDLE_GAP_S:g})",
     )
+    rebuild_p.add_argument(
+        "--quiet", action="store_true", help="no progress bar (it goes to stderr, per drone)"
+    )
     listing.add_argument("--field", help="only flights over this field")
     add_settings_arguments(rebuild_p, *STORE_SETTINGS)
     add_settings_arguments(listing, "metadata_path")
@@ -88,8 +91,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _rebuild(args: argparse.Namespace, settings: Any, start_ms: int, end_ms: int) -> int:
+    from tqdm import tqdm
+
     store = open_telemetry_store(settings)
     metadata = open_metadata(settings)
+    bar = tqdm(desc="rebuilding", unit="drone", file=sys.stderr, disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.update(done - bar.n)
+
     try:
         outcomes = rebuild(
             store,
@@ -100,8 +111,10 @@ def _rebuild(args: argparse.Namespace, settings: Any, start_ms: int, end_ms: int
             coop=args.coop,
             drone=args.drone,
             idle_gap_s=args.idle_gap,
+            progress=progress,
         )
     finally:
+        bar.close()
         store.close()
         metadata.close()
     out = sys.stdout

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
 
@@ -250,10 +250,12 @@ def rebuild(
     coop: str | None = None,
     drone: str | None = None,
     idle_gap_s: float = IDLE_GAP_S,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[DroneOutcome]:
     """Recompute every stored flight that started in [start, end) of every drone the store
     knows (or of one cooperative / drone): afterwards the window holds exactly what the
-    samples say, stale flights removed."""
+    samples say, stale flights removed. ``progress(done, total)`` hears of each drone
+    finished (first with 0 done), for a progress bar."""
     engines = Engines(metadata)
     targets = sorted(
         {
@@ -263,6 +265,8 @@ def rebuild(
         }
     )
     outcomes = []
+    if progress is not None:
+        progress(0, len(targets))
     for c, d in targets:
         try:
             outcome = summarize_drone(
@@ -286,6 +290,8 @@ def rebuild(
             reason = f"{c}/{d}: could not be rebuilt ({type(exc).__name__}: {exc})"
             outcome = DroneOutcome(c, d, start_ms, end_ms, failed=(reason,))
         outcomes.append(outcome)
+        if progress is not None:
+            progress(len(outcomes), len(targets))
     return outcomes
 
 

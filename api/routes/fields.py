@@ -101,17 +101,16 @@ def import_fields(
     # A new id's first version is valid from the beginning of time, a known id's next
     # one from now: each is checked against what other cooperatives held since then.
     starts = {f.id: (now if known.of(f.id) else None) for f in everything}
-    check_import(principal, everything, catalog.current(), force=force, valid_from=starts)
-    if principal.role == "coop":
-        foreign = [f"{f.id} (coop {f.coop!r})" for f in everything if f.coop != principal.subject]
-        if foreign:
-            raise HTTPException(
-                422,
-                detail={
-                    "message": f"your key is for cooperative {principal.subject!r}",
-                    "problems": [f"feature {x} belongs to another cooperative" for x in foreign],
-                },
-            )
+    plan = check_import(principal, everything, catalog.current(), force=force, valid_from=starts)
+    foreign = plan.of_kind("invalid", "foreign")
+    if foreign:
+        raise HTTPException(
+            422,
+            detail={
+                "message": f"your key is for cooperative {principal.subject!r}",
+                "problems": [p.reason for p in foreign],
+            },
+        )
     try:
         metadata.save_fields(
             _stored(everything),

@@ -354,6 +354,66 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         """The version of the field valid at ``ms``, or None."""
         return next((v for v in self.field_versions(field_id) if v.valid_at(ms)), None)
 
+    # --- bulk ----------------------------------------------------------------------------
+
+    def save_fields_bulk(
+        self,
+        fields: Sequence[StoredField],
+        *,
+        at_ms: int | None = None,
+        by: str = "direct",
+        coop: str | None = None,
+    ) -> list[str]:
+        """``save_fields`` for imports of many thousand fields: the same rules and answer,
+        read and written set-wise (one query per 500 ids, one ``executemany`` per statement)
+        in one transaction. The ids must be distinct."""
+        ids = [f.id for f in fields]
+        if len(set(ids)) != len(ids):
+            raise ValueError("save_fields_bulk: the same field id appears twice")
+        with self._write() as conn:
+            now = self._stamp(conn, at_ms)
+            at = now if at_ms is None else at_ms
+            latest: dict[str, FieldVersion] = {}
+            for k in range(0, len(ids), 500):
+                chunk = ids[k : k + 500]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT {_VERSION_COLUMNS} FROM field_versions"  # noqa: S608
+                    f" WHERE id IN ({marks}) ORDER BY id, seq",
+                    chunk,
+                )
+                latest.update((v.id, v) for v in map(_version, rows))
+            if coop is not None:
+                taken = sorted(fid for fid, v in latest.items() if v.field.coop != coop)
+                if taken:
+                    raise FieldOwnershipError(taken)
+            ended: list[tuple[object, ...]] = []
+            added: list[tuple[object, ...]] = []
+            for f in fields:
+                last = latest.get(f.id)
+                if last is None:
+                    added.append((f.id, 1, f.kind, f.coop, f.owner, f.feature, None, now, by, now))
+                    continue
+                if last.valid_to_ms is None and last.field == f:
+                    continue
+                start = _next_start(last, at)
+                if last.valid_to_ms is None:
+                    ended.append((start, by, now, f.id, last.seq))
+                row = (f.id, last.seq + 1, f.kind, f.coop, f.owner, f.feature, start, now, by, now)
+                added.append(row)
+            conn.executemany(
+                "UPDATE field_versions SET valid_to_ms = ?, ended_by = ?, changed_ms = ?"
+                " WHERE id = ? AND seq = ?",
+                ended,
+            )
+            conn.executemany(
+                "INSERT INTO field_versions (id, seq, kind, coop, owner, feature, valid_from_ms,"
+                " valid_to_ms, recorded_ms, recorded_by, changed_ms)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+                added,
+            )
+            return [str(row[0]) for row in added]
+
 
 def _next_start(last: FieldVersion, at_ms: int) -> int:
     """When a change at ``at_ms`` takes effect: then, but always after the last version's

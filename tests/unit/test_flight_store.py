@@ -421,3 +421,32 @@ def test_a_time_without_offset_is_refused_with_the_fix(
     )
     assert code == 2
     assert "has no UTC offset" in capsys.readouterr().err
+
+
+def test_rebuild_reports_progress_once_per_drone_after_announcing_the_total(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    store.write_samples(line_samples(T0_MS, 60))
+    other = [
+        Sample("c2", "d9", s.ts_ms, s.lat, s.lon, spraying=False) for s in line_samples(T0_MS, 60)
+    ]
+    store.write_samples(other)
+    calls: list[tuple[int, int]] = []
+    rebuild(store, metadata, T0_MS, NOW, now_ms=NOW, progress=lambda d, t: calls.append((d, t)))
+    assert calls == [(0, 2), (1, 2), (2, 2)]
+
+
+def test_the_rebuild_command_shows_its_progress_on_stderr_unless_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with SqliteStore(tmp_path / "t.db") as s:
+        s.write_samples(line_samples(T0_MS, 60))
+    paths = ["--sqlite-path", str(tmp_path / "t.db"), "--metadata-path", str(tmp_path / "m.db")]
+    window = ["--from", "2025-11-28", "--to", "2025-11-29T00:00:00+07:00", "--store", "sqlite"]
+    assert flights_cli("rebuild", *window, *paths) == 0
+    out, err = capsys.readouterr()
+    assert "rebuilding" in err
+    assert "1/1" in err
+    assert "rebuilding" not in out
+    assert flights_cli("rebuild", *window, *paths, "--quiet") == 0
+    assert "rebuilding" not in capsys.readouterr().err

@@ -1,0 +1,243 @@
+"""``agridrone fields import FILE --coop C``: register a cooperative's plots from a GeoJSON
+FeatureCollection of any size, with the API's validation and rules (docs/api.md, "Importing
+fields from the command line").
+
+The command acts as an operator of the local installation (it writes the metadata database
+directly), so ``--force`` and commune-wide zones are available, as they are to an operator's
+API key. Unlike the API, which refuses a whole request on the first problem, it stores every
+feature without problems and lists the others. Features are read one at a time, validated,
+checked against the registered fields (an ``STRtree`` picks the neighbours) and written in
+large transactions; progress goes to stderr, the summary to stdout.
+
+Exit codes: 0 every feature stored (or unchanged), 1 some refused, 2 the file is unreadable
+(nothing stored) or the settings are wrong, 3 the metadata database failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, TextIO
+
+EXIT_REFUSED: Final = 1
+EXIT_BAD_INPUT: Final = 2
+EXIT_STORE: Final = 3
+#: Rows written per transaction (each a progress step).
+WRITE_BATCH: Final = 10_000
+#: Refused features listed in the summary (all of them with ``--json``).
+SHOWN_REFUSALS: Final = 50
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``fields`` sub-command (``fields import``)."""
+    from agridrone.settings import add_settings_arguments
+
+    fields_p: argparse.ArgumentParser = subparsers.add_parser(
+        "fields", help="import a cooperative's fields and no-spray zones"
+    )
+    actions = fields_p.add_subparsers(dest="fields_command", required=True, metavar="ACTION")
+    imp = actions.add_parser(
+        "import",
+        help="register fields from a GeoJSON FeatureCollection (any size)",
+        description=(
+            "Register a cooperative's fields and no-spray zones from a GeoJSON "
+            "FeatureCollection, with the API's validation and ownership/overlap rules; the "
+            "command acts as an operator of this installation. A feature without 'coop' is "
+            'the --coop cooperative\'s (a zone with "scope": "commune" is commune-wide). '
+            "A refused feature never stops the others. Exit code 0: every feature stored "
+            "or unchanged; 1: some refused (listed); 2: unreadable file (nothing stored); "
+            "3: the metadata database failed."
+        ),
+    )
+    imp.add_argument("file", type=Path, metavar="FILE", help="GeoJSON FeatureCollection")
+    imp.add_argument("--coop", required=True, help="the cooperative the fields belong to")
+    imp.add_argument(
+        "--force",
+        action="store_true",
+        help="register fields over another cooperative's (an operator's choice; logged)",
+    )
+    imp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    imp.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_settings_arguments(imp, "metadata_path")
+    imp.set_defaults(handler=run)
+
+
+@dataclass
+class Summary:
+    """What an import did, feature by feature for the refused ones."""
+
+    features: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    refused: dict[int, list[str]] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def refuse(self, index: int, reasons: list[str]) -> None:
+        """Note a refused feature (several reasons add up)."""
+        self.refused.setdefault(index, []).extend(reasons)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form of the summary."""
+        return {
+            "features": self.features,
+            "added": self.added,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "refused": [
+                {"index": i, "reasons": reasons} for i, reasons in sorted(self.refused.items())
+            ],
+            "seconds": round(self.seconds, 3),
+        }
+
+    def write(self, out: TextIO, source: Path) -> None:
+        """The human summary: counts, then each refused feature with its reasons."""
+        out.write(
+            f"{source}: {self.features} features: {self.added} added, {self.updated} updated,"
+            f" {self.unchanged} unchanged, {len(self.refused)} refused ({self.seconds:.1f} s)\n"
+        )
+        for shown, (_, reasons) in enumerate(sorted(self.refused.items())):
+            if shown == SHOWN_REFUSALS:
+                rest = len(self.refused) - SHOWN_REFUSALS
+                out.write(f"  ... and {rest} more refused features (--json lists them all)\n")
+                break
+            for reason in reasons:
+                out.write(f"  refused: {reason}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Import the file; the exit code says whether everything was stored (module doc)."""
+    from agridrone.settings import settings_from_args
+    from agridrone.stores import open_metadata
+    from fields.geojson_stream import UnreadableFileError
+    from fields.registry import is_valid_id
+    from storage.contract import StoreError
+
+    if not is_valid_id(args.coop):
+        return _fail(f"--coop {args.coop!r} is not a valid id: 1 to 64 letters, digits, '_', '-'")
+    settings = settings_from_args(args)
+    started = time.perf_counter()
+    try:
+        metadata = open_metadata(settings)
+        try:
+            summary = import_file(
+                args.file,
+                metadata,
+                coop=args.coop,
+                force=args.force,
+                progress=not args.quiet,
+            )
+        finally:
+            metadata.close()
+    except UnreadableFileError as exc:
+        return _fail(f"{exc}; nothing was stored")
+    except StoreError as exc:
+        return _fail(f"{exc}; check --metadata-path and retry", EXIT_STORE)
+    summary.seconds = time.perf_counter() - started
+    if args.json:
+        import orjson
+
+        sys.stdout.write(orjson.dumps(summary.to_dict()).decode() + "\n")
+    else:
+        summary.write(sys.stdout, args.file)
+    return EXIT_REFUSED if summary.refused else 0
+
+
+def import_file(
+    path: Path, metadata: Any, *, coop: str, force: bool = False, progress: bool = True
+) -> Summary:
+    """Read, check and store one file's features (the command without its printing);
+    ``UnreadableFileError`` before anything is stored when the file cannot be read whole."""
+    import logging
+
+    from fields.geojson_stream import FeatureStream
+    from fields.importing import Importer, import_starts, plan_import
+    from fields.registry import Field, parse_feature
+    from fields.stored import FieldHistory
+
+    log = logging.getLogger("agridrone.fields")
+    summary = Summary()
+    parsed: list[tuple[int, Field]] = []
+    stream = FeatureStream(path)
+    with _bar(progress, "reading", stream.size, "B") as bar:
+        for index, feature in stream:
+            summary.features += 1
+            f, problems, _ = parse_feature(index, _owned(feature, coop))
+            if f is None:
+                summary.refuse(index, problems)
+            else:
+                parsed.append((index, f))
+            if index % 256 == 0:
+                bar.update(stream.bytes_read - bar.n)
+        bar.update(stream.bytes_read - bar.n)
+    with _bar(progress, "checking", 1, "") as bar:
+        history = FieldHistory(metadata.field_versions())
+        now = int(time.time() * 1000)
+        starts = import_starts((f for _, f in parsed), history, now)
+        plan = plan_import(
+            Importer(coop, operator=True, force=force), parsed, history, valid_from=starts
+        )
+        bar.update(1)
+    for o in plan.overlaps:
+        log.warning(
+            "%s by=cli field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
+            "field_overlap_forced" if force else "field_overlap_refused",
+            o.a.id,
+            o.a.coop,
+            o.b.id,
+            o.b.coop,
+            o.area_m2,
+        )
+    for p in plan.problems:
+        summary.refuse(p.index, [f"feature {p.index} ({p.field_id}): {p.detail}"])
+    rows = [p.row for p in plan.to_store]
+    by = f"cli:{coop} (agridrone fields import {path.name})"
+    with _bar(progress, "storing", len(rows), "") as bar:
+        for k in range(0, len(rows), WRITE_BATCH):
+            batch = rows[k : k + WRITE_BATCH]
+            metadata.save_fields_bulk(batch, at_ms=now, by=by)
+            bar.update(len(batch))
+    summary.added = len(plan.added)
+    summary.updated = len(plan.updated)
+    summary.unchanged = len(plan.unchanged)
+    return summary
+
+
+def _owned(feature: Any, coop: str) -> Any:
+    """The feature with ``coop`` set to the import's cooperative when it names none (a zone
+    that says ``"scope": "commune"`` stays commune-wide)."""
+    if not isinstance(feature, dict):
+        return feature
+    props = feature.get("properties")
+    if props is None:
+        props = {}
+    if not isinstance(props, dict) or props.get("coop") not in (None, ""):
+        return feature
+    if props.get("scope") == "commune":
+        return feature
+    return {**feature, "properties": {**props, "coop": coop}}
+
+
+def _bar(enabled: bool, what: str, total: int, unit: str) -> Any:
+    """A progress bar on stderr (tqdm); a silent one when ``enabled`` is false."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc=what,
+        unit=unit or "it",
+        unit_scale=bool(unit),
+        file=sys.stderr,
+        disable=not enabled,
+        mininterval=0.5,
+        leave=True,
+        dynamic_ncols=True,
+    )
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    sys.stderr.write(f"agridrone fields import: {message}\n")
+    return code
