@@ -23,6 +23,7 @@ import orjson
 
 from storage.contract import BBox, StoreDataError, StoreUnavailableError
 from storage.records import DroneLastSeen, Event, Sample
+from storage.thinning import TrackBucket, TrackPoint, TrackRead, TrackStats, thin_track
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -94,6 +95,37 @@ _SELECT_EVENTS: Final = (
 )
 _SELECT_LAST_SEEN: Final = (
     "SELECT coop, drone, ts_ms, lat, lon, battery_pct FROM last_seen ORDER BY coop, drone"
+)
+_TRACK_STATS: Final = (
+    "SELECT (SELECT count(*) FROM samples"
+    " WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ?),"
+    " (SELECT ts_ms FROM samples WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ?"
+    " ORDER BY ts_ms LIMIT 1),"
+    " (SELECT ts_ms FROM samples WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ?"
+    " ORDER BY ts_ms DESC LIMIT 1)"
+)
+_TRACK_POINTS: Final = (
+    "SELECT ts_ms, lat, lon, spraying FROM samples"
+    " WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ? ORDER BY ts_ms"
+)
+#: ``lag`` walks the primary key in order; only the samples after a gap leave SQLite.
+_TRACK_GAPS: Final = (
+    "SELECT ts_ms, prev FROM (SELECT ts_ms, lag(ts_ms) OVER (ORDER BY ts_ms) AS prev"
+    " FROM samples WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ?)"
+    " WHERE ts_ms - prev > ? ORDER BY ts_ms LIMIT ?"
+)
+_TRACK_AT: Final = (
+    "SELECT ts_ms, lat, lon, spraying FROM samples WHERE coop = ? AND drone = ?"
+    " AND ts_ms IN (SELECT value FROM json_each(?)) ORDER BY ts_ms"
+)
+#: One row per bucket: min()/max() make SQLite take the bare columns from that row.
+_TRACK_BUCKET_FIRSTS: Final = (
+    "SELECT (ts_ms - ?) / ? AS b, count(*), min(ts_ms), lat, lon, spraying FROM samples"
+    " WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ? GROUP BY b ORDER BY b"
+)
+_TRACK_BUCKET_LASTS: Final = (
+    "SELECT (ts_ms - ?) / ? AS b, count(*), max(ts_ms), lat, lon, spraying FROM samples"
+    " WHERE coop = ? AND drone = ? AND ts_ms >= ? AND ts_ms < ? GROUP BY b ORDER BY b"
 )
 _INT64: Final = (-(2**63), 2**63 - 1)
 
@@ -196,6 +228,82 @@ class SqliteStore:
             cur = self._conn().execute(_SELECT_EVENTS, (coop, drone, start_ms, end_ms))
             return [Event(coop, drone, ts, typ, orjson.loads(attrs)) for ts, typ, attrs in cur]
 
+    def drone_track(
+        self,
+        coop: str,
+        drone: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        max_points: int,
+        gap_ms: int,
+    ) -> TrackRead:
+        """The track in at most ``max_points`` positions, thinned in SQL (buckets by integer
+        division of ts, ``lag`` for gaps), so no more than ``max_points`` rows leave SQLite."""
+        return thin_track(self, coop, drone, start_ms, end_ms, max_points=max_points, gap_ms=gap_ms)
+
+    def track_stats(self, coop: str, drone: str, start_ms: int, end_ms: int) -> TrackStats:
+        """Count, first and last sample of the window (the primary key answers all three)."""
+        key = (coop, drone, start_ms, end_ms)
+        with self._guard(f"track stats {coop}/{drone}"):
+            count, first, last = self._conn().execute(_TRACK_STATS, key * 3).fetchone()
+        if not count:
+            return TrackStats(0, None, None)
+        ends = {p.ts_ms: p for p in self.track_at(coop, drone, [first, last])}
+        return TrackStats(int(count), ends[first], ends[last])
+
+    def track_points(
+        self, coop: str, drone: str, start_ms: int, end_ms: int
+    ) -> Iterator[TrackPoint]:
+        """Every sample, oldest first, read row by row."""
+        with self._guard(f"read track {coop}/{drone}"):
+            cur = self._conn().execute(_TRACK_POINTS, (coop, drone, start_ms, end_ms))
+            rows = cur.fetchmany(1000)
+            while rows:
+                yield from (_track_point(r) for r in rows)
+                rows = cur.fetchmany(1000)
+
+    def track_gaps(
+        self, coop: str, drone: str, start_ms: int, end_ms: int, *, gap_ms: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """(ts, previous ts) after each gap longer than ``gap_ms``, oldest first."""
+        with self._guard(f"track gaps {coop}/{drone}"):
+            cur = self._conn().execute(_TRACK_GAPS, (coop, drone, start_ms, end_ms, gap_ms, limit))
+            return [(int(t), int(prev)) for t, prev in cur]
+
+    def track_at(self, coop: str, drone: str, times_ms: Sequence[int]) -> list[TrackPoint]:
+        """The samples at exactly these times, oldest first."""
+        times = orjson.dumps([int(t) for t in times_ms]).decode()
+        with self._guard(f"read track ends {coop}/{drone}"):
+            cur = self._conn().execute(_TRACK_AT, (coop, drone, times))
+            return [_track_point(r) for r in cur]
+
+    def track_buckets(
+        self,
+        coop: str,
+        drone: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        origin_ms: int,
+        width_ms: int,
+    ) -> list[TrackBucket]:
+        """First and last sample of each non-empty bucket; times are the bucket's start,
+        as InfluxDB gives them, so both stores thin to the same answer."""
+        out: list[TrackBucket] = []
+        params = (origin_ms, width_ms, coop, drone, max(start_ms, origin_ms), end_ms)
+        with self._guard(f"track buckets {coop}/{drone}"):
+            conn = self._conn()
+            firsts = conn.execute(_TRACK_BUCKET_FIRSTS, params)
+            lasts = conn.execute(_TRACK_BUCKET_LASTS, params).fetchall()
+            for (b, n, _, lat0, lon0, on0), (_, _, _, lat1, lon1, on1) in zip(
+                firsts, lasts, strict=True
+            ):
+                t = origin_ms + int(b) * width_ms
+                first = TrackPoint(t, lat0, lon0, bool(on0))
+                out.append(TrackBucket(t, int(n), first, TrackPoint(t, lat1, lon1, bool(on1))))
+        return out
+
     def drones(self) -> list[DroneLastSeen]:
         """Every drone with a stored sample and its latest sample's time and position."""
         with self._guard("read drones"):
@@ -262,6 +370,11 @@ def _event_row(e: Event) -> tuple[Any, ...]:
     except TypeError as exc:
         raise StoreDataError(f"event {e.coop}/{e.drone} ts={e.ts_ms}: attrs: {exc}") from exc
     return (e.coop, e.drone, e.ts_ms, e.type, attrs)
+
+
+def _track_point(row: tuple[Any, ...]) -> TrackPoint:
+    ts, lat, lon, spraying = row
+    return TrackPoint(ts, lat, lon, bool(spraying))
 
 
 def _sample(row: tuple[Any, ...]) -> Sample:
