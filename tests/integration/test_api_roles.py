@@ -70,6 +70,8 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", YT_DRONE, {}, SEES_YT_DRONE),
     ("GET", f"{HP_DRONE}/track", THE_DAY, SEES_HP_DRONE),
     ("GET", f"{YT_DRONE}/track", THE_DAY, SEES_YT_DRONE),
+    ("GET", f"{HP_DRONE}/track", {**THE_DAY, "max_points": "10"}, SEES_HP_DRONE),
+    ("GET", f"{YT_DRONE}/track", {**THE_DAY, "max_points": "10"}, SEES_YT_DRONE),
     ("GET", "/api/v1/flights", THE_DAY, ANY_KEY),
     ("GET", "/api/v1/flights/{hp}", {}, SEES_HP_FIELD),
     ("GET", "/api/v1/flights/{yt}", {}, SEES_YT_FIELD),
