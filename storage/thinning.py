@@ -12,8 +12,10 @@ stores thin identically and neither ever holds more than ``max_points`` rows:
   (takeoff and landing), and between them the first and last sample of each time bucket of
   ``bucket_ms``, the width chosen so that the whole answer fits ``max_points``. A spray
   valve change shows at the bucket where it happened; a change that flips back within one
-  bucket does not show. Inner positions carry their bucket's start as time (InfluxDB's
-  ``GROUP BY time()`` reports no other); only buckets a piece runs across whole are used;
+  bucket does not show. The budget counts a spray change twice (the spraying line and the
+  next one share its position), so the lines drawn fit ``max_points``. Inner positions
+  carry their bucket's start as time (InfluxDB's ``GROUP BY time()`` reports no other);
+  only buckets a piece runs across whole are used;
 * when even the ends of every piece overflow ``max_points``, the first pieces that fit are
   kept and ``next_from_ms`` says where the rest starts.
 """
@@ -21,6 +23,7 @@ stores thin identically and neither ever holds more than ``max_points`` rows:
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +31,9 @@ from typing import Final, Protocol
 
 #: The smallest ``max_points`` a thinned read accepts: one line's two ends and room to thin.
 MIN_TRACK_POINTS: Final = 4
+
+#: Bucket widths tried before keeping only the piece ends (each try is one bucket query).
+_FITS: Final = 3
 
 THINNING_RULE: Final = (
     "pieces are cut at every gap longer than gap_ms; each piece keeps its first and last"
@@ -83,7 +89,8 @@ class TrackRead:
 
     @property
     def points(self) -> int:
-        """Positions read (at most ``max_points``)."""
+        """Positions read (at most ``max_points``; thinned, with the spray changes' shared
+        positions counted too: ``drawn_positions``)."""
         return sum(len(p) for p in self.pieces)
 
 
@@ -163,19 +170,35 @@ def thin_track(
     known = {p.ts_ms: p for p in reader.track_at(coop, drone, ends)}
     known[stats.first.ts_ms], known[stats.last.ts_ms] = stats.first, stats.last
     pieces = [[known[s]] if s == e else [known[s], known[e]] for s, e in spans]
-    budget = (max_points - sum(len(p) for p in pieces)) // 2
-    if budget >= 1:
-        covered = sum(e - s + 1 for s, e in spans)
+    ends_drawn = drawn_positions(pieces)
+    budget = (max_points - ends_drawn) // 2
+    read.bucket_ms = max(1, stats.last.ts_ms - stats.first.ts_ms + 1)
+    covered = sum(e - s + 1 for s, e in spans)
+    for _ in range(_FITS):
+        if budget < 1:
+            break
         width = max(1, math.ceil(covered / budget))
-        read.bucket_ms = width
         buckets = reader.track_buckets(
             coop, drone, start_ms, end_ms, origin_ms=stats.first.ts_ms, width_ms=width
         )
-        pieces = _with_inner(pieces, spans, buckets, width)
-    else:
-        read.bucket_ms = max(1, stats.last.ts_ms - stats.first.ts_ms + 1)
+        thinned = _with_inner(pieces, spans, buckets, width)
+        drawn = drawn_positions(thinned)
+        if drawn <= max_points:
+            read.bucket_ms, pieces = width, thinned
+            break
+        # Spray changes drew more shared positions than there was room for: fewer buckets.
+        budget = min(budget - 1, budget * (max_points - ends_drawn) // (drawn - ends_drawn))
     read.pieces = pieces
     return read
+
+
+def drawn_positions(pieces: Sequence[Sequence[TrackPoint]]) -> int:
+    """Positions a map draws: each point once, plus one at every spray change, where the
+    spraying line and the next one share the position."""
+    changes = sum(
+        a.spraying != b.spraying for piece in pieces for a, b in itertools.pairwise(piece)
+    )
+    return sum(len(p) for p in pieces) + changes
 
 
 def _with_inner(
