@@ -17,12 +17,13 @@ from typing import Annotated, Any, Final, Literal
 import numpy as np
 import numpy.typing as npt
 import orjson
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.auth import Principal, PrincipalDep, can_see_drone
 from api.deps import MetadataDep, StoreDep
+from api.pagination import CursorQuery, decode_cursor, page_of, set_next
 from api.times import WindowDep, rfc3339, to_ms
 from fields.coverage import CoverageParams
 from fields.projection import metres_per_degree
@@ -81,13 +82,39 @@ class DroneDetail(BaseModel):
     status_since: str | None
 
 
+#: ``GET /drones`` page size: default and most (a cooperative has tens of drones).
+DRONES_PAGE: Final = 1_000
+MAX_DRONES_PAGE: Final = 10_000
+
+
 @router.get("/drones")
-def list_drones(principal: PrincipalDep, store: StoreDep) -> list[DronePosition]:
-    """The caller's drones with stored telemetry, with their last time and position.
+def list_drones(  # noqa: PLR0917 -- principal, store, request/response, limit, cursor
+    principal: PrincipalDep,
+    store: StoreDep,
+    request: Request,
+    response: Response,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_DRONES_PAGE, description="most drones per page")
+    ] = DRONES_PAGE,
+    cursor: CursorQuery = None,
+) -> list[DronePosition]:
+    """The caller's drones with stored telemetry, with their last time and position, by
+    (cooperative, drone); a page of ``limit``, the next page's cursor in ``X-Next-Cursor``.
 
     A cooperative sees its own drones, an operator every drone; farmers see drones through
     the flights over their fields (``GET /api/v1/flights``).
     """
+    after = decode_cursor("drones", cursor, (str, str))
+    seen = sorted(store.drones(), key=_drone_key)
+    page, next_cursor = page_of(
+        "drones",
+        seen,
+        _drone_key,
+        after=after,
+        limit=limit,
+        visible=lambda d: can_see_drone(principal, d.coop),
+    )
+    set_next(request, response, next_cursor)
     return [
         DronePosition(
             coop=d.coop,
@@ -97,9 +124,12 @@ def list_drones(principal: PrincipalDep, store: StoreDep) -> list[DronePosition]
             lon=d.lon,
             battery_pct=d.battery_pct,
         )
-        for d in store.drones()
-        if can_see_drone(principal, d.coop)
+        for d in page
     ]
+
+
+def _drone_key(d: DroneLastSeen) -> tuple[str, str]:
+    return (d.coop, d.drone)
 
 
 def _no_drone(coop: str, drone: str) -> HTTPException:
