@@ -87,38 +87,52 @@ Q_DRONE_EVENTS: Final = (
     'SELECT "attrs" FROM "events" WHERE "coop" = $coop AND "drone" = $drone '
     'AND time >= $start AND time < $end GROUP BY "type"'
 )
-Q_TRACK_STATS: Final = (
-    'SELECT count("lat") FROM "telemetry" WHERE "coop" = $coop AND "drone" = $drone '
-    "AND time >= $start AND time < $end; "
+#: First and last sample, and how many (counted to a cap: the subquery reads no further).
+Q_TRACK_ENDS: Final = (
     'SELECT first("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
     'AND "drone" = $drone AND time >= $start AND time < $end; '
     'SELECT last("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
     'AND "drone" = $drone AND time >= $start AND time < $end'
 )
+Q_TRACK_COUNT: Final = (
+    'SELECT count("lat") FROM "telemetry" WHERE "coop" = $coop AND "drone" = $drone '
+    "AND time >= $start AND time < $end"
+)
+Q_TRACK_COUNT_TO: Final = (
+    'SELECT count("lat") FROM (SELECT "lat" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end LIMIT {limit:d})'
+)
 Q_TRACK_POINTS: Final = (
     'SELECT "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
     'AND "drone" = $drone AND time >= $start AND time < $end'
 )
-#: ``elapsed`` runs inside influxd: only the samples after a gap leave it.
+#: ``elapsed`` runs inside influxd: only the samples after a gap leave it (over the boolean
+#: ``spraying``, which every sample has and which decodes fastest).
 Q_TRACK_GAPS: Final = (
-    'SELECT "elapsed" FROM (SELECT elapsed("lat", 1ms) FROM "telemetry" WHERE "coop" = $coop '
+    'SELECT "elapsed" FROM (SELECT elapsed("spraying", 1ms) FROM "telemetry" WHERE "coop" = $coop '
     'AND "drone" = $drone AND time >= $start AND time < $end) '
     'WHERE "elapsed" > $gap LIMIT {limit:d}'
 )
-Q_TRACK_AT: Final = (
+#: Both samples around one gap: nothing lies between them, so the range holds just two.
+Q_TRACK_GAP_ENDS: Final = (
     'SELECT "lat", "lon", "spraying" FROM "telemetry" '
-    'WHERE "coop" = $coop AND "drone" = $drone AND time = ${name}'
+    'WHERE "coop" = $coop AND "drone" = $drone AND time >= $a{i:d} AND time <= $b{i:d}'
 )
-#: Bucket width and offset are integers the store computes, never user text.
+#: Bucket width and offset are integers the store computes, never user text. A selector
+#: with other fields takes them from its own point, so each bucket's first and last sample
+#: cost one statement each (measured: faster than six selectors in one).
 Q_TRACK_BUCKETS: Final = (
-    'SELECT count("lat") AS "n", first("lat") AS "lat0", first("lon") AS "lon0", '
-    'first("spraying") AS "on0", last("lat") AS "lat1", last("lon") AS "lon1", '
-    'last("spraying") AS "on1" FROM "telemetry" WHERE "coop" = $coop AND "drone" = $drone '
-    "AND time >= $start AND time < $end "
-    "GROUP BY time({width:d}ms, {offset:d}ms) fill(none)"
+    'SELECT first("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end '
+    "GROUP BY time({width:d}ms, {offset:d}ms) fill(none); "
+    'SELECT last("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end '
+    "GROUP BY time({width:d}ms, {offset:d}ms) fill(none); "
+    'SELECT count("spraying") FROM "telemetry" WHERE "coop" = $coop AND "drone" = $drone '
+    "AND time >= $start AND time < $end GROUP BY time({width:d}ms, {offset:d}ms) fill(none)"
 )
-#: Boundary samples fetched per request (one statement each: InfluxQL has no ``time IN``).
-_AT_PER_REQUEST: Final = 200
+#: Gaps whose ends are read per request (a statement each: InfluxQL has no ``time IN``).
+_GAPS_PER_REQUEST: Final = 250
 
 Q_DRONES: Final = (
     'SELECT last("lat") AS "lat", "lon", "battery_pct" FROM "telemetry" GROUP BY "coop", "drone"'
@@ -314,14 +328,18 @@ class InfluxStore:
         time()``, ``elapsed()``), so no more than ``max_points`` rows cross the wire."""
         return thin_track(self, coop, drone, start_ms, end_ms, max_points=max_points, gap_ms=gap_ms)
 
-    def track_stats(self, coop: str, drone: str, start_ms: int, end_ms: int) -> TrackStats:
-        """Count, first and last sample of the window: three statements, one request."""
+    def track_stats(
+        self, coop: str, drone: str, start_ms: int, end_ms: int, *, count_to: int | None
+    ) -> TrackStats:
+        """First and last sample and the count (to ``count_to``): three statements, one
+        request."""
         params = {"coop": coop, "drone": drone, **_window(start_ms, end_ms)}
+        count_q = Q_TRACK_COUNT if count_to is None else Q_TRACK_COUNT_TO.format(limit=count_to)
         found: dict[int, list[Any]] = {}
-        for sid, _, _, values in self._statements(Q_TRACK_STATS, params):
+        for sid, _, _, values in self._statements(f"{Q_TRACK_ENDS}; {count_q}", params):
             found.setdefault(sid, []).extend(values)
-        count = int(found[0][0][1]) if found.get(0) else 0
-        first, last = (_track_point(found[i][0]) if found.get(i) else None for i in (1, 2))
+        first, last = (_track_point(found[i][0]) if found.get(i) else None for i in (0, 1))
+        count = int(found[2][0][1]) if found.get(2) else 0
         return TrackStats(count, first, last)
 
     def track_points(
@@ -345,16 +363,20 @@ class InfluxStore:
             for t, elapsed in values
         ]
 
-    def track_at(self, coop: str, drone: str, times_ms: Sequence[int]) -> list[TrackPoint]:
-        """The samples at exactly these times, a few hundred statements per request."""
+    def track_gap_ends(
+        self, coop: str, drone: str, gaps: Sequence[tuple[int, int]]
+    ) -> list[TrackPoint]:
+        """The samples around each gap, a few hundred statements per request."""
+        wanted = {t for gap in gaps for t in gap}
         out: list[TrackPoint] = []
-        for at in range(0, len(times_ms), _AT_PER_REQUEST):
-            chunk = times_ms[at : at + _AT_PER_REQUEST]
-            names = [f"t{i}" for i in range(len(chunk))]
-            q = "; ".join(Q_TRACK_AT.replace("{name}", n) for n in names)
+        for at in range(0, len(gaps), _GAPS_PER_REQUEST):
+            chunk = gaps[at : at + _GAPS_PER_REQUEST]
+            q = "; ".join(Q_TRACK_GAP_ENDS.format(i=i) for i in range(len(chunk)))
             params: dict[str, Any] = {"coop": coop, "drone": drone}
-            params |= {n: int(t) * 1_000_000 for n, t in zip(names, chunk, strict=True)}
-            out += [_track_point(r) for _, _, _, v in self._statements(q, params) for r in v]
+            for i, (ts, prev) in enumerate(chunk):
+                params[f"a{i}"], params[f"b{i}"] = int(prev) * 1_000_000, int(ts) * 1_000_000
+            rows = (_track_point(r) for _, _, _, v in self._statements(q, params) for r in v)
+            out += [p for p in rows if p.ts_ms in wanted]
         out.sort(key=lambda p: p.ts_ms)
         return out
 
@@ -367,24 +389,30 @@ class InfluxStore:
         *,
         origin_ms: int,
         width_ms: int,
-    ) -> list[TrackBucket]:
-        """First and last sample of each non-empty bucket, by ``GROUP BY time()`` in influxd.
+        spans: Sequence[tuple[int, int]] = (),  # noqa: ARG002 -- one scan reads all buckets
+    ) -> tuple[list[TrackBucket], int | None]:
+        """First and last sample of each non-empty bucket, by ``GROUP BY time()`` in influxd
+        (every bucket of the range: one scan costs the same whatever ``spans`` says).
 
         influxd reports each bucket's start as the time of both; the stored positions and
         spray states are those of the bucket's first and last sample.
         """
         params = {"coop": coop, "drone": drone, **_window(start_ms, end_ms)}
         q = Q_TRACK_BUCKETS.format(width=int(width_ms), offset=int(origin_ms) % int(width_ms))
-        return [
+        found: dict[int, dict[int, list[Any]]] = {0: {}, 1: {}, 2: {}}
+        for sid, _, _, values in self._statements(q, params):
+            found[sid].update((int(row[0]), row) for row in values)
+        firsts, lasts, counts = found[0], found[1], found[2]
+        buckets = [
             TrackBucket(
-                int(t),
-                int(n),
-                TrackPoint(int(t), float(lat0), float(lon0), bool(on0)),
-                TrackPoint(int(t), float(lat1), float(lon1), bool(on1)),
+                t,
+                int(counts[t][1]),
+                _track_point(firsts[t]),
+                _track_point(lasts[t]),
             )
-            for _, _, values in self._stream(q, params)
-            for t, n, lat0, lon0, on0, lat1, lon1, on1 in values
+            for t in sorted(firsts)
         ]
+        return buckets, sum(int(row[1]) for row in counts.values())
 
     def drones(self) -> list[DroneLastSeen]:
         """Each drone's latest sample: ``last(lat)`` carries its point's time, lon, battery."""

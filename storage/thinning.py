@@ -32,8 +32,8 @@ from typing import Final, Protocol
 #: The smallest ``max_points`` a thinned read accepts: one line's two ends and room to thin.
 MIN_TRACK_POINTS: Final = 4
 
-#: Bucket widths tried before keeping only the piece ends (each try is one bucket query).
-_FITS: Final = 3
+#: Most neighbouring buckets merged to make spray changes fit, before keeping only ends.
+_MOST_MERGED: Final = 16
 
 THINNING_RULE: Final = (
     "pieces are cut at every gap longer than gap_ms; each piece keeps its first and last"
@@ -54,17 +54,18 @@ class TrackPoint:
 
 @dataclass(frozen=True, slots=True)
 class TrackBucket:
-    """The first and last sample of one time bucket (``start_ms`` .. +width) and how many."""
+    """The first and last sample of one time bucket (``start_ms`` .. +width) and how many
+    (``None``: not counted, but more than one)."""
 
     start_ms: int
-    count: int
+    count: int | None
     first: TrackPoint
     last: TrackPoint
 
 
 @dataclass(frozen=True, slots=True)
 class TrackStats:
-    """How many samples a window holds, and its first and last one."""
+    """How many samples a window holds (counted up to a cap), and its first and last one."""
 
     count: int
     first: TrackPoint | None
@@ -80,6 +81,7 @@ class TrackRead:
     each piece is one contiguous stretch, in time order, its ends exact.
     """
 
+    #: Samples in the window (before ``next_from_ms`` when that is set).
     samples: int
     max_points: int
     gap_ms: int
@@ -97,8 +99,11 @@ class TrackRead:
 class TrackReader(Protocol):
     """The five questions a store answers for ``thin_track`` (windows are [start, end))."""
 
-    def track_stats(self, coop: str, drone: str, start_ms: int, end_ms: int) -> TrackStats:
-        """Count of samples, and the first and last sample."""
+    def track_stats(
+        self, coop: str, drone: str, start_ms: int, end_ms: int, *, count_to: int | None
+    ) -> TrackStats:
+        """The first and last sample, and how many samples, counted up to ``count_to`` at
+        most (reading no further), or all of them when ``None``."""
         ...
 
     def track_points(
@@ -114,8 +119,11 @@ class TrackReader(Protocol):
         sample before them, oldest first."""
         ...
 
-    def track_at(self, coop: str, drone: str, times_ms: Sequence[int]) -> list[TrackPoint]:
-        """The samples at exactly these times."""
+    def track_gap_ends(
+        self, coop: str, drone: str, gaps: Sequence[tuple[int, int]]
+    ) -> list[TrackPoint]:
+        """The samples on both sides of each gap (ts, previous ts), oldest first (a store
+        may read [previous, ts] whole: no sample lies between)."""
         ...
 
     def track_buckets(
@@ -127,8 +135,12 @@ class TrackReader(Protocol):
         *,
         origin_ms: int,
         width_ms: int,
-    ) -> list[TrackBucket]:
-        """First and last sample of every non-empty bucket [origin + k*width, +width)."""
+        spans: Sequence[tuple[int, int]],
+    ) -> tuple[list[TrackBucket], int | None]:
+        """First and last sample of every non-empty bucket [origin + k*width, +width), and
+        how many samples [start, end) holds if counted on the way (else ``None``). A store
+        may leave out the buckets not strictly inside one of ``spans`` (first ts, last ts),
+        which are all ``thin_track`` uses."""
         ...
 
 
@@ -145,7 +157,7 @@ def thin_track(
     """The track in [start, end), every sample if at most ``max_points``, else thinned."""
     if max_points < MIN_TRACK_POINTS:
         raise ValueError(f"max_points={max_points}: at least {MIN_TRACK_POINTS}")
-    stats = reader.track_stats(coop, drone, start_ms, end_ms)
+    stats = reader.track_stats(coop, drone, start_ms, end_ms, count_to=max_points + 1)
     read = TrackRead(samples=stats.count, max_points=max_points, gap_ms=gap_ms)
     if stats.first is None or stats.last is None:
         return read
@@ -154,40 +166,49 @@ def thin_track(
         return read
     most_pieces = max_points // 2
     gaps = reader.track_gaps(coop, drone, start_ms, end_ms, gap_ms=gap_ms, limit=most_pieces)
+    # influxd buckets the whole WHERE range: keep it to the stretch that holds samples.
+    start_ms, end_ms, last_ms = stats.first.ts_ms, stats.last.ts_ms + 1, stats.last.ts_ms
+    wanted = gaps
+    if len(gaps) >= most_pieces:  # more pieces than their ends can fit: cut at a gap
+        cut_ts, last_ms = gaps[most_pieces - 1]
+        read.next_from_ms = end_ms = cut_ts
+        gaps = gaps[: most_pieces - 1]
     spans: list[tuple[int, int]] = []
     begin = stats.first.ts_ms
     for ts, prev in gaps:
         spans.append((begin, prev))
         begin = ts
-    spans.append((begin, stats.last.ts_ms))
-    # influxd buckets the whole WHERE range: keep it to the stretch that holds samples.
-    start_ms, end_ms = stats.first.ts_ms, stats.last.ts_ms + 1
-    if len(spans) > most_pieces:
-        spans = spans[:most_pieces]
-        read.next_from_ms = gaps[most_pieces - 1][0]
-        end_ms = read.next_from_ms
-    ends = sorted({t for span in spans for t in span} - {stats.first.ts_ms, stats.last.ts_ms})
-    known = {p.ts_ms: p for p in reader.track_at(coop, drone, ends)}
+    spans.append((begin, last_ms))
+    known = {p.ts_ms: p for p in reader.track_gap_ends(coop, drone, wanted)}
     known[stats.first.ts_ms], known[stats.last.ts_ms] = stats.first, stats.last
     pieces = [[known[s]] if s == e else [known[s], known[e]] for s, e in spans]
-    ends_drawn = drawn_positions(pieces)
-    budget = (max_points - ends_drawn) // 2
-    read.bucket_ms = max(1, stats.last.ts_ms - stats.first.ts_ms + 1)
+    budget = (max_points - drawn_positions(pieces)) // 2
+    read.bucket_ms = max(1, last_ms - stats.first.ts_ms + 1)
     covered = sum(e - s + 1 for s, e in spans)
-    for _ in range(_FITS):
-        if budget < 1:
-            break
+    counted: int | None = None
+    if budget >= 1:
         width = max(1, math.ceil(covered / budget))
-        buckets = reader.track_buckets(
-            coop, drone, start_ms, end_ms, origin_ms=stats.first.ts_ms, width_ms=width
+        buckets, counted = reader.track_buckets(
+            coop,
+            drone,
+            start_ms,
+            end_ms,
+            origin_ms=stats.first.ts_ms,
+            width_ms=width,
+            spans=spans,
         )
-        thinned = _with_inner(pieces, spans, buckets, width)
-        drawn = drawn_positions(thinned)
-        if drawn <= max_points:
-            read.bucket_ms, pieces = width, thinned
-            break
-        # Spray changes drew more shared positions than there was room for: fewer buckets.
-        budget = min(budget - 1, budget * (max_points - ends_drawn) // (drawn - ends_drawn))
+        # Spray changes may draw more shared positions than there was room for: merge
+        # neighbouring buckets in memory (aligned at the origin, so merging f of them is
+        # exactly what a query with f times the width answers) until the lines fit.
+        for factor in range(1, _MOST_MERGED + 1):
+            merged = _coarsen(buckets, stats.first.ts_ms, width, factor)
+            thinned = _with_inner(pieces, spans, merged, width * factor)
+            if drawn_positions(thinned) <= max_points:
+                read.bucket_ms, pieces = width * factor, thinned
+                break
+    if counted is None:
+        counted = reader.track_stats(coop, drone, start_ms, end_ms, count_to=None).count
+    read.samples = counted
     read.pieces = pieces
     return read
 
@@ -220,12 +241,31 @@ def _with_inner(
         if p < 0 or spans[p][1] < b.start_ms + width:
             continue
         inner[p].append(_at(b.first, b.start_ms))
-        if b.count >= 2:
+        if b.count is None or b.count >= 2:
             inner[p].append(_at(b.last, b.start_ms))
     return [
         [piece[0], *extra, *piece[1:]] if extra else piece
         for piece, extra in zip(pieces, inner, strict=True)
     ]
+
+
+def _coarsen(
+    buckets: Sequence[TrackBucket], origin_ms: int, width_ms: int, factor: int
+) -> list[TrackBucket]:
+    """The buckets ``factor`` times as wide (aligned at ``origin_ms``), from ``buckets``."""
+    if factor == 1:
+        return list(buckets)
+    wide = width_ms * factor
+    out: list[TrackBucket] = []
+    for b in buckets:
+        start = origin_ms + (b.start_ms - origin_ms) // wide * wide
+        if out and out[-1].start_ms == start:
+            prev = out[-1]
+            count = None if prev.count is None or b.count is None else prev.count + b.count
+            out[-1] = TrackBucket(start, count, prev.first, b.last)
+        else:
+            out.append(TrackBucket(start, b.count, b.first, b.last))
+    return out
 
 
 def _at(point: TrackPoint, ts_ms: int) -> TrackPoint:

@@ -56,9 +56,12 @@ class ListReader:
     def _window(self, coop: str, drone: str, start_ms: int, end_ms: int) -> list[TrackPoint]:
         return [p for p in self._drone(coop, drone) if start_ms <= p.ts_ms < end_ms]
 
-    def track_stats(self, coop: str, drone: str, start_ms: int, end_ms: int) -> TrackStats:
+    def track_stats(
+        self, coop: str, drone: str, start_ms: int, end_ms: int, *, count_to: int | None
+    ) -> TrackStats:
         w = self._window(coop, drone, start_ms, end_ms)
-        return TrackStats(len(w), w[0] if w else None, w[-1] if w else None)
+        count = len(w) if count_to is None else min(len(w), count_to)
+        return TrackStats(count, w[0] if w else None, w[-1] if w else None)
 
     def track_points(
         self, coop: str, drone: str, start_ms: int, end_ms: int
@@ -72,8 +75,10 @@ class ListReader:
         gaps = [(b.ts_ms, a.ts_ms) for a, b in itertools.pairwise(w) if b.ts_ms - a.ts_ms > gap_ms]
         return gaps[:limit]
 
-    def track_at(self, coop: str, drone: str, times_ms: Sequence[int]) -> list[TrackPoint]:
-        wanted = set(times_ms)
+    def track_gap_ends(
+        self, coop: str, drone: str, gaps: Sequence[tuple[int, int]]
+    ) -> list[TrackPoint]:
+        wanted = {t for gap in gaps for t in gap}
         return [p for p in self._drone(coop, drone) if p.ts_ms in wanted]
 
     def track_buckets(
@@ -85,7 +90,8 @@ class ListReader:
         *,
         origin_ms: int,
         width_ms: int,
-    ) -> list[TrackBucket]:
+        spans: Sequence[tuple[int, int]] = (),  # noqa: ARG002 -- one scan reads all buckets
+    ) -> tuple[list[TrackBucket], int | None]:
         by: dict[int, list[TrackPoint]] = {}
         for p in self._window(coop, drone, start_ms, end_ms):
             by.setdefault((p.ts_ms - origin_ms) // width_ms, []).append(p)
@@ -101,7 +107,7 @@ class ListReader:
                     TrackPoint(t, last.lat, last.lon, last.spraying),
                 )
             )
-        return out
+        return out, sum(len(v) for v in by.values())
 
 
 def read(store: TelemetryStore, max_points: int, window: tuple[int, int] = ALL_TIME) -> TrackRead:
