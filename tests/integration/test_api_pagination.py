@@ -80,7 +80,7 @@ def walk(
 
 @pytest.mark.parametrize(("name", "path", "query", "items_key", "limit"), LISTS)
 @pytest.mark.parametrize("who", sorted(PRINCIPALS))
-def test_the_pages_of_every_list_concatenate_to_the_whole_list_for_every_role(
+def test_the_pages_of_every_list_concatenate_to_the_whole_list_for_every_role(  # noqa: PLR0917
     world: World,
     who: str,
     name: str,
@@ -133,7 +133,7 @@ GARBAGE: Final = (
 
 @pytest.mark.parametrize(("name", "path", "query", "items_key", "limit"), LISTS)
 @pytest.mark.parametrize("cursor", GARBAGE)
-def test_a_cursor_this_list_did_not_hand_out_is_a_422(
+def test_a_cursor_this_list_did_not_hand_out_is_a_422(  # noqa: PLR0917
     world: World,
     name: str,
     path: str,
