@@ -259,12 +259,13 @@ def _coarsen(
     out: list[TrackBucket] = []
     for b in buckets:
         start = origin_ms + (b.start_ms - origin_ms) // wide * wide
+        last = _at(b.last, start)
         if out and out[-1].start_ms == start:
             prev = out[-1]
             count = None if prev.count is None or b.count is None else prev.count + b.count
-            out[-1] = TrackBucket(start, count, prev.first, b.last)
+            out[-1] = TrackBucket(start, count, prev.first, last)
         else:
-            out.append(TrackBucket(start, b.count, b.first, b.last))
+            out.append(TrackBucket(start, b.count, _at(b.first, start), last))
     return out
 
 

@@ -18,6 +18,7 @@ from storage.thinning import (
     TrackPoint,
     TrackRead,
     TrackStats,
+    _coarsen,
     drawn_positions,
     thin_track,
 )
@@ -249,3 +250,26 @@ def test_any_track_fits_max_points_and_keeps_every_piece_end(
         assert got.pieces == [[point(s) for s in samples]]
     else:
         assert kept == piece_ends
+
+
+@given(
+    st.lists(st.integers(1, 3000), min_size=1, max_size=200),
+    st.integers(1, 5000),
+    st.integers(1, 8),
+)
+def test_merging_buckets_in_memory_answers_as_a_wider_query(
+    steps: list[int], width: int, factor: int
+) -> None:
+    times = [T0 + sum(steps[: i + 1]) for i in range(len(steps))]
+    reader = ListReader(
+        [Sample("htx", "dt-01", t, 21.0 + i * 1e-6, 106.5, i % 3 == 0) for i, t in enumerate(times)]
+    )
+    window = (times[0], times[-1] + 1)
+
+    def buckets(w: int) -> list[TrackBucket]:
+        got, _ = reader.track_buckets(
+            "htx", "dt-01", *window, origin_ms=times[0], width_ms=w, spans=()
+        )
+        return got
+
+    assert _coarsen(buckets(width), times[0], width, factor) == buckets(width * factor)
