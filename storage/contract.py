@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from storage.records import DroneLastSeen, Event, Sample
+from storage.thinning import TrackRead
 
 
 class StoreError(Exception):
@@ -59,6 +60,25 @@ class TelemetryStore(Protocol):
 
     def samples_in_area(self, bbox: BBox, start_ms: int, end_ms: int) -> list[Sample]:
         """Every drone's samples inside ``bbox`` with start <= ts < end, by (ts, coop, drone)."""
+        ...
+
+    def drone_track(
+        self,
+        coop: str,
+        drone: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        max_points: int,
+        gap_ms: int,
+    ) -> TrackRead:
+        """One drone's track with start <= ts < end in at most ``max_points`` positions.
+
+        Every sample when the window holds at most ``max_points``; otherwise thinned inside
+        the store (``storage.thinning``): the first and last sample of every piece between
+        gaps longer than ``gap_ms`` kept exactly, the first and last sample of each time
+        bucket between them. Never reads more than ``max_points`` rows out of the store.
+        """
         ...
 
     def drone_events(self, coop: str, drone: str, start_ms: int, end_ms: int) -> list[Event]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Self, TypeVar
+from typing import Any, Final, NoReturn, Self, TypeVar
 from urllib.parse import unquote
 
 import httpx
@@ -33,6 +33,7 @@ from storage.lineprotocol import (
 )
 from storage.records import SAMPLE_VALUE_KEYS, DroneLastSeen, Event, Sample
 from storage.secrets import without_userinfo
+from storage.thinning import TrackBucket, TrackPoint, TrackRead, TrackStats, thin_track
 
 #: Sample fields in the order they are selected.
 SAMPLE_FIELDS: Final = SAMPLE_VALUE_KEYS
@@ -86,6 +87,53 @@ Q_DRONE_EVENTS: Final = (
     'SELECT "attrs" FROM "events" WHERE "coop" = $coop AND "drone" = $drone '
     'AND time >= $start AND time < $end GROUP BY "type"'
 )
+#: First and last sample, and how many (counted to a cap: the subquery reads no further).
+Q_TRACK_ENDS: Final = (
+    'SELECT first("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end; '
+    'SELECT last("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end'
+)
+Q_TRACK_COUNT: Final = (
+    'SELECT count("lat") FROM "telemetry" WHERE "coop" = $coop AND "drone" = $drone '
+    "AND time >= $start AND time < $end"
+)
+Q_TRACK_COUNT_TO: Final = (
+    'SELECT count("lat") FROM (SELECT "lat" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end LIMIT {limit:d})'
+)
+Q_TRACK_POINTS: Final = (
+    'SELECT "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end'
+)
+#: ``elapsed`` runs inside influxd: only the samples after a gap leave it (over the boolean
+#: ``spraying``, which every sample has and which decodes fastest).
+Q_TRACK_GAPS: Final = (
+    'SELECT "elapsed" FROM (SELECT elapsed("spraying", 1ms) FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end) '
+    'WHERE "elapsed" > $gap LIMIT {limit:d}'
+)
+#: Both samples around one gap: nothing lies between them, so the range holds just two.
+Q_TRACK_GAP_ENDS: Final = (
+    'SELECT "lat", "lon", "spraying" FROM "telemetry" '
+    'WHERE "coop" = $coop AND "drone" = $drone AND time >= $a{i:d} AND time <= $b{i:d}'
+)
+#: Bucket width and offset are integers the store computes, never user text. A selector
+#: with other fields takes them from its own point, so each bucket's first and last sample
+#: cost one statement each (measured: faster than six selectors in one).
+Q_TRACK_BUCKETS: Final = (
+    'SELECT first("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end '
+    "GROUP BY time({width:d}ms, {offset:d}ms) fill(none); "
+    'SELECT last("lat") AS "lat", "lon", "spraying" FROM "telemetry" WHERE "coop" = $coop '
+    'AND "drone" = $drone AND time >= $start AND time < $end '
+    "GROUP BY time({width:d}ms, {offset:d}ms) fill(none); "
+    'SELECT count("spraying") FROM "telemetry" WHERE "coop" = $coop AND "drone" = $drone '
+    "AND time >= $start AND time < $end GROUP BY time({width:d}ms, {offset:d}ms) fill(none)"
+)
+#: Gaps whose ends are read per request (a statement each: InfluxQL has no ``time IN``).
+_GAPS_PER_REQUEST: Final = 250
+
 Q_DRONES: Final = (
     'SELECT last("lat") AS "lat", "lon", "battery_pct" FROM "telemetry" GROUP BY "coop", "drone"'
 )
@@ -283,6 +331,106 @@ class InfluxStore:
         out.sort(key=lambda e: (e.ts_ms, e.type))
         return out
 
+    def drone_track(
+        self,
+        coop: str,
+        drone: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        max_points: int,
+        gap_ms: int,
+    ) -> TrackRead:
+        """The track in at most ``max_points`` positions, thinned by influxd (``GROUP BY
+        time()``, ``elapsed()``), so no more than ``max_points`` rows cross the wire."""
+        return thin_track(self, coop, drone, start_ms, end_ms, max_points=max_points, gap_ms=gap_ms)
+
+    def track_stats(
+        self, coop: str, drone: str, start_ms: int, end_ms: int, *, count_to: int | None
+    ) -> TrackStats:
+        """First and last sample and the count (to ``count_to``): three statements, one
+        request."""
+        params = {"coop": coop, "drone": drone, **_window(start_ms, end_ms)}
+        count_q = Q_TRACK_COUNT if count_to is None else Q_TRACK_COUNT_TO.format(limit=count_to)
+        found: dict[int, list[Any]] = {}
+        for sid, _, _, values in self._statements(f"{Q_TRACK_ENDS}; {count_q}", params):
+            found.setdefault(sid, []).extend(values)
+        first, last = (_track_point(found[i][0]) if found.get(i) else None for i in (0, 1))
+        count = int(found[2][0][1]) if found.get(2) else 0
+        return TrackStats(count, first, last)
+
+    def track_points(
+        self, coop: str, drone: str, start_ms: int, end_ms: int
+    ) -> Iterator[TrackPoint]:
+        """Every sample, oldest first, streamed chunk by chunk."""
+        params = {"coop": coop, "drone": drone, **_window(start_ms, end_ms)}
+        for _, _, values in self._stream(Q_TRACK_POINTS, params):
+            for row in values:
+                yield _track_point(row)
+
+    def track_gaps(
+        self, coop: str, drone: str, start_ms: int, end_ms: int, *, gap_ms: int, limit: int
+    ) -> list[tuple[int, int]]:
+        """(ts, previous ts) after each gap longer than ``gap_ms``, computed by influxd."""
+        params = {"coop": coop, "drone": drone, "gap": int(gap_ms), **_window(start_ms, end_ms)}
+        q = Q_TRACK_GAPS.format(limit=int(limit))
+        return [
+            (int(t), int(t) - int(elapsed))
+            for _, _, values in self._series(q, params)
+            for t, elapsed in values
+        ]
+
+    def track_gap_ends(
+        self, coop: str, drone: str, gaps: Sequence[tuple[int, int]]
+    ) -> list[TrackPoint]:
+        """The samples around each gap, a few hundred statements per request."""
+        wanted = {t for gap in gaps for t in gap}
+        out: list[TrackPoint] = []
+        for at in range(0, len(gaps), _GAPS_PER_REQUEST):
+            chunk = gaps[at : at + _GAPS_PER_REQUEST]
+            q = "; ".join(Q_TRACK_GAP_ENDS.format(i=i) for i in range(len(chunk)))
+            params: dict[str, Any] = {"coop": coop, "drone": drone}
+            for i, (ts, prev) in enumerate(chunk):
+                params[f"a{i}"], params[f"b{i}"] = int(prev) * 1_000_000, int(ts) * 1_000_000
+            rows = (_track_point(r) for _, _, _, v in self._statements(q, params) for r in v)
+            out += [p for p in rows if p.ts_ms in wanted]
+        out.sort(key=lambda p: p.ts_ms)
+        return out
+
+    def track_buckets(
+        self,
+        coop: str,
+        drone: str,
+        start_ms: int,
+        end_ms: int,
+        *,
+        origin_ms: int,
+        width_ms: int,
+        spans: Sequence[tuple[int, int]] = (),  # noqa: ARG002 -- one scan reads all buckets
+    ) -> tuple[list[TrackBucket], int | None]:
+        """First and last sample of each non-empty bucket, by ``GROUP BY time()`` in influxd
+        (every bucket of the range: one scan costs the same whatever ``spans`` says).
+
+        influxd reports each bucket's start as the time of both; the stored positions and
+        spray states are those of the bucket's first and last sample.
+        """
+        params = {"coop": coop, "drone": drone, **_window(start_ms, end_ms)}
+        q = Q_TRACK_BUCKETS.format(width=int(width_ms), offset=int(origin_ms) % int(width_ms))
+        found: dict[int, dict[int, list[Any]]] = {0: {}, 1: {}, 2: {}}
+        for sid, _, _, values in self._statements(q, params):
+            found[sid].update((int(row[0]), row) for row in values)
+        firsts, lasts, counts = found[0], found[1], found[2]
+        buckets = [
+            TrackBucket(
+                t,
+                int(counts[t][1]),
+                _track_point(firsts[t]),
+                _track_point(lasts[t]),
+            )
+            for t in sorted(firsts)
+        ]
+        return buckets, sum(int(row[1]) for row in counts.values())
+
     def drones(self) -> list[DroneLastSeen]:
         """Each drone's latest sample: ``last(lat)`` carries its point's time, lon, battery."""
         out = [
@@ -315,7 +463,11 @@ class InfluxStore:
         self, q: str, params: Mapping[str, Any]
     ) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
         """Run a SELECT chunked, yielding (tags, columns, rows) of each series in each chunk."""
-        query = {
+        for _, tags, columns, values in self._statements(q, params):
+            yield tags, columns, values
+
+    def _query_params(self, q: str, params: Mapping[str, Any]) -> dict[str, str]:
+        return {
             "db": self.database,
             "q": q,
             "epoch": "ms",
@@ -323,22 +475,53 @@ class InfluxStore:
             "chunk_size": str(self.chunk_size),
             "params": orjson.dumps(params).decode(),
         }
+
+    def _statements(
+        self, q: str, params: Mapping[str, Any]
+    ) -> Iterator[tuple[int, dict[str, str], list[str], list[list[Any]]]]:
+        """Run one or more SELECTs chunked: (statement id, tags, columns, rows) per series."""
+        query = self._query_params(q, params)
         response = self._request("GET", "/query", params=query, headers=self._accept)
         if response.status_code != 200:
             self._query_failed(q, response.status_code, _error_text(response))
         for line in response.content.splitlines():
-            if not line.strip():
-                continue
-            chunk = orjson.loads(line)
-            if "error" in chunk:
-                self._query_failed(q, response.status_code, chunk["error"])
-            for result in chunk.get("results", ()):
-                if "error" in result:
-                    self._query_failed(q, response.status_code, result["error"])
-                for series in result.get("series", ()):
-                    yield series.get("tags", {}), series["columns"], series.get("values", [])
+            yield from self._chunk(q, response.status_code, line)
 
-    def _query_failed(self, q: str, status: int, detail: str) -> None:
+    def _stream(
+        self, q: str, params: Mapping[str, Any]
+    ) -> Iterator[tuple[dict[str, str], list[str], list[list[Any]]]]:
+        """Run a SELECT chunked and parse each chunk as it arrives (memory: one chunk)."""
+        query = self._query_params(q, params)
+        try:
+            with self._client.stream(
+                "GET", "/query", params=query, headers=self._accept
+            ) as response:
+                if response.status_code != 200:
+                    response.read()
+                    self._query_failed(q, response.status_code, _error_text(response))
+                for line in response.iter_lines():
+                    for _, tags, columns, values in self._chunk(q, 200, line.encode()):
+                        yield tags, columns, values
+        except httpx.HTTPError as exc:
+            raise StoreUnavailableError(f"InfluxDB {self.url}: query failed: {exc!r}") from exc
+
+    def _chunk(
+        self, q: str, status: int, line: bytes
+    ) -> Iterator[tuple[int, dict[str, str], list[str], list[list[Any]]]]:
+        """The series of one chunk (one line of a chunked answer); errors raise."""
+        if not line.strip():
+            return
+        chunk = orjson.loads(line)
+        if "error" in chunk:
+            self._query_failed(q, status, chunk["error"])
+        for result in chunk.get("results", ()):
+            if "error" in result:
+                self._query_failed(q, status, result["error"])
+            sid = int(result.get("statement_id", 0))
+            for series in result.get("series", ()):
+                yield sid, series.get("tags", {}), series["columns"], series.get("values", [])
+
+    def _query_failed(self, q: str, status: int, detail: str) -> NoReturn:
         where = f"InfluxDB {self.url} db={self.database}"
         if status in {401, 403} or "database not found" in detail:
             raise StoreUnavailableError(f"{where}: {detail}")
@@ -403,6 +586,12 @@ def _opt_float(value: Any) -> float | None:
 
 
 _SAMPLE_COLUMNS: Final = ["time", *SAMPLE_FIELDS]
+
+
+def _track_point(row: list[Any]) -> TrackPoint:
+    """A (time, lat, lon, spraying) row."""
+    t, lat, lon, spraying = row[:4]
+    return TrackPoint(int(t), float(lat), float(lon), bool(spraying))
 
 
 def _samples(coop: str, drone: str, columns: list[str], rows: list[list[Any]]) -> list[Sample]:

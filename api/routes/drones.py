@@ -9,23 +9,27 @@ drones through the flights over their fields).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Annotated, Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-from fastapi import APIRouter, HTTPException, Path
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.auth import Principal, PrincipalDep, can_see_drone
 from api.deps import MetadataDep, StoreDep
+from api.pagination import CursorQuery, decode_cursor, page_of, set_next
 from api.times import WindowDep, rfc3339, to_ms
 from fields.coverage import CoverageParams
 from fields.projection import metres_per_degree
 from storage.contract import TelemetryStore
 from storage.records import DroneLastSeen, Sample
+from storage.thinning import MIN_TRACK_POINTS, THINNING_RULE, TrackPoint, TrackRead
 
 router = APIRouter(tags=["drones"])
 
@@ -34,8 +38,10 @@ router = APIRouter(tags=["drones"])
 TRACK_GAP_S: Final = CoverageParams().max_gap_s
 TRACK_JUMP_M: Final = CoverageParams().max_jump_m
 
-#: At most this many positions in one track answer; longer tracks are thinned.
+#: At most this many positions in one track answer (``max_points``); longer tracks are thinned.
 MAX_TRACK_POINTS: Final = 20_000
+#: ``max_points`` when the caller gives none: plenty for a map of a day's flights.
+DEFAULT_TRACK_POINTS: Final = 5_000
 
 DOWNSAMPLE_RULE: Final = (
     "every line keeps its first and last position and every stride-th position between;"
@@ -76,13 +82,39 @@ class DroneDetail(BaseModel):
     status_since: str | None
 
 
+#: ``GET /drones`` page size: default and most (a cooperative has tens of drones).
+DRONES_PAGE: Final = 1_000
+MAX_DRONES_PAGE: Final = 10_000
+
+
 @router.get("/drones")
-def list_drones(principal: PrincipalDep, store: StoreDep) -> list[DronePosition]:
-    """The caller's drones with stored telemetry, with their last time and position.
+def list_drones(  # noqa: PLR0917 -- principal, store, request/response, limit, cursor
+    principal: PrincipalDep,
+    store: StoreDep,
+    request: Request,
+    response: Response,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_DRONES_PAGE, description="most drones per page")
+    ] = DRONES_PAGE,
+    cursor: CursorQuery = None,
+) -> list[DronePosition]:
+    """The caller's drones with stored telemetry, with their last time and position, by
+    (cooperative, drone); a page of ``limit``, the next page's cursor in ``X-Next-Cursor``.
 
     A cooperative sees its own drones, an operator every drone; farmers see drones through
     the flights over their fields (``GET /api/v1/flights``).
     """
+    after = decode_cursor("drones", cursor, (str, str))
+    seen = sorted(store.drones(), key=_drone_key)
+    page, next_cursor = page_of(
+        "drones",
+        seen,
+        _drone_key,
+        after=after,
+        limit=limit,
+        visible=lambda d: can_see_drone(principal, d.coop),
+    )
+    set_next(request, response, next_cursor)
     return [
         DronePosition(
             coop=d.coop,
@@ -92,9 +124,12 @@ def list_drones(principal: PrincipalDep, store: StoreDep) -> list[DronePosition]
             lon=d.lon,
             battery_pct=d.battery_pct,
         )
-        for d in store.drones()
-        if can_see_drone(principal, d.coop)
+        for d in page
     ]
+
+
+def _drone_key(d: DroneLastSeen) -> tuple[str, str]:
+    return (d.coop, d.drone)
 
 
 def _no_drone(coop: str, drone: str) -> HTTPException:
@@ -261,6 +296,128 @@ def _thin(piece: TrackPiece, stride: int) -> list[int]:
     return [*range(piece.first, piece.last, stride), piece.last]
 
 
+@dataclass(frozen=True, slots=True)
+class TrackLayout:
+    """Positions (time order) and the pieces drawn over them, before the stride is chosen."""
+
+    ts: npt.NDArray[np.int64]
+    lat: npt.NDArray[np.float64]
+    lon: npt.NDArray[np.float64]
+    on: npt.NDArray[np.bool_]
+    pieces: list[TrackPiece]
+    #: ``None``: every stored sample, the pass rule cut the lines; else how the store thinned.
+    read: TrackRead | None = None
+
+
+def _arrays(
+    points: Sequence[TrackPoint] | Sequence[Sample],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.float64], Any]:
+    n = len(points)
+    return (
+        np.fromiter((p.ts_ms for p in points), dtype=np.int64, count=n),
+        np.fromiter((p.lat for p in points), dtype=np.float64, count=n),
+        np.fromiter((p.lon for p in points), dtype=np.float64, count=n),
+        np.fromiter((p.spraying for p in points), dtype=bool, count=n),
+    )
+
+
+def layout_samples(points: Sequence[TrackPoint] | Sequence[Sample]) -> TrackLayout:
+    """Every stored sample: lines cut by the pass rule (gap, jump, spray state)."""
+    ts, lat, lon, on = _arrays(points)
+    return TrackLayout(ts, lat, lon, on, track_pieces(ts, lat, lon, on))
+
+
+def layout_read(read: TrackRead) -> TrackLayout:
+    """The store's answer: unthinned as ``layout_samples``; thinned, each stored piece is
+    cut only where the spray state changes (thinned positions are far apart by design)."""
+    if read.bucket_ms is None:
+        return replace(layout_samples(read.pieces[0] if read.pieces else []), read=read)
+    flat = [p for piece in read.pieces for p in piece]
+    ts, lat, lon, on = _arrays(flat)
+    pieces: list[TrackPiece] = []
+    at = 0
+    for piece in read.pieces:
+        end = at + len(piece)
+        runs = track_pieces(
+            ts[at:end],
+            lat[at:end],
+            lon[at:end],
+            on[at:end],
+            max_gap_s=math.inf,
+            max_jump_m=math.inf,
+        )
+        pieces += [TrackPiece(r.first + at, r.last + at, r.spraying) for r in runs]
+        at = end
+    return TrackLayout(ts, lat, lon, on, pieces, read)
+
+
+@dataclass(frozen=True, slots=True)
+class TrackAnswer:
+    """The GeoJSON answer's parts: features (generated lazily) and the foreign members."""
+
+    features: Iterator[dict[str, Any]]
+    members: dict[str, Any]
+
+
+def track_answer(layout: TrackLayout, max_points: int) -> TrackAnswer:
+    """Features of the laid-out track thinned by stride to ``max_points`` positions, and
+    the members saying how many samples and positions and how it was thinned."""
+    ts, lat, lon = layout.ts, layout.lat, layout.lon
+    pieces, read = layout.pieces, layout.read
+    stride, fit = choose_stride(pieces, max_points) if pieces else (1, 0)
+    step = np.zeros(len(ts), dtype=np.float64)
+    if len(ts) > 1:
+        per_lon, per_lat = metres_per_degree(lat)
+        step[1:] = np.hypot(np.diff(lon) * per_lon[1:], np.diff(lat) * per_lat[1:])
+    along = np.cumsum(step)
+    exact = read is None or read.bucket_ms is None
+
+    def features() -> Iterator[dict[str, Any]]:
+        for piece in pieces[:fit]:
+            idx = _thin(piece, stride)
+            coords = [[round(float(lon[i]), 7), round(float(lat[i]), 7)] for i in idx]
+            geometry = (
+                {"type": "Point", "coordinates": coords[0]}
+                if piece.first == piece.last
+                else {"type": "LineString", "coordinates": coords}
+            )
+            yield {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "spraying": piece.spraying,
+                    "start": rfc3339(int(ts[piece.first])),
+                    "end": rfc3339(int(ts[piece.last])),
+                    "samples": piece.last - piece.first + 1 if exact else None,
+                    "length_m": round(float(along[piece.last] - along[piece.first]), 2),
+                },
+            }
+
+    next_from: int | None = int(ts[pieces[fit].first]) if fit < len(pieces) else None
+    if next_from is None and read is not None:
+        next_from = read.next_from_ms
+    downsampled: dict[str, Any] | None = None
+    if not exact and read is not None:
+        downsampled = {
+            "method": "store_buckets",
+            "bucket_ms": read.bucket_ms,
+            "gap_ms": read.gap_ms,
+            "stride": stride,
+            "rule": THINNING_RULE,
+        }
+    elif stride > 1:
+        downsampled = {"method": "stride", "stride": stride, "rule": DOWNSAMPLE_RULE}
+    members = {
+        "samples": len(ts) if read is None else read.samples,
+        "points": sum(_positions(p, stride) for p in pieces[:fit]),
+        "max_points": max_points,
+        "downsampled": downsampled,
+        "truncated": next_from is not None,
+        "next_from": None if next_from is None else rfc3339(next_from),
+    }
+    return TrackAnswer(features(), members)
+
+
 def track_geojson(samples: Sequence[Sample], max_points: int = MAX_TRACK_POINTS) -> dict[str, Any]:
     """A FeatureCollection of the track's lines (and lone points), thinned to ``max_points``.
 
@@ -268,74 +425,63 @@ def track_geojson(samples: Sequence[Sample], max_points: int = MAX_TRACK_POINTS)
     (stored samples it spans) and ``length_m`` (along the stored samples). Foreign members
     say how many samples and positions there are and whether and how it was thinned.
     """
-    ts = np.fromiter((s.ts_ms for s in samples), dtype=np.int64, count=len(samples))
-    lat = np.fromiter((s.lat for s in samples), dtype=np.float64, count=len(samples))
-    lon = np.fromiter((s.lon for s in samples), dtype=np.float64, count=len(samples))
-    on = np.fromiter((s.spraying for s in samples), dtype=bool, count=len(samples))
-    pieces = track_pieces(ts, lat, lon, on)
-    stride, fit = choose_stride(pieces, max_points) if pieces else (1, 0)
-    step = np.zeros(len(samples), dtype=np.float64)
-    if len(samples) > 1:
-        per_lon, per_lat = metres_per_degree(lat)
-        step[1:] = np.hypot(np.diff(lon) * per_lon[1:], np.diff(lat) * per_lat[1:])
-    along = np.cumsum(step)
-    features: list[dict[str, Any]] = []
-    points = 0
-    for piece in pieces[:fit]:
-        idx = _thin(piece, stride)
-        coords = [[round(float(lon[i]), 7), round(float(lat[i]), 7)] for i in idx]
-        points += len(coords)
-        geometry = (
-            {"type": "Point", "coordinates": coords[0]}
-            if piece.first == piece.last
-            else {"type": "LineString", "coordinates": coords}
-        )
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": geometry,
-                "properties": {
-                    "spraying": piece.spraying,
-                    "start": rfc3339(int(ts[piece.first])),
-                    "end": rfc3339(int(ts[piece.last])),
-                    "samples": piece.last - piece.first + 1,
-                    "length_m": round(float(along[piece.last] - along[piece.first]), 2),
-                },
-            }
-        )
-    truncated = fit < len(pieces)
-    return {
-        "type": "FeatureCollection",
-        "features": features,
-        "samples": len(samples),
-        "points": points,
-        "max_points": max_points,
-        "downsampled": None if stride == 1 else {"stride": stride, "rule": DOWNSAMPLE_RULE},
-        "truncated": truncated,
-        "next_from": rfc3339(int(ts[pieces[fit].first])) if truncated else None,
-    }
+    answer = track_answer(layout_samples(samples), max_points)
+    return {"type": "FeatureCollection", "features": list(answer.features), **answer.members}
 
 
-@router.get("/drones/{coop}/{drone}/track")
-def get_track(
+def stream_geojson(head: dict[str, Any], answer: TrackAnswer) -> Iterator[bytes]:
+    """The FeatureCollection as bytes, one feature at a time (memory: one feature)."""
+    opening = orjson.dumps({"type": "FeatureCollection", **head})
+    yield opening[:-1] + b',"features":['
+    for i, feature in enumerate(answer.features):
+        yield (b"," if i else b"") + orjson.dumps(feature)
+    yield b"]," + orjson.dumps(answer.members)[1:]
+
+
+@router.get(
+    "/drones/{coop}/{drone}/track",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/geo+json": {}}, "description": "GeoJSON"}},
+)
+def get_track(  # noqa: PLR0917 -- path, principal, stores, window and max_points
     coop: CoopId,
     drone: DroneId,
-    *,
     principal: PrincipalDep,
     store: StoreDep,
     metadata: MetadataDep,
     window: WindowDep,
-) -> dict[str, Any]:
+    max_points: Annotated[
+        int,
+        Query(
+            ge=MIN_TRACK_POINTS,
+            le=MAX_TRACK_POINTS,
+            description=f"most positions to return ({MIN_TRACK_POINTS}..{MAX_TRACK_POINTS})",
+        ),
+    ] = DEFAULT_TRACK_POINTS,
+) -> StreamingResponse:
     """The drone's track as GeoJSON LineStrings, spraying and not spraying told apart.
 
     Lines break where samples are more than 2 s or 20 m apart (the coverage engine's pass
-    rule); at most 20,000 positions are returned, thinned by the stated ``downsampled``
-    rule; if even that cannot fit, ``truncated`` is true and ``next_from`` says where to
-    continue.
+    rule). At most ``max_points`` positions (default 5,000, at most 20,000): a window holding
+    more samples is thinned inside the store (``downsampled`` says how; every flight's first
+    and last sample kept); if even the ends of every line cannot fit, ``truncated`` is true
+    and ``next_from`` says where to continue. The answer is streamed.
     """
     _visible(principal, coop, drone)
-    samples = store.drone_samples(coop, drone, window.start_ms, window.end_ms)
-    if not samples and metadata.drone(coop, drone) is None and not _last_seen(store, coop, drone):
+    read = store.drone_track(
+        coop,
+        drone,
+        window.start_ms,
+        window.end_ms,
+        max_points=max_points,
+        gap_ms=int(TRACK_GAP_S * 1000),
+    )
+    if (
+        not read.samples
+        and metadata.drone(coop, drone) is None
+        and not _last_seen(store, coop, drone)
+    ):
         raise _no_drone(coop, drone)
-    body = track_geojson(samples)
-    return {"coop": coop, "drone": drone, "from": window.start, "to": window.end, **body}
+    head = {"coop": coop, "drone": drone, "from": window.start, "to": window.end}
+    answer = track_answer(layout_read(read), max_points)
+    return StreamingResponse(stream_geojson(head, answer), media_type="application/geo+json")

@@ -7,18 +7,22 @@ operator all. A field someone may not see answers 404, exactly like one that doe
 from __future__ import annotations
 
 import logging
+import threading
 import time
+import weakref
 from collections.abc import Sequence
 from typing import Annotated, Any, Final
 
 import orjson
-from fastapi import APIRouter, Body, HTTPException, Path, Query
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel
 from shapely.geometry import mapping
 
 from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_read_field
+from api.catalog import Catalog
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
+from api.pagination import CursorQuery, decode_cursor, page_of, set_next
 from api.times import TimeInputError, parse_time, rfc3339
 from fields.coverage import rfc7946_polygons
 from fields.registry import ID_PATTERN, Field, FieldRegistry, FieldValidationError, parse_fields
@@ -123,23 +127,79 @@ def import_fields(
     return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
 
 
+#: ``GET /fields`` and ``/versions`` page size: default and most.
+FIELDS_PAGE: Final = 1_000
+MAX_FIELDS_PAGE: Final = 10_000
+PageLimit = Annotated[
+    int, Query(ge=1, le=MAX_FIELDS_PAGE, description=f"most items per page (1..{MAX_FIELDS_PAGE})")
+]
+
+
 @router.get("/fields")
-def list_fields(
+def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filters, page
     principal: PrincipalDep,
     catalog: CatalogDep,
+    request: Request,
+    response: Response,
     overlaps: Annotated[
         bool, Query(description="list the overlapping pairs of your fields instead")
     ] = False,
+    limit: PageLimit = FIELDS_PAGE,
+    cursor: CursorQuery = None,
 ) -> list[FieldSummary] | list[OverlapPair]:
     """The fields (and no-spray zones) the caller may see, by id (no-spray zones last); with
-    ``overlaps=true``, the pairs of them that overlap significantly, with the area."""
-    registry = catalog.current().registry
+    ``overlaps=true``, the pairs of them that overlap significantly, with the area.
+
+    A page of ``limit``; the next page's cursor is in ``X-Next-Cursor`` (and ``Link``).
+    """
+    current = catalog.current()
+    registry = current.registry
     if overlaps:
-        return visible_overlaps(principal, registry)
+        after = decode_cursor("overlaps", cursor, (str, str))
+        pairs, next_cursor = page_of(
+            "overlaps",
+            visible_overlaps(principal, registry),
+            lambda p: (p.field_id, p.other_field_id),
+            after=after,
+            limit=limit,
+        )
+        set_next(request, response, next_cursor)
+        return pairs
+    after = decode_cursor("fields", cursor, (int, str))
     if registry is None:
         return []
-    everything = (*registry.fields, *registry.no_spray)
-    return [summary(f) for f in everything if can_read_field(principal, f.kind, f.owner, f.coop)]
+    page, next_cursor = page_of(
+        "fields",
+        _listing_order(current),
+        _listing_key,
+        after=after,
+        limit=limit,
+        visible=lambda f: can_read_field(principal, f.kind, f.owner, f.coop),
+    )
+    set_next(request, response, next_cursor)
+    return [summary(f) for f in page]
+
+
+_listing_lock = threading.Lock()
+_listings: weakref.WeakKeyDictionary[Catalog, list[Field]] = weakref.WeakKeyDictionary()
+
+
+def _listing_key(f: Field) -> tuple[int, str]:
+    """Fields before no-spray zones, each by id."""
+    return (0 if f.kind == "field" else 1, f.id)
+
+
+def _listing_order(current: Catalog) -> list[Field]:
+    """The registry's fields and zones in listing order, sorted once per catalog version."""
+    registry = current.registry
+    if registry is None:
+        return []
+    with _listing_lock:
+        order = _listings.get(current)
+        if order is None:
+            order = sorted((*registry.fields, *registry.no_spray), key=_listing_key)
+            _listings[current] = order
+        return order
 
 
 @router.get("/fields/{field_id}")
@@ -443,17 +503,36 @@ def _answer_of(history: FieldHistory, version: FieldVersion) -> VersionAnswer:
 
 
 @router.get("/fields/{field_id}/versions")
-def field_versions(
-    field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep
+def field_versions(  # noqa: PLR0917 -- path, principal, catalog, request/response, page
+    field_id: FieldId,
+    principal: PrincipalDep,
+    catalog: CatalogDep,
+    request: Request,
+    response: Response,
+    limit: PageLimit = FIELDS_PAGE,
+    cursor: CursorQuery = None,
 ) -> list[VersionAnswer]:
     """Every version of the field the caller may see (each by its own owner and
-    cooperative; commune-wide zones by every key), oldest first, deleted fields included."""
+    cooperative; commune-wide zones by every key), oldest first, deleted fields included.
+
+    A page of ``limit``; the next page's cursor is in ``X-Next-Cursor`` (and ``Link``).
+    """
+    after = decode_cursor(f"versions:{field_id}", cursor, (int,))
     history = catalog.current().history
-    shown = [
-        _answer_of(history, v)
-        for v in history.of(field_id)
-        if can_read_field(principal, v.field.kind, v.field.owner, v.field.coop)
-    ]
-    if not shown:
+    versions = sorted(history.of(field_id), key=lambda v: v.seq)
+
+    def readable(v: FieldVersion) -> bool:
+        return can_read_field(principal, v.field.kind, v.field.owner, v.field.coop)
+
+    if not any(readable(v) for v in versions):
         raise HTTPException(404, detail=f"no field {field_id!r}")
-    return shown
+    page, next_cursor = page_of(
+        f"versions:{field_id}",
+        versions,
+        lambda v: (v.seq,),
+        after=after,
+        limit=limit,
+        visible=readable,
+    )
+    set_next(request, response, next_cursor)
+    return [_answer_of(history, v) for v in page]

@@ -27,6 +27,7 @@ from api.auth import (
 )
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import foreign_overlaps_of
+from api.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.times import WindowDep, rfc3339
 from fields.registry import ID_PATTERN
 from storage.metadata import FlightAudience, StoredFlight
@@ -56,13 +57,14 @@ _FIELD_VIEW_KEYS: Final = (
 
 
 class FlightList(BaseModel):
-    """The flights that started in [from, to), oldest first."""
+    """A page of the flights that started in [from, to), oldest first (by start, id)."""
 
     from_: str = Field(serialization_alias="from")
     to: str
     limit: int
     returned: int
     more: bool
+    next_cursor: str | None
     flights: list[dict[str, Any]]
 
 
@@ -125,15 +127,18 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
     field: Annotated[
         str | None, Query(pattern=_ID, description="only flights over this field")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most flights to return")] = 500,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="most flights per page")] = 500,
+    cursor: CursorQuery = None,
 ) -> FlightList:
-    """Flights that started in [from, to) that the caller may see, oldest first.
+    """Flights that started in [from, to) that the caller may see, oldest first (by start
+    time, then id), a page of ``limit`` at a time.
 
-    ``more`` is true when there are more than ``limit``: narrow the window or raise
-    ``limit``. A field, drone or cooperative the caller may not see gives an empty list,
-    as one that does not exist would (a field none of whose versions the caller could see
-    is still empty: its flights would tell that it exists); a field the caller saw at some
-    time (deleted or moved since) lists the flights the caller may see over it.
+    ``more`` is true when there are more: pass ``next_cursor`` back as ``cursor`` (with the
+    same filters) for the next page. A field, drone or cooperative the caller may not see
+    gives an empty list, as one that does not exist would (a field none of whose versions
+    the caller could see is still empty: its flights would tell that it exists); a field
+    the caller saw at some time (deleted or moved since) lists the flights the caller may
+    see over it.
     """
     # Hidden only when no version of the field was ever the caller's to see; otherwise
     # each flight's audience (ownership when it flew) decides, as in the unfiltered list.
@@ -141,16 +146,20 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
         can_see_field(principal, v.field.owner, v.field.coop)
         for v in catalog.current().history.of(field)
     )
+    after = decode_cursor("flights", cursor, (int, str))
+    # Keyset: the query starts at the cursor's start time; flights of that same
+    # millisecond up to the cursor's id are dropped below.
+    start_ms = window.start_ms if after is None else max(window.start_ms, int(after[0]))
     known = catalog.current()
     overlapped = foreign_overlaps_of(known)
-    views: list[dict[str, Any]] = []
+    views: list[tuple[StoredFlight, dict[str, Any]]] = []
     wanted = limit + 1
     while not hidden_field:
         # The audience clause admits a superset: flights hidden by an overlapping field are
         # dropped here, so read on until limit + 1 are visible; ``more`` then never counts
         # a flight the caller may not see.
         rows = metadata.flights(
-            window.start_ms,
+            start_ms,
             window.end_ms,
             coop=coop,
             drone=drone,
@@ -159,21 +168,28 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
             audience=audience(principal),
         )
         views = [
-            v
+            (f, v)
             for f in rows
+            if after is None or (f.start_ms, f.id) > after
             if (v := flight_view(principal, f, known.owners_at(f.start_ms), overlapped)) is not None
         ]
         if len(views) > limit or len(rows) < wanted:
             break
         wanted *= 2
     shown = views[:limit]
+    next_cursor = (
+        encode_cursor("flights", (shown[-1][0].start_ms, shown[-1][0].id))
+        if len(views) > limit
+        else None
+    )
     return FlightList(
         from_=window.start,
         to=window.end,
         limit=limit,
         returned=len(shown),
-        more=len(views) > limit,
-        flights=shown,
+        more=next_cursor is not None,
+        next_cursor=next_cursor,
+        flights=[v for _, v in shown],
     )
 
 

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import OperatorDep
 from api.deps import MetadataDep
+from api.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.times import WindowDep, rfc3339
 from storage.metadata import RejectedMessage
 
@@ -48,6 +49,7 @@ class RejectedLog(BaseModel):
     limit: int
     returned: int
     more: bool
+    next_cursor: str | None
     returned_by_reason: dict[str, int]
     all_time_by_reason: dict[str, int]
     messages: list[Rejection]
@@ -74,18 +76,33 @@ def rejected(
     metadata: MetadataDep,
     window: WindowDep,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_LIMIT, description="most messages to return (oldest first)")
+        int, Query(ge=1, le=MAX_LIMIT, description="most messages per page (oldest first)")
     ] = 100,
+    cursor: CursorQuery = None,
 ) -> RejectedLog:
     """Rejected messages received in [from, to), oldest first (operators only; others 403).
 
-    ``more`` is true when the window holds more than ``limit``: narrow the window or raise
-    ``limit``. ``returned_by_reason`` counts the samples (or events; 1 per message refused
-    whole) the messages shown lost, by reason; ``all_time_by_reason`` the same over the
-    whole log, as far as its retention keeps it.
+    ``more`` is true when the window holds more than ``limit``: pass ``next_cursor`` back
+    as ``cursor`` for the next page. ``returned_by_reason`` counts the samples (or events;
+    1 per message refused whole) the messages on this page lost, by reason;
+    ``all_time_by_reason`` the same over the whole log, as far as its retention keeps it.
     """
-    rows = metadata.rejected_messages(window.start_ms, window.end_ms, limit + 1)
+    # The log is read by (received, id); the cursor holds the last received time shown and
+    # how many of that millisecond were shown (the id is not read out of the store).
+    after = decode_cursor("rejected", cursor, (int, int))
+    start_ms, skip = window.start_ms, 0
+    if after is not None:
+        after_ms, after_seen = int(after[0]), int(after[1])
+        if after_ms >= window.start_ms:
+            start_ms, skip = after_ms, after_seen
+    rows = metadata.rejected_messages(start_ms, window.end_ms, skip + limit + 1)[skip:]
     shown = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last_ms = shown[-1].received_ms
+        same = sum(1 for r in shown if r.received_ms == last_ms)
+        seen = same + (skip if last_ms == start_ms and after is not None else 0)
+        next_cursor = encode_cursor("rejected", (last_ms, seen))
     returned: Counter[str] = Counter()
     for r in shown:
         returned.update(r.reasons)
@@ -94,7 +111,8 @@ def rejected(
         to=window.end,
         limit=limit,
         returned=len(shown),
-        more=len(rows) > limit,
+        more=next_cursor is not None,
+        next_cursor=next_cursor,
         returned_by_reason=dict(sorted(returned.items())),
         all_time_by_reason=metadata.rejected_counts(),
         messages=[rejection(r) for r in shown],

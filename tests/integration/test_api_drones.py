@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,6 @@ from storage.drones import DroneRecord
 from storage.keys import Role, generate_key
 from storage.metadata import MetadataDB
 from storage.records import Event, Sample
-from storage.sqlite import SqliteStore
 from tests.integration.api_server import serving
 from tests.integration.mqtt_helpers import sample_series
 
@@ -228,24 +227,77 @@ def test_a_day_without_samples_is_an_empty_collection(api: Api) -> None:
     assert (body["features"], body["samples"]) == ([], 0)
 
 
-def test_a_long_track_is_thinned_to_the_cap_keeping_every_line_end(tmp_path: Path) -> None:
-    flight = straight_flight("htx-a", "dt-01", 15_000, 15_001)
+@pytest.fixture
+def long_api(store: TelemetryStore, tmp_path: Path) -> Iterator[tuple[Api, list[Sample]]]:
+    """30,001 samples (spraying, then not) in one flight, then a second flight hours later."""
+    first = straight_flight("htx-a", "dt-01", 15_000, 15_001)
+    second = [
+        replace(s, ts_ms=s.ts_ms + 10_000_000) for s in straight_flight("htx-a", "dt-01", 0, 500)
+    ]
+    store.write_samples(first + second)
     metadata = MetadataDB(tmp_path / "m.db")
-    with SqliteStore(tmp_path / "t.db") as store, serving(create_app(store, metadata)) as url:
-        store.write_samples(flight)
-        body = Api(url, metadata).get(TRACK, "operator", "ops", **WINDOW).json()
+    with serving(create_app(store, metadata)) as url:
+        yield Api(url, metadata), first + second
     metadata.close()
-    spray, dry = body["features"]
-    assert body["samples"] == 30_001
-    assert body["points"] == len(spray["geometry"]["coordinates"]) + len(
-        dry["geometry"]["coordinates"]
-    )
-    assert body["points"] <= 20_000
-    assert body["downsampled"]["stride"] == 2
-    assert spray["geometry"]["coordinates"][-1] == [round(flight[14_999].lon, 7), LAT0]
-    assert dry["geometry"]["coordinates"][0] == [round(flight[14_999].lon, 7), LAT0]
-    assert dry["geometry"]["coordinates"][-1] == [round(flight[-1].lon, 7), LAT0]
+
+
+def coordinates(body: dict[str, Any]) -> list[list[float]]:
+    return [c for f in body["features"] for c in f["geometry"]["coordinates"]]
+
+
+def test_a_long_track_is_thinned_in_the_store_keeping_every_flights_ends(
+    long_api: tuple[Api, list[Sample]],
+) -> None:
+    api, flights = long_api
+    body = api.get(TRACK, "operator", "ops", **WINDOW).json()
+    spray, dry, later = body["features"]
+    assert body["samples"] == 30_501
+    assert body["max_points"] == 5_000
+    assert body["points"] == len(coordinates(body)) <= 5_000
+    assert body["downsampled"]["method"] == "store_buckets"
+    assert body["downsampled"]["gap_ms"] == 2000
+    assert (spray["properties"]["spraying"], dry["properties"]["spraying"]) == (True, False)
+    assert spray["geometry"]["coordinates"][0] == [round(flights[0].lon, 7), LAT0]
+    assert spray["properties"]["start"] == rfc3339(flights[0].ts_ms)
+    assert dry["geometry"]["coordinates"][-1] == [round(flights[30_000].lon, 7), LAT0]
+    assert dry["properties"]["end"] == rfc3339(flights[30_000].ts_ms)
+    assert later["geometry"]["coordinates"][0] == [round(flights[30_001].lon, 7), LAT0]
+    assert later["properties"]["end"] == rfc3339(flights[-1].ts_ms)
+    assert spray["geometry"]["coordinates"][-1] == dry["geometry"]["coordinates"][0]
     assert body["truncated"] is False
+
+
+def test_the_spray_change_is_drawn_within_one_bucket_of_where_it_happened(
+    long_api: tuple[Api, list[Sample]],
+) -> None:
+    api, flights = long_api
+    body = api.get(TRACK, "operator", "ops", max_points=200, **WINDOW).json()
+    spray, _, _ = body["features"]
+    assert body["points"] <= 200
+    change_lon = spray["geometry"]["coordinates"][-1][0]
+    metres_per_bucket = body["downsampled"]["bucket_ms"] / 200  # 1 m per 200 ms
+    assert abs(change_lon - flights[14_999].lon) * PER_LON <= 2 * metres_per_bucket + 1
+
+
+@pytest.mark.parametrize("max_points", [3, 20_001, -1])
+def test_max_points_outside_its_bounds_is_a_clear_422(api: Api, max_points: int) -> None:
+    response = api.get(TRACK, "coop", "htx-a", max_points=max_points, **WINDOW)
+    assert response.status_code == 422
+    assert "max_points" in response.json()["detail"]
+
+
+def test_a_window_under_max_points_is_every_sample(api: Api) -> None:
+    body = api.get(TRACK, "coop", "htx-a", max_points=25, **WINDOW).json()
+    assert coordinates(body) == [
+        [round(s.lon, 7), round(s.lat, 7)] for s in (*FLIGHT[:10], *FLIGHT[9:])
+    ]
+    assert (body["samples"], body["downsampled"]) == (20, None)
+
+
+def test_the_track_is_streamed_as_geojson(api: Api) -> None:
+    response = api.get(TRACK, "coop", "htx-a", **WINDOW)
+    assert response.headers["content-type"] == "application/geo+json"
+    assert "content-length" not in response.headers
 
 
 # --- track pieces, pure -----------------------------------------------------------------

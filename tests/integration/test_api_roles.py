@@ -70,6 +70,8 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", YT_DRONE, {}, SEES_YT_DRONE),
     ("GET", f"{HP_DRONE}/track", THE_DAY, SEES_HP_DRONE),
     ("GET", f"{YT_DRONE}/track", THE_DAY, SEES_YT_DRONE),
+    ("GET", f"{HP_DRONE}/track", {**THE_DAY, "max_points": "10"}, SEES_HP_DRONE),
+    ("GET", f"{YT_DRONE}/track", {**THE_DAY, "max_points": "10"}, SEES_YT_DRONE),
     ("GET", "/api/v1/flights", THE_DAY, ANY_KEY),
     ("GET", "/api/v1/flights/{hp}", {}, SEES_HP_FIELD),
     ("GET", "/api/v1/flights/{yt}", {}, SEES_YT_FIELD),
@@ -79,6 +81,17 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": HP}, (401, 403, 403, 200, 404, 200)),
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": YT}, (401, 403, 403, 404, 200, 200)),
     ("GET", "/api/v1/rejected", THE_DAY, OPERATOR),
+    # Pages: the same rules page by page; a bad cursor is 422 for whoever may call the route.
+    ("GET", "/api/v1/fields", {"limit": "1"}, ANY_KEY),
+    ("GET", "/api/v1/fields", {"cursor": "!!"}, (401, 422, 422, 422, 422, 422)),
+    ("GET", "/api/v1/drones", {"limit": "1"}, ANY_KEY),
+    ("GET", "/api/v1/drones", {"cursor": "!!"}, (401, 422, 422, 422, 422, 422)),
+    ("GET", "/api/v1/flights", {**THE_DAY, "limit": "1"}, ANY_KEY),
+    ("GET", "/api/v1/flights", {**THE_DAY, "cursor": "!!"}, (401, 422, 422, 422, 422, 422)),
+    ("GET", f"/api/v1/fields/{HP_FIELD}/versions", {"limit": "1"}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}/versions", {"limit": "1"}, SEES_YT_FIELD),
+    ("GET", "/api/v1/rejected", {**THE_DAY, "limit": "1"}, OPERATOR),
+    ("GET", "/api/v1/rejected", {**THE_DAY, "cursor": "!!"}, (401, 403, 403, 403, 403, 422)),
 )
 
 #: (name, method, expected status per role) of the writes. Each targets a fresh field of
