@@ -195,7 +195,7 @@ def test_postgres_keeps_64_bit_integers_json_text_and_bytes(postgres: Postgres) 
         )
         assert row == (2**62, b"\x00\xff", 2**40, '{"a": 1}')
         with psycopg.connect(url) as conn:
-            types = dict(
+            types: dict[str, str] = dict(
                 conn.execute(
                     "SELECT column_name, data_type FROM information_schema.columns"
                     " WHERE table_name = 'rejected_messages'"
