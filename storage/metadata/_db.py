@@ -363,6 +363,7 @@ class Database:
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 yield Tx(pg, "postgresql", self.where)
         except Exception as exc:
+            self._lost_connection(exc)  # a write is never retried: the caller decides
             mapped = _translated(exc, self.where)
             if mapped is exc:
                 raise
@@ -384,8 +385,29 @@ class Database:
             raise mapped from exc
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            with self._read_tx() as tx:
+                return tx.execute(sql, params).fetchall()
+        except StoreUnavailableError as exc:
+            if not self._lost_connection(exc):
+                raise
+        # PostgreSQL restarted or dropped us: read once more on a connection checked anew.
         with self._read_tx() as tx:
             return tx.execute(sql, params).fetchall()
+
+    def _lost_connection(self, exc: BaseException) -> bool:
+        """Whether ``exc`` was a lost PostgreSQL connection; if so every idle pooled
+        connection is checked and the dead ones replaced, so the next call gets a live one."""
+        errors = _psycopg_errors()
+        if self._pool is None or errors is None:
+            return False
+        cause = exc if isinstance(exc, errors[1]) else exc.__cause__
+        import psycopg
+
+        if not isinstance(cause, psycopg.OperationalError):
+            return False
+        self._pool.check()
+        return True
 
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers."""
