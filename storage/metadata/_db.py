@@ -100,9 +100,10 @@ _DDL_TYPES: Final = (
 @functools.lru_cache(maxsize=1024)
 def postgres_sql(sql: str) -> str:
     """A statement in the modules' portable SQL as PostgreSQL (psycopg) takes it."""
-    parts = _QUOTED.split(sql)
-    for i in range(0, len(parts), 2):  # outside quoted literals
-        parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
+    # psycopg reads % everywhere (literals too) as its own; ? only outside literals is ours.
+    parts = _QUOTED.split(sql.replace("%", "%%"))
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("?", "%s")
     out = "".join(parts)
     if re.match(r"\s*INSERT\s+OR\s+IGNORE\b", out, re.I):
         out = re.sub(r"^\s*INSERT\s+OR\s+IGNORE\b", "INSERT", out, flags=re.I)
