@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -103,6 +104,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(words)
     handler: Handler = args.handler
     try:
+        if any(name.upper().startswith("AGRIDRONE_") for name in os.environ):
+            # Unknown AGRIDRONE_* variables are refused; checking costs pydantic, so only
+            # when there is something to check.
+            from agridrone.settings import check_environment
+
+            check_environment()
         return handler(args)
     except KeyboardInterrupt:
         return 130
@@ -113,7 +120,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if settings is not None and isinstance(exc, settings.ConfigError):
             print(f"agridrone {args.command}: {exc}", file=sys.stderr)
             return 2
-        raise
+        from storage.contract import StoreUnavailableError  # only when something failed
+
+        if not isinstance(exc, StoreUnavailableError):
+            raise
+        print(f"agridrone {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata
 from ingest.broker_acl import (
     ACL_FILE_NAME,
     DEFAULT_INGEST_USER,
@@ -40,10 +41,12 @@ from storage.contract import StoreUnavailableError
 from storage.drones import DroneRecord
 from storage.keys import generate_key, validate_subject
 from storage.metadata import MetadataDB
+from storage.secrets import redact_urls
 
 #: ``mosquitto_sub`` looks for ``$XDG_CONFIG_HOME/mosquitto_sub`` (one option per line).
 HEALTH_OPTIONS_NAME: Final = "mosquitto_sub"
-DEFAULT_ENV_DIR: Final = Path("var/secrets")
+#: Where the ingest workers' ``<user>.env`` files go: this folder in the data folder.
+ENV_DIR_NAME: Final = "secrets"
 DEFAULT_OPERATOR: Final = "ops"
 EXIT_FAILED: Final = 1
 EXIT_BAD_INPUT: Final = 2
@@ -128,8 +131,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--env-dir",
         type=Path,
-        default=DEFAULT_ENV_DIR,
-        help=f"where each ingest worker's <user>.env goes [{DEFAULT_ENV_DIR}]",
+        default=None,
+        help=f"where each ingest worker's <user>.env goes [DATA_DIR/{ENV_DIR_NAME}]",
     )
     p.add_argument(
         "--ingest-user",
@@ -168,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     problem = validate_subject("operator", args.operator)
     if problem is not None:
         return _fail(f"--operator: {problem}")
-    layout = Layout(settings.broker_dir, args.env_dir, users)
+    env_dir = args.env_dir or settings.data_dir / ENV_DIR_NAME
+    layout = Layout(settings.broker_dir, env_dir, users)
     present = [f for f in layout.files() if f.exists()]
     missing = [f for f in layout.files() if not f.exists()]
     action = files_action(present, missing, force=args.force)
@@ -184,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         if action == "create":
             layout.broker_dir.mkdir(parents=True, exist_ok=True)
             layout.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        metadata = MetadataDB(settings.metadata_path)
+        metadata = open_metadata(settings)
         try:
             key_line = _operator_key(metadata, args.operator, force=args.force)
             drones = metadata.drones()
@@ -197,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_FAILED)
     sys.stderr.write(
-        summary(layout, settings.metadata_path, key_line, action, len(drones))
+        summary(layout, redact_urls(settings.metadata), key_line, action, len(drones))
         + next_steps(layout, compose=args.compose)
     )
     return 0
@@ -236,7 +240,7 @@ def _write_files(layout: Layout, drones: Sequence[DroneRecord]) -> None:
 
 
 def summary(
-    layout: Layout, metadata_path: Path, key_line: str, action: FilesAction, drones: int
+    layout: Layout, metadata_path: str, key_line: str, action: FilesAction, drones: int
 ) -> str:
     """What init found, made and kept."""
     envs = ", ".join(str(layout.env_file(u)) for u in layout.ingest_users)

@@ -61,7 +61,7 @@ def register(subparsers: Any) -> None:
     )
     imp.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     imp.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_settings_arguments(imp, "metadata_path")
+    add_settings_arguments(imp, "metadata_path", "metadata_url")
     imp.set_defaults(handler=run)
 
 
@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     except UnreadableFileError as exc:
         return _fail(f"{exc}; nothing was stored")
     except StoreError as exc:
-        return _fail(f"{exc}; check --metadata-path and retry", EXIT_STORE)
+        return _fail(f"{exc}; check --metadata-path or --metadata-url and retry", EXIT_STORE)
     summary.seconds = time.perf_counter() - started
     if args.json:
         import orjson
