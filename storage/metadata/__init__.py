@@ -30,11 +30,19 @@ from storage.metadata.flights import (
     pack_state,
     unpack_state,
 )
+from storage.metadata.leases import Lease, LeaseTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
 
 
 class MetadataDB(
-    RejectedLog, ApiKeyTable, DroneTable, FieldTable, CoopTable, FlightTable, LateRangeLog
+    RejectedLog,
+    ApiKeyTable,
+    DroneTable,
+    FieldTable,
+    CoopTable,
+    FlightTable,
+    LateRangeLog,
+    LeaseTable,
 ):
     """SQLite metadata database; one connection per thread, WAL, synchronous=FULL."""
 
@@ -50,6 +58,7 @@ __all__ = [
     "FlightAudience",
     "FlightFieldState",
     "LateRange",
+    "Lease",
     "MetadataConflictError",
     "MetadataDB",
     "RejectedMessage",

@@ -60,18 +60,23 @@ CREATE INDEX IF NOT EXISTS late_ranges_by_drone ON late_ranges (drone, coop, sta
                     " AND start_ms <= ? AND end_ms >= ? ORDER BY id LIMIT 1",
                     (r.drone, r.coop, r.end_ms + JOIN_MS, r.start_ms - JOIN_MS),
                 ).fetchone()
-                if row is None:
-                    conn.execute(
-                        "INSERT INTO late_ranges (coop, drone, start_ms, end_ms, written_ms)"
-                        " VALUES (?, ?, ?, ?, ?)",
-                        (r.coop, r.drone, r.start_ms, r.end_ms, r.written_ms),
-                    )
-                else:
-                    conn.execute(
+                # An extended row may be gone by the UPDATE (a watcher consumed it between
+                # the SELECT and here, possible where transactions do not serialize, as on
+                # PostgreSQL's READ COMMITTED): then the range is a new row, never lost.
+                if (
+                    row is None
+                    or conn.execute(
                         "UPDATE late_ranges SET start_ms = min(start_ms, ?),"
                         " end_ms = max(end_ms, ?), written_ms = max(written_ms + 1, ?)"
                         " WHERE id = ?",
                         (r.start_ms, r.end_ms, r.written_ms, row[0]),
+                    ).rowcount
+                    == 0
+                ):
+                    conn.execute(
+                        "INSERT INTO late_ranges (coop, drone, start_ms, end_ms, written_ms)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (r.coop, r.drone, r.start_ms, r.end_ms, r.written_ms),
                     )
 
     def late_ranges(self, limit: int = 10_000) -> list[LateRange]:

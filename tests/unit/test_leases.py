@@ -1,0 +1,205 @@
+"""The summarizer lease: one holder at a time, renewals, take-over after expiry, release; and
+``watch`` runs rounds only while it holds the lease."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from flights.service import DroneOutcome, FlightWatcher, WatchLease, watch
+from storage.contract import TelemetryStore
+from storage.metadata import MetadataDB
+from storage.sqlite import SqliteStore
+
+NAME = "flight-summarizer"
+TTL = 3_000
+
+
+def test_a_free_lease_goes_to_the_first_who_asks(metadata: MetadataDB) -> None:
+    got = metadata.acquire_lease(NAME, "w1", TTL, now_ms=1_000)
+    assert got.held_by("w1")
+    assert got.expires_ms == 4_000
+    assert got.previous is None
+
+
+def test_a_held_lease_is_refused_to_another_until_it_expires(metadata: MetadataDB) -> None:
+    metadata.acquire_lease(NAME, "w1", TTL, now_ms=1_000)
+    refused = metadata.acquire_lease(NAME, "w2", TTL, now_ms=3_999)
+    assert not refused.held_by("w2")
+    assert refused.holder == "w1"
+    assert refused.expires_ms == 4_000
+
+
+def test_the_holder_renews_its_lease(metadata: MetadataDB) -> None:
+    metadata.acquire_lease(NAME, "w1", TTL, now_ms=1_000)
+    renewed = metadata.acquire_lease(NAME, "w1", TTL, now_ms=3_500)
+    assert renewed.held_by("w1")
+    assert renewed.expires_ms == 6_500
+    assert not renewed.taken_over()
+    assert not metadata.acquire_lease(NAME, "w2", TTL, now_ms=5_000).held_by("w2")
+
+
+def test_an_expired_lease_is_taken_over_and_names_the_previous_holder(
+    metadata: MetadataDB,
+) -> None:
+    metadata.acquire_lease(NAME, "w1", TTL, now_ms=1_000)
+    taken = metadata.acquire_lease(NAME, "w2", TTL, now_ms=4_000)
+    assert taken.held_by("w2")
+    assert taken.taken_over()
+    assert (taken.previous, taken.previous_expires_ms) == ("w1", 4_000)
+    assert not metadata.acquire_lease(NAME, "w1", TTL, now_ms=4_001).held_by("w1")
+
+
+def test_a_released_lease_is_free_at_once_and_only_its_holder_releases_it(
+    metadata: MetadataDB,
+) -> None:
+    metadata.acquire_lease(NAME, "w1", TTL, now_ms=1_000)
+    assert metadata.release_lease(NAME, "w2") is False
+    assert metadata.lease(NAME) is not None
+    assert metadata.release_lease(NAME, "w1") is True
+    assert metadata.lease(NAME) is None
+    assert metadata.acquire_lease(NAME, "w2", TTL, now_ms=1_001).held_by("w2")
+
+
+def test_leases_of_different_names_are_independent(metadata: MetadataDB) -> None:
+    assert metadata.acquire_lease("a", "w1", TTL, now_ms=0).held_by("w1")
+    assert metadata.acquire_lease("b", "w2", TTL, now_ms=0).held_by("w2")
+
+
+def test_a_lease_needs_a_positive_time_to_live(metadata: MetadataDB) -> None:
+    with pytest.raises(ValueError, match="time to live"):
+        metadata.acquire_lease(NAME, "w1", 0, now_ms=0)
+
+
+def test_of_many_racing_for_a_free_lease_exactly_one_wins(tmp_path: Path) -> None:
+    path = tmp_path / "agridrone.db"
+    MetadataDB(path).close()
+
+    def attempt(i: int) -> bool:
+        db = MetadataDB(path)  # a connection of its own, as another process would have
+        try:
+            return db.acquire_lease(NAME, f"w{i}", TTL, now_ms=1_000).held_by(f"w{i}")
+        finally:
+            db.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        wins = list(pool.map(attempt, range(16)))
+    assert wins.count(True) == 1
+
+
+# --- watch() gated by the lease ------------------------------------------------------------
+
+
+class CountingWatcher(FlightWatcher):
+    """A watcher whose rounds only count themselves."""
+
+    def __init__(self) -> None:
+        super().__init__(interval_s=0.05)
+        self.rounds = 0
+
+    def poll(
+        self, _store: TelemetryStore, _metadata: MetadataDB, now_ms: int
+    ) -> list[DroneOutcome]:
+        self.rounds += 1
+        self.since[("c", "d")] = now_ms
+        return []
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[SqliteStore]:
+    s = SqliteStore(tmp_path / "telemetry.db")
+    yield s
+    s.close()
+
+
+def start_watch(
+    store: SqliteStore,
+    metadata: MetadataDB,
+    holder: str,
+    ttl_s: float = 0.3,
+    watcher: CountingWatcher | None = None,
+) -> tuple[CountingWatcher, threading.Event, threading.Thread]:
+    watcher, stop = watcher or CountingWatcher(), threading.Event()
+    lease = WatchLease(holder=holder, ttl_s=ttl_s)
+    thread = threading.Thread(
+        target=watch, args=(store, metadata, stop, watcher, 0.01), kwargs={"lease": lease}
+    )
+    thread.start()
+    return watcher, stop, thread
+
+
+def wait_for(condition: object, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(condition) and condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def test_of_two_watchers_only_the_lease_holder_runs_rounds(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    first, stop1, t1 = start_watch(store, metadata, "w1")
+    wait_for(lambda: first.rounds >= 1)
+    second, stop2, t2 = start_watch(store, metadata, "w2")
+    try:
+        wait_for(lambda: first.rounds >= 10)
+        assert second.rounds == 0
+    finally:
+        for stop, t in ((stop1, t1), (stop2, t2)):
+            stop.set()
+            t.join(5)
+
+
+def test_when_the_holder_stops_renewing_another_takes_over_after_expiry(
+    store: SqliteStore, metadata: MetadataDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="flights.service")
+    metadata.acquire_lease(NAME, "dead-worker", 300, now_ms=int(time.time() * 1000))
+    started = time.monotonic()
+    watcher, stop, thread = start_watch(store, metadata, "w2")
+    try:
+        wait_for(lambda: watcher.rounds >= 1)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert time.monotonic() - started >= 0.2  # not before the dead holder's lease ran out
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("lease_waiting ") and "held_by=dead-worker" in m for m in messages)
+    assert any(m.startswith("lease_taken_over ") and "from=dead-worker" in m for m in messages)
+
+
+def test_a_watcher_that_takes_the_lease_starts_from_the_stored_flights(
+    store: SqliteStore, metadata: MetadataDB
+) -> None:
+    remembered = CountingWatcher()
+    remembered.since[("old", "memory")] = 1  # what a previous hold left behind
+    watcher, stop, thread = start_watch(store, metadata, "w1", watcher=remembered)
+    try:
+        wait_for(lambda: watcher.rounds >= 1)
+    finally:
+        stop.set()
+        thread.join(5)
+    assert ("old", "memory") not in watcher.since
+
+
+def test_a_stopping_holder_releases_the_lease_and_logs_each_renewal(
+    store: SqliteStore, metadata: MetadataDB, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="flights.service")
+    watcher, stop, thread = start_watch(store, metadata, "w1")
+    wait_for(lambda: watcher.rounds >= 3)
+    stop.set()
+    thread.join(5)
+    assert metadata.lease(NAME) is None
+    messages = [r.getMessage() for r in caplog.records]
+    renewals = [m for m in messages if m.startswith("lease_renewed ")]
+    assert len(renewals) == watcher.rounds - 1
+    assert messages.count("lease_released lease=flight-summarizer holder=w1") == 1
