@@ -358,6 +358,10 @@ def test_two_workers_and_two_apis_store_and_summarize_everything_exactly_once(
             "fields": field_ids(layout.get(url, "/fields")),
             "new": [layout.get(url, f"/fields/{fid}") for fid in created],
             "coverage": layout.get(url, f"/fields/{JOB_FIELDS[0]}/coverage", **window),
+            # Through the coverage engine each process caches: rebuilt from the store's version.
+            "new_coverage": [
+                layout.get(url, f"/fields/{fid}/coverage", **window)["coverage"] for fid in created
+            ],
             "flights": layout.get(url, "/flights", **window),
         }
         for url in layout.apis
