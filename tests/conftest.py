@@ -1,15 +1,28 @@
-"""Session-wide real servers (one Mosquitto and one influxd per test session) and a fresh
-metadata database per test."""
+"""Session-wide real servers (one Mosquitto, one influxd and one PostgreSQL per test session)
+and a fresh metadata database per test, on each metadata store."""
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from storage.metadata import MetadataDB
-from tests.servers import Influxd, Mosquitto, running_influxd, running_mosquitto
+from tests.servers import (
+    Influxd,
+    Mosquitto,
+    Postgres,
+    running_influxd,
+    running_mosquitto,
+    running_postgres,
+)
+
+#: The metadata database template every PostgreSQL test database is copied from.
+_TEMPLATE = "agridrone_template"
+_DATABASES = itertools.count()
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +39,48 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgres]:
+    """A real PostgreSQL on a free loopback port with its own data folder (shared: use a
+    database of the test's own, e.g. ``postgres_metadata_url``)."""
+    with running_postgres(tmp_path_factory.mktemp("postgres")) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def metadata_template(postgres: Postgres) -> str:
+    """A PostgreSQL database with every metadata migration applied, to copy per test."""
+    MetadataDB(postgres.create_database(_TEMPLATE)).close()
+    return _TEMPLATE
+
+
+@pytest.fixture
+def postgres_metadata_url(postgres: Postgres, metadata_template: str) -> Iterator[str]:
+    """The URL of an empty, migrated PostgreSQL metadata database of this test's own."""
+    name = f"t_{os.getpid()}_{next(_DATABASES)}"
+    url = postgres.create_database(name, template=metadata_template)
+    yield url
+    postgres.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def metadata_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where this test's empty metadata database is: a SQLite file, or a PostgreSQL
+    database (the test runs once on each store)."""
+    if request.param == "sqlite":
+        return str(tmp_path / "agridrone.db")
+    url: str = request.getfixturevalue("postgres_metadata_url")
+    return url
+
+
+@pytest.fixture
+def metadata(metadata_url: str) -> Iterator[MetadataDB]:
+    """An empty metadata database of this test's own, on each store in turn."""
+    db = MetadataDB(metadata_url)
+    yield db
+    db.close()
+
+
 @pytest.fixture
 def fresh_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A Mosquitto of this test's own, for tests that stop or restart the broker."""
@@ -38,11 +93,3 @@ def fresh_influxd(tmp_path: Path) -> Iterator[Influxd]:
     """An influxd of this test's own, for tests that stop or restart it."""
     with running_influxd(tmp_path / "influxd") as server:
         yield server
-
-
-@pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    """An empty metadata database (SQLite) of this test's own."""
-    db = MetadataDB(tmp_path / "agridrone.db")
-    yield db
-    db.close()

@@ -1,4 +1,5 @@
-"""Start real Mosquitto and InfluxDB servers on free loopback ports, for tests and benchmarks.
+"""Start real Mosquitto, InfluxDB and PostgreSQL servers on free loopback ports, for tests
+and benchmarks.
 
 Each server gets its own config and data folder, is polled until it answers, and is
 stopped by the PID we started (never by name: the machine runs its own instances).
@@ -13,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -199,3 +201,149 @@ def running_influxd(folder: Path) -> Iterator[Influxd]:
         yield server
     finally:
         server.stop()
+
+
+def postgres_bindir() -> Path:
+    """The folder of PostgreSQL's ``initdb`` and ``postgres``: ``pg_config --bindir`` when it
+    has them, else the newest /usr/lib/postgresql/*/bin (Debian's ``postgresql`` package)."""
+    candidates: list[Path] = []
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        with contextlib.suppress(OSError, subprocess.CalledProcessError):
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, check=True)
+            candidates.append(Path(out.stdout.decode().strip()))
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin"),
+        key=lambda p: int(p.parent.name) if p.parent.name.isdigit() else 0,
+        reverse=True,
+    )
+    candidates += versions
+    for folder in candidates:
+        if (folder / "initdb").exists() and (folder / "postgres").exists():
+            return folder
+    raise ServerStartError(
+        "PostgreSQL's initdb/postgres not found: run `bash scripts/install-servers.sh` first"
+    )
+
+
+@dataclass
+class Postgres:
+    """A running PostgreSQL we started (its own data folder, a free port, a socket folder
+    of its own); ``url(db)`` reaches one of its databases as the superuser."""
+
+    port: int
+    data: Path
+    proc: subprocess.Popen[bytes]
+    user: str
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
+
+    def stop(self) -> None:
+        _stop(self.proc, timeout=30)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create a database (a copy of ``template``, if given); its URL. A template still
+        being left by its last client is retried for a few seconds."""
+        import psycopg
+        from psycopg import sql
+
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
+        deadline = time.monotonic() + 10
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            while True:
+                try:
+                    conn.execute(statement)
+                    return self.url(name)
+                except psycopg.errors.ObjectInUse:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+
+    def drop_database(self, name: str) -> None:
+        """Drop a database, closing whatever connections are left to it."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
+
+def _postgres_user() -> tuple[str, int | None]:
+    """Who runs the server: ourselves, or (PostgreSQL refuses root) the ``postgres`` user."""
+    if os.geteuid() != 0:
+        return getpass.getuser(), None
+    import pwd
+
+    try:
+        return "postgres", pwd.getpwnam("postgres").pw_uid
+    except KeyError:
+        raise ServerStartError(
+            "running as root and there is no postgres user: run `bash"
+            " scripts/install-servers.sh` (Debian's postgresql package makes it)"
+        ) from None
+
+
+@contextlib.contextmanager
+def running_postgres(folder: Path) -> Iterator[Postgres]:
+    """A PostgreSQL on a free loopback port: ``initdb`` into a data folder of its own
+    (``folder/data``; under root a private temp folder owned by ``postgres``, as the server
+    refuses to run as root), ``fsync=off``, stopped by its PID. Never the machine's server."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bindir = postgres_bindir()
+    user, uid = _postgres_user()
+    data = folder / "data"
+    if uid is not None:  # pytest's folders are private to root: use one postgres can enter
+        data = Path(tempfile.mkdtemp(prefix="agridrone-pg-"))
+        os.chown(data, uid, -1)
+    log = folder / "postgres.out"
+    try:
+        with log.open("ab") as out:
+            subprocess.run(
+                [str(bindir / "initdb"), "-D", str(data), "-U", user, "-A", "trust",
+                 "-E", "UTF8", "--locale=C", "--no-sync"],
+                stdout=out, stderr=subprocess.STDOUT, check=True, user=uid,
+            )  # fmt: skip
+        port = free_port()
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(data),
+                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
+                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+                 "-c", "max_connections=200"],
+                stdout=out, stderr=subprocess.STDOUT, user=uid,
+            )  # fmt: skip
+        server = Postgres(port, data, proc, user)
+        _wait_for_postgres(server, log, timeout=30)
+        try:
+            yield server
+        finally:
+            server.stop()
+    except subprocess.CalledProcessError as exc:
+        raise ServerStartError(f"initdb failed ({exc}): {log.read_text()}") from exc
+    finally:
+        if uid is not None:
+            shutil.rmtree(data, ignore_errors=True)
+
+
+def _wait_for_postgres(server: Postgres, log: Path, timeout: float) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            raise ServerStartError(
+                f"postgres exited with {server.proc.returncode}: {log.read_text()}"
+            )
+        with (
+            contextlib.suppress(psycopg.OperationalError),
+            psycopg.connect(server.url(), connect_timeout=1),
+        ):
+            return
+        time.sleep(0.05)
+    server.stop()
+    raise ServerStartError(f"postgres not ready on port {server.port}: {log.read_text()}")

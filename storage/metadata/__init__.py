@@ -1,13 +1,20 @@
-"""The metadata database (SQLite): rejected-message log, API keys, the drone registry,
-fields, cooperatives (names, tariffs, members), flight summaries and late-data ranges.
+"""The metadata database: rejected-message log, API keys, the drone registry, fields,
+cooperatives (names, tariffs, members), flight summaries and late-data ranges.
 
-One module per aggregate, each a mixin on ``Database`` with its own schema; ``MetadataDB``
-is all of them over one file.
+One module per aggregate, each a mixin on ``Database`` with its own schema and numbered
+migrations; ``MetadataDB`` is all of them over one SQLite file (the default) or one
+PostgreSQL database (``postgresql://`` URL).
 """
 
 from __future__ import annotations
 
-from storage.metadata._db import Database, MetadataConflictError
+from storage.metadata._db import (
+    ConstraintError,
+    Database,
+    MetadataConflictError,
+    Step,
+    metadata_target,
+)
 from storage.metadata.api_keys import ApiKeyTable
 from storage.metadata.coops import CoopRecord, CoopTable, TariffRecord
 from storage.metadata.dirty import LateRange, LateRangeLog
@@ -44,10 +51,12 @@ class MetadataDB(
     LateRangeLog,
     LeaseTable,
 ):
-    """SQLite metadata database; one connection per thread, WAL, synchronous=FULL."""
+    """The metadata database: a SQLite file (one connection per thread, WAL,
+    synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""
 
 
 __all__ = [
+    "ConstraintError",
     "CoopRecord",
     "Database",
     "FieldFlight",
@@ -62,10 +71,12 @@ __all__ = [
     "MetadataConflictError",
     "MetadataDB",
     "RejectedMessage",
+    "Step",
     "StoredField",
     "StoredFlight",
     "TariffRecord",
     "UnknownFieldError",
+    "metadata_target",
     "pack_state",
     "unpack_state",
 ]

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any, cast
 
 from storage.keys import ApiKeyRecord, Role
-from storage.metadata._db import Database, MetadataConflictError
+from storage.metadata._db import ConstraintError, Database, MetadataConflictError
 
 _KEY_COLUMNS = "key_id, key_sha256, role, subject, name, created_ms, revoked_ms"
 
@@ -42,7 +41,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
                         record.revoked_ms,
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintError as exc:
             raise MetadataConflictError(
                 f"API key {record.key_id}: already stored ({exc}); generate a new key"
             ) from exc

@@ -8,16 +8,14 @@ price into the history as in force from the beginning and drops the column.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from storage.contract import StoreUnavailableError
-from storage.metadata._db import Database
+from storage.metadata._db import ConstraintError, Database, Step, Tx
 
 TariffUnit = Literal["ha", "sao"]
 
@@ -43,6 +41,25 @@ class CoopRecord:
     name: str
     updated_ms: int
     tariffs: tuple[TariffRecord, ...] = ()
+
+
+def _migrate_single_tariff(tx: Tx) -> None:
+    """Move a pre-history ``coops.tariff_vnd_per_ha`` into ``coop_tariffs`` (in force from
+    the beginning, set when the coop was last updated), then drop the column."""
+    if "tariff_vnd_per_ha" not in tx.columns("coops"):
+        return
+    try:
+        tx.execute(
+            "INSERT INTO coop_tariffs (coop, effective_from, unit, vnd, set_ms)"
+            " SELECT id, NULL, 'ha', tariff_vnd_per_ha, updated_ms FROM coops"
+            " WHERE tariff_vnd_per_ha IS NOT NULL ORDER BY id"
+        )
+    except ConstraintError as exc:
+        raise StoreUnavailableError(
+            f"{exc}: cannot move the old tariffs into the tariff history; fix the coops"
+            " table by hand"
+        ) from exc
+    tx.execute("ALTER TABLE coops DROP COLUMN tariff_vnd_per_ha")
 
 
 class CoopTable(Database):
@@ -71,29 +88,19 @@ CREATE TABLE IF NOT EXISTS members (
 );
 """
 
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path)
-        self._migrate_single_tariff()
-
-    def _migrate_single_tariff(self) -> None:
-        """Move a pre-history ``coops.tariff_vnd_per_ha`` into ``coop_tariffs`` (in force
-        from the beginning, set when the coop was last updated), then drop the column."""
-        try:
-            with self._write() as conn:
-                columns = {r[1] for r in conn.execute("PRAGMA table_info(coops)")}
-                if "tariff_vnd_per_ha" not in columns:
-                    return
-                conn.execute(
-                    "INSERT INTO coop_tariffs (coop, effective_from, unit, vnd, set_ms)"
-                    " SELECT id, NULL, 'ha', tariff_vnd_per_ha, updated_ms FROM coops"
-                    " WHERE tariff_vnd_per_ha IS NOT NULL ORDER BY id"
-                )
-                conn.execute("ALTER TABLE coops DROP COLUMN tariff_vnd_per_ha")
-        except sqlite3.IntegrityError as exc:
-            raise StoreUnavailableError(
-                f"metadata database {self.path}: cannot move the old tariffs into the tariff"
-                f" history ({exc}); fix the coops table by hand"
-            ) from exc
+    migrations: ClassVar[tuple[Step, ...]] = (
+        Step(
+            1,
+            "coops, coop_tariffs, members",
+            schema,
+            # A date check PostgreSQL can say (SQLite's date() is its own).
+            postgresql=schema.replace(
+                "date(effective_from) = effective_from",
+                "to_char(to_date(effective_from, 'YYYY-MM-DD'), 'YYYY-MM-DD') = effective_from",
+            ),
+        ),
+        Step(2, "single tariff becomes a tariff history", run=_migrate_single_tariff),
+    )
 
     def set_coop(
         self, coop: str, *, name: str | None = None, tariff_vnd_per_ha: int | None = None
@@ -106,7 +113,8 @@ CREATE TABLE IF NOT EXISTS members (
             row = conn.execute("SELECT name FROM coops WHERE id = ?", (coop,)).fetchone()
             new_name = name if name is not None else (row[0] if row is not None else coop)
             conn.execute(
-                "INSERT OR REPLACE INTO coops (id, name, updated_ms) VALUES (?, ?, ?)",
+                "INSERT INTO coops (id, name, updated_ms) VALUES (?, ?, ?) ON CONFLICT (id)"
+                " DO UPDATE SET name = excluded.name, updated_ms = excluded.updated_ms",
                 (coop, new_name, now),
             )
             if tariff_vnd_per_ha is not None:
@@ -132,7 +140,7 @@ CREATE TABLE IF NOT EXISTS members (
     def _written(self, coop: str) -> CoopRecord:
         record = self.coop(coop)
         if record is None:  # only if someone deletes rows behind our back
-            raise StoreUnavailableError(f"metadata database {self.path}: coop {coop} vanished")
+            raise StoreUnavailableError(f"metadata database {self.where}: coop {coop} vanished")
         return record
 
     def coop(self, coop: str) -> CoopRecord | None:
@@ -149,10 +157,11 @@ CREATE TABLE IF NOT EXISTS members (
         return [_coop_record(r, tariffs.get(r[0], ())) for r in rows]
 
     def _tariffs(self, coop: str | None) -> dict[str, tuple[TariffRecord, ...]]:
+        where, params = ("WHERE coop = ?", (coop,)) if coop is not None else ("", ())
         rows = self._read(
-            "SELECT coop, vnd, unit, effective_from, set_ms FROM coop_tariffs"
-            " WHERE ?1 IS NULL OR coop = ?1 ORDER BY coop, id",
-            (coop,),
+            "SELECT coop, vnd, unit, effective_from, set_ms FROM coop_tariffs"  # noqa: S608
+            f" {where} ORDER BY coop, id",
+            params,
         )
         out: dict[str, list[TariffRecord]] = {}
         for c, vnd, unit, day, set_ms in rows:
@@ -167,7 +176,8 @@ CREATE TABLE IF NOT EXISTS members (
         """Name a cooperative's members (member id → display name), replacing those ids."""
         with self._write() as conn:
             conn.executemany(
-                "INSERT OR REPLACE INTO members (coop, member, name) VALUES (?, ?, ?)",
+                "INSERT INTO members (coop, member, name) VALUES (?, ?, ?)"
+                " ON CONFLICT (coop, member) DO UPDATE SET name = excluded.name",
                 [(coop, member, name) for member, name in names.items()],
             )
 
@@ -177,7 +187,7 @@ CREATE TABLE IF NOT EXISTS members (
         return {r[0]: r[1] for r in rows}
 
 
-def _insert_tariff(conn: sqlite3.Connection, coop: str, t: TariffRecord) -> None:
+def _insert_tariff(conn: Tx, coop: str, t: TariffRecord) -> None:
     conn.execute(
         "INSERT INTO coop_tariffs (coop, effective_from, unit, vnd, set_ms) VALUES (?, ?, ?, ?, ?)",
         (

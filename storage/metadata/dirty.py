@@ -56,27 +56,27 @@ CREATE INDEX IF NOT EXISTS late_ranges_by_drone ON late_ranges (drone, coop, sta
         with self._write() as conn:
             for r in ranges:
                 row = conn.execute(
-                    "SELECT id FROM late_ranges WHERE drone = ? AND coop = ?"
+                    "SELECT id, start_ms, end_ms, written_ms FROM late_ranges"
+                    " WHERE drone = ? AND coop = ?"
                     " AND start_ms <= ? AND end_ms >= ? ORDER BY id LIMIT 1",
                     (r.drone, r.coop, r.end_ms + JOIN_MS, r.start_ms - JOIN_MS),
                 ).fetchone()
-                # An extended row may be gone by the UPDATE (a watcher consumed it between
-                # the SELECT and here, possible where transactions do not serialize, as on
-                # PostgreSQL's READ COMMITTED): then the range is a new row, never lost.
-                if (
-                    row is None
-                    or conn.execute(
-                        "UPDATE late_ranges SET start_ms = min(start_ms, ?),"
-                        " end_ms = max(end_ms, ?), written_ms = max(written_ms + 1, ?)"
-                        " WHERE id = ?",
-                        (r.start_ms, r.end_ms, r.written_ms, row[0]),
-                    ).rowcount
-                    == 0
-                ):
+                if row is None:
                     conn.execute(
                         "INSERT INTO late_ranges (coop, drone, start_ms, end_ms, written_ms)"
                         " VALUES (?, ?, ?, ?, ?)",
                         (r.coop, r.drone, r.start_ms, r.end_ms, r.written_ms),
+                    )
+                else:
+                    conn.execute(
+                        "UPDATE late_ranges SET start_ms = ?, end_ms = ?, written_ms = ?"
+                        " WHERE id = ?",
+                        (
+                            min(int(row[1]), r.start_ms),
+                            max(int(row[2]), r.end_ms),
+                            max(int(row[3]) + 1, r.written_ms),
+                            row[0],
+                        ),
                     )
 
     def late_ranges(self, limit: int = 10_000) -> list[LateRange]:
@@ -94,10 +94,8 @@ CREATE INDEX IF NOT EXISTS late_ranges_by_drone ON late_ranges (drone, coop, sta
         if not consumed:
             return 0
         with self._write() as conn:
-            before = conn.total_changes
-            conn.executemany(
+            return conn.executemany(
                 "DELETE FROM late_ranges"
                 " WHERE id = ? AND start_ms = ? AND end_ms = ? AND written_ms = ?",
                 [(r.id, r.start_ms, r.end_ms, r.written_ms) for r in consumed],
-            )
-            return conn.total_changes - before
+            ).rowcount

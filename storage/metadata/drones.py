@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from storage.drones import DroneRecord
-from storage.metadata._db import Database, MetadataConflictError
+from storage.metadata._db import ConstraintError, Database, MetadataConflictError
 
 _DRONE_COLUMNS = "coop, drone, swath_m, registered_ms, mqtt_password_hash"
 
@@ -39,7 +38,7 @@ CREATE TABLE IF NOT EXISTS drones (
                         record.mqtt_password_hash,
                     ),
                 )
-        except sqlite3.IntegrityError as exc:
+        except ConstraintError as exc:
             raise MetadataConflictError(
                 f"drone {record.drone} of cooperative {record.coop} is already registered;"
                 " to issue it a new MQTT password use `agridrone drones passwd`"

@@ -8,14 +8,12 @@ are judged against the version valid when they flew (docs/api.md, "Field version
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
-from typing import TypeGuard
+from typing import ClassVar, TypeGuard
 
-from storage.metadata._db import Database, MetadataConflictError
+from storage.metadata._db import Database, MetadataConflictError, Step, Tx
 
 _VERSION_COLUMNS = (
     "id, kind, coop, owner, feature, seq, valid_from_ms, valid_to_ms, recorded_ms,"
@@ -112,6 +110,20 @@ class FieldOwnership:
         }
 
 
+def _migrate_unversioned_fields(tx: Tx) -> None:
+    """Databases made before versions kept one row per id in ``fields``: each becomes its
+    field's first version (valid from the beginning of time)."""
+    if not tx.has_table("fields"):
+        return
+    tx.execute(
+        "INSERT OR IGNORE INTO field_versions (id, seq, kind, coop, owner, feature,"
+        " valid_from_ms, valid_to_ms, recorded_ms, recorded_by, changed_ms)"
+        " SELECT id, 1, kind, coop, owner, feature, NULL, NULL, updated_ms,"
+        " 'migrated', updated_ms FROM fields"
+    )
+    tx.execute("DROP TABLE fields")
+
+
 class FieldTable(Database):
     """Registered fields, every version kept."""
 
@@ -133,28 +145,10 @@ CREATE TABLE IF NOT EXISTS field_versions (
 );
 CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms, id);
 """
-
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path)
-        self._migrate_unversioned_fields()
-
-    def _migrate_unversioned_fields(self) -> None:
-        """Databases made before versions kept one row per id in ``fields``: each becomes
-        its field's first version (valid from the beginning of time), in one transaction."""
-        conn = self._conn()
-        legacy = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fields'"
-        ).fetchone()
-        if legacy is None:
-            return
-        with self._write() as tx:
-            tx.execute(
-                "INSERT OR IGNORE INTO field_versions (id, seq, kind, coop, owner, feature,"
-                " valid_from_ms, valid_to_ms, recorded_ms, recorded_by, changed_ms)"
-                " SELECT id, 1, kind, coop, owner, feature, NULL, NULL, updated_ms,"
-                " 'migrated', updated_ms FROM fields"
-            )
-            tx.execute("DROP TABLE fields")
+    migrations: ClassVar[tuple[Step, ...]] = (
+        Step(1, "field_versions", schema),
+        Step(2, "unversioned fields become first versions", run=_migrate_unversioned_fields),
+    )
 
     # --- writing -------------------------------------------------------------------------
 
@@ -258,7 +252,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         return replace(last, valid_to_ms=end, ended_by=by)
 
     @staticmethod
-    def _stamp(conn: sqlite3.Connection, at_ms: int | None) -> int:
+    def _stamp(conn: Tx, at_ms: int | None) -> int:
         """The change's record time: later than every earlier one, so ``fields_version``
         always moves (validity times are the request's own, ``at_ms``)."""
         (latest,) = conn.execute(
@@ -268,7 +262,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         return max(now, int(latest) + 1)
 
     @staticmethod
-    def _latest(conn: sqlite3.Connection, field_id: str) -> FieldVersion | None:
+    def _latest(conn: Tx, field_id: str) -> FieldVersion | None:
         row: tuple[object, ...] | None = conn.execute(
             f"SELECT {_VERSION_COLUMNS} FROM field_versions WHERE id = ?"  # noqa: S608
             " ORDER BY seq DESC LIMIT 1",
@@ -278,7 +272,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
 
     @staticmethod
     def _append(  # noqa: PLR0917 -- one transaction's pieces
-        conn: sqlite3.Connection,
+        conn: Tx,
         f: StoredField,
         last: FieldVersion | None,
         start: int | None,

@@ -3,7 +3,6 @@ compressed coverage state, so a field's coverage is rebuilt without re-reading s
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from storage.metadata._db import Database
+from storage.metadata._db import Database, Tx
 
 _FLIGHT_COLUMNS = "id, coop, drone, start_ms, end_ms, open, summary, computed_ms"
 _FIELD_FLIGHTS_SQL = (
@@ -158,8 +157,12 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
             for flight, fields in flights:
                 conn.execute("DELETE FROM flight_fields WHERE flight_id = ?", (flight.id,))
                 conn.execute(
-                    f"INSERT OR REPLACE INTO flights ({_FLIGHT_COLUMNS})"  # noqa: S608
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT INTO flights ({_FLIGHT_COLUMNS})"  # noqa: S608
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                    " coop = excluded.coop, drone = excluded.drone,"
+                    " start_ms = excluded.start_ms, end_ms = excluded.end_ms,"
+                    " open = excluded.open, summary = excluded.summary,"
+                    " computed_ms = excluded.computed_ms",
                     (
                         flight.id,
                         flight.coop,
@@ -188,9 +191,7 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
             return self._delete_flights(conn, (coop, drone, start_ms, end_ms), keep=set())
 
     @staticmethod
-    def _delete_flights(
-        conn: sqlite3.Connection, window: tuple[str, str, int, int], keep: Collection[str]
-    ) -> int:
+    def _delete_flights(conn: Tx, window: tuple[str, str, int, int], keep: Collection[str]) -> int:
         coop, drone, start_ms, end_ms = window
         rows = conn.execute(
             "SELECT id FROM flights"
@@ -281,7 +282,7 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
     ) -> list[FieldFlight]:
         """The flights over one field that started in [start, end), oldest first, each with
         its coverage state of that field (one indexed query)."""
-        sql = _FIELD_FLIGHTS_SQL.format(state="ff.state" if with_states else "x''")
+        sql = _FIELD_FLIGHTS_SQL.format(state="ff.state" if with_states else "NULL")
         rows = self._read(sql, (field_id, start_ms, end_ms))
         return [
             FieldFlight(
@@ -293,7 +294,7 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
                 field_id=r[5],
                 covered_ha=float(r[6]),
                 applied_l=float(r[7]),
-                state=bytes(r[8]),
+                state=b"" if r[8] is None else bytes(r[8]),
                 computed_ms=int(r[9]),
             )
             for r in rows
@@ -301,7 +302,7 @@ CREATE INDEX IF NOT EXISTS flight_fields_by_field ON flight_fields (field_id, st
 
 
 def _audience_clause(audience: FlightAudience) -> tuple[str, list[Any]]:
-    ors, params = ["0"], []
+    ors, params = ["1 = 0"], []
     if audience.drone_coop is not None:
         ors.append("f.coop = ?")
         params.append(audience.drone_coop)

@@ -11,15 +11,13 @@ messages with a count of 1.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Final
+from typing import ClassVar, Final
 
 import orjson
 
-from storage.metadata._db import Database
+from storage.metadata._db import Database, Step, Tx
 
 #: Stored bounds of a row's text and bytes: a flood of odd messages costs at most this much
 #: per row (about 2.4 KB), times the row cap.
@@ -56,6 +54,20 @@ class RejectedMessage:
         return dict(self.by_reason) if self.by_reason else {self.reason: self.count}
 
 
+#: ``json_each`` for PostgreSQL: the by-reason counts as (key, bigint value) rows.
+_PG_EACH: Final = (
+    "LATERAL (SELECT key, value::bigint AS value FROM jsonb_each_text(r.by_reason::jsonb))"
+)
+
+
+def _add_counts(tx: Tx) -> None:
+    """A log of one row per rejected sample gains a count (1) and the by-reason column."""
+    if "count" in tx.columns("rejected_messages"):
+        return
+    tx.execute("ALTER TABLE rejected_messages ADD COLUMN count INTEGER NOT NULL DEFAULT 1")
+    tx.execute("ALTER TABLE rejected_messages ADD COLUMN by_reason TEXT")
+
+
 class RejectedLog(Database):
     """The rejected-message log."""
 
@@ -72,26 +84,20 @@ CREATE TABLE IF NOT EXISTS rejected_messages (
 );
 CREATE INDEX IF NOT EXISTS rejected_messages_by_time ON rejected_messages (received_ms);
 """
-
-    def __init__(self, path: Path | str) -> None:
-        super().__init__(path)
-        with self._write() as conn:
-            columns = {r[1] for r in conn.execute("PRAGMA table_info(rejected_messages)")}
-            if "count" not in columns:  # a log of one row per rejected sample
-                conn.execute(
-                    "ALTER TABLE rejected_messages ADD COLUMN count INTEGER NOT NULL DEFAULT 1"
-                )
-                conn.execute("ALTER TABLE rejected_messages ADD COLUMN by_reason TEXT")
-            # Counts by reason read these indexes alone (0.2 s for a million rows), not the
-            # table (1 s).
-            conn.execute(
-                "CREATE INDEX IF NOT EXISTS rejected_messages_by_reason"
-                " ON rejected_messages (reason, count) WHERE by_reason IS NULL"
-            )
-            conn.execute(
-                "CREATE INDEX IF NOT EXISTS rejected_messages_mixed ON rejected_messages (id)"
-                " WHERE by_reason IS NOT NULL"
-            )
+    migrations: ClassVar[tuple[Step, ...]] = (
+        Step(1, "rejected_messages", schema),
+        Step(2, "one row per message: count and by_reason", run=_add_counts),
+        # Counts by reason read these indexes alone (0.2 s for a million rows), not the
+        # table (1 s).
+        Step(
+            3,
+            "indexes for counts by reason",
+            "CREATE INDEX IF NOT EXISTS rejected_messages_by_reason"
+            " ON rejected_messages (reason, count) WHERE by_reason IS NULL;"
+            "CREATE INDEX IF NOT EXISTS rejected_messages_mixed ON rejected_messages (id)"
+            " WHERE by_reason IS NOT NULL",
+        ),
+    )
 
     def record_rejections(
         self, rejected: Sequence[RejectedMessage], *, max_rows: int | None = None
@@ -147,8 +153,9 @@ CREATE INDEX IF NOT EXISTS rejected_messages_by_time ON rejected_messages (recei
             " GROUP BY reason",
             (),
         )
+        each = "json_each(r.by_reason)" if self.dialect == "sqlite" else _PG_EACH
         mixed = self._read(
-            "SELECT j.key, sum(j.value) FROM rejected_messages AS r, json_each(r.by_reason) AS j"
+            f"SELECT j.key, sum(j.value) FROM rejected_messages AS r, {each} AS j"  # noqa: S608
             " WHERE r.by_reason IS NOT NULL GROUP BY j.key",
             (),
         )
@@ -166,9 +173,9 @@ def _row(r: RejectedMessage) -> tuple[object, ...]:
     reasons = r.reasons
     return (
         r.received_ms,
-        _cut(r.topic, MAX_TOPIC_CHARS),
+        _cut(r.topic, MAX_TOPIC_CHARS).replace("\x00", "\ufffd"),
         r.reason,
-        _cut(r.detail, MAX_DETAIL_CHARS),
+        _cut(r.detail, MAX_DETAIL_CHARS).replace("\x00", "\ufffd"),
         r.payload_excerpt[:MAX_EXCERPT_BYTES],
         r.count,
         orjson.dumps(reasons).decode() if len(reasons) > 1 else None,
@@ -179,7 +186,7 @@ def _cut(text: str, most: int) -> str:
     return text if len(text) <= most else text[: most - 1] + "…"
 
 
-def _trim(conn: sqlite3.Connection, max_rows: int) -> int:
+def _trim(conn: Tx, max_rows: int) -> int:
     """Delete the oldest rows beyond ``max_rows``: those with an id up to ``max(id) -
     max_rows``. Ids are unique and grow with each insert, so at most ``max_rows`` rows
     remain (as many, as deletions only take the oldest): one index lookup and a range
