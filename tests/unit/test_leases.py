@@ -77,17 +77,15 @@ def test_a_lease_needs_a_positive_time_to_live(metadata: MetadataDB) -> None:
         metadata.acquire_lease(NAME, "w1", 0, now_ms=0)
 
 
-def test_of_many_racing_for_a_free_lease_exactly_one_wins(tmp_path: Path) -> None:
-    path = tmp_path / "agridrone.db"
-    MetadataDB(path).close()
-
+def test_of_many_racing_for_a_free_lease_exactly_one_wins(metadata_url: str) -> None:
     def attempt(i: int) -> bool:
-        db = MetadataDB(path)  # a connection of its own, as another process would have
+        db = MetadataDB(metadata_url)  # connections of its own, as another process has
         try:
             return db.acquire_lease(NAME, f"w{i}", TTL, now_ms=1_000).held_by(f"w{i}")
         finally:
             db.close()
 
+    MetadataDB(metadata_url).close()  # created and migrated before the race
     with ThreadPoolExecutor(8) as pool:
         wins = list(pool.map(attempt, range(16)))
     assert wins.count(True) == 1
