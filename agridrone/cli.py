@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from agridrone import __version__
-from agridrone.settings import ConfigError
+from agridrone.settings import ConfigError, check_environment
 
 #: Modules that each expose ``register(subparsers)``; imported lazily to keep start-up fast.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -46,6 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler: Handler = args.handler
     try:
+        check_environment()
         return handler(args)
     except ConfigError as exc:
         print(f"agridrone {args.command}: {exc}", file=sys.stderr)

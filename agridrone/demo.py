@@ -1,8 +1,10 @@
 """``agridrone demo``: the whole service on embedded defaults, in one command.
 
-An embedded MQTT broker (unless ``--mqtt-url`` names one), the SQLite store under
-``./var/demo``, an ingest worker, the HTTP API and a simulated fleet over the sample
-Đông Triều fields. Ctrl-C stops everything cleanly.
+An embedded MQTT broker (unless ``--mqtt-url`` names one), the SQLite store and metadata
+database in the data folder every command uses (``AGRIDRONE_DATA_DIR``, or ``--data-dir``;
+``AGRIDRONE_METADATA_URL``, ``_METADATA_PATH`` and ``_SQLITE_PATH`` still name their own),
+an ingest worker, the HTTP API and a simulated fleet over the sample Đông Triều fields.
+Ctrl-C stops everything cleanly.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import uvicorn
 
 from agridrone.embedded_broker import embedded_broker
 from agridrone.logs import configure_logging
+from agridrone.settings import Settings
+from agridrone.stores import open_metadata
 from api.app import create_app
 from api.times import local_day
 from fields.registry import load_fields
@@ -37,6 +41,7 @@ from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.runner import run_fleet
 from storage.keys import Role, generate_key
 from storage.metadata import MetadataDB
+from storage.secrets import redact_urls
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -48,7 +53,12 @@ def register(subparsers: Any) -> None:
         "demo", help="run broker, ingest, API and a simulated fleet together"
     )
     p.add_argument("--mqtt-url", help="use this broker instead of the embedded one")
-    p.add_argument("--data-dir", type=Path, default=Path("var/demo"))
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data folder [AGRIDRONE_DATA_DIR, else ~/.local/share/agridrone]",
+    )
     p.add_argument("--api-port", type=int, default=8000, help="preferred; another if taken")
     p.add_argument("--mqtt-port", type=int, default=1883, help="preferred; another if taken")
     p.add_argument("--drones", type=int, default=4)
@@ -218,7 +228,8 @@ def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
     return (
         f"agridrone demo is running (Ctrl-C to stop)\n"
         f"  MQTT broker   {broker}\n"
-        f"  store         SQLite {args.data_dir / 'telemetry.db'}\n"
+        f"  store         SQLite {args.sqlite_path}\n"
+        f"  metadata      {redact_urls(args.metadata)}\n"
         f"  fleet         {args.drones} simulated drones over Đông Triều fields\n"
         f"  API           {api}/docs\n"
         f"  drones        {api}/api/v1/drones\n"
@@ -276,9 +287,11 @@ def run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    args.data_dir.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(args.data_dir / "telemetry.db")
-    metadata = MetadataDB(args.data_dir / "agridrone.db")
+    settings = Settings() if args.data_dir is None else Settings(data_dir=args.data_dir)
+    args.sqlite_path, args.metadata = settings.sqlite_path, settings.metadata
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = SqliteStore(settings.sqlite_path)
+    metadata = open_metadata(settings)
     keys = seed_metadata(metadata)
     with broker_url(args) as (url, protocol):
         address = BrokerAddress.from_url(url)

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata
 from ingest.broker_acl import (
     ACL_FILE_NAME,
     DEFAULT_INGEST_USER,
@@ -40,6 +41,7 @@ from storage.contract import StoreUnavailableError
 from storage.drones import DroneRecord
 from storage.keys import generate_key, validate_subject
 from storage.metadata import MetadataDB
+from storage.secrets import redact_urls
 
 #: ``mosquitto_sub`` looks for ``$XDG_CONFIG_HOME/mosquitto_sub`` (one option per line).
 HEALTH_OPTIONS_NAME: Final = "mosquitto_sub"
@@ -184,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         if action == "create":
             layout.broker_dir.mkdir(parents=True, exist_ok=True)
             layout.env_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        metadata = MetadataDB(settings.metadata_path)
+        metadata = open_metadata(settings)
         try:
             key_line = _operator_key(metadata, args.operator, force=args.force)
             drones = metadata.drones()
@@ -197,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_FAILED)
     sys.stderr.write(
-        summary(layout, settings.metadata_path, key_line, action, len(drones))
+        summary(layout, redact_urls(settings.metadata), key_line, action, len(drones))
         + next_steps(layout, compose=args.compose)
     )
     return 0
@@ -236,7 +238,7 @@ def _write_files(layout: Layout, drones: Sequence[DroneRecord]) -> None:
 
 
 def summary(
-    layout: Layout, metadata_path: Path, key_line: str, action: FilesAction, drones: int
+    layout: Layout, metadata_path: str, key_line: str, action: FilesAction, drones: int
 ) -> str:
     """What init found, made and kept."""
     envs = ", ".join(str(layout.env_file(u)) for u in layout.ingest_users)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from agridrone.settings import Settings
 from storage.contract import StoreUnavailableError, TelemetryStore
@@ -35,6 +36,8 @@ def open_telemetry_store(settings: Settings) -> TelemetryStore:
     return SqliteStore(settings.sqlite_path)
 
 
-def open_metadata(settings: Settings) -> MetadataDB:
-    """The SQLite metadata database."""
-    return MetadataDB(settings.metadata_path)
+def open_metadata(settings: Settings | str | Path) -> MetadataDB:
+    """The metadata database the settings name (``metadata_url``, else ``metadata_path``),
+    or the one a URL/path names; migrated to the current schema."""
+    target = settings.metadata if isinstance(settings, Settings) else settings
+    return MetadataDB(target)

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata
 from storage.keys import ROLES, ApiKeyRecord, generate_key, is_key_id, parse_key_id
 from storage.metadata import MetadataConflictError, MetadataDB
 
@@ -62,7 +63,7 @@ def _iso(ms: int | None) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one ``keys`` action; 0 on success, 2 on bad input."""
-    metadata = MetadataDB(settings_from_args(args).metadata_path)
+    metadata = open_metadata(settings_from_args(args))
     try:
         if args.keys_command == "create":
             return _create(args, metadata)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata
 from storage.drones import DroneRecord, mqtt_username, validate_drone
 from storage.metadata import MetadataConflictError, MetadataDB
 
@@ -270,7 +271,7 @@ def _now_ms() -> int:
 
 def run(args: argparse.Namespace) -> int:
     """``agridrone drones ACTION``: 0 on success, 2 on bad input."""
-    metadata = MetadataDB(settings_from_args(args).metadata_path)
+    metadata = open_metadata(settings_from_args(args))
     try:
         return _drones(args, metadata)
     finally:
@@ -348,7 +349,7 @@ def run_broker_acl(args: argparse.Namespace) -> int:
     if password_file.resolve() == acl_file.resolve():
         return _fail("broker-acl", "--password-file and --acl-file must be different files")
     services, generated = service_accounts(users, read_password_file(password_file), password)
-    metadata = MetadataDB(settings.metadata_path)
+    metadata = open_metadata(settings)
     try:
         drones = metadata.drones()
     finally:

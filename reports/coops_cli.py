@@ -18,6 +18,7 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo
 
 from agridrone.settings import add_settings_arguments, settings_from_args
+from agridrone.stores import open_metadata
 from reports.usage import TARIFF_TZ, TariffUnit
 from storage.metadata import CoopRecord, MetadataDB, TariffRecord
 
@@ -93,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
             effective_from = _date_arg(args.effective_from)
         except ValueError as exc:
             return _fail(command, str(exc))
-    metadata = MetadataDB(settings_from_args(args).metadata_path)
+    metadata = open_metadata(settings_from_args(args))
     try:
         if command == "set":
             return _set(metadata, args, tariff, effective_from)

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the real servers the integration tests start: Mosquitto and InfluxDB 1.x (influxd).
+# Installs the real servers the integration tests start: Mosquitto, InfluxDB 1.x (influxd)
+# and PostgreSQL (initdb/postgres from Debian's postgresql package; tests/servers.py starts
+# its own server on a free port, never the package's service).
 # Debian 12 has both in apt; Debian 13 has no influxdb, so we unpack Debian 12's package
 # (kept in ../shared/debs) into .servers/, where tests/servers.py looks for it.
 set -euo pipefail
@@ -9,6 +11,11 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 # mosquitto_sub: the tests run docker-compose.yml's broker healthcheck command for real.
 command -v mosquitto_sub >/dev/null 2>&1 || need_apt+=(mosquitto-clients)
+have_postgres() {
+    command -v initdb >/dev/null 2>&1 && command -v pg_ctl >/dev/null 2>&1 && return 0
+    ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
+}
+have_postgres || need_apt+=(postgresql)
 have_influxd() { command -v influxd >/dev/null 2>&1 || [ -x .servers/influxdb/usr/bin/influxd ]; }
 
 apt_updated=0
@@ -65,4 +72,4 @@ if ! command -v haproxy >/dev/null 2>&1 && [ ! -x .servers/haproxy/usr/sbin/hapr
     fi
     rm -rf "$tmp"
 fi
-echo "install-servers: mosquitto and influxd are available"
+echo "install-servers: mosquitto, influxd and postgresql are available"

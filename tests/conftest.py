@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +21,18 @@ from tests.servers import (
     running_mosquitto,
     running_postgres,
 )
+
+#: Every command's default data folder, for the session: never the real home folder (also
+#: for the subprocesses of tests that clear every AGRIDRONE_* variable).
+_DATA_HOME = Path(tempfile.mkdtemp(prefix="agridrone-tests-"))
+os.environ["XDG_DATA_HOME"] = str(_DATA_HOME)
+os.environ["AGRIDRONE_DATA_DIR"] = str(_DATA_HOME / "agridrone")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove the session's data folder."""
+    shutil.rmtree(_DATA_HOME, ignore_errors=True)
+
 
 #: The metadata database template every PostgreSQL test database is copied from.
 _TEMPLATE = "agridrone_template"

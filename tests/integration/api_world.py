@@ -90,9 +90,12 @@ class World:
 
 
 @contextlib.contextmanager
-def running_world(store: TelemetryStore, folder: Path) -> Iterator[World]:
-    """Write the jobs into ``store``, summarize their flights, and serve the API."""
-    metadata = MetadataDB(folder / "agridrone.db")
+def running_world(
+    store: TelemetryStore, folder: Path, metadata_url: str | None = None
+) -> Iterator[World]:
+    """Write the jobs into ``store``, summarize their flights, and serve the API (metadata in
+    ``metadata_url``, default a SQLite file in ``folder``)."""
+    metadata = MetadataDB(metadata_url or folder / "agridrone.db")
     registry = load_fields(DEFAULT_FIELDS_PATH)
     metadata.save_fields(to_stored([*registry.fields, *registry.no_spray]))
     metadata.set_coop(HP, name="HTX Hồng Phong", tariff_vnd_per_ha=TARIFF)

@@ -12,7 +12,7 @@ from storage.contract import TelemetryStore
 from storage.influx import InfluxStore
 from storage.sqlite import SqliteStore
 from tests.integration.api_world import World, running_world
-from tests.servers import Influxd
+from tests.servers import Influxd, Postgres
 
 
 @pytest.fixture(params=["sqlite", "influx"])
@@ -34,17 +34,21 @@ def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[World]:
     """The API over simulated, summarized flights (tests/integration/api_world.py), once per
-    store and test module; tests only read it."""
+    layout and test module; tests only read it. Two layouts: everything embedded (SQLite
+    telemetry and metadata), and the scaled one (InfluxDB telemetry, PostgreSQL metadata)."""
     folder = tmp_path_factory.mktemp(f"world-{request.param}")
     if request.param == "sqlite":
         with SqliteStore(folder / "telemetry.db") as sqlite, running_world(sqlite, folder) as w:
             yield w
         return
     influxd: Influxd = request.getfixturevalue("influxd")
-    influx = InfluxStore.open(influxd.url, f"world_{uuid.uuid4().hex[:12]}")
+    postgres: Postgres = request.getfixturevalue("postgres")
+    name = f"world_{uuid.uuid4().hex[:12]}"
+    influx = InfluxStore.open(influxd.url, name)
     try:
-        with running_world(influx, folder) as w:
+        with running_world(influx, folder, postgres.create_database(name)) as w:
             yield w
     finally:
         influx.drop_database()
         influx.close()
+        postgres.drop_database(name)

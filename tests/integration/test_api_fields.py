@@ -58,9 +58,9 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
+def api(tmp_path: Path, metadata_url: str) -> Iterator[Api]:
     store = SqliteStore(tmp_path / "telemetry.db")
-    metadata = MetadataDB(tmp_path / "agridrone.db")
+    metadata = MetadataDB(metadata_url)
     with serving(create_app(store, metadata)) as url:
         yield Api(url, metadata)
     store.close()

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
+import re
+from pathlib import Path
 
 import pytest
 
 from agridrone.cli import build_parser, main
-from agridrone.settings import settings_from_args
+from agridrone.settings import (
+    ConfigError,
+    Settings,
+    check_environment,
+    known_environment,
+    settings_from_args,
+)
 from ingest.cli import build_config
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def ingest_args(*argv: str) -> argparse.Namespace:
@@ -83,3 +94,125 @@ def test_a_retention_below_one_is_refused_naming_it(capsys: pytest.CaptureFixtur
     assert "AGRIDRONE_REJECTED_RETENTION_DAYS: Input should be greater than or equal to 1" in (
         capsys.readouterr().err
     )
+
+
+# --- unknown variables and the data folder ----------------------------------------------
+
+
+def test_a_misspelt_variable_is_refused_naming_the_nearest_setting(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    misspelt = "AGRIDRONE_" + "METADTA_URL"  # spelt apart: the repository scan below
+    monkeypatch.setenv(misspelt, "postgresql://db/agridrone")
+    assert main(["keys", "list"]) == 2
+    err = capsys.readouterr().err
+    assert f"{misspelt} is not a setting (did you mean AGRIDRONE_METADATA_URL?)" in err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_variable_without_a_near_name_is_refused_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AGRIDRONE_" + "ZZZ", "1")
+    with pytest.raises(ConfigError, match="no setting has a similar name"):
+        check_environment()
+
+
+def test_every_agridrone_variable_the_project_mentions_is_a_setting() -> None:
+    known = set(known_environment())
+    mentioned: dict[str, set[str]] = {}
+    for path in _project_files():
+        for name in re.findall(r"\bAGRIDRONE_[A-Z0-9_]*[A-Z0-9]\b", path.read_text("utf-8")):
+            mentioned.setdefault(name, set()).add(str(path.relative_to(REPO)))
+    assert mentioned  # the scan saw the settings table at least
+    unknown = {name: sorted(where) for name, where in mentioned.items() if name not in known}
+    assert unknown == {}
+
+
+def _project_files() -> list[Path]:
+    roots = [REPO / d for d in ("agridrone", "api", "ingest", "fields", "flights", "reports")]
+    roots += [REPO / d for d in ("storage", "simulators", "tests", "docs", "deploy", "bench")]
+    roots += [REPO / d for d in ("scripts", ".ci")]
+    files = [REPO / f for f in ("README.md", "Dockerfile", "docker-compose.yml", "Makefile")]
+    for root in roots:
+        if root.is_dir():
+            files += [p for p in root.rglob("*") if p.suffix in _TEXT and p.is_file()]
+    return [f for f in files if f.exists()]
+
+
+_TEXT = {".py", ".md", ".yml", ".yaml", ".sh", ".toml", ".conf", ".env", ".txt", ".cfg", ""}
+
+
+def test_every_command_finds_the_same_files_from_any_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AGRIDRONE_DATA_DIR", str(tmp_path / "data"))
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    monkeypatch.chdir(tmp_path / "one")
+    assert main(["keys", "create", "--role", "operator", "--subject", "ops"]) == 0
+    monkeypatch.chdir(tmp_path / "two")
+    capsys.readouterr()
+    assert main(["keys", "list", "--json"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [k["subject"] for k in listed] == ["ops"]
+    assert (tmp_path / "data" / "agridrone.db").exists()
+    assert not (tmp_path / "one" / "var").exists()
+
+
+def test_the_paths_default_into_the_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AGRIDRONE_DATA_DIR", str(tmp_path))
+    settings = settings_from_args(ingest_args())
+    assert (settings.metadata_path, settings.sqlite_path, settings.broker_dir) == (
+        tmp_path / "agridrone.db",
+        tmp_path / "telemetry.db",
+        tmp_path / "broker",
+    )
+    assert settings.metadata == str(tmp_path / "agridrone.db")
+
+
+def test_the_default_data_folder_is_the_users_own(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("AGRIDRONE_DATA_DIR")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Settings().data_dir == tmp_path / "xdg" / "agridrone"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert Settings().data_dir == tmp_path / "home" / ".local" / "share" / "agridrone"
+
+
+def test_a_relative_data_folder_is_made_absolute_once(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGRIDRONE_DATA_DIR", "rel")
+    assert Settings().metadata_path == tmp_path / "rel" / "agridrone.db"
+
+
+def test_an_explicit_path_setting_wins_over_the_data_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AGRIDRONE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIDRONE_SQLITE_PATH", str(tmp_path / "elsewhere.db"))
+    settings = Settings()
+    assert settings.sqlite_path == tmp_path / "elsewhere.db"
+    assert settings.metadata_path == tmp_path / "data" / "agridrone.db"
+
+
+def test_the_metadata_url_wins_over_the_metadata_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGRIDRONE_METADATA_PATH", "/data/agridrone.db")
+    monkeypatch.setenv("AGRIDRONE_METADATA_URL", "postgresql://agridrone:pw@db/agridrone")
+    assert Settings().metadata == "postgresql://agridrone:pw@db/agridrone"
+
+
+def test_a_metadata_url_of_another_kind_is_a_clear_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["keys", "list", "--metadata-url", "mysql://u:secret@db/x"]) == 2
+    err = capsys.readouterr().err
+    assert "AGRIDRONE_METADATA_URL" in err
+    assert "postgresql://" in err
+    assert "secret" not in err
