@@ -1,6 +1,7 @@
 """More than one process: two ingest workers in one MQTT 5 shared subscription, each started
 with ``--summarize-flights``, and two API processes, all real subprocesses over one
-metadata store, one real InfluxDB and one real Mosquitto.
+metadata store (a SQLite file, then a real PostgreSQL), one real InfluxDB and one real
+Mosquitto.
 
 Simulated flights are published at QoS 1 while the worker holding the summarizer lease is
 killed with SIGKILL mid-stream; the other takes the lease over, and the killed one is
@@ -157,15 +158,17 @@ class Layout:
         return response.json()
 
 
-@pytest.fixture(params=["sqlite"])
-def metadata_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """Where every process finds the one metadata store: a SQLite file in WAL mode shared
-    by processes of one machine."""
-    return {"AGRIDRONE_METADATA_PATH": str(tmp_path / "agridrone.db")}
+@pytest.fixture
+def metadata_env(metadata_url: str) -> dict[str, str]:
+    """Where every process finds the one metadata store, once per store: a SQLite file (WAL,
+    processes of one machine) or a PostgreSQL database."""
+    if metadata_url.startswith("postgresql://"):
+        return {"AGRIDRONE_METADATA_URL": metadata_url}
+    return {"AGRIDRONE_METADATA_PATH": metadata_url}
 
 
 def open_metadata(env: dict[str, str]) -> MetadataDB:
-    return MetadataDB(env["AGRIDRONE_METADATA_PATH"])
+    return MetadataDB(env.get("AGRIDRONE_METADATA_URL") or env["AGRIDRONE_METADATA_PATH"])
 
 
 @pytest.fixture
