@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 import time
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from agridrone.cli import build_parser
+from agridrone.settings import ConfigError
 from flights.service import DroneOutcome, FlightWatcher, WatchLease, watch
+from ingest.cli import summarizer_lease_s
 from storage.contract import TelemetryStore
 from storage.metadata import MetadataDB
 from storage.sqlite import SqliteStore
@@ -201,3 +205,28 @@ def test_a_stopping_holder_releases_the_lease_and_logs_each_renewal(
     renewals = [m for m in messages if m.startswith("lease_renewed ")]
     assert len(renewals) == watcher.rounds - 1
     assert messages.count("lease_released lease=flight-summarizer holder=w1") == 1
+
+
+# --- `agridrone ingest` flags ----------------------------------------------------------------
+
+
+def ingest_args(*flags: str) -> argparse.Namespace:
+    return build_parser().parse_args(["ingest", "--summarize-flights", *flags])
+
+
+def test_the_lease_lasts_three_rounds_unless_told() -> None:
+    assert summarizer_lease_s(ingest_args()) == 90.0
+    assert summarizer_lease_s(ingest_args("--summarize-interval", "2")) == 6.0
+    assert summarizer_lease_s(ingest_args("--summarize-lease", "45")) == 45.0
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (("--summarize-interval", "0"), "--summarize-interval must be > 0"),
+        (("--summarize-interval", "10", "--summarize-lease", "10"), "must be longer than"),
+    ],
+)
+def test_a_lease_no_longer_than_a_round_is_refused(flags: tuple[str, ...], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        summarizer_lease_s(ingest_args(*flags))
