@@ -1,9 +1,11 @@
-"""The summarizer lease: one holder at a time, renewals, take-over after expiry, release; and
-``watch`` runs rounds only while it holds the lease."""
+"""The summarizer lease: one holder at a time, renewals, take-over after expiry, release;
+``watch`` runs rounds only while it holds the lease; and two watchers that do run at once
+(a slow holder during a hand-over) still store each flight once."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import threading
 import time
@@ -11,14 +13,22 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from agridrone.cli import build_parser
 from agridrone.settings import ConfigError
+from fields.registry import load_fields
+from fields.stored import to_stored
+from fields.synthetic import T0_MS
+from flights.segment import segment_flights
 from flights.service import DroneOutcome, FlightWatcher, WatchLease, watch
 from ingest.cli import summarizer_lease_s
+from simulators.fleet import DroneState, FlightConfig, plan_job
+from simulators.geo import DEFAULT_FIELDS_PATH
+from simulators.geo import load_fields as load_sim_fields
 from storage.contract import TelemetryStore
-from storage.metadata import MetadataDB
+from storage.metadata import LateRange, MetadataDB
 from storage.sqlite import SqliteStore
 
 NAME = "flight-summarizer"
@@ -230,3 +240,49 @@ def test_the_lease_lasts_three_rounds_unless_told() -> None:
 def test_a_lease_no_longer_than_a_round_is_refused(flags: tuple[str, ...], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         summarizer_lease_s(ingest_args(*flags))
+
+
+# --- two summarizers at once (a hand-over from a slow holder) -----------------------------
+
+
+def test_two_watchers_summarizing_the_same_flights_at_once_store_each_flight_once(
+    metadata: MetadataDB, store: SqliteStore
+) -> None:
+    sim_field = load_sim_fields().by_id("dt-hp-004")
+    job = plan_job(
+        sim_field,
+        DroneState(sim_field.coop, "d-twice", T0_MS),
+        FlightConfig(tank_capacity_l=3.0),
+        np.random.default_rng(5),
+    )
+    shift = int(time.time() * 1000) - 3_600_000 - job.end_ms
+    samples = [dataclasses.replace(s, ts_ms=s.ts_ms + shift) for s in job.samples]
+    events = [dataclasses.replace(e, ts_ms=e.ts_ms + shift) for e in job.events]
+    flights = segment_flights(samples, events)
+    store.write_samples(samples)
+    store.write_events(events)
+    registry = load_fields(DEFAULT_FIELDS_PATH)
+    metadata.save_fields(to_stored([*registry.fields, *registry.no_spray]))
+    now_ms = int(time.time() * 1000)
+    # As the workers record a backlog: late data, for whichever watcher polls first.
+    metadata.record_late_ranges(
+        [LateRange(sim_field.coop, "d-twice", samples[0].ts_ms, samples[-1].ts_ms, now_ms)]
+    )
+    start = threading.Barrier(2)
+
+    def one_round() -> None:
+        start.wait()
+        FlightWatcher(settle_s=0.0).poll(store, metadata, now_ms)
+
+    threads = [threading.Thread(target=one_round) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+
+    stored = metadata.flights(0, 2**62)
+    assert [f.id for f in stored] == [f.id for f in flights]
+    assert [f.summary_dict()["samples_received"] for f in stored] == [
+        len(f.samples) for f in flights
+    ]
+    assert metadata.late_ranges() == []
