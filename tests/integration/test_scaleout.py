@@ -300,7 +300,7 @@ def test_two_workers_and_two_apis_store_and_summarize_everything_exactly_once(
             f"lease_taken_over lease={SUMMARIZER_LEASE} holder={survivor.name}"
             f" from={holder.name}" in survivor.text()
         ),
-        timeout=LEASE_S * 4,
+        timeout=LEASE_S * 7,
         what="the survivor taking the lease over",
         state=survivor.text,
     )
@@ -314,7 +314,7 @@ def test_two_workers_and_two_apis_store_and_summarize_everything_exactly_once(
         lambda: (
             summaries(layout.metadata, jobs) == expected and layout.metadata.late_ranges() == []
         ),
-        timeout=45,
+        timeout=90,
         what="every flight summarized with all its samples",
         state=lambda: (summaries(layout.metadata, jobs), expected),
     )
