@@ -305,7 +305,8 @@ def test_the_proxy_sends_its_port_to_both_api_replicas_checked_by_their_readines
         command = compose_service(name)["command"]
         assert upstreams[name] == f"{name}:{option(command, '--port')}"
         assert option(command, "--host") == "0.0.0.0"
-        assert "ports" not in compose_service(name)  # only through the proxy
+        assert "ports" not in compose_service(name)  # only through the proxy, so that
+        assert option(command, "--forwarded-allow-ips") == "*"  # it may believe the proxy
         assert "/readyz" in " ".join(compose_service(name)["healthcheck"]["test"])
     assert "option httpchk GET /readyz" in cfg
     assert "monitor-uri /proxy-health" in cfg
