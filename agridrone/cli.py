@@ -53,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        from storage.contract import StoreUnavailableError  # only when something failed
+
+        if not isinstance(exc, StoreUnavailableError):
+            raise
+        print(f"agridrone {args.command}: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -45,7 +45,8 @@ from storage.secrets import redact_urls
 
 #: ``mosquitto_sub`` looks for ``$XDG_CONFIG_HOME/mosquitto_sub`` (one option per line).
 HEALTH_OPTIONS_NAME: Final = "mosquitto_sub"
-DEFAULT_ENV_DIR: Final = Path("var/secrets")
+#: Where the ingest workers' ``<user>.env`` files go: this folder in the data folder.
+ENV_DIR_NAME: Final = "secrets"
 DEFAULT_OPERATOR: Final = "ops"
 EXIT_FAILED: Final = 1
 EXIT_BAD_INPUT: Final = 2
@@ -130,8 +131,8 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--env-dir",
         type=Path,
-        default=DEFAULT_ENV_DIR,
-        help=f"where each ingest worker's <user>.env goes [{DEFAULT_ENV_DIR}]",
+        default=None,
+        help=f"where each ingest worker's <user>.env goes [DATA_DIR/{ENV_DIR_NAME}]",
     )
     p.add_argument(
         "--ingest-user",
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     problem = validate_subject("operator", args.operator)
     if problem is not None:
         return _fail(f"--operator: {problem}")
-    layout = Layout(settings.broker_dir, args.env_dir, users)
+    env_dir = args.env_dir or settings.data_dir / ENV_DIR_NAME
+    layout = Layout(settings.broker_dir, env_dir, users)
     present = [f for f in layout.files() if f.exists()]
     missing = [f for f in layout.files() if not f.exists()]
     action = files_action(present, missing, force=args.force)

@@ -289,10 +289,11 @@ def _postgres_user() -> tuple[str, int | None]:
 
 
 @contextlib.contextmanager
-def running_postgres(folder: Path) -> Iterator[Postgres]:
+def running_postgres(folder: Path, *, durable: bool = False) -> Iterator[Postgres]:
     """A PostgreSQL on a free loopback port: ``initdb`` into a data folder of its own
     (``folder/data``; under root a private temp folder owned by ``postgres``, as the server
-    refuses to run as root), ``fsync=off``, stopped by its PID. Never the machine's server."""
+    refuses to run as root), stopped by its PID. Never the machine's server. Tests run it
+    with ``fsync=off``; ``durable`` keeps PostgreSQL's own fsync settings (benchmarks)."""
     folder.mkdir(parents=True, exist_ok=True)
     bindir = postgres_bindir()
     user, uid = _postgres_user()
@@ -312,9 +313,8 @@ def running_postgres(folder: Path) -> Iterator[Postgres]:
         with log.open("ab") as out:
             proc = subprocess.Popen(
                 [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(data),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
-                 "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
-                 "-c", "max_connections=200"],
+                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
+                 *(() if durable else _NO_FSYNC)],
                 stdout=out, stderr=subprocess.STDOUT, user=uid,
             )  # fmt: skip
         server = Postgres(port, data, proc, user)
@@ -328,6 +328,10 @@ def running_postgres(folder: Path) -> Iterator[Postgres]:
     finally:
         if uid is not None:
             shutil.rmtree(data, ignore_errors=True)
+
+
+#: Test servers need no durability: no fsync, no waiting for the WAL at commit.
+_NO_FSYNC = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 
 
 def _wait_for_postgres(server: Postgres, log: Path, timeout: float) -> None:

@@ -407,10 +407,17 @@ def _open_pool(
 ) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
     """A pool of autocommit connections, ready (one connection made) or an error."""
     try:
+        import psycopg
         from psycopg_pool import ConnectionPool
     except ImportError as exc:  # pragma: no cover - a dependency of the project
         raise StoreUnavailableError(
             f"metadata database {where}: psycopg is not installed ({exc})"
+        ) from exc
+    try:  # one plain connection first: its error says why (refused, auth, no database)
+        psycopg.connect(url, connect_timeout=10).close()
+    except psycopg.Error as exc:
+        raise StoreUnavailableError(
+            f"metadata database {where}: cannot connect ({redact_urls(str(exc)).strip()})"
         ) from exc
     pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
         url,

@@ -4,7 +4,6 @@ test a different cooperative), so it does not share the world of test_api_report
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -69,9 +68,8 @@ def test_a_flight_before_the_first_tariff_is_409_naming_its_day(world: World) ->
     # A cooperative whose only tariff was set from a day after its flights (as
     # `agridrone coops set htx-yen-tho --tariff-vnd-per-ha N --from 2025-12-01` leaves it):
     # the world's own from-the-beginning tariff is removed first.
-    with sqlite3.connect(world.metadata.path) as conn:
-        conn.execute("DELETE FROM coop_tariffs WHERE coop = ?", (YT,))
-    conn.close()
+    with world.metadata._write() as tx:  # behind the API's back, on either metadata store
+        tx.execute("DELETE FROM coop_tariffs WHERE coop = ?", (YT,))
     world.metadata.add_tariff(YT, TARIFF, effective_from=date(2025, 12, 1))
     response = report(world, YT)
     assert response.status_code == 409
