@@ -241,7 +241,7 @@ def test_every_scaled_process_reads_one_postgresql_metadata_store() -> None:
     assert (parts.hostname, parts.port) == ("postgres", 5432)
     assert parts.username == pg_env["POSTGRES_USER"]
     assert parts.path == f"/{pg_env['POSTGRES_DB']}"
-    assert parts.password == pg_env["POSTGRES_PASSWORD"] == "${AGRIDRONE_PG_PASSWORD:-}"
+    assert parts.password == pg_env["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-}"
     for name in SCALED_AGRIDRONE:
         assert "postgres" in depends(name) or "init-scaled" in depends(name), name
 
@@ -319,6 +319,11 @@ def test_every_agridrone_variable_in_the_compose_file_is_a_known_setting() -> No
         env = service.get("environment") or {}
         used = {k for k in env if k.startswith("AGRIDRONE_")}
         assert used <= known, f"{name}: {sorted(used - known)}"
+    # Variables the compose file reads from the shell that runs it: agridrone, run in that
+    # shell, would refuse an AGRIDRONE_ one it does not know.
+    interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
+    assert {v for v in interpolated if v.startswith("AGRIDRONE_")} <= known
+    assert "POSTGRES_PASSWORD" in interpolated
 
 
 def haproxy_command() -> tuple[list[str], dict[str, str]] | None:
