@@ -29,6 +29,15 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TelemetryS
     influx.close()
 
 
+def scaled_metadata(request: pytest.FixtureRequest, store: TelemetryStore, folder: Path) -> str:
+    """Where a test's metadata goes beside ``store``: a SQLite file beside the SQLite store
+    (everything embedded), a fresh PostgreSQL database beside InfluxDB (the scaled layout)."""
+    if isinstance(store, InfluxStore):
+        url: str = request.getfixturevalue("postgres_metadata_url")
+        return url
+    return str(folder / "agridrone.db")
+
+
 @pytest.fixture(scope="module", params=["sqlite", "influx"])
 def world(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory

@@ -33,6 +33,7 @@ from storage.metadata import MetadataDB
 from storage.records import Event, Sample
 from storage.sqlite import SqliteStore
 from tests.integration.api_server import serving
+from tests.integration.conftest import scaled_metadata
 from tests.integration.mqtt_helpers import sample_series
 
 pytestmark = pytest.mark.integration
@@ -81,7 +82,7 @@ class Api:
 
 
 @pytest.fixture
-def api(store: TelemetryStore, tmp_path: Path) -> Iterator[Api]:
+def api(store: TelemetryStore, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Api]:
     now = int(time.time() * 1000)
     store.write_samples(FLIGHT + sample_series("htx-b", "dt-09", 3))
     store.write_events(
@@ -92,7 +93,7 @@ def api(store: TelemetryStore, tmp_path: Path) -> Iterator[Api]:
             Event("htx-a", "dt-02", now - 5000, "status", {"state": "online"}),
         ]
     )
-    metadata = MetadataDB(tmp_path / "agridrone.db")
+    metadata = MetadataDB(scaled_metadata(request, store, tmp_path))
     metadata.add_drone(DroneRecord("htx-a", "dt-02", 6.5, now, "$7$101$x$y"))
     with serving(create_app(store, metadata)) as url:
         yield Api(url, metadata)

@@ -59,8 +59,8 @@ class Api:
 
 
 @pytest.fixture
-def api(tmp_path: Path) -> Iterator[Api]:
-    metadata = MetadataDB(tmp_path / "agridrone.db")
+def api(tmp_path: Path, metadata_url: str) -> Iterator[Api]:
+    metadata = MetadataDB(metadata_url)
     metadata.record_rejections(LOG)
     with SqliteStore(tmp_path / "t.db") as store, serving(create_app(store, metadata)) as url:
         yield Api(url, metadata)

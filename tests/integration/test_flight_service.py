@@ -7,7 +7,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,9 +57,9 @@ def scenario() -> Scenario:
 
 
 @pytest.fixture
-def metadata(tmp_path: Path) -> Iterator[MetadataDB]:
-    """A metadata database with the packaged fields registered."""
-    db = MetadataDB(tmp_path / "agridrone.db")
+def metadata(metadata_url: str) -> Iterator[MetadataDB]:
+    """A metadata database with the packaged fields registered (on each metadata store)."""
+    db = MetadataDB(metadata_url)
     registry = scenario().registry
     db.save_fields(to_stored([*registry.fields, *registry.no_spray]))
     yield db

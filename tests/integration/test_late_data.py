@@ -35,6 +35,7 @@ from storage.keys import generate_key
 from storage.metadata import MetadataDB, StoredFlight
 from storage.records import Event, Sample
 from tests.integration.api_server import serving
+from tests.integration.conftest import scaled_metadata
 from tests.integration.mqtt_helpers import publish_all, unique_id, wait_until
 from tests.servers import Mosquitto
 
@@ -94,10 +95,10 @@ class Service:
 
 @pytest.fixture
 def service(
-    mosquitto: Mosquitto, store: TelemetryStore, tmp_path: Path
+    mosquitto: Mosquitto, store: TelemetryStore, tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[Service, Job]]:
     job = recent_job()
-    metadata = MetadataDB(tmp_path / "agridrone.db")
+    metadata = MetadataDB(scaled_metadata(request, store, tmp_path))
     registry = load_fields(DEFAULT_FIELDS_PATH)
     metadata.save_fields(to_stored([*registry.fields, *registry.no_spray]))
     metadata.set_coop(job.coop, name="HTX", tariff_vnd_per_ha=TARIFF)

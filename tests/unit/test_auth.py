@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import warnings
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fastapi import FastAPI
@@ -60,8 +59,10 @@ def build_app(metadata: MetadataDB) -> FastAPI:
 
 
 @pytest.fixture
-def metadata(tmp_path: Path) -> MetadataDB:
-    return MetadataDB(tmp_path / "meta.db")
+def metadata(metadata_url: str) -> Iterator[MetadataDB]:
+    db = MetadataDB(metadata_url)
+    yield db
+    db.close()
 
 
 @pytest.fixture
