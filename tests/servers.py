@@ -233,14 +233,36 @@ class Postgres:
 
     port: int
     data: Path
-    proc: subprocess.Popen[bytes]
     user: str
+    uid: int | None
+    bindir: Path
+    log: Path
+    durable: bool = False
+    proc: subprocess.Popen[bytes] | None = None
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{self.user}@127.0.0.1:{self.port}/{database}"
 
+    def start(self) -> None:
+        """Start (again) on the same port and data, and wait until it answers."""
+        with self.log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port),
+                 "-k", str(self.data), "-c", "listen_addresses=127.0.0.1",
+                 "-c", "max_connections=200", *(() if self.durable else _NO_FSYNC)],
+                stdout=out, stderr=subprocess.STDOUT, user=self.uid,
+            )  # fmt: skip
+        _wait_for_postgres(self, self.log, timeout=30)
+
     def stop(self) -> None:
-        _stop(self.proc, timeout=30)
+        """Fast shutdown (SIGINT: clients are disconnected, not waited for)."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create a database (a copy of ``template``, if given); its URL. A template still
@@ -309,16 +331,8 @@ def running_postgres(folder: Path, *, durable: bool = False) -> Iterator[Postgre
                  "-E", "UTF8", "--locale=C", "--no-sync"],
                 stdout=out, stderr=subprocess.STDOUT, check=True, user=uid,
             )  # fmt: skip
-        port = free_port()
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [str(bindir / "postgres"), "-D", str(data), "-p", str(port), "-k", str(data),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200",
-                 *(() if durable else _NO_FSYNC)],
-                stdout=out, stderr=subprocess.STDOUT, user=uid,
-            )  # fmt: skip
-        server = Postgres(port, data, proc, user)
-        _wait_for_postgres(server, log, timeout=30)
+        server = Postgres(free_port(), data, user, uid, bindir, log, durable)
+        server.start()
         try:
             yield server
         finally:
@@ -339,7 +353,7 @@ def _wait_for_postgres(server: Postgres, log: Path, timeout: float) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if server.proc.poll() is not None:
+        if server.proc is not None and server.proc.poll() is not None:
             raise ServerStartError(
                 f"postgres exited with {server.proc.returncode}: {log.read_text()}"
             )

@@ -100,9 +100,10 @@ _DDL_TYPES: Final = (
 @functools.lru_cache(maxsize=1024)
 def postgres_sql(sql: str) -> str:
     """A statement in the modules' portable SQL as PostgreSQL (psycopg) takes it."""
-    parts = _QUOTED.split(sql)
-    for i in range(0, len(parts), 2):  # outside quoted literals
-        parts[i] = parts[i].replace("%", "%%").replace("?", "%s")
+    # psycopg reads % everywhere (literals too) as its own; ? only outside literals is ours.
+    parts = _QUOTED.split(sql.replace("%", "%%"))
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("?", "%s")
     out = "".join(parts)
     if re.match(r"\s*INSERT\s+OR\s+IGNORE\b", out, re.I):
         out = re.sub(r"^\s*INSERT\s+OR\s+IGNORE\b", "INSERT", out, flags=re.I)
@@ -363,6 +364,7 @@ class Database:
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 yield Tx(pg, "postgresql", self.where)
         except Exception as exc:
+            self._lost_connection(exc)  # a write is never retried: the caller decides
             mapped = _translated(exc, self.where)
             if mapped is exc:
                 raise
@@ -384,8 +386,29 @@ class Database:
             raise mapped from exc
 
     def _read(self, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        try:
+            with self._read_tx() as tx:
+                return tx.execute(sql, params).fetchall()
+        except StoreUnavailableError as exc:
+            if not self._lost_connection(exc):
+                raise
+        # PostgreSQL restarted or dropped us: read once more on a connection checked anew.
         with self._read_tx() as tx:
             return tx.execute(sql, params).fetchall()
+
+    def _lost_connection(self, exc: BaseException) -> bool:
+        """Whether ``exc`` was a lost PostgreSQL connection; if so every idle pooled
+        connection is checked and the dead ones replaced, so the next call gets a live one."""
+        errors = _psycopg_errors()
+        if self._pool is None or errors is None:
+            return False
+        cause = exc if isinstance(exc, errors[1]) else exc.__cause__
+        import psycopg
+
+        if not isinstance(cause, psycopg.OperationalError):
+            return False
+        self._pool.check()
+        return True
 
     def ping(self) -> None:
         """Raise ``StoreUnavailableError`` unless the database answers."""

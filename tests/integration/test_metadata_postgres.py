@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from storage.contract import StoreUnavailableError
+from storage.metadata import MetadataDB
 from tests.integration.test_api_metrics import agridrone_api
+from tests.servers import Postgres, running_postgres
 
 pytestmark = pytest.mark.integration
 
@@ -67,3 +71,38 @@ def test_an_unreachable_postgres_is_a_clear_error_naming_it_without_the_password
     assert "Traceback" not in done.stderr
     assert "127.0.0.1" in done.stderr
     assert "s3cret" not in done.stderr
+
+
+@pytest.fixture
+def own_postgres(tmp_path: Path) -> Iterator[Postgres]:
+    """A PostgreSQL of this test's own, for tests that restart it."""
+    with running_postgres(tmp_path / "pg") as server:
+        yield server
+
+
+def test_a_read_after_postgres_restarted_is_answered(own_postgres: Postgres) -> None:
+    db = MetadataDB(own_postgres.create_database("restart"))
+    try:
+        db.set_coop("htx-a", name="HTX A")
+        own_postgres.stop()
+        own_postgres.start()
+        coop = db.coop("htx-a")  # the pooled connection died with the server
+        assert coop is not None
+        assert coop.name == "HTX A"
+        db.set_coop("htx-b", name="HTX B")
+        assert [c.id for c in db.coops()] == ["htx-a", "htx-b"]
+    finally:
+        db.close()
+
+
+def test_a_write_after_postgres_restarted_fails_once_then_works(own_postgres: Postgres) -> None:
+    db = MetadataDB(own_postgres.create_database("restart"))
+    try:
+        own_postgres.stop()
+        own_postgres.start()
+        with pytest.raises(StoreUnavailableError, match="metadata database postgresql://"):
+            db.set_coop("htx-a", name="HTX A")
+        db.set_coop("htx-a", name="HTX A")  # never retried silently: the caller's choice
+        assert [c.id for c in db.coops()] == ["htx-a"]
+    finally:
+        db.close()

@@ -130,9 +130,9 @@ def test_every_agridrone_variable_the_project_mentions_is_a_setting() -> None:
 
 
 def _project_files() -> list[Path]:
-    roots = [REPO / d for d in ("agridrone", "api", "ingest", "fields", "flights", "reports")]
-    roots += [REPO / d for d in ("storage", "simulators", "tests", "docs", "deploy", "bench")]
-    roots += [REPO / d for d in ("scripts", ".ci")]
+    roots = [REPO / d for d in ("agridrone", "adapters", "api", "ingest", "fields", "flights")]
+    roots += [REPO / d for d in ("reports", "storage", "simulators", "tests", "docs", "deploy")]
+    roots += [REPO / d for d in ("bench", "scripts", ".ci")]
     files = [REPO / f for f in ("README.md", "Dockerfile", "docker-compose.yml", "Makefile")]
     for root in roots:
         if root.is_dir():
