@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import clean
+.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import bench-scaled bench-track clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,12 @@ bench-api: $(BIN)/agridrone
 
 bench-import: $(BIN)/agridrone
 	$(BIN)/python -m bench.fields_import
+
+bench-scaled: $(BIN)/agridrone servers
+	$(BIN)/python -m bench.scaled
+
+bench-track: $(BIN)/agridrone servers
+	$(BIN)/python -m bench.track
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache

@@ -20,6 +20,13 @@ def register(subparsers: Any) -> None:
     add_settings_arguments(p, *STORE_SETTINGS)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument(
+        "--forwarded-allow-ips",
+        metavar="ADDRESSES",
+        help="comma-separated proxies whose X-Forwarded-For/-Proto are believed (the access"
+        " log then shows the client, not the proxy); '*' only when nothing but the proxy"
+        " reaches this process [uvicorn's default: 127.0.0.1]",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=run)
 
@@ -44,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
             len(catalog.by_id),
             time.perf_counter() - started,
         )
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None)
+        uvicorn.run(
+            app,
+            host=args.host,
+            port=args.port,
+            log_config=None,
+            forwarded_allow_ips=args.forwarded_allow_ips,
+        )
     finally:
         store.close()
         metadata.close()

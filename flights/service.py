@@ -11,6 +11,7 @@ docs/flights.md ("Stored flights") has the rules.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -542,14 +543,38 @@ def redo_if_fields_changed(
     )
 
 
+#: The lease only its holder runs summarizer rounds under (storage/metadata/leases.py).
+SUMMARIZER_LEASE: Final = "flight-summarizer"
+
+
+@dataclass(frozen=True, slots=True)
+class WatchLease:
+    """Run rounds only while holding the lease ``name`` as ``holder`` (a name stable across
+    restarts, such as the worker's MQTT client id, so a restarted worker takes its own lease
+    back at once). It is renewed before every round and lasts ``ttl_s``: a few rounds, so
+    that a holder that dies is replaced within ``ttl_s`` and one that is merely slow is not."""
+
+    holder: str
+    ttl_s: float
+    name: str = SUMMARIZER_LEASE
+
+
 def watch(
     store: TelemetryStore,
     metadata: MetadataDB,
     stop: threading.Event,
     watcher: FlightWatcher | None = None,
     tick_s: float = 5.0,
+    *,
+    lease: WatchLease | None = None,
 ) -> None:
     """Summarize flights as they end, until ``stop`` is set (run it in its own thread).
+
+    With a ``lease``, several processes may run this and only the lease's holder runs
+    rounds; a process that takes the lease over starts its watcher afresh from the stored
+    flights (``FlightWatcher.since`` is per process). Every take-over, renewal and loss is
+    one log line. The lease is released on the way out, so another process takes over at
+    once.
 
     A failing round (store down, say, or any unexpected error) is logged and tried again
     at the next one: the thread never dies of it. Nothing is lost, because the watcher only
@@ -557,10 +582,15 @@ def watch(
     first time, then one line per round.
     """
     watcher = watcher or FlightWatcher()
+    keeper = _LeaseKeeper(lease, watcher) if lease is not None else None
     seen: set[str] = set()
     while not stop.is_set():
         now_ms = int(time.time() * 1000)
         if watcher.due(now_ms):
+            if keeper is not None and not keeper.hold(metadata, now_ms):
+                watcher.last_poll_ms = now_ms  # ask again next interval, not every tick
+                stop.wait(tick_s)
+                continue
             try:
                 outcomes = watcher.poll(store, metadata, now_ms)
             except StoreError as exc:
@@ -571,7 +601,78 @@ def watch(
                 saved = sum(len(o.saved) for o in outcomes)
                 if saved:
                     log.info("flights_summarized flights=%d drones=%d", saved, len(outcomes))
+            if keeper is not None:
+                keeper.check_overrun(now_ms)
         stop.wait(tick_s)
+    if keeper is not None:
+        keeper.release(metadata)
+
+
+class _LeaseKeeper:
+    """``watch``'s side of the lease: take, renew, notice a loss, release; one log line
+    for each change (and one per renewal)."""
+
+    def __init__(self, lease: WatchLease, watcher: FlightWatcher) -> None:
+        self.lease = lease
+        self.watcher = watcher
+        self.holding = False
+        self.waiting_for: str | None = None
+
+    def hold(self, metadata: MetadataDB, now_ms: int) -> bool:
+        """Take or renew the lease; whether this process may run a round now."""
+        name, me = self.lease.name, self.lease.holder
+        try:
+            got = metadata.acquire_lease(name, me, int(self.lease.ttl_s * 1000), now_ms)
+        except StoreError as exc:
+            log.warning("lease_check_failed lease=%s holder=%s error=%r", name, me, str(exc))
+            self.holding = False
+            return False
+        if not got.held_by(me):
+            if self.holding:
+                log.warning("lease_lost lease=%s holder=%s to=%s", name, me, got.holder)
+            elif self.waiting_for != got.holder:
+                log.info("lease_waiting lease=%s holder=%s held_by=%s", name, me, got.holder)
+            self.holding, self.waiting_for = False, got.holder
+            return False
+        if self.holding:
+            log.info("lease_renewed lease=%s holder=%s until_ms=%d", name, me, got.expires_ms)
+            return True
+        # A fresh hold: what this process remembered of its past rounds may be stale.
+        self.watcher.since.clear()
+        self.holding, self.waiting_for = True, None
+        if got.taken_over():
+            expired_s = (now_ms - (got.previous_expires_ms or now_ms)) / 1000
+            log.warning(
+                "lease_taken_over lease=%s holder=%s from=%s expired_s_ago=%.1f",
+                name,
+                me,
+                got.previous,
+                expired_s,
+            )
+        else:
+            log.info("lease_acquired lease=%s holder=%s until_ms=%d", name, me, got.expires_ms)
+        return True
+
+    def check_overrun(self, started_ms: int) -> None:
+        """Warn when a round outlasted the lease: another process may have taken over and
+        summarized the same flights (harmless, writes replace by flight id, but wasted)."""
+        seconds = time.time() - started_ms / 1000
+        if seconds > self.lease.ttl_s:
+            log.warning(
+                "lease_round_overran lease=%s holder=%s seconds=%.1f ttl_s=%.1f",
+                self.lease.name,
+                self.lease.holder,
+                seconds,
+                self.lease.ttl_s,
+            )
+
+    def release(self, metadata: MetadataDB) -> None:
+        """Give the lease up on the way out, so another process need not wait for expiry."""
+        if not self.holding:
+            return
+        with contextlib.suppress(StoreError):
+            if metadata.release_lease(self.lease.name, self.lease.holder):
+                log.info("lease_released lease=%s holder=%s", self.lease.name, self.lease.holder)
 
 
 #: Distinct unexpected errors whose traceback ``watch`` logs; later ones get one line.

@@ -24,8 +24,15 @@ from ingest.metrics import IngestMetrics
 from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
 from ingest.service import InboxLimits, IngestConfig, IngestService
 from ingest.worker import WriterConfig
+from storage.contract import TelemetryStore
+from storage.metadata import MetadataDB
 
 log = logging.getLogger(__name__)
+
+#: Default seconds between flight summarizer rounds.
+SUMMARIZE_INTERVAL_S = 30.0
+#: The summarizer lease lasts this many rounds: one missed renewal does not lose it.
+LEASE_ROUNDS = 3
 
 
 def register(subparsers: Any) -> None:
@@ -52,7 +59,22 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--summarize-flights",
         action="store_true",
-        help="also summarize flights as they end (one process per deployment should)",
+        help="also summarize flights as they end; with several workers only the holder of"
+        " the summarizer lease in the metadata store does, and another takes over if it dies",
+    )
+    p.add_argument(
+        "--summarize-interval",
+        type=float,
+        default=SUMMARIZE_INTERVAL_S,
+        metavar="SECONDS",
+        help="seconds between summarizer rounds (and lease renewals)",
+    )
+    p.add_argument(
+        "--summarize-lease",
+        type=float,
+        metavar="SECONDS",
+        help="how long the summarizer lease lasts unrenewed, i.e. how soon another worker"
+        f" takes over from a dead one (default {LEASE_ROUNDS} x the interval)",
     )
     p.add_argument("--batch-messages", type=int, default=WriterConfig().batch_messages)
     p.add_argument("--inbox-messages", type=int, default=InboxLimits().max_messages)
@@ -93,11 +115,46 @@ def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
     )
 
 
+def summarizer_lease_s(args: argparse.Namespace) -> float:
+    """How long the summarizer lease lasts: the flag, else ``LEASE_ROUNDS`` rounds."""
+    if args.summarize_interval <= 0:
+        raise ConfigError(f"--summarize-interval must be > 0 s, got {args.summarize_interval}")
+    lease_s = args.summarize_lease or LEASE_ROUNDS * args.summarize_interval
+    if lease_s <= args.summarize_interval:
+        raise ConfigError(
+            f"--summarize-lease ({lease_s} s) must be longer than --summarize-interval"
+            f" ({args.summarize_interval} s), or the holder loses it between renewals"
+        )
+    return float(lease_s)
+
+
+def _start_summarizer(
+    args: argparse.Namespace, store: TelemetryStore, metadata: MetadataDB, stop: threading.Event
+) -> threading.Thread:
+    """The flight summarizer thread, gated by the lease held under this worker's client id
+    (unique per worker: the broker keys its session by it)."""
+    from flights.service import FlightWatcher, WatchLease, watch
+
+    lease = WatchLease(holder=args.client_id, ttl_s=summarizer_lease_s(args))
+    watcher = FlightWatcher(interval_s=args.summarize_interval)
+    thread = threading.Thread(
+        target=watch,
+        args=(store, metadata, stop, watcher, min(5.0, args.summarize_interval / 2)),
+        kwargs={"lease": lease},
+        name="flights",
+        daemon=True,
+    )
+    thread.start()
+    return thread
+
+
 def run(args: argparse.Namespace) -> int:
     """Run until SIGTERM or SIGINT, then flush, acknowledge and exit 0."""
     configure_logging(args.log_level)
     settings = settings_from_args(args)
     config = build_config(args, settings)
+    if args.summarize_flights:
+        summarizer_lease_s(args)  # a bad interval or lease is refused before connecting
     store = open_telemetry_store(settings)
     metadata = open_metadata(settings)
     metrics = IngestMetrics()
@@ -117,12 +174,7 @@ def run(args: argparse.Namespace) -> int:
     service.start()
     watcher: threading.Thread | None = None
     if args.summarize_flights:
-        from flights.service import watch
-
-        watcher = threading.Thread(
-            target=watch, args=(store, metadata, stop), name="flights", daemon=True
-        )
-        watcher.start()
+        watcher = _start_summarizer(args, store, metadata, stop)
     log.info(
         "ingest_started store=%s mqtt=%s:%d client_id=%s",
         settings.store,

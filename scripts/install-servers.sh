@@ -58,4 +58,18 @@ if [ "${#need_apt[@]}" -gt 0 ]; then
     [ "$had_policy" = 1 ] || rm -f /usr/sbin/policy-rc.d
     rm -f /usr/sbin/policy-rc.d.agridrone
 fi
+# HAProxy only checks deploy/haproxy.cfg (tests/unit/test_deploy_files.py): unpacked, never
+# installed, so no service starts. Optional: without it that one check is skipped.
+if ! command -v haproxy >/dev/null 2>&1 && [ ! -x .servers/haproxy/usr/sbin/haproxy ]; then
+    tmp=$(mktemp -d)
+    if (cd "$tmp" && apt-get download -qq haproxy liblua5.3-0 libopentracing-c-wrapper0 \
+            libopentracing1) >/dev/null 2>&1; then
+        mkdir -p .servers/haproxy
+        for deb in "$tmp"/*.deb; do dpkg-deb -x "$deb" .servers/haproxy; done
+        echo "install-servers: unpacked haproxy into .servers/haproxy"
+    else
+        echo "install-servers: no haproxy (optional: deploy/haproxy.cfg is not checked)" >&2
+    fi
+    rm -rf "$tmp"
+fi
 echo "install-servers: mosquitto, influxd and postgresql are available"

@@ -37,11 +37,19 @@ from storage.metadata.flights import (
     pack_state,
     unpack_state,
 )
+from storage.metadata.leases import Lease, LeaseTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
 
 
 class MetadataDB(
-    RejectedLog, ApiKeyTable, DroneTable, FieldTable, CoopTable, FlightTable, LateRangeLog
+    RejectedLog,
+    ApiKeyTable,
+    DroneTable,
+    FieldTable,
+    CoopTable,
+    FlightTable,
+    LateRangeLog,
+    LeaseTable,
 ):
     """The metadata database: a SQLite file (one connection per thread, WAL,
     synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""
@@ -59,6 +67,7 @@ __all__ = [
     "FlightAudience",
     "FlightFieldState",
     "LateRange",
+    "Lease",
     "MetadataConflictError",
     "MetadataDB",
     "RejectedMessage",

@@ -8,16 +8,20 @@ test_init_broker.py.)
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
 from agridrone.cli import build_parser
 from agridrone.init import HEALTH_OPTIONS_NAME
-from agridrone.settings import ConfigError, settings_from_args
+from agridrone.settings import ConfigError, Settings, settings_from_args
 from ingest.broker_acl import ACL_FILE_NAME, DEFAULT_INGEST_USER, PASSWORD_FILE_NAME
 from tests.deployment import (
     COMPOSE_FILE,
@@ -34,7 +38,7 @@ CONF = dict(directives(SHIPPED_CONF.read_text()))
 def mounts(service: dict[str, Any]) -> dict[str, str]:
     """Mount target -> source (volume name or host path) of a compose service."""
     found = {}
-    for volume in service["volumes"]:
+    for volume in service.get("volumes", []):
         source, target, *_ = volume.split(":")
         found[target] = source
     return found
@@ -179,3 +183,173 @@ def test_a_metrics_setting_that_is_not_a_boolean_names_the_variable(
     monkeypatch.setenv("AGRIDRONE_METRICS_PUBLIC", "perhaps")
     with pytest.raises(ConfigError, match="AGRIDRONE_METRICS_PUBLIC"):
         settings_from_args(build_parser().parse_args(["api"]))
+
+
+# --- the scaled layout (profile "scaled", docs/deploy.md) -----------------------------------
+
+SCALED = ("postgres", "init-scaled", "mosquitto-scaled", "ingest-a", "ingest-b", "api-a", "api-b")
+SCALED_AGRIDRONE = ("init-scaled", "ingest-a", "ingest-b", "api-a", "api-b")
+WORKERS = ("ingest-a", "ingest-b")
+APIS = ("api-a", "api-b")
+HAPROXY_CFG = REPO / "deploy" / "haproxy.cfg"
+#: Where scripts/install-servers.sh unpacks HAProxy when the machine has none.
+LOCAL_HAPROXY = REPO / ".servers" / "haproxy"
+
+
+def services() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    found: dict[str, Any] = doc["services"]
+    return found
+
+
+def depends(name: str) -> set[str]:
+    return set(compose_service(name).get("depends_on", {}))
+
+
+def haproxy_servers() -> list[tuple[str, str]]:
+    """(name, host:port) of each ``server`` line of the API backend."""
+    lines = [line.split() for line in HAPROXY_CFG.read_text().splitlines()]
+    return [(w[1], w[2]) for w in lines if w and w[0] == "server"]
+
+
+def test_the_scaled_services_run_only_with_the_scaled_profile() -> None:
+    for name, service in services().items():
+        if name in (*SCALED, "proxy"):
+            assert service.get("profiles") == ["scaled"], name
+        else:
+            assert "profiles" not in service, f"{name} would leave `docker compose up`"
+
+
+def test_the_scaled_layout_starts_none_of_the_single_process_services() -> None:
+    single = {"init", "mosquitto", "ingest", "api"}
+    reachable, todo = set(), ["proxy", *WORKERS]
+    while todo:
+        name = todo.pop()
+        if name not in reachable:
+            reachable.add(name)
+            todo += depends(name)
+    assert reachable.isdisjoint(single)
+    assert reachable >= {*SCALED, "proxy", "influxdb"}
+
+
+def test_every_scaled_process_reads_one_postgresql_metadata_store() -> None:
+    urls = {compose_service(n)["environment"]["AGRIDRONE_METADATA_URL"] for n in SCALED_AGRIDRONE}
+    (url,) = urls
+    parts = urlsplit(url)
+    pg_env = compose_service("postgres")["environment"]
+    assert parts.scheme == "postgresql"
+    assert (parts.hostname, parts.port) == ("postgres", 5432)
+    assert parts.username == pg_env["POSTGRES_USER"]
+    assert parts.path == f"/{pg_env['POSTGRES_DB']}"
+    assert parts.password == pg_env["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-}"
+    for name in SCALED_AGRIDRONE:
+        assert "postgres" in depends(name) or "init-scaled" in depends(name), name
+
+
+def test_the_scaled_processes_use_the_shared_broker_and_store() -> None:
+    for name in SCALED_AGRIDRONE:
+        env = compose_service(name)["environment"]
+        assert env["AGRIDRONE_MQTT_URL"] == "mqtt://mosquitto-scaled:1883"
+        assert env["AGRIDRONE_STORE"] == "influx"
+        assert (
+            env["AGRIDRONE_INFLUX_URL"]
+            == compose_service("ingest")["environment"]["AGRIDRONE_INFLUX_URL"]
+        )
+
+
+def test_the_workers_share_one_group_under_logins_of_their_own() -> None:
+    init = compose_service("init-scaled")["command"]
+    users = [init[i + 1] for i, word in enumerate(init) if word == "--ingest-user"]
+    env_dir = option(init, "--env-dir")
+    client_ids = []
+    for name in WORKERS:
+        worker = compose_service(name)
+        command = worker["command"]
+        assert command[0] == "ingest"
+        assert option(command, "--share-group") == "agridrone"
+        assert "--summarize-flights" in command
+        client_id = option(command, "--client-id")
+        script = unescape_compose(worker["entrypoint"])
+        assert f". {env_dir}/{client_id}.env" in script[2]
+        assert mounts(worker)[env_dir] == mounts(compose_service("init-scaled"))[env_dir]
+        assert worker["restart"] == "unless-stopped"  # its queued share waits for it
+        client_ids.append(client_id)
+    assert sorted(client_ids) == sorted(users)
+    assert len(set(client_ids)) == len(WORKERS)
+
+
+def test_the_scaled_broker_is_the_shipped_one_with_init_scaled_s_logins() -> None:
+    broker = compose_service("mosquitto-scaled")
+    assert mounts(broker)["/mosquitto/config/mosquitto.conf"] == "./deploy/mosquitto.conf"
+    auth_dir = str(PurePosixPath(CONF["password_file"]).parent)
+    init_mounts = mounts(compose_service("init-scaled"))
+    assert mounts(broker)[auth_dir] == init_mounts[image_env()["AGRIDRONE_BROKER_DIR"]]
+    assert broker["depends_on"] == {"init-scaled": {"condition": "service_completed_successfully"}}
+
+
+def test_every_scaled_service_has_a_healthcheck() -> None:
+    for name in (*SCALED, "proxy"):
+        if name != "init-scaled":
+            assert compose_service(name)["healthcheck"]["test"][0] == "CMD", name
+
+
+def test_the_proxy_sends_its_port_to_both_api_replicas_checked_by_their_readiness() -> None:
+    proxy = compose_service("proxy")
+    cfg = HAPROXY_CFG.read_text()
+    (published,) = proxy["ports"]
+    assert f"bind :{published.split(':')[1]}" in cfg
+    assert mounts(proxy)["/usr/local/etc/haproxy/haproxy.cfg"] == "./deploy/haproxy.cfg"
+    upstreams = dict(haproxy_servers())
+    assert set(upstreams) == set(APIS)
+    for name in APIS:
+        command = compose_service(name)["command"]
+        assert upstreams[name] == f"{name}:{option(command, '--port')}"
+        assert option(command, "--host") == "0.0.0.0"
+        assert "ports" not in compose_service(name)  # only through the proxy, so that
+        assert option(command, "--forwarded-allow-ips") == "*"  # it may believe the proxy
+        assert "/readyz" in " ".join(compose_service(name)["healthcheck"]["test"])
+    assert "option httpchk GET /readyz" in cfg
+    assert "monitor-uri /proxy-health" in cfg
+    assert "http://127.0.0.1:8000/proxy-health" in proxy["healthcheck"]["test"]
+
+
+def test_every_agridrone_variable_in_the_compose_file_is_a_known_setting() -> None:
+    known = {f"AGRIDRONE_{name.upper()}" for name in Settings.model_fields}
+    for name, service in services().items():
+        env = service.get("environment") or {}
+        used = {k for k in env if k.startswith("AGRIDRONE_")}
+        assert used <= known, f"{name}: {sorted(used - known)}"
+    # Variables the compose file reads from the shell that runs it: agridrone, run in that
+    # shell, would refuse an AGRIDRONE_ one it does not know.
+    interpolated = set(re.findall(r"\$\{(\w+)", COMPOSE_FILE.read_text(encoding="utf-8")))
+    assert {v for v in interpolated if v.startswith("AGRIDRONE_")} <= known
+    assert "POSTGRES_PASSWORD" in interpolated
+
+
+def haproxy_command() -> tuple[list[str], dict[str, str]] | None:
+    """The HAProxy binary and its environment: the machine's, or the unpacked one."""
+    found = shutil.which("haproxy")
+    if found:
+        return [found], dict(os.environ)
+    local = LOCAL_HAPROXY / "usr" / "sbin" / "haproxy"
+    if local.exists():
+        libs = LOCAL_HAPROXY / "usr" / "lib" / "x86_64-linux-gnu"
+        return [str(local)], {**os.environ, "LD_LIBRARY_PATH": str(libs)}
+    return None
+
+
+def test_haproxy_accepts_the_shipped_configuration() -> None:
+    command = haproxy_command()
+    if command is None:
+        pytest.skip("no haproxy here: scripts/install-servers.sh unpacks it when apt has it")
+    exe, env = command
+    result = subprocess.run(
+        [*exe, "-c", "-f", str(HAPROXY_CFG)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Configuration file is valid" in result.stdout + result.stderr
