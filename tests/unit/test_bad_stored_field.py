@@ -151,13 +151,10 @@ def test_an_unusable_version_is_logged_once_with_its_id(
 # --- the coverage engine -----------------------------------------------------------------
 
 
-def test_preparing_a_neighbour_of_an_invalid_outline_is_what_breaks_without_screening() -> None:
-    with_bowtie = dataclasses.replace(
-        registry(), fields=(*registry().fields, bowtie_over("dt-hp-001"))
-    )
-    neighbour = with_bowtie.get("dt-hp-001")
+def test_the_surroundings_of_a_neighbour_of_an_invalid_outline_break_without_screening() -> None:
+    neighbour = registry().get("dt-hp-001")
     with pytest.raises(shapely.errors.GEOSException, match="side location conflict"):
-        fields.coverage._prepare(neighbour, with_bowtie, fields.coverage.CoverageParams())
+        fields.coverage.field_targets([neighbour, bowtie_over("dt-hp-001")], (), neighbour.plane)
 
 
 def test_the_engine_leaves_out_an_invalid_outline_and_prepares_every_other_field(
@@ -190,10 +187,10 @@ def test_a_geos_error_while_preparing_one_field_leaves_out_only_that_field(
 ) -> None:
     real = fields.coverage._prepare
 
-    def failing(f: Field, reg: FieldRegistry, p: Any) -> Any:
+    def failing(f: Field, binding: tuple[Field, ...], p: Any) -> Any:
         if f.id == "dt-yt-007":
             raise shapely.errors.GEOSException("TopologyException: side location conflict")
-        return real(f, reg, p)
+        return real(f, binding, p)
 
     monkeypatch.setattr(fields.coverage, "_prepare", failing)
     engine = CoverageEngine(registry())
