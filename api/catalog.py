@@ -2,7 +2,10 @@
 
 Parsing every stored feature (validation, projection) and preparing a coverage engine over
 them costs far more than answering a request, so the API keeps one ``Catalog`` and swaps
-it for a new one only when ``MetadataDB.fields_version`` moves (a cheap indexed query).
+it for a new one only when ``MetadataDB.fields_version`` moves (a cheap query, read from
+the database on every request, so another API process's change is seen at once). The new
+catalog reuses the previous one's parsed fields and prepared engine fields for every
+version that did not change: a change costs the changed fields, not the registry.
 A catalog also holds every past version of the fields (``history``) and hands out the
 registry and engine as they were at any instant, for flights of the past.
 """
@@ -57,6 +60,16 @@ class Catalog:
         default_factory=lambda: LruCache(CACHED_SETS)
     )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The previous catalog's latest engine: fields it prepared that did not change since
+    #: are reused by this catalog's first engine (then dropped).
+    base_engine: CoverageEngine | None = None
+
+    def latest_engine(self) -> CoverageEngine | None:
+        """The engine built or used most recently (the base of the next catalog's)."""
+        with self._lock:
+            if self._past:
+                return next(reversed(self._past.values()))
+            return self.base_engine
 
     def engine(self) -> CoverageEngine | None:
         """The coverage engine over the fields valid now (default parameters), or ``None``
@@ -95,8 +108,10 @@ class Catalog:
         with self._lock:
             engine = self._past.get(key)
             if engine is None:
-                engine = CoverageEngine(registry, CoverageParams())
+                base = next(reversed(self._past.values())) if self._past else self.base_engine
+                engine = CoverageEngine(registry, CoverageParams(), previous=base)
                 self._past[key] = engine
+                self.base_engine = None
                 while len(self._past) > CACHED_ENGINES:
                     self._past.popitem(last=False)
             self._past.move_to_end(key)
@@ -119,15 +134,25 @@ class FieldCatalog:
             return current
         with self._lock:
             if self._current is None or self._current.version != version:
-                self._current = _load(self._metadata, version)
+                self._current = _load(self._metadata, version, self._current)
             return self._current
 
 
-def _load(metadata: MetadataDB, version: tuple[int, int]) -> Catalog:
-    history = FieldHistory(metadata.field_versions())
+def _load(metadata: MetadataDB, version: tuple[int, int], previous: Catalog | None) -> Catalog:
+    """The catalog of ``version``; what the ``previous`` one parsed and prepared for
+    versions that did not change is reused (one changed field costs one field's work)."""
+    history = FieldHistory(
+        metadata.field_versions(), previous=previous.history if previous else None
+    )
     current = history.usable(v for v in history.versions if v.valid_to_ms is None)
     registry = registry_of(current)
     by_id = {f.id: f for f in current}
     # The version read before the rows: a save racing with this load makes the next call
     # see a newer version and load again, never keep stale rows under a new version.
-    return Catalog(version=version, registry=registry, by_id=by_id, history=history)
+    return Catalog(
+        version=version,
+        registry=registry,
+        by_id=by_id,
+        history=history,
+        base_engine=previous.latest_engine() if previous else None,
+    )

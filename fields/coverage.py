@@ -511,19 +511,29 @@ class CoverageEngine:
         if previous is not None and _same_grids(previous.params, self.params):
             reusable = {pf.field: pf for pf in previous.fields.values()}
         self.fields: dict[str, PreparedField] = {}
-        prepared = reused = 0
+        todo: list[tuple[Field, tuple[Field, ...]]] = []
+        reused = 0
         for f, binding in zip(fields, self._binding_zones(), strict=True):
             old = reusable.get(f)
             if old is not None and old.binding == binding:
-                self.fields[f.id] = old
                 reused += 1
-                continue
-            try:
-                self.fields[f.id] = _prepare(f, binding, self.params)
-            except shapely.errors.GEOSException as exc:
-                self._leave_out(f, f"geometry error while preparing it ({exc})")
-                continue
-            prepared += 1
+            else:
+                todo.append((f, binding))
+        fresh: dict[str, PreparedField] = {}
+        for f, outcome in zip((f for f, _ in todo), _prepare_many(todo, self.params), strict=True):
+            if isinstance(outcome, PreparedField):
+                fresh[f.id] = outcome
+            else:
+                self._leave_out(f, f"geometry error while preparing it ({outcome})")
+        for f in fields:  # registry order, whichever way each field was got
+            pf = fresh.get(f.id)
+            if pf is None:
+                old = reusable.get(f)
+                if old is None or f.id in self.unprepared:
+                    continue
+                pf = old
+            self.fields[f.id] = pf
+        prepared = len(fresh)
         #: How many fields were prepared afresh and how many reused from ``previous``.
         self.stats = PrepareStats(prepared=prepared, reused=reused)
         self._ids = list(self.fields)
@@ -757,22 +767,76 @@ def field_targets(fields: Sequence[Field], zones: Sequence[Field], plane: LocalP
     return polygonal_or_empty(shapely.union_all(parts)) if parts else _EMPTY
 
 
-def _prepare(f: Field, binding: tuple[Field, ...], p: CoverageParams) -> PreparedField:
-    """One field against the zones that bind it and touch it: its target and grid."""
-    minx, miny, maxx, maxy = (float(v) for v in f.geometry.bounds)
-    target = f.metric
-    if binding:
-        no_spray = f.plane.to_plane(shapely.union_all([z.geometry for z in binding]))
-        target = polygonal_or_empty(shapely.difference(f.metric, no_spray))
-    bounds = tuple(float(v) for v in f.metric.bounds)
-    cell = p.cell_m
-    area_box = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
-    if area_box / (cell * cell) > p.max_cells:
-        cell = float(np.sqrt(area_box / p.max_cells))
-    grid = Grid.covering((bounds[0], bounds[1], bounds[2], bounds[3]), cell)
-    return PreparedField(
-        field=f, target=target, grid=grid, bbox=(minx, miny, maxx, maxy), binding=binding
-    )
+def _prepare_many(
+    todo: Sequence[tuple[Field, tuple[Field, ...]]], p: CoverageParams
+) -> list[PreparedField | shapely.errors.GEOSException]:
+    """Prepare fields against the zones that bind them, in bulk: each zone projected once
+    per plane, one vectorized difference for all targets. A GEOS error in the bulk call is
+    retried field by field, so it costs only the field that causes it."""
+    if not todo:
+        return []
+    metric = np.array([f.metric for f, _ in todo], dtype=object)
+    zoned = np.array([bool(b) for _, b in todo], dtype=bool)
+    targets = metric.copy()
+    if zoned.any():
+        projected: dict[tuple[int, LocalPlane], Any] = {}
+        by_plane: dict[LocalPlane, dict[int, Field]] = {}
+        for f, binding in todo:
+            for z in binding:
+                by_plane.setdefault(f.plane, {})[id(z)] = z
+        for plane, zones in by_plane.items():
+            shapes = plane.to_plane(np.array([z.geometry for z in zones.values()], dtype=object))
+            projected.update(((key, plane), g) for key, g in zip(zones, shapes, strict=True))
+        no_spray = np.array(
+            [
+                _union([projected[id(z), f.plane] for z in binding])
+                for f, binding in (todo[int(i)] for i in np.flatnonzero(zoned))
+            ],
+            dtype=object,
+        )
+        try:
+            targets[zoned] = _targets(metric[zoned], no_spray)
+        except shapely.errors.GEOSException:
+            rows = np.flatnonzero(zoned)
+            for k, i in enumerate(rows):
+                try:
+                    targets[i] = _targets(metric[i : i + 1], no_spray[k : k + 1])[0]
+                except shapely.errors.GEOSException as exc:
+                    targets[i] = exc
+    lonlat = shapely.bounds(np.array([f.geometry for f, _ in todo], dtype=object)).tolist()
+    metres = shapely.bounds(metric).tolist()
+    out: list[PreparedField | shapely.errors.GEOSException] = []
+    for (f, binding), target, box, bounds in zip(todo, targets, lonlat, metres, strict=True):
+        if isinstance(target, shapely.errors.GEOSException):
+            out.append(target)
+            continue
+        cell = p.cell_m
+        area_box = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+        if area_box / (cell * cell) > p.max_cells:
+            cell = float(np.sqrt(area_box / p.max_cells))
+        out.append(
+            PreparedField(
+                field=f,
+                target=target,
+                grid=Grid.covering((bounds[0], bounds[1], bounds[2], bounds[3]), cell),
+                bbox=(box[0], box[1], box[2], box[3]),
+                binding=binding,
+            )
+        )
+    return out
+
+
+def _union(shapes: Sequence[Any]) -> Any:
+    return shapes[0] if len(shapes) == 1 else shapely.union_all(shapes)
+
+
+def _targets(metric: Any, no_spray: Any) -> Any:
+    """Fields minus their zones (arrays, element by element), keeping only polygons."""
+    out = shapely.difference(metric, no_spray)
+    odd = ~np.isin(shapely.get_type_id(out), (3, 6))  # not Polygon / MultiPolygon
+    for i in np.flatnonzero(odd):
+        out[i] = polygonal_or_empty(out[i])
+    return out
 
 
 def _batch(pf: PreparedField, ps: Passes, candidates: IntArray, p: CoverageParams) -> _Batch | None:
