@@ -12,10 +12,12 @@ registry and engine as they were at any instant, for flights of the past.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -30,6 +32,19 @@ from storage.metadata import MetadataDB
 CACHED_ENGINES: Final = 8
 #: Seconds a client is told to wait for a flight being summarized again.
 RETRY_AFTER_S: Final = 60
+#: Heavy geometry (coverage answers) running at once, one per core: more threads only
+#: fight over the GIL, and the event loop (``/healthz``, cheap routes) waits behind them.
+HEAVY_SLOTS: Final = max(1, os.cpu_count() or 1)
+_heavy = threading.BoundedSemaphore(HEAVY_SLOTS)
+
+
+@contextlib.contextmanager
+def heavy() -> Iterator[None]:
+    """Hold one of the ``HEAVY_SLOTS`` while computing: sync routes run in the server's
+    thread pool, and a thread waiting here holds no GIL, so however many clients ask for
+    coverage at once, the event loop keeps answering."""
+    with _heavy:
+        yield
 
 
 def being_recomputed(flight_id: str, start: str, end: str) -> HTTPException:

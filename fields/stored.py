@@ -57,6 +57,11 @@ class LruCache(Generic[K, V]):
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
 
+    def clear(self) -> None:
+        """Forget every value."""
+        with self._lock:
+            self._items.clear()
+
     def peek(self, key: K) -> V | None:
         """The value under ``key`` if kept, without building one."""
         with self._lock:
@@ -67,6 +72,11 @@ class LruCache(Generic[K, V]):
 #: ``FieldHistory`` takes them as parsed instead of validating and projecting them again
 #: (a town's import would otherwise be parsed twice before its first coverage answer).
 _just_stored: LruCache[str, Field] = LruCache(CACHED_STORED)
+
+
+def forget_stored() -> None:
+    """Forget the fields ``to_stored`` remembered (a benchmark's cold start)."""
+    _just_stored.clear()
 
 
 def to_stored(fields: Iterable[Field]) -> list[StoredField]:
