@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api clean
+.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-registry clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-coverage: $(BIN)/agridrone
 
 bench-api: $(BIN)/agridrone
 	$(BIN)/python -m bench.api
+
+bench-registry: $(BIN)/agridrone
+	$(BIN)/python -m bench.registry
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache
