@@ -13,6 +13,7 @@ registry and engine as they were at any instant, for flights of the past.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 import time
@@ -25,7 +26,13 @@ from fastapi import HTTPException
 
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.registry import Field, FieldRegistry
-from fields.stored import CACHED_SETS, FieldHistory, LruCache, VersionSet, registry_of
+from fields.stored import (
+    CACHED_SETS,
+    FieldHistory,
+    LruCache,
+    VersionSet,
+    registry_of,
+)
 from storage.metadata import MetadataDB
 
 #: Coverage engines of past registries kept at once.
@@ -74,6 +81,9 @@ class Catalog:
     _owners: LruCache[int, Mapping[str, tuple[str, str]]] = field(
         default_factory=lambda: LruCache(CACHED_SETS)
     )
+    _by_span: LruCache[int, CoverageEngine | None] = field(
+        default_factory=lambda: LruCache(CACHED_ENGINES)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
     #: The previous catalog's latest engine: fields it prepared that did not change since
     #: are reused by this catalog's first engine (then dropped).
@@ -116,7 +126,11 @@ class Catalog:
 
     def engine_at(self, ms: int) -> CoverageEngine | None:
         """The coverage engine over the registry as it was at ``ms`` (default parameters),
-        or ``None`` when no field was registered then."""
+        or ``None`` when no field was registered then; looked up by the span of the
+        history holding ``ms`` (a version set of a town is a 100,000-long key to hash)."""
+        return self._by_span.get(self.history.span_at(ms), lambda: self._engine_at(ms))
+
+    def _engine_at(self, ms: int) -> CoverageEngine | None:
         key, registry = self.history.registry_at(ms)
         if registry is None or not registry.fields:
             return None
@@ -130,7 +144,10 @@ class Catalog:
                 while len(self._past) > CACHED_ENGINES:
                     self._past.popitem(last=False)
             self._past.move_to_end(key)
-            return engine
+        # The engine lives until the registry changes: keep its objects out of the cyclic
+        # collector's full scans (a town's take ~1 s each, holding the GIL).
+        gc.freeze()
+        return engine
 
 
 class FieldCatalog:
@@ -162,6 +179,8 @@ def _load(metadata: MetadataDB, version: tuple[int, int], previous: Catalog | No
     current = history.usable(v for v in history.versions if v.valid_to_ms is None)
     registry = registry_of(current)
     by_id = {f.id: f for f in current}
+    # The parsed registry lives until the next change: out of the cyclic collector's scans.
+    gc.freeze()
     # The version read before the rows: a save racing with this load makes the next call
     # see a newer version and load again, never keep stale rows under a new version.
     return Catalog(

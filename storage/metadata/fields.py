@@ -132,6 +132,7 @@ CREATE TABLE IF NOT EXISTS field_versions (
     PRIMARY KEY (id, seq)
 );
 CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms, id);
+CREATE INDEX IF NOT EXISTS field_versions_changed ON field_versions (changed_ms);
 """
 
     def __init__(self, path: Path | str) -> None:
@@ -304,10 +305,14 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
     # --- reading -------------------------------------------------------------------------
 
     def fields_version(self) -> tuple[int, int]:
-        """(how many versions, latest change time): changes whenever the registry or its
-        history does, so caches of parsed fields know when to reload."""
+        """(the latest version row, the latest change time): changes whenever the registry
+        or its history does (every change stamps a later ``changed_ms``), so caches of
+        parsed fields know when to reload. Two index look-ups, whatever the registry's
+        size: every API request reads it."""
         count, latest = self._read(
-            "SELECT count(*), coalesce(max(changed_ms), 0) FROM field_versions", ()
+            "SELECT coalesce((SELECT max(rowid) FROM field_versions), 0),"
+            " coalesce((SELECT max(changed_ms) FROM field_versions), 0)",
+            (),
         )[0]
         return int(count), int(latest)
 
