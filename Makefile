@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import bench-scaled bench-track clean
+.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-scaled: $(BIN)/agridrone servers
 
 bench-track: $(BIN)/agridrone servers
 	$(BIN)/python -m bench.track
+
+bench-registry: $(BIN)/agridrone
+	$(BIN)/python -m bench.registry
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache

@@ -2,17 +2,23 @@
 
 Parsing every stored feature (validation, projection) and preparing a coverage engine over
 them costs far more than answering a request, so the API keeps one ``Catalog`` and swaps
-it for a new one only when ``MetadataDB.fields_version`` moves (a cheap indexed query).
+it for a new one only when ``MetadataDB.fields_version`` moves (a cheap query, read from
+the database on every request, so another API process's change is seen at once). The new
+catalog reuses the previous one's parsed fields and prepared engine fields for every
+version that did not change: a change costs the changed fields, not the registry.
 A catalog also holds every past version of the fields (``history``) and hands out the
 registry and engine as they were at any instant, for flights of the past.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -20,13 +26,32 @@ from fastapi import HTTPException
 
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.registry import Field, FieldRegistry
-from fields.stored import CACHED_SETS, FieldHistory, LruCache, VersionSet, registry_of
+from fields.stored import (
+    CACHED_SETS,
+    FieldHistory,
+    LruCache,
+    VersionSet,
+    registry_of,
+)
 from storage.metadata import MetadataDB
 
 #: Coverage engines of past registries kept at once.
 CACHED_ENGINES: Final = 8
 #: Seconds a client is told to wait for a flight being summarized again.
 RETRY_AFTER_S: Final = 60
+#: Heavy geometry (coverage answers) running at once, one per core: more threads only
+#: fight over the GIL, and the event loop (``/healthz``, cheap routes) waits behind them.
+HEAVY_SLOTS: Final = max(1, os.cpu_count() or 1)
+_heavy = threading.BoundedSemaphore(HEAVY_SLOTS)
+
+
+@contextlib.contextmanager
+def heavy() -> Iterator[None]:
+    """Hold one of the ``HEAVY_SLOTS`` while computing: sync routes run in the server's
+    thread pool, and a thread waiting here holds no GIL, so however many clients ask for
+    coverage at once, the event loop keeps answering."""
+    with _heavy:
+        yield
 
 
 def being_recomputed(flight_id: str, start: str, end: str) -> HTTPException:
@@ -56,7 +81,20 @@ class Catalog:
     _owners: LruCache[int, Mapping[str, tuple[str, str]]] = field(
         default_factory=lambda: LruCache(CACHED_SETS)
     )
+    _by_span: LruCache[int, CoverageEngine | None] = field(
+        default_factory=lambda: LruCache(CACHED_ENGINES)
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The previous catalog's latest engine: fields it prepared that did not change since
+    #: are reused by this catalog's first engine (then dropped).
+    base_engine: CoverageEngine | None = None
+
+    def latest_engine(self) -> CoverageEngine | None:
+        """The engine built or used most recently (the base of the next catalog's)."""
+        with self._lock:
+            if self._past:
+                return next(reversed(self._past.values()))
+            return self.base_engine
 
     def engine(self) -> CoverageEngine | None:
         """The coverage engine over the fields valid now (default parameters), or ``None``
@@ -88,19 +126,28 @@ class Catalog:
 
     def engine_at(self, ms: int) -> CoverageEngine | None:
         """The coverage engine over the registry as it was at ``ms`` (default parameters),
-        or ``None`` when no field was registered then."""
+        or ``None`` when no field was registered then; looked up by the span of the
+        history holding ``ms`` (a version set of a town is a 100,000-long key to hash)."""
+        return self._by_span.get(self.history.span_at(ms), lambda: self._engine_at(ms))
+
+    def _engine_at(self, ms: int) -> CoverageEngine | None:
         key, registry = self.history.registry_at(ms)
         if registry is None or not registry.fields:
             return None
         with self._lock:
             engine = self._past.get(key)
             if engine is None:
-                engine = CoverageEngine(registry, CoverageParams())
+                base = next(reversed(self._past.values())) if self._past else self.base_engine
+                engine = CoverageEngine(registry, CoverageParams(), previous=base)
                 self._past[key] = engine
+                self.base_engine = None
                 while len(self._past) > CACHED_ENGINES:
                     self._past.popitem(last=False)
             self._past.move_to_end(key)
-            return engine
+        # The engine lives until the registry changes: keep its objects out of the cyclic
+        # collector's full scans (a town's take ~1 s each, holding the GIL).
+        gc.freeze()
+        return engine
 
 
 class FieldCatalog:
@@ -119,15 +166,27 @@ class FieldCatalog:
             return current
         with self._lock:
             if self._current is None or self._current.version != version:
-                self._current = _load(self._metadata, version)
+                self._current = _load(self._metadata, version, self._current)
             return self._current
 
 
-def _load(metadata: MetadataDB, version: tuple[int, int]) -> Catalog:
-    history = FieldHistory(metadata.field_versions())
+def _load(metadata: MetadataDB, version: tuple[int, int], previous: Catalog | None) -> Catalog:
+    """The catalog of ``version``; what the ``previous`` one parsed and prepared for
+    versions that did not change is reused (one changed field costs one field's work)."""
+    history = FieldHistory(
+        metadata.field_versions(), previous=previous.history if previous else None
+    )
     current = history.usable(v for v in history.versions if v.valid_to_ms is None)
     registry = registry_of(current)
     by_id = {f.id: f for f in current}
+    # The parsed registry lives until the next change: out of the cyclic collector's scans.
+    gc.freeze()
     # The version read before the rows: a save racing with this load makes the next call
     # see a newer version and load again, never keep stale rows under a new version.
-    return Catalog(version=version, registry=registry, by_id=by_id, history=history)
+    return Catalog(
+        version=version,
+        registry=registry,
+        by_id=by_id,
+        history=history,
+        base_engine=previous.latest_engine() if previous else None,
+    )

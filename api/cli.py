@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import threading
 import time
 from typing import Any
 
@@ -31,6 +32,20 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
+def _warm(app: Any) -> None:
+    """Load the field catalog and its current coverage engine, logging how long it took."""
+    started = time.perf_counter()
+    try:
+        catalog = app.state.catalog.current()
+        catalog.engine()
+    except Exception:  # the first request tries again and answers the error
+        log.exception("fields_load_failed")
+        return
+    log.info(
+        "fields_loaded fields=%d seconds=%.2f", len(catalog.by_id), time.perf_counter() - started
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     import uvicorn
@@ -43,14 +58,10 @@ def run(args: argparse.Namespace) -> int:
     metadata = open_metadata(settings)
     try:
         app = create_app(store, metadata, metrics_public=settings.metrics_public)
-        started = time.perf_counter()
-        catalog = app.state.catalog.current()
-        catalog.engine()  # parse fields and prepare coverage before the first request, not in it
-        log.info(
-            "fields_loaded fields=%d seconds=%.2f",
-            len(catalog.by_id),
-            time.perf_counter() - started,
-        )
+        # Parse the fields and prepare coverage before the first request asks, in a thread
+        # of its own: /healthz answers meanwhile (a town's registry takes tens of seconds),
+        # and a coverage request that comes first waits for the same catalog lock.
+        threading.Thread(target=_warm, args=(app,), name="catalog-warm", daemon=True).start()
         uvicorn.run(
             app,
             host=args.host,

@@ -25,7 +25,12 @@ from pydantic import BaseModel
 from api.auth import Principal, can_see_field, can_see_flight_on_field
 from api.catalog import Catalog
 from fields.importing import Importer, ImportPlan, overlap_message, plan_import
-from fields.overlaps import foreign_overlaps, overlaps_within
+from fields.overlaps import (
+    Overlap,
+    foreign_overlaps,
+    overlaps_between,
+    overlaps_within,
+)
 from fields.registry import Field, FieldRegistry
 from storage.metadata import FieldFlight, MetadataDB
 
@@ -133,20 +138,42 @@ _shadow_lock = threading.Lock()
 _shadows: weakref.WeakKeyDictionary[Catalog, dict[str, frozenset[str]]] = (
     weakref.WeakKeyDictionary()
 )
+#: The field versions of the last computation and their significant cross-cooperative
+#: overlaps: the next catalog's computation pairs only the versions new since then (one
+#: ``Field`` object per stored version, carried over by ``FieldHistory``).
+_known: tuple[set[Field], list[Overlap]] | None = None
 
 
 def foreign_overlaps_of(catalog: Catalog) -> dict[str, frozenset[str]]:
     """For each field id some version of which overlaps significantly a version of another
     cooperative's field (at any time, deleted ones included), those cooperatives;
-    computed once per catalog version. Every version counts, whenever it was valid: a
-    flight is hidden when in doubt (unless its job named the field)."""
+    computed once per catalog version, incrementally from the previous computation's
+    pairs. Every version counts, whenever it was valid: a flight is hidden when in doubt
+    (unless its job named the field)."""
     with _shadow_lock:
         found = _shadows.get(catalog)
         if found is None:
-            pairs = overlaps_within(catalog.history.all_fields())
+            pairs = _cross_pairs(catalog.history.all_fields())
             found = foreign_overlaps(o for o in pairs if o.a.id != o.b.id)
             _shadows[catalog] = found
         return found
+
+
+def _cross_pairs(fields: Sequence[Field]) -> list[Overlap]:
+    """The significant cross-cooperative overlaps among ``fields``: those of the previous
+    call between versions still here, plus those of the versions new since (spatial index
+    queries over the new ones only). Call with ``_shadow_lock`` held."""
+    global _known  # noqa: PLW0603 -- one cache shared by every catalog of the process
+    current = set(fields)
+    if _known is None:
+        pairs = [o for o in overlaps_within(fields) if o.across_coops and o.significant]
+    else:
+        seen, before = _known
+        new = [f for f in fields if f not in seen]
+        pairs = [o for o in before if o.a in current and o.b in current]
+        pairs += [o for o in overlaps_between(new, fields) if o.across_coops and o.significant]
+    _known = (current, pairs)
+    return pairs
 
 
 def visible_parts(

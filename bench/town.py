@@ -82,6 +82,17 @@ class Block:
             self.centre[1] + u * math.sin(a) + v * math.cos(a),
         )
 
+    def to_local(self, x: Any, y: Any) -> tuple[Any, Any]:
+        """Town-plane metres to block-local metres (the inverse of ``to_town``)."""
+        depth = self.rows[-1][1]
+        a = math.radians(self.angle_deg)
+        dx = np.asarray(x, dtype=np.float64) - self.centre[0]
+        dy = np.asarray(y, dtype=np.float64) - self.centre[1]
+        return (
+            dx * math.cos(a) + dy * math.sin(a) + self.length_m / 2,
+            -dx * math.sin(a) + dy * math.cos(a) + depth / 2,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Town:

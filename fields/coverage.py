@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Final
 
 import numpy as np
@@ -31,6 +32,7 @@ from fields.projection import LocalPlane, metres_per_degree
 from fields.raster import Grid, paint_quads, polygon_mask
 from fields.registry import (
     M2_PER_HA,
+    MAX_EXTENT_DEG,
     SAO_M2,
     Field,
     FieldRegistry,
@@ -350,17 +352,25 @@ def _smooth(
     return out_lon, out_lat
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, eq=False)
 class PreparedField:
-    """A field made ready for the engine: target area, neighbours, grid, inside-mask."""
+    """A field made ready for the engine: its target area and grid. It depends only on the
+    field's own version and the no-spray zones that bind it and touch it (``binding``), so
+    an engine over a changed registry reuses it when neither changed (``CoverageEngine``'s
+    ``previous``). Neighbours are looked up when a result needs them, through the engine's
+    spatial index, not unioned per field in advance."""
 
     field: Field
     target: Any  # field minus the no-spray zones that apply to it, metres in field.plane
-    no_spray: Any  # zones near the field that apply to it, minus other fields' targets
-    neighbours: Any  # other fields' targets near the field, metres
     grid: Grid
-    inside: BoolArray
     bbox: tuple[float, float, float, float]  # lon/lat bounds of the field
+    binding: tuple[Field, ...] = ()  # the zones that bind the field and touch it
+
+    @cached_property
+    def inside(self) -> BoolArray:
+        """Grid cells whose centre lies in the target (built on first use: a town's worth
+        of masks would cost hundreds of MB for fields never flown)."""
+        return polygon_mask(self.grid, self.target)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -461,33 +471,97 @@ class _Batch:
     fix_counts: IntArray
 
 
-class CoverageEngine:
-    """Coverage of a registry's fields; holds only immutable prepared data, so it is pure."""
+@dataclass(frozen=True, slots=True)
+class PrepareStats:
+    """How an engine got its fields: prepared afresh, or reused from the previous engine."""
 
-    def __init__(self, registry: FieldRegistry, params: CoverageParams | None = None) -> None:
+    prepared: int
+    reused: int
+
+
+class CoverageEngine:
+    """Coverage of a registry's fields; holds only immutable prepared data, so it is pure.
+
+    Preparation is linear in the number of fields: one spatial-index query finds the zones
+    touching every field, and each field is prepared against those alone. Given the
+    ``previous`` engine (of an earlier registry), every field whose version (the same
+    ``Field`` object: ``FieldHistory`` parses each stored version once) and binding zones
+    did not change keeps its ``PreparedField``; ``stats`` counts both kinds.
+    """
+
+    def __init__(
+        self,
+        registry: FieldRegistry,
+        params: CoverageParams | None = None,
+        *,
+        previous: CoverageEngine | None = None,
+    ) -> None:
         self.params = params or CoverageParams()
         #: Fields left out because they cannot be prepared, with why (logged one line each):
         #: one broken outline must not take coverage away from every other field.
         self.unprepared: dict[str, str] = {}
-        self.registry = self._screened(registry)
+        #: Fields and zones whose own geometry passed the screening (not checked again by
+        #: an engine built with this one as ``previous``).
+        self._sound: set[Field] = set()
+        self.registry = self._screened(registry, previous)
+        fields, zones = self.registry.fields, self.registry.no_spray
+        self._field_tree = shapely.STRtree([f.geometry for f in fields])
+        self._zone_tree = shapely.STRtree([z.geometry for z in zones])
+        reusable: dict[Field, PreparedField] = {}
+        if previous is not None and _same_grids(previous.params, self.params):
+            reusable = {pf.field: pf for pf in previous.fields.values()}
         self.fields: dict[str, PreparedField] = {}
-        for f in self.registry.fields:
-            try:
-                self.fields[f.id] = _prepare(f, self.registry, self.params)
-            except shapely.errors.GEOSException as exc:
-                self._leave_out(f, f"geometry error while preparing it ({exc})")
-        self._bbox = np.array([pf.bbox for pf in self.fields.values()]).reshape(-1, 4)
+        todo: list[tuple[Field, tuple[Field, ...]]] = []
+        reused = 0
+        for f, binding in zip(fields, self._binding_zones(), strict=True):
+            old = reusable.get(f)
+            if old is not None and old.binding == binding:
+                reused += 1
+            else:
+                todo.append((f, binding))
+        fresh: dict[str, PreparedField] = {}
+        for f, outcome in zip((f for f, _ in todo), _prepare_many(todo, self.params), strict=True):
+            if isinstance(outcome, PreparedField):
+                fresh[f.id] = outcome
+            else:
+                self._leave_out(f, f"geometry error while preparing it ({outcome})")
+        for f in fields:  # registry order, whichever way each field was got
+            pf = fresh.get(f.id)
+            if pf is None:
+                old = reusable.get(f)
+                if old is None or f.id in self.unprepared:
+                    continue
+                pf = old
+            self.fields[f.id] = pf
+        prepared = len(fresh)
+        #: How many fields were prepared afresh and how many reused from ``previous``.
+        self.stats = PrepareStats(prepared=prepared, reused=reused)
         self._ids = list(self.fields)
+        bbox = np.array([pf.bbox for pf in self.fields.values()]).reshape(-1, 4)
+        self._box_tree = shapely.STRtree(
+            shapely.box(bbox[:, 0], bbox[:, 1], bbox[:, 2], bbox[:, 3])
+        )
 
-    def _screened(self, registry: FieldRegistry) -> FieldRegistry:
+    def _screened(self, registry: FieldRegistry, previous: CoverageEngine | None) -> FieldRegistry:
         """The registry without the fields and zones whose own geometry cannot be used
-        (they would break the preparation of every field near them)."""
+        (they would break the preparation of every field near them). Checked in bulk;
+        ``geometry_problem`` names the reason of each suspect."""
+        known = previous._sound if previous is not None else set()
+        items = [f for f in (*registry.fields, *registry.no_spray) if f not in known]
         bad = {}
-        for f in (*registry.fields, *registry.no_spray):
-            problem = geometry_problem(f)
-            if problem:
-                bad[f.id] = problem
-                self._leave_out(f, problem)
+        if items:
+            bounds = shapely.bounds(np.array([f.geometry for f in items], dtype=object))
+            wide = (bounds[:, 2] - bounds[:, 0] > MAX_EXTENT_DEG) | (
+                bounds[:, 3] - bounds[:, 1] > MAX_EXTENT_DEG
+            )
+            valid = shapely.is_valid(np.array([f.metric for f in items], dtype=object))
+            for i in np.flatnonzero(wide | ~valid):
+                f = items[int(i)]
+                problem = geometry_problem(f)
+                if problem:
+                    bad[f.id] = problem
+                    self._leave_out(f, problem)
+        self._sound = {f for f in (*registry.fields, *registry.no_spray) if f.id not in bad}
         if not bad:
             return registry
         return replace(
@@ -495,6 +569,28 @@ class CoverageEngine:
             fields=tuple(f for f in registry.fields if f.id not in bad),
             no_spray=tuple(z for z in registry.no_spray if z.id not in bad),
         )
+
+    def _binding_zones(self) -> list[tuple[Field, ...]]:
+        """For every field, in registry order, the zones that touch it and bind it (one
+        bulk query of the zones' index)."""
+        fields, zones = self.registry.fields, self.registry.no_spray
+        out: list[list[Field]] = [[] for _ in fields]
+        if zones and fields:
+            fi, zi = self._zone_tree.query([f.geometry for f in fields], predicate="intersects")
+            order = np.lexsort((zi, fi))
+            for i, j in zip(fi[order].tolist(), zi[order].tolist(), strict=True):
+                z = zones[j]
+                if zone_applies(z, fields[i].coop):
+                    out[i].append(z)
+        return [tuple(b) for b in out]
+
+    def near(self, region: Any) -> tuple[list[Field], list[Field]]:
+        """The fields and the zones whose outlines intersect ``region`` (WGS84), in
+        registry order: one query of each spatial index."""
+        fields, zones = self.registry.fields, self.registry.no_spray
+        fi = np.sort(self._field_tree.query(region, predicate="intersects"))
+        zi = np.sort(self._zone_tree.query(region, predicate="intersects"))
+        return [fields[int(i)] for i in fi], [zones[int(i)] for i in zi]
 
     def _leave_out(self, f: Field, reason: str) -> None:
         self.unprepared[f.id] = reason
@@ -534,17 +630,16 @@ class CoverageEngine:
         if len(passes.start) == 0:
             return out
         b = passes.bbox
-        f = self._bbox
-        near = (
-            (b[:, None, 0] <= f[None, :, 2])
-            & (b[:, None, 2] >= f[None, :, 0])
-            & (b[:, None, 1] <= f[None, :, 3])
-            & (b[:, None, 3] >= f[None, :, 1])
-        )
-        for j in np.flatnonzero(near.any(axis=0)):
-            fid = self._ids[int(j)]
+        pi, fj = self._box_tree.query(shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3]))
+        order = np.lexsort((pi, fj))
+        pi, fj = pi[order], fj[order]
+        cuts = np.flatnonzero(np.diff(fj)) + 1
+        for js, candidates in zip(np.split(fj, cuts), np.split(pi, cuts), strict=True):
+            if not len(js):
+                continue
+            fid = self._ids[int(js[0])]
             pf = self.fields[fid]
-            batch = _batch(pf, passes, np.flatnonzero(near[:, j]), self.params)
+            batch = _batch(pf, passes, candidates.astype(np.int64), self.params)
             if batch is None:
                 continue
             state = out.get(fid) or self.empty(fid)
@@ -602,12 +697,52 @@ class CoverageEngine:
             no_spray=no_spray,
         )
 
-    @staticmethod
-    def _off_target(pf: PreparedField, state: FieldCoverage) -> tuple[Any, Any]:
+    def surroundings(self, pf: PreparedField, bounds_m: Sequence[float]) -> tuple[Any, Any]:
+        """(the other fields' targets, the zones binding ``pf``'s field minus those
+        targets), in the field's plane, as far as they reach into ``bounds_m`` (metres in
+        that plane) and lie within ``NEIGHBOURHOOD_M`` of the field: a query of the
+        spatial indexes, so a result costs what its footprint touches, not the town."""
+        plane = pf.field.plane
+        minx, miny, maxx, maxy = (float(v) for v in bounds_m)
+        lon, lat = plane.inverse([minx, maxx, maxx, minx], [miny, miny, maxy, maxy])
+        pad = 1e-5  # ~1 m: the plane's straight edges bow slightly in degrees
+        box = shapely.box(lon.min() - pad, lat.min() - pad, lon.max() + pad, lat.max() + pad)
+        area = shapely.intersection(box, neighbourhood(pf.field))
+        if area.is_empty:
+            return _EMPTY, _EMPTY
+        fields, zones = self.near(area)
+        others = field_targets([g for g in fields if g is not pf.field], zones, plane)
+        binding = [z.geometry for z in zones if zone_applies(z, pf.field.coop)]
+        no_spray = plane.to_plane(shapely.union_all(binding)) if binding else _EMPTY
+        if not others.is_empty and not no_spray.is_empty:
+            # Where another cooperative's field lies under this field's zone, spray there is
+            # that field's coverage, not forbidden spray (the zone does not bind it).
+            no_spray = polygonal_or_empty(shapely.difference(no_spray, others))
+        return others, no_spray
+
+    def _off_target(self, pf: PreparedField, state: FieldCoverage) -> tuple[Any, Any]:
+        if state.footprint.is_empty:
+            return _EMPTY, _EMPTY
+        others, zones = self.surroundings(pf, state.footprint.bounds)
         outside = shapely.difference(state.footprint, pf.target)
-        off = polygonal_or_empty(shapely.difference(outside, pf.neighbours))
-        no_spray = polygonal_or_empty(shapely.intersection(state.footprint, pf.no_spray))
+        off = polygonal_or_empty(shapely.difference(outside, others))
+        no_spray = polygonal_or_empty(shapely.intersection(state.footprint, zones))
         return off, no_spray
+
+
+def _same_grids(a: CoverageParams, b: CoverageParams) -> bool:
+    """Whether prepared fields of engines with parameters ``a`` fit ``b`` (only the grid
+    depends on parameters; a default swath, say, does not)."""
+    return a.cell_m == b.cell_m and a.max_cells == b.max_cells
+
+
+def neighbourhood(f: Field) -> Any:
+    """The lon/lat box ``NEIGHBOURHOOD_M`` around a field: neighbouring fields and zones
+    further than this are ignored."""
+    minx, miny, maxx, maxy = (float(v) for v in f.geometry.bounds)
+    mlon, mlat = metres_per_degree((miny + maxy) / 2)
+    dlon, dlat = NEIGHBOURHOOD_M / float(mlon), NEIGHBOURHOOD_M / float(mlat)
+    return shapely.box(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
 
 
 def zone_applies(zone: Field, coop: str) -> bool:
@@ -632,43 +767,76 @@ def field_targets(fields: Sequence[Field], zones: Sequence[Field], plane: LocalP
     return polygonal_or_empty(shapely.union_all(parts)) if parts else _EMPTY
 
 
-def _prepare(f: Field, registry: FieldRegistry, p: CoverageParams) -> PreparedField:
-    minx, miny, maxx, maxy = (float(v) for v in f.geometry.bounds)
-    mlon, mlat = metres_per_degree((miny + maxy) / 2)
-    dlon, dlat = NEIGHBOURHOOD_M / float(mlon), NEIGHBOURHOOD_M / float(mlat)
-    region = shapely.box(minx - dlon, miny - dlat, maxx + dlon, maxy + dlat)
+def _prepare_many(
+    todo: Sequence[tuple[Field, tuple[Field, ...]]], p: CoverageParams
+) -> list[PreparedField | shapely.errors.GEOSException]:
+    """Prepare fields against the zones that bind them, in bulk: each zone projected once
+    per plane, one vectorized difference for all targets. A GEOS error in the bulk call is
+    retried field by field, so it costs only the field that causes it."""
+    if not todo:
+        return []
+    metric = np.array([f.metric for f, _ in todo], dtype=object)
+    zoned = np.array([bool(b) for _, b in todo], dtype=bool)
+    targets = metric.copy()
+    if zoned.any():
+        projected: dict[tuple[int, LocalPlane], Any] = {}
+        by_plane: dict[LocalPlane, dict[int, Field]] = {}
+        for f, binding in todo:
+            for z in binding:
+                by_plane.setdefault(f.plane, {})[id(z)] = z
+        for plane, zones in by_plane.items():
+            shapes = plane.to_plane(np.array([z.geometry for z in zones.values()], dtype=object))
+            projected.update(((key, plane), g) for key, g in zip(zones, shapes, strict=True))
+        no_spray = np.array(
+            [
+                _union([projected[id(z), f.plane] for z in binding])
+                for f, binding in (todo[int(i)] for i in np.flatnonzero(zoned))
+            ],
+            dtype=object,
+        )
+        try:
+            targets[zoned] = _targets(metric[zoned], no_spray)
+        except shapely.errors.GEOSException:
+            rows = np.flatnonzero(zoned)
+            for k, i in enumerate(rows):
+                try:
+                    targets[i] = _targets(metric[i : i + 1], no_spray[k : k + 1])[0]
+                except shapely.errors.GEOSException as exc:
+                    targets[i] = exc
+    lonlat = shapely.bounds(np.array([f.geometry for f, _ in todo], dtype=object)).tolist()
+    metres = shapely.bounds(metric).tolist()
+    out: list[PreparedField | shapely.errors.GEOSException] = []
+    for (f, binding), target, box, bounds in zip(todo, targets, lonlat, metres, strict=True):
+        if isinstance(target, shapely.errors.GEOSException):
+            out.append(target)
+            continue
+        cell = p.cell_m
+        area_box = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
+        if area_box / (cell * cell) > p.max_cells:
+            cell = float(np.sqrt(area_box / p.max_cells))
+        out.append(
+            PreparedField(
+                field=f,
+                target=target,
+                grid=Grid.covering((bounds[0], bounds[1], bounds[2], bounds[3]), cell),
+                bbox=(box[0], box[1], box[2], box[3]),
+                binding=binding,
+            )
+        )
+    return out
 
-    def near(items: Sequence[Field]) -> list[Field]:
-        return [g for g in items if g is not f and shapely.intersects(g.geometry, region)]
 
-    zones = near(registry.no_spray)
-    binding = [z.geometry for z in zones if zone_applies(z, f.coop)]
-    no_spray = f.plane.to_plane(shapely.union_all(binding)) if binding else _EMPTY
-    target = (
-        polygonal_or_empty(shapely.difference(f.metric, no_spray))
-        if not no_spray.is_empty
-        else f.metric
-    )
-    neighbours = field_targets(near(registry.fields), zones, f.plane)
-    if not neighbours.is_empty and not no_spray.is_empty:
-        # Where another cooperative's field lies under this field's zone, spray there is
-        # that field's coverage, not forbidden spray (the zone does not bind it).
-        no_spray = polygonal_or_empty(shapely.difference(no_spray, neighbours))
-    bounds = tuple(float(v) for v in f.metric.bounds)
-    cell = p.cell_m
-    area_box = (bounds[2] - bounds[0]) * (bounds[3] - bounds[1])
-    if area_box / (cell * cell) > p.max_cells:
-        cell = float(np.sqrt(area_box / p.max_cells))
-    grid = Grid.covering((bounds[0], bounds[1], bounds[2], bounds[3]), cell)
-    return PreparedField(
-        field=f,
-        target=target,
-        no_spray=no_spray,
-        neighbours=neighbours,
-        grid=grid,
-        inside=polygon_mask(grid, target),
-        bbox=(minx, miny, maxx, maxy),
-    )
+def _union(shapes: Sequence[Any]) -> Any:
+    return shapes[0] if len(shapes) == 1 else shapely.union_all(shapes)
+
+
+def _targets(metric: Any, no_spray: Any) -> Any:
+    """Fields minus their zones (arrays, element by element), keeping only polygons."""
+    out = shapely.difference(metric, no_spray)
+    odd = ~np.isin(shapely.get_type_id(out), (3, 6))  # not Polygon / MultiPolygon
+    for i in np.flatnonzero(odd):
+        out[i] = polygonal_or_empty(out[i])
+    return out
 
 
 def _batch(pf: PreparedField, ps: Passes, candidates: IntArray, p: CoverageParams) -> _Batch | None:

@@ -21,6 +21,8 @@ log = logging.getLogger(__name__)
 CACHED_SETS: Final = 16
 #: Version sets (one per span between two consecutive version boundaries) kept at once.
 CACHED_SPANS: Final = 256
+#: Fields just stored by this process kept parsed for the next history (``to_stored``).
+CACHED_STORED: Final = 200_000
 
 VersionSet = tuple[tuple[str, int], ...]
 
@@ -44,19 +46,48 @@ class LruCache(Generic[K, V]):
                 self._items.move_to_end(key)
                 return self._items[key]
         value = build()
+        self.put(key, value)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        """Keep ``value`` under ``key`` (the least recently used item goes when full)."""
         with self._lock:
             self._items[key] = value
+            self._items.move_to_end(key)
             while len(self._items) > self._size:
                 self._items.popitem(last=False)
-        return value
+
+    def clear(self) -> None:
+        """Forget every value."""
+        with self._lock:
+            self._items.clear()
+
+    def peek(self, key: K) -> V | None:
+        """The value under ``key`` if kept, without building one."""
+        with self._lock:
+            return self._items.get(key)
+
+
+#: Fields this process just stored, by their stored feature text, so that the next
+#: ``FieldHistory`` takes them as parsed instead of validating and projecting them again
+#: (a town's import would otherwise be parsed twice before its first coverage answer).
+_just_stored: LruCache[str, Field] = LruCache(CACHED_STORED)
+
+
+def forget_stored() -> None:
+    """Forget the fields ``to_stored`` remembered (a benchmark's cold start)."""
+    _just_stored.clear()
 
 
 def to_stored(fields: Iterable[Field]) -> list[StoredField]:
-    """Validated fields as the metadata database keeps them (GeoJSON Feature text)."""
-    return [
-        StoredField(f.id, f.kind, f.coop, f.owner, orjson.dumps(f.to_feature()).decode())
-        for f in fields
-    ]
+    """Validated fields as the metadata database keeps them (GeoJSON Feature text); each
+    is remembered as already parsed for the histories that will read it back."""
+    out = []
+    for f in fields:
+        text = orjson.dumps(f.to_feature()).decode()
+        _just_stored.put(text, f)
+        out.append(StoredField(f.id, f.kind, f.coop, f.owner, text))
+    return out
 
 
 def stored_registry(rows: Sequence[StoredField]) -> FieldRegistry:
@@ -95,15 +126,27 @@ class FieldHistory:
     """Every stored version of every field, each parsed once; the registry valid at any
     instant is assembled from them and cached per distinct set of versions, so a year of
     flights over a registry that changed twice costs three registries, not one per flight.
-    Thread-safe."""
+    Thread-safe.
 
-    def __init__(self, versions: Sequence[FieldVersion]) -> None:
+    Given the ``previous`` history (of an earlier read of the same database), every version
+    stored with the same feature text keeps its parsed ``Field``, the very same object: a
+    change of one field re-parses one field, and engines and overlap caches keyed by
+    ``Field`` (one object per version id) reuse what they computed for the others."""
+
+    def __init__(
+        self, versions: Sequence[FieldVersion], previous: FieldHistory | None = None
+    ) -> None:
         self.versions: tuple[FieldVersion, ...] = tuple(versions)
         self._by_id: dict[str, list[FieldVersion]] = {}
         for v in self.versions:
             self._by_id.setdefault(v.id, []).append(v)
         self._by_key = {(v.id, v.seq): v for v in self.versions}
         self._parsed: dict[tuple[str, int], Field] = {}
+        if previous is not None:
+            for key, f in previous._parsed.items():
+                now, then = self._by_key.get(key), previous._by_key.get(key)
+                if now is not None and then is not None and now.field == then.field:
+                    self._parsed[key] = f
         self._unusable: dict[tuple[str, int], UnusableFieldError] = {}
         self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
         self._changes: tuple[tuple[int, int], ...] | None = None
@@ -146,6 +189,10 @@ class FieldHistory:
         failed = self._unusable.get(key)
         if failed is not None:
             raise failed
+        stored = _just_stored.peek(version.field.feature)
+        if stored is not None and stored.id == version.id:
+            self._parsed[key] = stored
+            return stored
         try:
             feature = orjson.loads(version.field.feature)
             one = parse_fields(feature, source=f"field {version.id} version {version.seq}")

@@ -15,6 +15,7 @@ import contextlib
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Final
@@ -71,16 +72,51 @@ class Engines:
     version: a flight is judged against the outlines valid when it flew), one per set of
     versions valid together and default swath (a drone's registered width fills in samples
     that carry none); built once, reused. With no field registered at a flight's start
-    there is no engine and every footprint counts as outside fields."""
+    there is no engine and every footprint counts as outside fields.
 
-    def __init__(self, metadata: MetadataDB, params: CoverageParams | None = None) -> None:
+    ``Engines.current`` keeps one per metadata database across summarizer rounds and
+    rebuilds only when ``fields_version`` moved, reusing the previous engines' parsed and
+    prepared fields that did not change (``previous``)."""
+
+    def __init__(
+        self,
+        metadata: MetadataDB,
+        params: CoverageParams | None = None,
+        *,
+        previous: Engines | None = None,
+    ) -> None:
         #: When the field versions were read: a summary made with these engines is as of
         #: then (its ``computed_ms``), so a field change recorded later marks it outdated.
         self.as_of_ms = int(time.time() * 1000)
         self.fields_version = metadata.fields_version()
-        self._history = FieldHistory(metadata.field_versions())
+        self._history: FieldHistory = FieldHistory(
+            metadata.field_versions(), previous=previous.history if previous else None
+        )
         self._params = params or CoverageParams()
         self._engines: dict[tuple[VersionSet, float | None], CoverageEngine] = {}
+        self._latest: CoverageEngine | None = previous._latest if previous else None
+        self._lock = threading.Lock()
+
+    @property
+    def history(self) -> FieldHistory:
+        """The field versions these engines were built from."""
+        return self._history
+
+    @classmethod
+    def current(cls, metadata: MetadataDB) -> Engines:
+        """The engines of ``metadata``'s fields as they are now: the same object round
+        after round while ``fields_version`` stays (its ``as_of_ms`` moves to now), new
+        ones built on the previous when it moved. Never rebuilt on a timer or per poll."""
+        with _shared_lock:
+            known = _shared.get(metadata)
+            now = int(time.time() * 1000)
+            if known is not None and metadata.fields_version() == known.fields_version:
+                # Read before the version: the fields were these at least until ``now``.
+                known.as_of_ms = max(known.as_of_ms, now)
+                return known
+            fresh = cls(metadata, previous=known)
+            _shared[metadata] = fresh
+            return fresh
 
     def params(self, swath_m: float | None) -> CoverageParams:
         """The coverage parameters with ``swath_m`` as default swath (else the base one)."""
@@ -95,9 +131,18 @@ class Engines:
         key, registry = self._history.registry_at(at)
         if registry is None:
             return None
-        if (key, swath_m) not in self._engines:
-            self._engines[key, swath_m] = CoverageEngine(registry, self.params(swath_m))
-        return self._engines[key, swath_m]
+        with self._lock:
+            engine = self._engines.get((key, swath_m))
+            if engine is None:
+                engine = CoverageEngine(registry, self.params(swath_m), previous=self._latest)
+                self._engines[key, swath_m] = engine
+            self._latest = engine
+            return engine
+
+
+#: ``Engines.current``'s engines, one per metadata database (dropped with it).
+_shared: weakref.WeakKeyDictionary[MetadataDB, Engines] = weakref.WeakKeyDictionary()
+_shared_lock = threading.Lock()
 
 
 def read_flights(
@@ -433,7 +478,7 @@ class FlightWatcher:
             if latest is not None:
                 stored[(c, d)] = latest.start_ms + 1
         windows = self.plan(now_ms, drones, stored)
-        engines = Engines(metadata) if windows else None
+        engines = Engines.current(metadata) if windows else None
         outcomes = []
         for w in windows:
             try:
@@ -468,7 +513,7 @@ class FlightWatcher:
             rows = metadata.flights(lo - LONGEST_FLIGHT_MS, hi + gap_ms + 1, coop=c, drone=d)
             near[(c, d)] = [(f.start_ms, f.end_ms) for f in rows]
         windows = late_windows(spans, near, self.since, gap_ms)
-        engines = Engines(metadata)
+        engines = Engines.current(metadata)
         outcomes = []
         for w in windows:
             outcome = self._summarize(store, metadata, w, now_ms, engines, replace=True)

@@ -37,7 +37,7 @@ from fields.coverage import (
     zone_applies,
 )
 from fields.projection import LocalPlane
-from fields.registry import M2_PER_HA, SAO_M2, Field
+from fields.registry import M2_PER_HA, SAO_M2
 from flights.jobs import JobInfo
 from flights.segment import Flight
 from storage.records import FIX_QUALITIES
@@ -337,11 +337,8 @@ def _footprint_split(
     lon, lat = plane.inverse([minx, maxx, maxx, minx], [miny, miny, maxy, maxy])
     region = shapely.box(lon.min() - 1e-4, lat.min() - 1e-4, lon.max() + 1e-4, lat.max() + 1e-4)
 
-    def near(items: Sequence[Field]) -> list[Field]:
-        return [f for f in items if shapely.intersects(f.geometry, region)]
-
-    zones = near(engine.registry.no_spray)
-    fields_m = field_targets(near(engine.registry.fields), zones, plane)
+    fields, zones = engine.near(region)
+    fields_m = field_targets(fields, zones, plane)
     binding = [z.geometry for z in zones if zone_applies(z, coop)]
     no_spray = plane.to_plane(shapely.union_all(binding)) if binding else _EMPTY
     inside = float(shapely.intersection(footprint, fields_m).area)

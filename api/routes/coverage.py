@@ -14,8 +14,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, Field
 
-from api.auth import PrincipalDep, can_read_field
-from api.catalog import Catalog, being_recomputed
+from api.auth import Principal, PrincipalDep, can_read_field
+from api.catalog import Catalog, FieldCatalog, being_recomputed, heavy
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import visible_parts
 from api.routes.fields import FieldId, FieldSummary, summary
@@ -24,7 +24,7 @@ from fields.coverage import CoverageEngine, FieldCoverage, UnpreparedFieldError
 from fields.registry import M2_PER_HA, SAO_M2
 from fields.registry import Field as RegisteredField
 from flights.summary import StateMismatchError, decode_state, merge_states
-from storage.metadata import FieldFlight, FieldVersion
+from storage.metadata import FieldFlight, FieldVersion, MetadataDB
 
 router = APIRouter(tags=["coverage"])
 
@@ -112,6 +112,18 @@ def field_coverage(
     the version valid at the window's end (or the last one in it the caller may see);
     ``versions`` lists every version of the window with its own flights.
     """
+    with heavy():
+        return _field_coverage(field_id, principal, metadata, catalog, window, format_)
+
+
+def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
+    field_id: str,
+    principal: Principal,
+    metadata: MetadataDB,
+    catalog: FieldCatalog,
+    window: Window,
+    format_: str,
+) -> FieldCoverageAnswer | dict[str, Any]:
     current = catalog.current()
     history = current.history
     versions = [

@@ -133,6 +133,11 @@ def _migrate_unversioned_fields(tx: Tx) -> None:
     tx.execute("DROP TABLE fields")
 
 
+_CHANGED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS field_versions_changed ON field_versions (changed_ms);\n"
+)
+
+
 class FieldTable(Database):
     """Registered fields, every version kept."""
 
@@ -157,6 +162,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
     migrations: ClassVar[tuple[Step, ...]] = (
         Step(1, "field_versions", schema),
         Step(2, "unversioned fields become first versions", run=_migrate_unversioned_fields),
+        Step(3, "index of change times (fields_version)", _CHANGED_INDEX),
     )
 
     # --- writing -------------------------------------------------------------------------
@@ -326,10 +332,14 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
     # --- reading -------------------------------------------------------------------------
 
     def fields_version(self) -> tuple[int, int]:
-        """(how many versions, latest change time): changes whenever the registry or its
-        history does, so caches of parsed fields know when to reload."""
+        """(the rows the latest change stamped, the latest change time): moves whenever the
+        registry or its history does (every change stamps a strictly later ``changed_ms``,
+        see ``_stamp``), so caches of parsed fields know when to reload. Index look-ups
+        only, whatever the registry's size, on both stores: every API request reads it."""
         count, latest = self._read(
-            "SELECT count(*), coalesce(max(changed_ms), 0) FROM field_versions", ()
+            "SELECT count(*), coalesce(max(changed_ms), 0) FROM field_versions"
+            " WHERE changed_ms = (SELECT max(changed_ms) FROM field_versions)",
+            (),
         )[0]
         return int(count), int(latest)
 

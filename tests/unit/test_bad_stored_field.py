@@ -23,10 +23,11 @@ import orjson
 import pytest
 import shapely
 import shapely.errors
+import shapely.geometry
 
 import fields.coverage
 from fields.coverage import CoverageEngine, UnpreparedFieldError
-from fields.registry import Field, FieldRegistry, load_fields
+from fields.registry import Field, FieldRegistry, load_fields, parse_fields
 from fields.stored import FieldHistory, UnusableFieldError, to_stored
 from fields.synthetic import T0_MS
 from flights.service import FlightWatcher, rebuild, watch
@@ -151,13 +152,10 @@ def test_an_unusable_version_is_logged_once_with_its_id(
 # --- the coverage engine -----------------------------------------------------------------
 
 
-def test_preparing_a_neighbour_of_an_invalid_outline_is_what_breaks_without_screening() -> None:
-    with_bowtie = dataclasses.replace(
-        registry(), fields=(*registry().fields, bowtie_over("dt-hp-001"))
-    )
-    neighbour = with_bowtie.get("dt-hp-001")
+def test_the_surroundings_of_a_neighbour_of_an_invalid_outline_break_without_screening() -> None:
+    neighbour = registry().get("dt-hp-001")
     with pytest.raises(shapely.errors.GEOSException, match="side location conflict"):
-        fields.coverage._prepare(neighbour, with_bowtie, fields.coverage.CoverageParams())
+        fields.coverage.field_targets([neighbour, bowtie_over("dt-hp-001")], (), neighbour.plane)
 
 
 def test_the_engine_leaves_out_an_invalid_outline_and_prepares_every_other_field(
@@ -185,20 +183,37 @@ def test_a_field_left_out_answers_why_its_coverage_cannot_be_computed() -> None:
         engine.empty("never-registered")
 
 
+def _pond_on(field_id: str) -> Field:
+    """A commune-wide zone over the middle of a registered field (so preparing the field
+    computes its target)."""
+    centre = registry().get(field_id).geometry.centroid
+    doc = {
+        "type": "Feature",
+        "properties": {"id": f"pond-{field_id}", "kind": "no_spray"},
+        "geometry": shapely.geometry.mapping(centre.buffer(0.00005)),
+    }
+    return parse_fields(doc).no_spray[0]
+
+
 def test_a_geos_error_while_preparing_one_field_leaves_out_only_that_field(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = fields.coverage._prepare
+    with_ponds = dataclasses.replace(
+        registry(), no_spray=(_pond_on("dt-yt-007"), _pond_on("dt-yt-008"))
+    )
+    victim = with_ponds.get("dt-yt-007").metric
+    real = fields.coverage._targets
 
-    def failing(f: Field, reg: FieldRegistry, p: Any) -> Any:
-        if f.id == "dt-yt-007":
+    def failing(metric: Any, no_spray: Any) -> Any:
+        if any(m is victim for m in metric):
             raise shapely.errors.GEOSException("TopologyException: side location conflict")
-        return real(f, reg, p)
+        return real(metric, no_spray)
 
-    monkeypatch.setattr(fields.coverage, "_prepare", failing)
-    engine = CoverageEngine(registry())
+    monkeypatch.setattr(fields.coverage, "_targets", failing)
+    engine = CoverageEngine(with_ponds)
     assert set(engine.fields) == {f.id for f in registry().fields} - {"dt-yt-007"}
     assert "side location conflict" in engine.unprepared["dt-yt-007"]
+    assert engine.fields["dt-yt-008"].target.area < with_ponds.get("dt-yt-008").metric.area
 
 
 # --- flight summaries ---------------------------------------------------------------------

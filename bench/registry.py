@@ -1,0 +1,543 @@
+"""Registry at scale: a town of 1k, 10k and 100k plots through import, engine preparation,
+the real API and the flight summarizer, with the old engine preparation beside ours.
+
+For each size, a ``bench.town`` town (seed 0: rotated 0.03-0.5 ha paddies in blocks, ponds
+as holes, cooperatives, canal/house/school/pond no-spray zones) goes into a fresh SQLite
+metadata database and telemetry store in a temporary folder:
+
+1. **import**: every per-cooperative document (at most 5,000 features, the API's limit)
+   validated with ``parse_fields`` and written with ``MetadataDB.save_fields`` (the
+   metadata store's field-writing API), timed whole;
+2. **engine preparation**: ``CoverageEngine`` over the parsed registry (in-process), and
+   an incremental one after one plot is redrawn (``previous=``);
+3. **a 40-plot flight**: a drone sprays a boustrophedon (6 m swath, 5 m/s, 10 Hz) over
+   the first 40 adjacent plots of a block, with takeoff and landing events; timed: the
+   summarizer's first round (cold: field history read and parsed from the database,
+   engines prepared) and its round after the landing event with the engines of the
+   previous round (``Engines.current``: what a running worker does);
+4. **the real API** (``agridrone api``: uvicorn on a free loopback port, SQLite stores):
+   seconds until the catalog is loaded (its ``fields_loaded`` log line; the API answers
+   ``/healthz`` meanwhile), then one field's coverage answer (``GET
+   /api/v1/fields/{id}/coverage``, a plot of the flight, cycling over them) p50/p95 on
+   one keep-alive connection; then 16 client threads asking for coverage for 15 s while
+   ``/healthz`` is timed every 50 ms (p50/p99);
+5. **peak RSS** of the API process (VmHWM) and of this process (import, engine, flight).
+
+Baseline in the same run: the engine preparation of main before issue 10 (commit
+1e9e835, a worktree at ``--base-tree``) in a subprocess with a timeout, at the sizes it
+can finish (250/500/1,000 plots), beside ours in a subprocess at the same sizes.
+
+    .venv/bin/python -m bench.registry [--sizes 1000,10000,100000]    (make bench-registry)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import httpx
+import numpy as np
+import shapely
+import shapely.affinity
+import shapely.geometry
+
+from api.times import rfc3339
+from bench.town import TOWN, Block, Town, town, write
+from fields.coverage import CoverageEngine
+from fields.registry import Field, FieldRegistry, parse_fields
+from fields.stored import forget_stored, to_stored
+from flights.service import Engines, FlightWatcher
+from storage.keys import generate_key
+from storage.metadata import MetadataDB
+from storage.records import Event, Sample
+from storage.sqlite import SqliteStore
+
+ROOT: Final = Path(__file__).resolve().parent.parent
+BASE_COMMIT: Final = "1e9e835"
+FLIGHT_PLOTS: Final = 40
+SWATH_M: Final = 6.0
+SPEED_MPS: Final = 5.0
+HZ: Final = 10.0
+LOAD_CLIENTS: Final = 16
+LOAD_SECONDS: Final = 15.0
+HEALTH_EVERY_S: Final = 0.05
+GOALS: Final = {
+    "import_100k_s": 60.0,
+    "rss_mb": 2048.0,
+    "coverage_p95_ms": 150.0,
+    "healthz_p99_ms": 100.0,
+    "growth": 12.0,
+}
+
+
+@dataclass
+class SizeResult:
+    """What one town size measured."""
+
+    n: int
+    zones: int = 0
+    import_s: float = 0.0
+    prepare_s: float = 0.0
+    incremental_s: float = 0.0
+    incremental_prepared: int = 0
+    flight_plots: int = 0
+    flight_samples: int = 0
+    round_cold_s: float = 0.0
+    round_warm_s: float = 0.0
+    api_load_s: float = float("nan")
+    coverage_first_ms: float = 0.0
+    coverage_ms: list[float] = field(default_factory=list)
+    loaded_coverage_ms: list[float] = field(default_factory=list)
+    healthz_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+    api_rss_mb: float = float("nan")
+    bench_rss_mb: float = 0.0
+
+
+# --- the town's flight --------------------------------------------------------------------
+
+
+def flight_rows(t: Town, plots: int) -> tuple[Block, list[tuple[float, float, float]]]:
+    """The first block holding ``plots`` plots, and the (y0, y1, x_end) of the rows a
+    flight over its first ``plots`` plots sprays (block-local metres)."""
+    by_id = {f["properties"]["id"]: f for f in t.plots}
+    block = next(b for b in t.blocks if sum(len(r) for r in b.plot_ids) >= plots)
+    rows: list[tuple[float, float, float]] = []
+    left = plots
+    for (y0, y1), ids in zip(block.rows, block.plot_ids, strict=True):
+        if left <= 0:
+            break
+        last = by_id[ids[min(left, len(ids)) - 1]]
+        ring = np.asarray(last["geometry"]["coordinates"][0])
+        x, y = TOWN.forward(ring[:, 0], ring[:, 1])
+        bx, _ = block.to_local(x, y)
+        rows.append((y0, y1, float(bx.max())))
+        left -= len(ids)
+    return block, rows
+
+
+def flight(t: Town, start_ms: int, coop: str, drone: str) -> tuple[list[Sample], list[Event]]:
+    """A boustrophedon over the first ``FLIGHT_PLOTS`` plots of a block: lines ``SWATH_M``
+    apart along each row, sprayer off on the turns; takeoff and landing events."""
+    block, rows = flight_rows(t, FLIGHT_PLOTS)
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    on: list[np.ndarray] = []
+    step = SPEED_MPS / HZ
+    k = 0
+    for y0, y1, x_end in rows:
+        for y in np.arange(y0 + SWATH_M / 2, y1, SWATH_M):
+            a, b = (-3.0, x_end + 3.0) if k % 2 == 0 else (x_end + 3.0, -3.0)
+            n = int(abs(b - a) / step) + 1
+            xs.append(np.linspace(a, b, n))
+            ys.append(np.full(n, y))
+            on.append(np.ones(n, dtype=bool))
+            turn = np.linspace(0, 1, 20)
+            xs.append(np.full(20, b))
+            ys.append(y + turn * min(SWATH_M, max(y1 - y, 0.0)))
+            on.append(np.zeros(20, dtype=bool))
+            k += 1
+    lx, ly = block.to_town(np.concatenate(xs), np.concatenate(ys))
+    lon, lat = TOWN.inverse(lx, ly)
+    sprays = np.concatenate(on)
+    dt = int(1000 / HZ)
+    samples = [
+        Sample(
+            coop,
+            drone,
+            start_ms + i * dt,
+            float(lat[i]),
+            float(lon[i]),
+            spraying=bool(sprays[i]),
+            seq=i,
+            alt_m=3.0,
+            speed_mps=SPEED_MPS,
+            flow_lpm=6.0,
+            swath_m=SWATH_M,
+            fix="rtk_fixed",
+        )
+        for i in range(len(lat))
+    ]
+    end = samples[-1].ts_ms
+    events = [
+        Event(coop, drone, start_ms - 1000, "takeoff"),
+        Event(coop, drone, end + 500, "landing"),
+    ]
+    return samples, events
+
+
+# --- the API process ----------------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def api_process(folder: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
+    """``agridrone api`` over the folder's stores on a free port: (URL, process, log)."""
+    port = free_port()
+    log_path = folder / "api.log"
+    log = log_path.open("wb")
+    cmd = [
+        sys.executable,
+        "-m",
+        "agridrone.cli",
+        "api",
+        "--store",
+        "sqlite",
+        "--sqlite-path",
+        str(folder / "telemetry.db"),
+        "--metadata-path",
+        str(folder / "agridrone.db"),
+        "--port",
+        str(port),
+        "--log-level",
+        "INFO",
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"agridrone api did not start:\n{tail}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield url, proc, log_path
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    """VmHWM of a live process (Linux), MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def loaded_seconds(log_path: Path, timeout_s: float) -> float:
+    """The seconds of the API's ``fields_loaded`` log line, waiting for it."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for line in log_path.read_text(errors="replace").splitlines():
+            if "fields_loaded" in line and "seconds=" in line:
+                return float(line.rsplit("seconds=", 1)[1].split()[0])
+        time.sleep(0.2)
+    return float("nan")
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (inclusive method; q in 0-100)."""
+    if not values:
+        return float("nan")
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[round(q) - 1]
+
+
+# --- one size -----------------------------------------------------------------------------
+
+
+def import_town(t: Town, metadata: MetadataDB) -> tuple[float, FieldRegistry]:
+    """Validate and store every document; (seconds, the parsed registry)."""
+    fields: list[Field] = []
+    zones: list[Field] = []
+    started = time.perf_counter()
+    for _coop, doc in t.documents():
+        parsed = parse_fields(doc, source="bench town")
+        metadata.save_fields(to_stored([*parsed.fields, *parsed.no_spray]), by="bench")
+        fields += parsed.fields
+        zones += parsed.no_spray
+    elapsed = time.perf_counter() - started
+    return elapsed, FieldRegistry(tuple(sorted(fields, key=lambda f: f.id)), tuple(zones))
+
+
+def run_size(n: int, folder: Path, requests: int) -> SizeResult:
+    """Every measurement of one town size."""
+    out = SizeResult(n)
+    t = town(n)
+    out.zones = len(t.zones)
+    metadata = MetadataDB(folder / "agridrone.db")
+    store = SqliteStore(folder / "telemetry.db")
+    try:
+        out.import_s, registry = import_town(t, metadata)
+        print(f"  {n:>7,} plots: imported in {out.import_s:.1f} s", flush=True)
+        started = time.perf_counter()
+        engine = CoverageEngine(registry)
+        out.prepare_s = time.perf_counter() - started
+        first = registry.fields[0]
+        moved = parse_fields(
+            {
+                "type": "Feature",
+                "properties": {"id": first.id, "coop": first.coop, "owner": first.owner},
+                "geometry": shapely.geometry.mapping(
+                    shapely.affinity.translate(first.geometry, 1e-6)
+                ),
+            }
+        ).fields[0]
+        edited = FieldRegistry((moved, *registry.fields[1:]), registry.no_spray)
+        started = time.perf_counter()
+        again = CoverageEngine(edited, previous=engine)
+        out.incremental_s = time.perf_counter() - started
+        out.incremental_prepared = again.stats.prepared
+        del engine, again, edited, registry
+
+        now_ms = int(time.time() * 1000)
+        start_ms = now_ms - 3_600_000
+        coop = t.blocks[0].coop
+        samples, events = flight(t, start_ms, coop, "bench-drone")
+        out.flight_samples = len(samples)
+        forget_stored()  # a worker process never saw the import: parse from the database
+        started = time.perf_counter()
+        engines = Engines.current(metadata)
+        engines.for_swath(None, start_ms)
+        out.round_cold_s = time.perf_counter() - started
+        store.write_samples(samples)
+        store.write_events(events)
+        watcher = FlightWatcher(settle_s=30)
+        started = time.perf_counter()
+        outcomes = watcher.poll(store, metadata, events[-1].ts_ms + 31_000)
+        out.round_warm_s = time.perf_counter() - started
+        saved = [f for o in outcomes for f in o.saved]
+        if len(saved) != 1:
+            raise RuntimeError(f"expected one flight summarized, got {saved}")
+        stored = metadata.flight(saved[0])
+        if stored is None:
+            raise RuntimeError(f"flight {saved[0]} was not stored")
+        flown = [share["field_id"] for share in stored.summary_dict()["fields"]]
+        out.flight_plots = len(flown)
+        key = generate_key("operator", "ops", "bench", now_ms)
+        metadata.add_api_key(key.record)
+    finally:
+        store.close()
+        metadata.close()
+    out.bench_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    headers = {"Authorization": f"Bearer {key.key}"}
+    params = {"from": rfc3339(start_ms - 3_600_000), "to": rfc3339(now_ms + 3_600_000)}
+    with api_process(folder) as (url, proc, log_path):
+        with httpx.Client(base_url=url, timeout=600) as client:
+            paths = [f"/api/v1/fields/{fid}/coverage" for fid in flown]
+            started = time.perf_counter()
+            answer = client.get(paths[0], params=params, headers=headers)
+            out.coverage_first_ms = (time.perf_counter() - started) * 1000
+            if answer.status_code != 200:
+                raise RuntimeError(f"coverage: {answer.status_code} {answer.text[:300]}")
+            out.api_load_s = loaded_seconds(log_path, 600)
+            for i in range(requests):
+                started = time.perf_counter()
+                answer = client.get(paths[i % len(paths)], params=params, headers=headers)
+                out.coverage_ms.append((time.perf_counter() - started) * 1000)
+                if answer.status_code != 200:
+                    out.errors += 1
+        load(url, paths, params, headers, out)
+        out.api_rss_mb = peak_rss_mb(proc.pid)
+    return out
+
+
+def load(
+    url: str, paths: list[str], params: dict[str, str], headers: dict[str, str], out: SizeResult
+) -> None:
+    """16 coverage clients for ``LOAD_SECONDS`` while /healthz is timed every 50 ms."""
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def client(k: int) -> None:
+        with httpx.Client(base_url=url, timeout=600) as c:
+            i = k
+            while not stop.is_set():
+                started = time.perf_counter()
+                answer = c.get(paths[i % len(paths)], params=params, headers=headers)
+                elapsed = (time.perf_counter() - started) * 1000
+                with lock:
+                    out.loaded_coverage_ms.append(elapsed)
+                    out.errors += answer.status_code != 200
+                i += 1
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(LOAD_CLIENTS)]
+    for th in threads:
+        th.start()
+    time.sleep(1.0)  # every client has a request in flight
+    deadline = time.monotonic() + LOAD_SECONDS
+    with httpx.Client(base_url=url, timeout=60) as c:
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            answer = c.get("/healthz")
+            out.healthz_ms.append((time.perf_counter() - started) * 1000)
+            out.errors += answer.status_code != 200
+            time.sleep(HEALTH_EVERY_S)
+    stop.set()
+    for th in threads:
+        th.join()
+
+
+# --- the baseline -------------------------------------------------------------------------
+
+PREPARE_SCRIPT: Final = """
+import json, sys, time
+from fields.registry import load_fields
+from fields.coverage import CoverageEngine
+registry = load_fields(sys.argv[1])
+started = time.perf_counter()
+CoverageEngine(registry)
+print(json.dumps({"prepare_s": time.perf_counter() - started}))
+"""
+
+
+def prepare_in(tree: Path, geojson: Path, timeout_s: float) -> float | None:
+    """Seconds of ``CoverageEngine(load_fields(geojson))`` with the code of ``tree``, in a
+    subprocess; None when it did not finish within ``timeout_s``."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", PREPARE_SCRIPT, str(geojson)],
+            cwd=tree,
+            env=env,
+            capture_output=True,
+            timeout=timeout_s,
+            check=True,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    return float(json.loads(done.stdout.decode().strip().splitlines()[-1])["prepare_s"])
+
+
+def baseline(sizes: Sequence[int], base: Path, timeout_s: float, folder: Path) -> list[str]:
+    """Rows: old and new engine preparation at each size, in subprocesses."""
+    if not (base / "fields" / "coverage.py").exists():
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", str(base), BASE_COMMIT], cwd=ROOT, check=True
+        )
+    rows = []
+    for n in sizes:
+        path = write(folder / f"town-{n}.geojson", town(n).features())
+        old = prepare_in(base, path, timeout_s)
+        new = prepare_in(ROOT, path, timeout_s)
+        old_text = f"{old:.2f} s" if old is not None else f"> {timeout_s:.0f} s (timeout)"
+        new_text = f"{new:.3f} s" if new is not None else "timeout"
+        ratio = f"{old / new:.0f}x" if old is not None and new else "-"
+        rows.append(f"| {n:>6,} | {old_text:>18} | {new_text:>10} | {ratio:>7} |")
+        print(f"  baseline {n}: old {old_text}, ours {new_text}", flush=True)
+    return rows
+
+
+# --- report -------------------------------------------------------------------------------
+
+
+def ok(flag: bool) -> str:
+    return "met" if flag else "NOT met"
+
+
+def report(results: list[SizeResult], base_rows: list[str]) -> None:
+    print()
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.python_implementation()} "
+        f"{platform.python_version()}, shapely {shapely.__version__}"
+    )
+    print()
+    print(
+        "| plots | zones | import | prepare | re-prepare after 1 edit | API catalog load | "
+        "first coverage | coverage p50 / p95 | 16 clients: coverage p50 / p95 | "
+        "/healthz p50 / p99 | 40-plot flight: cold round / round | API peak RSS | "
+        "bench RSS | errors |"
+    )
+    print("|---:" * 14 + "|")
+    for r in results:
+        print(
+            f"| {r.n:,} | {r.zones:,} | {r.import_s:.1f} s | {r.prepare_s:.2f} s | "
+            f"{r.incremental_s:.2f} s ({r.incremental_prepared} prepared) | "
+            f"{r.api_load_s:.1f} s | {r.coverage_first_ms:.0f} ms | "
+            f"{pct(r.coverage_ms, 50):.0f} / {pct(r.coverage_ms, 95):.0f} ms | "
+            f"{pct(r.loaded_coverage_ms, 50):.0f} / {pct(r.loaded_coverage_ms, 95):.0f} ms | "
+            f"{pct(r.healthz_ms, 50):.0f} / {pct(r.healthz_ms, 99):.0f} ms | "
+            f"{r.round_cold_s:.1f} s / {r.round_warm_s:.2f} s ({r.flight_plots} plots, "
+            f"{r.flight_samples:,} samples) | {r.api_rss_mb:,.0f} MB | {r.bench_rss_mb:,.0f} MB | "
+            f"{r.errors} |"
+        )
+    print()
+    print("Engine preparation, main before issue 10 (1e9e835) beside ours, same town files:")
+    print()
+    print("|  plots |       old (1e9e835) |       ours |   ratio |")
+    print("|-------:|-------------------:|-----------:|--------:|")
+    for row in base_rows:
+        print(row)
+    by_n = {r.n: r for r in results}
+    print()
+    print("Goals:")
+    if 10_000 in by_n and 100_000 in by_n:
+        a, b = by_n[10_000], by_n[100_000]
+        for name, x, y in (
+            ("import", a.import_s, b.import_s),
+            ("engine preparation", a.prepare_s, b.prepare_s),
+            ("API catalog load", a.api_load_s, b.api_load_s),
+        ):
+            g = y / x
+            print(
+                f"- growth 10k -> 100k, {name}: {g:.1f}x (goal <= 12x): {ok(g <= GOALS['growth'])}"
+            )
+    if 100_000 in by_n:
+        b = by_n[100_000]
+        print(f"- 100k import {b.import_s:.1f} s (goal <= 60 s): {ok(b.import_s <= 60)}")
+    for r in results:
+        p95 = pct(r.coverage_ms, 95)
+        h99 = pct(r.healthz_ms, 99)
+        print(
+            f"- {r.n:,} plots: coverage p95 {p95:.0f} ms (<= 150): {ok(p95 <= 150)}; "
+            f"/healthz p99 under 16 clients {h99:.0f} ms (<= 100): {ok(h99 <= 100)}; "
+            f"API RSS {r.api_rss_mb:,.0f} MB (<= 2048): {ok(r.api_rss_mb <= 2048)}; "
+            f"summary within one round: {r.round_warm_s:.2f} s"
+        )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--baseline-sizes", default="250,500,1000")
+    parser.add_argument("--baseline-timeout", type=float, default=300.0)
+    parser.add_argument("--base-tree", type=Path, default=ROOT.parent / "wt-registry-base")
+    parser.add_argument("--requests", type=int, default=200)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    base_sizes = [int(s) for s in args.baseline_sizes.split(",") if s]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-registry-") as tmp:
+        folder = Path(tmp)
+        base_rows = baseline(base_sizes, args.base_tree, args.baseline_timeout, folder)
+        for n in sizes:
+            sub = folder / f"n{n}"
+            sub.mkdir()
+            results.append(run_size(n, sub, args.requests))
+    report(results, base_rows)
+
+
+if __name__ == "__main__":
+    main()
