@@ -259,6 +259,26 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 
+#: How long opening a SQLite file waits for another process switching it to WAL.
+_WAL_WAIT_S: Final = 30.0
+
+
+def _wal(conn: sqlite3.Connection) -> None:
+    """Switch the file to WAL. SQLite answers "database is locked" at once, without its busy
+    timeout, while another process is doing the same (several workers and API processes
+    starting together on a new file), so wait and retry."""
+    deadline = time.monotonic() + _WAL_WAIT_S
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+        else:
+            return
+
+
 class Database:
     """Connections to the metadata store; each subclass declares the tables it needs as a
     ``schema`` (its version 1) or as ``migrations`` (numbered steps, applied in order and
@@ -342,7 +362,7 @@ class Database:
         if conn is None:
             try:
                 conn = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _wal(conn)
                 conn.execute("PRAGMA synchronous=FULL")
             except sqlite3.Error as exc:
                 raise StoreUnavailableError(f"metadata database {self.where}: {exc}") from exc
