@@ -180,6 +180,10 @@ def _load(metadata: MetadataDB, version: tuple[int, int], previous: Catalog | No
     registry = registry_of(current)
     by_id = {f.id: f for f in current}
     # The parsed registry lives until the next change: out of the cyclic collector's scans.
+    # Unfreeze and collect first, once per change, so the cycles of catalogs now dropped are
+    # freed instead of kept frozen forever.
+    gc.unfreeze()
+    gc.collect()
     gc.freeze()
     # The version read before the rows: a save racing with this load makes the next call
     # see a newer version and load again, never keep stale rows under a new version.

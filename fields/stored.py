@@ -147,7 +147,7 @@ class FieldHistory:
                 now, then = self._by_key.get(key), previous._by_key.get(key)
                 if now is not None and then is not None and now.field == then.field:
                     self._parsed[key] = f
-        self._unusable: dict[tuple[str, int], UnusableFieldError] = {}
+        self._unusable: dict[tuple[str, int], str] = {}  # why a version cannot be used
         self._sets: OrderedDict[VersionSet, FieldRegistry | None] = OrderedDict()
         self._changes: tuple[tuple[int, int], ...] | None = None
         # Every instant a version starts or ends: between two of them the set of valid
@@ -186,9 +186,11 @@ class FieldHistory:
         parsed = self._parsed.get(key)
         if parsed is not None:
             return parsed
-        failed = self._unusable.get(key)
-        if failed is not None:
-            raise failed
+        reason = self._unusable.get(key)
+        if reason is not None:
+            # A fresh error each time: a kept one would hold its traceback's frames (and
+            # this history) in a cycle that gc.freeze() never collects.
+            raise UnusableFieldError(version.id, version.seq, reason)
         stored = _just_stored.peek(version.field.feature)
         if stored is not None and stored.id == version.id:
             self._parsed[key] = stored
@@ -199,7 +201,7 @@ class FieldHistory:
         except (orjson.JSONDecodeError, FieldValidationError) as exc:
             problems = getattr(exc, "problems", None) or (str(exc),)
             failed = UnusableFieldError(version.id, version.seq, "; ".join(problems))
-            self._unusable[key] = failed
+            self._unusable[key] = failed.reason
             log.warning(
                 "field_version_unusable field=%s version=%d reason=%r",
                 version.id,

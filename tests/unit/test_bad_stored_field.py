@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
@@ -26,6 +28,7 @@ import shapely.errors
 import shapely.geometry
 
 import fields.coverage
+from api.catalog import FieldCatalog
 from fields.coverage import CoverageEngine, UnpreparedFieldError
 from fields.registry import Field, FieldRegistry, load_fields, parse_fields
 from fields.stored import FieldHistory, UnusableFieldError, to_stored
@@ -107,6 +110,23 @@ def store(tmp_path: Path) -> Iterator[SqliteStore]:
         sqlite.write_samples(job().samples)
         sqlite.write_events(job().events)
         yield sqlite
+
+
+def test_a_catalog_replaced_after_an_edit_is_freed_despite_an_unusable_version(
+    metadata: MetadataDB,
+) -> None:
+    """The catalog freezes what it keeps out of the cyclic collector; the catalog an edit
+    replaces must still be freed, or every edit of a town leaks a registry."""
+    catalog = FieldCatalog(metadata)
+    first = weakref.ref(catalog.current().history)
+    with pytest.raises(UnusableFieldError):  # asked twice: the error is kept only as text
+        catalog.current().history.field(catalog.current().history.of("strip")[0])
+    with pytest.raises(UnusableFieldError):
+        catalog.current().history.field(catalog.current().history.of("strip")[0])
+    metadata.end_field("bowtie")
+    catalog.current()
+    gc.collect()
+    assert first() is None
 
 
 # --- the history ------------------------------------------------------------------------
