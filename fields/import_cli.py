@@ -234,7 +234,7 @@ def _changed_reason(index: int, field_id: str, why: str) -> str:
     """Why a planned feature was not stored: its id changed while the import ran. Names only
     the id, as the API's 409 does, never the other cooperative or its field."""
     if why == "taken":
-        what = f"field {field_id} is now registered by another cooperative"
+        what = f"field {field_id} now belongs to another cooperative or is a commune-wide zone"
     else:
         what = f"field {field_id} was changed"
     return f"feature {index} ({field_id}): changed during import ({what}); import again"

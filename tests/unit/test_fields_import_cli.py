@@ -148,8 +148,8 @@ def test_an_id_another_cooperative_registers_during_the_import_is_refused_and_ke
     assert summary.refused == {
         1: [
             (
-                "feature 1 (x1): changed during import (field x1 is now registered by another"
-                " cooperative); import again"
+                "feature 1 (x1): changed during import (field x1 now belongs to another"
+                " cooperative or is a commune-wide zone); import again"
             )
         ]
     }
