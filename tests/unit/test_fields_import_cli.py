@@ -266,6 +266,18 @@ def test_an_unreadable_file_stores_nothing_and_names_the_line(
     assert current(tmp_path) == {}
 
 
+def test_a_number_of_thousands_of_digits_is_unreadable_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "f.geojson"
+    source.write_text(json.dumps(collection(plot("p1", A))).replace('"p1"', "1" + "0" * 5_000))
+    db = str(tmp_path / "meta.db")
+    code = main(["fields", "import", str(source), "--coop", "c1", "--metadata-path", db])
+    assert code == 2
+    assert "not valid JSON: a number with more than" in capsys.readouterr().err
+    assert current(tmp_path) == {}
+
+
 def test_a_missing_file_is_a_clear_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
