@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol
 
 from storage.contract import StoreUnavailableError
-from storage.secrets import redact_urls
+from storage.secrets import HIDDEN, redact_urls
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,9 +62,13 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
-def metadata_target(url_or_path: Path | str) -> tuple[Dialect, str]:
+def metadata_target(url_or_path: Path | str, *, url_only: bool = False) -> tuple[Dialect, str]:
     """(store, where) of a metadata setting: ``postgresql://...``/``postgres://...`` (a
-    PostgreSQL URL), ``sqlite:///path`` or a plain path (a SQLite file)."""
+    PostgreSQL URL), ``sqlite:///path`` or a plain path (a SQLite file).
+
+    ``url_only`` (the URL setting): a plain path is refused too, so a mistyped scheme
+    (``postgres:/u:pw@h/db``) is an error rather than a SQLite file named after it; the
+    message never shows the password."""
     text = str(url_or_path)
     if text.startswith(("postgresql://", "postgres://")):
         return "postgresql", text
@@ -79,7 +83,21 @@ def metadata_target(url_or_path: Path | str) -> tuple[Dialect, str]:
         raise ValueError(
             f"metadata URL {redact_urls(text)!r}: use postgresql://..., sqlite:///path or a path"
         )
+    if url_only:
+        raise ValueError(
+            f"metadata URL {_shown(text)!r} must start with postgresql://, postgres:// or"
+            " sqlite:///; a SQLite file's plain path belongs in the metadata path setting"
+        )
     return "sqlite", text
+
+
+def _shown(text: str) -> str:
+    """A value that is no URL, safe to show: whatever follows its first ':' is hidden when
+    it may hold a password (a mistyped ``scheme:/user:password@host``)."""
+    if ":" not in text and "@" not in text:
+        return text  # a plain path: no password in it
+    scheme = re.match(r"[^:@]*:/*", text)  # "postgres:/" of "postgres:/u:pw@h/db"
+    return (scheme.group() if scheme else "") + HIDDEN
 
 
 # --- SQL translation for PostgreSQL ------------------------------------------------------
