@@ -76,28 +76,31 @@ def metadata_target(url_or_path: Path | str, *, url_only: bool = False) -> tuple
         path = text.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
             raise ValueError(
-                f"metadata URL {text!r}: write sqlite:///relative/path or sqlite:////abs/path"
+                f"metadata URL {_shown(text)!r}: write sqlite:///relative/path or"
+                " sqlite:////abs/path"
             )
         return "sqlite", path[1:]
-    if "://" in text:
-        raise ValueError(
-            f"metadata URL {redact_urls(text)!r}: use postgresql://..., sqlite:///path or a path"
-        )
     if url_only:
         raise ValueError(
             f"metadata URL {_shown(text)!r} must start with postgresql://, postgres:// or"
             " sqlite:///; a SQLite file's plain path belongs in the metadata path setting"
         )
+    if "://" in text:
+        raise ValueError(
+            f"metadata URL {_shown(text)!r}: use postgresql://..., sqlite:///path or a path"
+        )
     return "sqlite", text
 
 
 def _shown(text: str) -> str:
-    """A value that is no URL, safe to show: whatever follows its first ':' is hidden when
-    it may hold a password (a mistyped ``scheme:/user:password@host``)."""
-    if ":" not in text and "@" not in text:
-        return text  # a plain path: no password in it
-    scheme = re.match(r"[^:@]*:/*", text)  # "postgres:/" of "postgres:/u:pw@h/db"
-    return (scheme.group() if scheme else "") + HIDDEN
+    """A refused setting, safe to show however mistyped: a password can only stand before
+    an '@', so what lies between the scheme and the last '@' is hidden
+    (``postgres:/u:pw@h/db`` -> ``postgres:/***@h/db``; ``redact_urls`` needs a well-formed
+    ``scheme://user:password@`` to find the password)."""
+    if "@" not in text:
+        return text
+    scheme = re.match(r"[^:@/]*:/*", text)  # "postgres:/" of "postgres:/u:pw@h/db"
+    return f"{scheme.group() if scheme else ''}{HIDDEN}@{text.rpartition('@')[2]}"
 
 
 # --- SQL translation for PostgreSQL ------------------------------------------------------
