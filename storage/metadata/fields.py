@@ -392,18 +392,19 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         self,
         fields: Sequence[StoredField],
         *,
+        expected: Mapping[str, int | None] | None,
         at_ms: int | None = None,
         by: str = "direct",
         coop: str | None = None,
-        expected: Mapping[str, int | None] | None = None,
         take_over: bool = False,
     ) -> BulkSave:
         """``save_fields`` for imports of many thousand fields: the same rules, read and
         written set-wise (one query per 500 ids, one ``executemany`` per statement) in one
         transaction. The ids must be distinct.
 
-        ``expected`` (an import that planned against a snapshot of the history) gives per
-        id the latest ``seq`` the plan saw (``None``: a new id). Checked inside the write
+        ``expected`` (required, so no caller forgets it) is, for an import that planned
+        against a snapshot of the history, the latest ``seq`` the plan saw per id (``None``:
+        a new id); ``expected=None`` saves as ``save_fields`` does. Checked inside the write
         transaction, a row is refused rather than stored, and the others still are, when
         its id's latest version has changed since, or (unless ``take_over``) belongs to
         another cooperative than the row: a field registered meanwhile by another

@@ -1,4 +1,5 @@
-"""``FieldTable.save_fields_bulk`` keeps the same history as ``save_fields``."""
+"""``FieldTable.save_fields_bulk`` keeps the same history as ``save_fields``, and refuses, row by
+row, what changed since the import planned against the history."""
 
 from __future__ import annotations
 
@@ -34,24 +35,24 @@ def test_the_same_saves_leave_the_same_history(tmp_path: Path) -> None:
     second = rows(("a", 50), ("b", 40), ("c", 50))
     assert one.save_fields(first, at_ms=1_000, by="x") == ["a", "b"]
     assert one.save_fields(second, at_ms=2_000, by="y") == ["b", "c"]
-    assert bulk.save_fields_bulk(first, at_ms=1_000, by="x").changed == ["a", "b"]
-    assert bulk.save_fields_bulk(second, at_ms=2_000, by="y").changed == ["b", "c"]
+    assert bulk.save_fields_bulk(first, expected=None, at_ms=1_000, by="x").changed == ["a", "b"]
+    assert bulk.save_fields_bulk(second, expected=None, at_ms=2_000, by="y").changed == ["b", "c"]
     assert history(bulk) == history(one)
     assert bulk.fields_version() == one.fields_version()
 
 
 def test_an_id_of_another_cooperative_refuses_the_whole_save(tmp_path: Path) -> None:
     db = MetadataDB(tmp_path / "m.db")
-    db.save_fields_bulk(rows(("a", 50)), at_ms=1_000)
+    db.save_fields_bulk(rows(("a", 50)), expected=None, at_ms=1_000)
     with pytest.raises(FieldOwnershipError):
-        db.save_fields_bulk(rows(("a", 40), ("b", 50)), at_ms=2_000, coop="c2")
+        db.save_fields_bulk(rows(("a", 40), ("b", 50)), expected=None, at_ms=2_000, coop="c2")
     assert [v.id for v in db.field_versions()] == ["a"]
 
 
 def test_a_repeated_id_is_a_caller_error(tmp_path: Path) -> None:
     db = MetadataDB(tmp_path / "m.db")
     with pytest.raises(ValueError, match="twice"):
-        db.save_fields_bulk([*rows(("a", 50)), *rows(("a", 50))])
+        db.save_fields_bulk([*rows(("a", 50)), *rows(("a", 50))], expected=None)
 
 
 def test_a_row_whose_id_another_cooperative_registered_since_the_plan_is_refused_alone(
@@ -92,3 +93,10 @@ def test_taking_over_another_cooperatives_id_needs_take_over(tmp_path: Path) -> 
     saved = db.save_fields_bulk(rows(("a", 40)), at_ms=2_000, expected={"a": 1}, take_over=True)
     assert saved == BulkSave(["a"], [])
     assert [v.field.coop for v in db.field_versions("a")] == ["c2", "c1"]
+
+
+def test_a_row_without_an_expectation_is_a_caller_error(tmp_path: Path) -> None:
+    db = MetadataDB(tmp_path / "m.db")
+    with pytest.raises(ValueError, match="no expected version"):
+        db.save_fields_bulk(rows(("a", 50), ("b", 50)), expected={"a": None})
+    assert db.field_versions() == []
