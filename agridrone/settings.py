@@ -73,7 +73,7 @@ class Settings(BaseSettings):
         if value:
             from storage.metadata import metadata_target  # only when a URL is set: start-up
 
-            metadata_target(value)  # raises ValueError naming what it accepts
+            metadata_target(value, url_only=True)  # ValueError naming what it accepts
         return value or None
 
     @property
@@ -160,6 +160,8 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         problems = "; ".join(
             f"{_env(str(e['loc'][0])) if e['loc'] else 'setting'}: {redact_urls(e['msg'])}"
             for e in exc.errors(include_input=False)
+            # A default made from another setting is skipped after that one failed: noise.
+            if e["type"] != "default_factory_not_called"
         )
         raise ConfigError(problems) from None
 

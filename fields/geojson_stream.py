@@ -11,6 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final, NoReturn
@@ -22,6 +23,11 @@ CHUNK_BYTES: Final = 1 << 20
 MAX_FEATURE_CHARS: Final = 16 << 20
 
 _WS: Final = re.compile(r"[ \t\n\r]*")
+
+
+def _long_int(limit: int) -> re.Pattern[str]:
+    """Where an integer of more than ``limit`` digits starts (not a float's digits)."""
+    return re.compile(rf"-?\d{{{limit + 1},}}(?![\d.eE])")
 
 
 class UnreadableFileError(ValueError):
@@ -143,6 +149,17 @@ class FeatureStream:
                 continue
             except RecursionError:
                 self._fail("JSON nested too deeply to read")
+            except ValueError as exc:
+                # Not a syntax error: an integer too long for Python to convert (more than
+                # ``sys.get_int_max_str_digits()`` digits); more of the file cannot help.
+                limit = sys.get_int_max_str_digits()
+                if not limit:
+                    self._fail(f"not valid JSON: {exc}")
+                at = _long_int(limit).search(self._buf, self._pos)
+                self._fail(
+                    f"not valid JSON: a number with more than {limit} digits",
+                    at=None if at is None else at.start(),
+                )
             self._pos = end
             return value
 

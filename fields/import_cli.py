@@ -20,7 +20,10 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
+
+if TYPE_CHECKING:
+    from fields.stored import FieldHistory
 
 EXIT_REFUSED: Final = 1
 EXIT_BAD_INPUT: Final = 2
@@ -193,17 +196,48 @@ def import_file(
         )
     for p in plan.problems:
         summary.refuse(p.index, [f"feature {p.index} ({p.field_id}): {p.detail}"])
-    rows = [p.row for p in plan.to_store]
+    to_store = plan.to_store
+    rows = [p.row for p in to_store]
+    # What the plan saw of each id: the write refuses a row whose id changed since (another
+    # cooperative may register it through the API while this import plans).
+    expected = {p.row.id: _latest_seq(history, p.row.id) for p in to_store}
+    index_of = {p.row.id: p.index for p in to_store}
     by = f"cli:{coop} (agridrone fields import {path.name})"
+    changed_meanwhile: set[str] = set()
     with _bar(progress, "storing", len(rows), "") as bar:
         for k in range(0, len(rows), WRITE_BATCH):
             batch = rows[k : k + WRITE_BATCH]
-            metadata.save_fields_bulk(batch, at_ms=now, by=by)
+            saved = metadata.save_fields_bulk(batch, at_ms=now, by=by, expected=expected)
+            for r in saved.refused:
+                changed_meanwhile.add(r.id)
+                summary.refuse(index_of[r.id], [_changed_reason(index_of[r.id], r.id, r.reason)])
+                log.warning(
+                    "field_import_refused by=cli field=%s coop=%s reason=%s_during_import",
+                    r.id,
+                    coop,
+                    r.reason,
+                )
             bar.update(len(batch))
-    summary.added = len(plan.added)
-    summary.updated = len(plan.updated)
+    summary.added = sum(p.row.id not in changed_meanwhile for p in plan.added)
+    summary.updated = sum(p.row.id not in changed_meanwhile for p in plan.updated)
     summary.unchanged = len(plan.unchanged)
     return summary
+
+
+def _latest_seq(history: FieldHistory, field_id: str) -> int | None:
+    """The latest version's ``seq`` of an id in the planned-against history (None: new)."""
+    versions = history.of(field_id)
+    return versions[-1].seq if versions else None
+
+
+def _changed_reason(index: int, field_id: str, why: str) -> str:
+    """Why a planned feature was not stored: its id changed while the import ran. Names only
+    the id, as the API's 409 does, never the other cooperative or its field."""
+    if why == "taken":
+        what = f"field {field_id} now belongs to another cooperative or is a commune-wide zone"
+    else:
+        what = f"field {field_id} was changed"
+    return f"feature {index} ({field_id}): changed during import ({what}); import again"
 
 
 def _owned(feature: Any, coop: str) -> Any:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol
 
 from storage.contract import StoreUnavailableError
-from storage.secrets import redact_urls
+from storage.secrets import HIDDEN, redact_urls
 
 if TYPE_CHECKING:
     import psycopg
@@ -62,9 +62,13 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
-def metadata_target(url_or_path: Path | str) -> tuple[Dialect, str]:
+def metadata_target(url_or_path: Path | str, *, url_only: bool = False) -> tuple[Dialect, str]:
     """(store, where) of a metadata setting: ``postgresql://...``/``postgres://...`` (a
-    PostgreSQL URL), ``sqlite:///path`` or a plain path (a SQLite file)."""
+    PostgreSQL URL), ``sqlite:///path`` or a plain path (a SQLite file).
+
+    ``url_only`` (the URL setting): a plain path is refused too, so a mistyped scheme
+    (``postgres:/u:pw@h/db``) is an error rather than a SQLite file named after it; the
+    message never shows the password."""
     text = str(url_or_path)
     if text.startswith(("postgresql://", "postgres://")):
         return "postgresql", text
@@ -72,14 +76,31 @@ def metadata_target(url_or_path: Path | str) -> tuple[Dialect, str]:
         path = text.removeprefix("sqlite://")
         if not path.startswith("/") or path == "/":
             raise ValueError(
-                f"metadata URL {text!r}: write sqlite:///relative/path or sqlite:////abs/path"
+                f"metadata URL {_shown(text)!r}: write sqlite:///relative/path or"
+                " sqlite:////abs/path"
             )
         return "sqlite", path[1:]
+    if url_only:
+        raise ValueError(
+            f"metadata URL {_shown(text)!r} must start with postgresql://, postgres:// or"
+            " sqlite:///; a SQLite file's plain path belongs in the metadata path setting"
+        )
     if "://" in text:
         raise ValueError(
-            f"metadata URL {redact_urls(text)!r}: use postgresql://..., sqlite:///path or a path"
+            f"metadata URL {_shown(text)!r}: use postgresql://..., sqlite:///path or a path"
         )
     return "sqlite", text
+
+
+def _shown(text: str) -> str:
+    """A refused setting, safe to show however mistyped: a password can only stand before
+    an '@', so what lies between the scheme and the last '@' is hidden
+    (``postgres:/u:pw@h/db`` -> ``postgres:/***@h/db``; ``redact_urls`` needs a well-formed
+    ``scheme://user:password@`` to find the password)."""
+    if "@" not in text:
+        return text
+    scheme = re.match(r"[^:@/]*:/*", text)  # "postgres:/" of "postgres:/u:pw@h/db"
+    return f"{scheme.group() if scheme else ''}{HIDDEN}@{text.rpartition('@')[2]}"
 
 
 # --- SQL translation for PostgreSQL ------------------------------------------------------

@@ -9,9 +9,9 @@ are judged against the version valid when they flew (docs/api.md, "Field version
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar, TypeGuard
+from typing import ClassVar, Literal, TypeGuard
 
 from storage.metadata._db import Database, MetadataConflictError, Step, Tx
 
@@ -392,16 +392,29 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         self,
         fields: Sequence[StoredField],
         *,
+        expected: Mapping[str, int | None] | None,
         at_ms: int | None = None,
         by: str = "direct",
         coop: str | None = None,
-    ) -> list[str]:
-        """``save_fields`` for imports of many thousand fields: the same rules and answer,
-        read and written set-wise (one query per 500 ids, one ``executemany`` per statement)
-        in one transaction. The ids must be distinct."""
+        take_over: bool = False,
+    ) -> BulkSave:
+        """``save_fields`` for imports of many thousand fields: the same rules, read and
+        written set-wise (one query per 500 ids, one ``executemany`` per statement) in one
+        transaction. The ids must be distinct.
+
+        ``expected`` (required, so no caller forgets it) is, for an import that planned
+        against a snapshot of the history, the latest ``seq`` the plan saw per id (``None``:
+        a new id); ``expected=None`` saves as ``save_fields`` does. Checked inside the write
+        transaction, a row is refused rather than stored, and the others still are, when
+        its id's latest version has changed since, or (unless ``take_over``) belongs to
+        another cooperative than the row: a field registered meanwhile by another
+        cooperative is never ended by the import.
+        """
         ids = [f.id for f in fields]
         if len(set(ids)) != len(ids):
             raise ValueError("save_fields_bulk: the same field id appears twice")
+        if expected is not None and (missing := [i for i in ids if i not in expected]):
+            raise ValueError(f"save_fields_bulk: no expected version for {missing[:5]}")
         with self._write() as conn:
             now = self._stamp(conn, at_ms)
             at = now if at_ms is None else at_ms
@@ -419,10 +432,16 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
                 taken = sorted(fid for fid, v in latest.items() if v.field.coop != coop)
                 if taken:
                     raise FieldOwnershipError(taken)
+            refused: list[BulkRefusal] = []
             ended: list[tuple[object, ...]] = []
             added: list[tuple[object, ...]] = []
             for f in fields:
                 last = latest.get(f.id)
+                if expected is not None:
+                    why = _bulk_refusal(f, last, expected[f.id], take_over=take_over)
+                    if why is not None:
+                        refused.append(BulkRefusal(f.id, why))
+                        continue
                 if last is None:
                     added.append((f.id, 1, f.kind, f.coop, f.owner, f.feature, None, now, by, now))
                     continue
@@ -444,7 +463,36 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
                 " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
                 added,
             )
-            return [str(row[0]) for row in added]
+            return BulkSave([str(row[0]) for row in added], refused)
+
+
+@dataclass(frozen=True, slots=True)
+class BulkRefusal:
+    """A row ``save_fields_bulk`` refused: ``reason`` is ``"taken"`` (the id's latest
+    version is now another cooperative's) or ``"changed"`` (changed since the plan)."""
+
+    id: str
+    reason: Literal["taken", "changed"]
+
+
+@dataclass(frozen=True, slots=True)
+class BulkSave:
+    """What ``save_fields_bulk`` did: the ids that changed, and the rows it refused."""
+
+    changed: list[str]
+    refused: list[BulkRefusal]
+
+
+def _bulk_refusal(
+    row: StoredField, last: FieldVersion | None, expected_seq: int | None, *, take_over: bool
+) -> Literal["taken", "changed"] | None:
+    """Why a planned row may not be stored now (``None``: it may): its id's latest version
+    is another cooperative's, or is not the one the plan saw."""
+    if last is not None and last.field.coop != row.coop and not take_over:
+        return "taken"
+    if (None if last is None else last.seq) != expected_seq:
+        return "changed"
+    return None
 
 
 def _next_start(last: FieldVersion, at_ms: int) -> int:

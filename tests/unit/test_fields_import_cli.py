@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from agridrone.cli import main
+from fields.import_cli import import_file
 from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import collection, feature, rectangle
@@ -120,6 +121,58 @@ def test_an_id_of_another_cooperative_is_refused_and_the_rest_stored(
     assert current(tmp_path) == {"p1": "c1", "x1": "c2"}
 
 
+class RegistersWhilePlanning:
+    """The metadata database, where another cooperative registers fields through the API
+    (``save_fields`` as that cooperative) right after the import read the history."""
+
+    def __init__(self, db: MetadataDB, coop: str, *features: dict[str, Any]) -> None:
+        self.db, self.coop, self.features = db, coop, features
+
+    def field_versions(self) -> Any:
+        snapshot = self.db.field_versions()
+        registry = parse_fields(collection(*self.features))
+        self.db.save_fields(to_stored(registry.fields), by=f"api:{self.coop}", coop=self.coop)
+        return snapshot
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_an_id_another_cooperative_registers_during_the_import_is_refused_and_kept_its(
+    tmp_path: Path,
+) -> None:
+    source = write(tmp_path / "f.geojson", plot("p1", A), plot("x1", B))
+    db = MetadataDB(tmp_path / "meta.db")
+    racing = RegistersWhilePlanning(db, "c2", plot("x1", C, coop="c2"))
+    summary = import_file(source, racing, coop="c1", progress=False)
+    assert summary.refused == {
+        1: [
+            (
+                "feature 1 (x1): changed during import (field x1 now belongs to another"
+                " cooperative or is a commune-wide zone); import again"
+            )
+        ]
+    }
+    assert (summary.added, summary.updated) == (1, 0)
+    (x1,) = db.field_versions("x1")
+    assert (x1.field.coop, x1.valid_to_ms, x1.recorded_by) == ("c2", None, "api:c2")
+    assert {f.id: f.coop for f in db.stored_fields()} == {"p1": "c1", "x1": "c2"}
+    db.close()
+
+
+def test_a_field_the_cooperative_changes_during_the_import_is_refused(tmp_path: Path) -> None:
+    register(tmp_path, plot("p1", A, coop="c1"))
+    source = write(tmp_path / "f.geojson", plot("p1", rectangle(90, 50, 0, 0)))
+    db = MetadataDB(tmp_path / "meta.db")
+    racing = RegistersWhilePlanning(db, "c1", plot("p1", rectangle(80, 50, 0, 0), coop="c1"))
+    summary = import_file(source, racing, coop="c1", progress=False)
+    assert summary.refused == {
+        0: ["feature 0 (p1): changed during import (field p1 was changed); import again"]
+    }
+    assert [v.recorded_by for v in db.field_versions("p1")] == ["direct", "api:c1"]
+    db.close()
+
+
 def test_a_field_over_another_cooperatives_field_is_refused_naming_the_rounded_area(
     tmp_path: Path, run_import: Run
 ) -> None:
@@ -210,6 +263,18 @@ def test_an_unreadable_file_stores_nothing_and_names_the_line(
     assert code == 2
     assert "line 3" in err
     assert "nothing was stored" in err
+    assert current(tmp_path) == {}
+
+
+def test_a_number_of_thousands_of_digits_is_unreadable_not_a_crash(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "f.geojson"
+    source.write_text(json.dumps(collection(plot("p1", A))).replace('"p1"', "1" + "0" * 5_000))
+    db = str(tmp_path / "meta.db")
+    code = main(["fields", "import", str(source), "--coop", "c1", "--metadata-path", db])
+    assert code == 2
+    assert "not valid JSON: a number with more than" in capsys.readouterr().err
     assert current(tmp_path) == {}
 
 

@@ -53,6 +53,19 @@ def test_a_syntax_error_names_its_line(tmp_path: Path, chunk: int) -> None:
         features_of(path)
 
 
+def test_a_number_too_long_to_convert_is_invalid_json_at_its_offset(
+    tmp_path: Path, chunk: int
+) -> None:
+    path = tmp_path / "f.geojson"
+    head = '{"type": "FeatureCollection", "features": [\n{"type": "Feature", "n": '
+    path.write_text(head + "7" * 5_000 + "}\n]}")
+    where = rf"line 2, column 26 \(character {len(head)}\)"
+    with pytest.raises(
+        UnreadableFileError, match=rf"not valid JSON: a number with more .* {where}"
+    ):
+        features_of(path)
+
+
 def test_a_truncated_file_is_unreadable(tmp_path: Path, chunk: int) -> None:
     path = tmp_path / "f.geojson"
     path.write_text('{"type": "FeatureCollection", "features": [{"type": "Feature"}')

@@ -65,3 +65,9 @@ def test_another_kind_of_url_is_refused_without_its_password() -> None:
     with pytest.raises(ValueError, match="postgresql://") as refused:
         metadata_target("mysql://u:secret@db/x")
     assert "secret" not in str(refused.value)
+
+
+def test_a_malformed_sqlite_url_is_refused_without_its_password() -> None:
+    with pytest.raises(ValueError, match="sqlite:///") as refused:
+        metadata_target("sqlite://u:secret@host/x")
+    assert "secret" not in str(refused.value)

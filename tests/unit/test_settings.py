@@ -216,3 +216,36 @@ def test_a_metadata_url_of_another_kind_is_a_clear_error(
     assert "AGRIDRONE_METADATA_URL" in err
     assert "postgresql://" in err
     assert "secret" not in err
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres:/agridrone:s3cret@db/agridrone",
+        "postgresql//agridrone:s3cret@db/x",
+        "postgresql:://agridrone:s3cret@db/x",
+        "mysql://agridrone:s3c@ret@db/x",
+    ],
+)
+def test_a_mistyped_metadata_url_is_refused_without_showing_its_password(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path, url: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("AGRIDRONE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("AGRIDRONE_METADATA_URL", url)
+    assert main(["keys", "list"]) == 2
+    err = capsys.readouterr().err
+    assert "AGRIDRONE_METADATA_URL" in err
+    assert "must start with postgresql://, postgres:// or sqlite://" in err
+    assert "s3c" not in err
+    assert "***@db/" in err  # where it points stays visible
+    assert "default factory" not in err  # only the setting that is wrong is named
+    assert list(tmp_path.rglob("*s3c*")) == []
+
+
+def test_a_plain_path_in_the_metadata_url_points_to_the_path_setting(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["keys", "list", "--metadata-url", str(tmp_path / "m.db")]) == 2
+    assert "belongs in the metadata path setting" in capsys.readouterr().err
+    assert not (tmp_path / "m.db").exists()
