@@ -125,7 +125,7 @@ def test_paho_refuses_a_publish_too_short_without_crashing_the_network_thread(
     client, broker, got = connected_client(v5=False)
     try:
         by_paho: list[bytes] = []
-        client.on_message = lambda _client, _data, message: by_paho.append(message.payload)
+        client.on_message = lambda _client, _data, message: by_paho.append(bytes(message.payload))
         # paho reads the first PUBLISH; the fast path then meets the short one buffered.
         broker.sendall(publish("agri/v1/c/d/telemetry", b"ok", qos=0, mid=0, props=None) + short)
         rc = client.loop_read()
@@ -146,7 +146,7 @@ def test_leftover_publishes_of_a_previous_connection_are_not_read_after_a_reconn
         client._rpos, client._rbuf_sock = 0, object()
         broker.sendall(publish("agri/v1/c/d/telemetry", b"new", qos=1, mid=1, props=None))
         by_paho: list[bytes] = []
-        client.on_message = lambda _client, _data, message: by_paho.append(message.payload)
+        client.on_message = lambda _client, _data, message: by_paho.append(bytes(message.payload))
         assert client.loop_read() == paho.MQTT_ERR_SUCCESS
         assert got == []  # the old PUBLISH (mid 9) was dropped, not handled a second time
         assert by_paho == [b"new"]
