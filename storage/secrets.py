@@ -80,3 +80,9 @@ def without_userinfo(url: str) -> tuple[str, str | None, str | None]:
         return url, None, None
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=host)), parts.username, parts.password
+
+
+def shown_url(url: str) -> str:
+    """``url`` safe to print: its own passwords hidden in every form (a password with a
+    space, which ``redact_urls`` cannot tell from the text around it, included)."""
+    return masker(url)(url)

@@ -16,7 +16,7 @@ from storage.contract import StoreUnavailableError
 from storage.influx import InfluxStore, RetryPolicy
 from storage.metadata import MetadataDB
 from storage.records import Sample
-from storage.secrets import masker, redact_urls, url_passwords, without_userinfo
+from storage.secrets import masker, redact_urls, shown_url, url_passwords, without_userinfo
 
 SECRET = "s3cr%40t-pw"
 
@@ -153,3 +153,16 @@ def test_a_masker_hides_the_raw_and_the_decoded_password_of_its_url() -> None:
     }
     shown = mask('bad token "s3%63ret", auth s3cret, an other; an%20other')
     assert shown == 'bad token "***", auth ***, ***; ***'
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pa ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa%zzss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://h/db?password=s3%20cret", "postgresql://h/db?password=***"),
+        ("/var/lib/agridrone/agridrone.db", "/var/lib/agridrone/agridrone.db"),
+    ],
+)
+def test_a_url_printed_by_the_commands_shows_none_of_its_password(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
