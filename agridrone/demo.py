@@ -41,7 +41,7 @@ from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.runner import run_fleet
 from storage.keys import Role, generate_key
 from storage.metadata import MetadataDB
-from storage.secrets import redact_urls
+from storage.secrets import shown_url
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger(__name__)
@@ -229,7 +229,7 @@ def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
         f"agridrone demo is running (Ctrl-C to stop)\n"
         f"  MQTT broker   {broker}\n"
         f"  store         SQLite {args.sqlite_path}\n"
-        f"  metadata      {redact_urls(args.metadata)}\n"
+        f"  metadata      {shown_url(args.metadata)}\n"
         f"  fleet         {args.drones} simulated drones over Đông Triều fields\n"
         f"  API           {api}/docs\n"
         f"  drones        {api}/api/v1/drones\n"

@@ -41,7 +41,7 @@ from storage.contract import StoreUnavailableError
 from storage.drones import DroneRecord
 from storage.keys import generate_key, validate_subject
 from storage.metadata import MetadataDB
-from storage.secrets import redact_urls
+from storage.secrets import shown_url
 
 #: ``mosquitto_sub`` looks for ``$XDG_CONFIG_HOME/mosquitto_sub`` (one option per line).
 HEALTH_OPTIONS_NAME: Final = "mosquitto_sub"
@@ -201,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _fail(f"cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_FAILED)
     sys.stderr.write(
-        summary(layout, redact_urls(settings.metadata), key_line, action, len(drones))
+        summary(layout, shown_url(settings.metadata), key_line, action, len(drones))
         + next_steps(layout, compose=args.compose)
     )
     return 0

@@ -8,11 +8,12 @@ repeat nor hide the items that remain: an item added after the cursor shows on a
 one added before it does not (start again to see it).
 
 A cursor is validated, not trusted: anything that does not decode to this list's key shape
-is a 422 naming ``cursor``, never a 500. It is not secret and need not be: the role filter
-runs on every page, so a forged cursor only moves the start of a list the caller may read
-anyway. Routes whose list is a bare JSON array send the next cursor in the ``X-Next-Cursor``
-header and a ``Link: <…>; rel="next"`` header (both absent on the last page); routes
-answering an object carry ``next_cursor`` (``null`` on the last page).
+is a 422 naming ``cursor``, never a 500 (integers too large for the stores included). It is
+not secret and need not be: the role filter runs on every page, so a forged cursor only
+moves the start of a list the caller may read anyway. Routes whose list is a bare JSON array
+send the next cursor in the ``X-Next-Cursor`` header and a ``Link: <…>; rel="next"`` header
+(both absent on the last page); routes answering an object carry ``next_cursor`` (``null``
+on the last page).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ T = TypeVar("T")
 
 #: The longest cursor accepted (a key of a few ids and times is far shorter).
 MAX_CURSOR_LENGTH: Final = 1024
+
+#: The largest magnitude of a cursor's integer (JSON allows up to 2^64-1, the stores' 64-bit
+#: integers do not; epoch ms and counts stay far below): outside it the cursor is a 422.
+MAX_CURSOR_INT: Final = 2**62
 
 CursorQuery = Annotated[
     str | None,
@@ -63,8 +68,9 @@ def encode_cursor(kind: str, key: Key) -> str:
 def decode_cursor(kind: str, cursor: str | None, shape: Sequence[type]) -> Key | None:
     """The sort key a cursor of list ``kind`` carries (``None`` without a cursor).
 
-    ``shape`` gives the type of each key item (``str`` or ``int``); anything else, a cursor
-    of another list included, raises ``CursorError`` (422).
+    ``shape`` gives the type of each key item (``str`` or ``int``, the latter within
+    ±``MAX_CURSOR_INT``); anything else, a cursor of another list included, raises
+    ``CursorError`` (422).
     """
     if cursor is None:
         return None
@@ -77,10 +83,15 @@ def decode_cursor(kind: str, cursor: str | None, shape: Sequence[type]) -> Key |
         raise CursorError(f"not a cursor of this list ({kind})")
     key = items[1:]
     if len(key) != len(shape) or not all(
-        type(value) is want for value, want in zip(key, shape, strict=True)
+        type(value) is want and _in_range(value) for value, want in zip(key, shape, strict=True)
     ):
         raise CursorError(f"not a cursor of this list ({kind}): malformed key")
     return tuple(key)
+
+
+def _in_range(value: object) -> bool:
+    """Whether a key item is a string or an integer the stores can hold (±MAX_CURSOR_INT)."""
+    return not isinstance(value, int) or -MAX_CURSOR_INT <= value <= MAX_CURSOR_INT
 
 
 def page_of(

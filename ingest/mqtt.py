@@ -70,9 +70,14 @@ class _BufferedClient(paho.Client):
     def _buffered(self) -> int:
         return len(self._rbuf) - self._rpos
 
-    def _sock_recv(self, bufsize: int) -> bytes:
-        if self._sock is not self._rbuf_sock:  # a new connection: drop the old one's bytes
+    def _drop_stale_buffer(self) -> None:
+        """Forget the bytes of a previous connection once the socket changed (a reconnect):
+        its PUBLISHes were never acked and the broker sends them again on the new one."""
+        if self._sock is not self._rbuf_sock:
             self._rbuf, self._rpos, self._rbuf_sock = b"", 0, self._sock
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        self._drop_stale_buffer()
         if not self._buffered():
             if self._reads_left <= 0:
                 raise BlockingIOError
@@ -90,6 +95,7 @@ class _BufferedClient(paho.Client):
         while True:
             if self._sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
+            self._drop_stale_buffer()  # before parsing: not the old connection's leftovers
             if self.on_publishes is not None and self._in_packet["command"] == 0:
                 self._read_publishes(self.on_publishes)
             rc = self._packet_read()
@@ -107,7 +113,8 @@ class _BufferedClient(paho.Client):
         ceiling of the whole worker with one sample per message. The properties of a PUBLISH
         are skipped: we ask for no topic aliases (paho announces a Topic Alias Maximum of 0),
         so every PUBLISH carries its topic. Anything else (other packets, QoS 2, an empty or
-        non-UTF-8 topic, a packet not wholly buffered) is left to paho's ``_packet_read``.
+        non-UTF-8 topic, a packet not wholly buffered, one too short for its topic length or
+        packet id) is left to paho's ``_packet_read``, which rejects the malformed ones.
         """
         buf, pos = self._rbuf, self._rpos
         end = len(buf)
@@ -122,8 +129,10 @@ class _BufferedClient(paho.Client):
             if length < 0 or i + length > end:
                 break
             stop = i + length
+            if length < 2:  # no room for the topic's length
+                break
             topic_end = i + 2 + ((buf[i] << 8) | buf[i + 1])
-            if topic_end == i + 2 or topic_end > stop:
+            if topic_end == i + 2 or topic_end + 2 * qos > stop:  # QoS 1: and a packet id
                 break
             j = topic_end
             mid = 0

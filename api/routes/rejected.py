@@ -18,13 +18,18 @@ from pydantic import BaseModel, Field
 
 from api.auth import OperatorDep
 from api.deps import MetadataDep
-from api.pagination import CursorQuery, decode_cursor, encode_cursor
+from api.pagination import CursorError, CursorQuery, decode_cursor, encode_cursor
 from api.times import WindowDep, rfc3339
 from storage.metadata import RejectedMessage
 
 router = APIRouter(tags=["rejected"])
 
 MAX_LIMIT: Final = 1000
+
+#: The most messages of one millisecond a cursor may say were shown already (its ``skip``:
+#: the next page reads ``skip + limit + 1`` rows). Far above what one millisecond logs; a
+#: cursor outside 0..MAX_SKIP is not one this list handed out (422).
+MAX_SKIP: Final = 10_000
 
 
 class Rejection(BaseModel):
@@ -93,6 +98,8 @@ def rejected(
     start_ms, skip = window.start_ms, 0
     if after is not None:
         after_ms, after_seen = int(after[0]), int(after[1])
+        if not 0 <= after_seen <= MAX_SKIP:
+            raise CursorError("not a cursor of this list (rejected): malformed key")
         if after_ms >= window.start_ms:
             start_ms, skip = after_ms, after_seen
     rows = metadata.rejected_messages(start_ms, window.end_ms, skip + limit + 1)[skip:]

@@ -12,6 +12,7 @@ from storage.metadata._db import (
     ConstraintError,
     Database,
     MetadataConflictError,
+    MetadataQueryError,
     Step,
     metadata_target,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "Lease",
     "MetadataConflictError",
     "MetadataDB",
+    "MetadataQueryError",
     "RejectedMessage",
     "Step",
     "StoredField",

@@ -10,7 +10,11 @@ column types. ``Tx`` translates it for PostgreSQL (``?`` → ``%s``, ``INSERT OR
 ``ON CONFLICT DO NOTHING``; in DDL ``INTEGER`` → ``BIGINT``, ``INTEGER PRIMARY KEY`` → an
 identity column, ``REAL`` → ``DOUBLE PRECISION``, ``BLOB`` → ``BYTEA``, ``TEXT`` → ``TEXT
 COLLATE "C"`` so text sorts as in SQLite) and turns each library's errors into ours:
-``ConstraintError`` for a refused constraint, ``StoreUnavailableError`` for the rest.
+``ConstraintError`` for a refused constraint, ``StoreUnavailableError`` for a database that
+does not answer (SQLite's errors, PostgreSQL's connection/operational ones) and
+``MetadataQueryError`` for a statement PostgreSQL refuses (data or programming errors: a bug,
+not an outage). A PostgreSQL password never reaches a message, ``where`` or a log line, in any
+form the URL carries it (``user:password@``, ``?password=``, raw or percent-decoded).
 
 A write transaction is exclusive on both stores: ``BEGIN IMMEDIATE`` on SQLite, a
 transaction-level advisory lock on PostgreSQL, so the read-then-write logic of the modules
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Protocol
 
 from storage.contract import StoreUnavailableError
-from storage.secrets import HIDDEN, redact_urls
+from storage.secrets import HIDDEN, masker, redact_urls
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,6 +49,11 @@ WRITE_LOCK: Final = 0x61677264  # "agrd"
 
 class MetadataConflictError(ValueError):
     """The record already exists (or, for an update, does not); the message says which."""
+
+
+class MetadataQueryError(RuntimeError):
+    """A statement PostgreSQL refused for its data or its SQL (not a connection problem):
+    a plain error (the API's generic 500), not "store unavailable"."""
 
 
 class ConstraintError(MetadataConflictError):
@@ -153,10 +162,17 @@ def statements(script: str) -> list[str]:
 class Tx:
     """One connection inside a transaction (or a read), speaking the portable SQL."""
 
-    def __init__(self, conn: Any, dialect: Dialect, where: str) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        dialect: Dialect,
+        where: str,
+        mask: Callable[[str], str] = redact_urls,
+    ) -> None:
         self._conn = conn
         self.dialect: Dialect = dialect
         self._where = where
+        self._mask = mask
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
         """Run one statement; its cursor (``fetchone``, ``fetchall``, ``rowcount``)."""
@@ -210,31 +226,38 @@ class Tx:
         try:
             yield
         except Exception as exc:
-            mapped = _translated(exc, self._where)
+            mapped = _translated(exc, self._where, self._mask)
             if mapped is exc:
                 raise
             raise mapped from exc
 
 
-def _translated(exc: Exception, where: str) -> Exception:
-    """Our error for a library's: constraint refusals apart, everything is "unavailable"."""
-    if isinstance(exc, (ConstraintError, StoreUnavailableError)):
+def _translated(exc: Exception, where: str, mask: Callable[[str], str] = redact_urls) -> Exception:
+    """Our error for a library's: a refused constraint, an unavailable store, or (PostgreSQL)
+    a refused statement; ``mask`` hides the password in the library's message."""
+    if isinstance(exc, (ConstraintError, StoreUnavailableError, MetadataQueryError)):
         return exc
-    if isinstance(exc, sqlite3.IntegrityError):
-        return ConstraintError(f"metadata database {where}: {exc}")
     if isinstance(exc, sqlite3.Error):
-        return StoreUnavailableError(f"metadata database {where}: {exc}")
+        kind = ConstraintError if isinstance(exc, sqlite3.IntegrityError) else StoreUnavailableError
+        return kind(f"metadata database {where}: {exc}")
     psycopg_error = _psycopg_errors()
-    if psycopg_error is not None:
-        integrity, error, pool_error = psycopg_error
-        if isinstance(exc, integrity):
-            return ConstraintError(f"metadata database {where}: {exc}")
-        if isinstance(exc, (error, pool_error)):
-            return StoreUnavailableError(f"metadata database {where}: {redact_urls(str(exc))}")
-    return exc
+    if psycopg_error is None:
+        return exc
+    integrity, error, unavailable = psycopg_error
+    message = f"metadata database {where}: {mask(str(exc))}"
+    if isinstance(exc, integrity):
+        return ConstraintError(message)
+    if isinstance(exc, unavailable):
+        return StoreUnavailableError(message)
+    # data, programming, internal errors: PostgreSQL refused the statement (a bug)
+    return MetadataQueryError(message) if isinstance(exc, error) else exc
 
 
-def _psycopg_errors() -> tuple[type[Exception], type[Exception], type[Exception]] | None:
+def _psycopg_errors() -> (
+    tuple[type[Exception], type[Exception], tuple[type[Exception], ...]] | None
+):
+    """(constraint refusal, any psycopg error, the connection/operational ones) or ``None``
+    when psycopg was never imported. Pool timeouts/closed are operational errors too."""
     import sys
 
     if "psycopg" not in sys.modules:  # never imported: cannot be one of its errors
@@ -242,7 +265,11 @@ def _psycopg_errors() -> tuple[type[Exception], type[Exception], type[Exception]
     import psycopg
     import psycopg_pool
 
-    return psycopg.IntegrityError, psycopg.Error, psycopg_pool.PoolTimeout
+    return (
+        psycopg.IntegrityError,
+        psycopg.Error,
+        (psycopg.OperationalError, psycopg.InterfaceError, psycopg_pool.PoolTimeout),
+    )
 
 
 # --- migrations ----------------------------------------------------------------------------
@@ -314,6 +341,7 @@ class Database:
         self.dialect, target = metadata_target(path)
         self._local = threading.local()
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
+        self._mask: Callable[[str], str] = redact_urls
         if self.dialect == "sqlite":
             self.path = Path(target)
             self.where = str(self.path)
@@ -321,8 +349,9 @@ class Database:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
         else:
             self.path = Path()
-            self.where = redact_urls(target)
-            self._pool = _open_pool(target, self.where, self.pool_size)
+            self._mask = masker(target)
+            self.where = self._mask(target)
+            self._pool = _open_pool(target, self.where, self.pool_size, self._mask)
         try:
             self.migrate()
         except BaseException:
@@ -399,14 +428,14 @@ class Database:
                 conn = self._conn()
                 with conn:
                     conn.execute("BEGIN IMMEDIATE")
-                    yield Tx(conn, "sqlite", self.where)
+                    yield Tx(conn, "sqlite", self.where, self._mask)
                 return
             with self._pool.connection() as pg, pg.transaction():
                 pg.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                yield Tx(pg, "postgresql", self.where)
+                yield Tx(pg, "postgresql", self.where, self._mask)
         except Exception as exc:
             self._lost_connection(exc)  # a write is never retried: the caller decides
-            mapped = _translated(exc, self.where)
+            mapped = _translated(exc, self.where, self._mask)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -416,12 +445,12 @@ class Database:
         """A connection for reads (autocommit: each statement sees the latest commits)."""
         try:
             if self._pool is None:
-                yield Tx(self._conn(), "sqlite", self.where)
+                yield Tx(self._conn(), "sqlite", self.where, self._mask)
                 return
             with self._pool.connection() as pg:
-                yield Tx(pg, "postgresql", self.where)
+                yield Tx(pg, "postgresql", self.where, self._mask)
         except Exception as exc:
-            mapped = _translated(exc, self.where)
+            mapped = _translated(exc, self.where, self._mask)
             if mapped is exc:
                 raise
             raise mapped from exc
@@ -467,9 +496,10 @@ class Database:
 
 
 def _open_pool(
-    url: str, where: str, size: int
+    url: str, where: str, size: int, mask: Callable[[str], str]
 ) -> ConnectionPool[psycopg.Connection[tuple[Any, ...]]]:
-    """A pool of autocommit connections, ready (one connection made) or an error."""
+    """A pool of autocommit connections, ready (one connection made) or an error (its
+    message passed through ``mask``: libpq may quote the password it could not parse)."""
     try:
         import psycopg
         from psycopg_pool import ConnectionPool
@@ -481,7 +511,7 @@ def _open_pool(
         psycopg.connect(url, connect_timeout=10).close()
     except psycopg.Error as exc:
         raise StoreUnavailableError(
-            f"metadata database {where}: cannot connect ({redact_urls(str(exc)).strip()})"
+            f"metadata database {where}: cannot connect ({mask(str(exc)).strip()})"
         ) from exc
     pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
         url,
@@ -497,6 +527,6 @@ def _open_pool(
     except Exception as exc:
         pool.close()
         raise StoreUnavailableError(
-            f"metadata database {where}: cannot connect ({redact_urls(str(exc))})"
+            f"metadata database {where}: cannot connect ({mask(str(exc)).strip()})"
         ) from exc
     return pool

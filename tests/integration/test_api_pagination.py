@@ -19,11 +19,12 @@ import orjson
 import pytest
 
 from api.app import create_app
-from api.pagination import encode_cursor
+from api.pagination import MAX_CURSOR_INT, encode_cursor
 from api.routes.drones import MAX_DRONES_PAGE
 from api.routes.fields import MAX_FIELDS_PAGE
 from api.routes.flights import MAX_LIMIT as MAX_FLIGHTS_PAGE
 from api.routes.rejected import MAX_LIMIT as MAX_REJECTED_PAGE
+from api.routes.rejected import MAX_SKIP
 from api.times import parse_time
 from storage.keys import generate_key
 from storage.metadata import MetadataDB, RejectedMessage
@@ -145,6 +146,41 @@ def test_a_cursor_this_list_did_not_hand_out_is_a_422(  # noqa: PLR0917
     response = get(world.url + path, world.headers["operator"], **query, cursor=cursor)
     assert response.status_code == 422, response.text
     assert "cursor" in response.json()["detail"]
+
+
+def _in_the_day_ms() -> int:
+    """A time inside THE_DAY's window (a rejected cursor's skip counts only there)."""
+    return parse_time("from", THE_DAY["from"]) + 3_600_000
+
+
+OUT_OF_RANGE: Final = (
+    ("/api/v1/flights", _b64(b'["flights",18446744073709551615,"x"]')),  # 2^64-1: JSON's most
+    ("/api/v1/flights", _b64(orjson.dumps(["flights", MAX_CURSOR_INT + 1, "x"]))),
+    ("/api/v1/flights", _b64(orjson.dumps(["flights", -MAX_CURSOR_INT - 1, "x"]))),
+    ("/api/v1/rejected", _b64(orjson.dumps(["rejected", 2**63 - 1, 0]))),
+    ("/api/v1/rejected", _b64(orjson.dumps(["rejected", _in_the_day_ms(), MAX_SKIP + 1]))),
+    ("/api/v1/rejected", _b64(orjson.dumps(["rejected", _in_the_day_ms(), 2**62]))),
+    ("/api/v1/rejected", _b64(orjson.dumps(["rejected", _in_the_day_ms(), -1]))),
+)
+
+
+@pytest.mark.parametrize(("path", "cursor"), OUT_OF_RANGE)
+def test_a_cursor_with_integers_out_of_range_is_the_same_422_as_any_bad_cursor(
+    world: World, path: str, cursor: str
+) -> None:
+    response = get(world.url + path, world.headers["operator"], **THE_DAY, cursor=cursor)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("cursor: not a cursor of this list")
+    assert "malformed key" in response.json()["detail"]
+
+
+def test_a_rejected_cursor_at_its_bounds_is_answered(world: World) -> None:
+    for seen in (0, MAX_SKIP):
+        cursor = encode_cursor("rejected", (_in_the_day_ms(), seen))
+        response = get(
+            world.url + "/api/v1/rejected", world.headers["operator"], **THE_DAY, cursor=cursor
+        )
+        assert response.status_code == 200, response.text
 
 
 def test_a_cursor_of_another_list_is_a_422(world: World) -> None:

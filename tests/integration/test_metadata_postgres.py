@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from storage.contract import StoreUnavailableError
-from storage.metadata import MetadataDB
+from storage.metadata import ConstraintError, MetadataDB, MetadataQueryError
 from tests.integration.test_api_metrics import agridrone_api
 from tests.servers import Postgres, running_postgres
 
@@ -104,5 +104,35 @@ def test_a_write_after_postgres_restarted_fails_once_then_works(own_postgres: Po
             db.set_coop("htx-a", name="HTX A")
         db.set_coop("htx-a", name="HTX A")  # never retried silently: the caller's choice
         assert [c.id for c in db.coops()] == ["htx-a"]
+    finally:
+        db.close()
+
+
+def test_a_statement_postgres_refuses_is_a_plain_error_not_an_unavailable_store(
+    postgres_metadata_url: str,
+) -> None:
+    db = MetadataDB(postgres_metadata_url)
+    try:
+        with pytest.raises(MetadataQueryError, match="LIMIT must not be negative") as info:
+            db.rejected_messages(0, 1, limit=-1)
+        assert not isinstance(info.value, StoreUnavailableError)
+        assert "metadata database postgresql://" in str(info.value)
+        assert db.coops() == []  # the pool is fine afterwards
+    finally:
+        db.close()
+
+
+def test_a_unique_violation_over_postgres_is_still_a_constraint_error(
+    postgres_metadata_url: str,
+) -> None:
+    db = MetadataDB(postgres_metadata_url)
+    try:
+        aggregate, version = sorted(db.applied_migrations())[0]
+        with pytest.raises(ConstraintError), db._write() as tx:
+            tx.execute(
+                "INSERT INTO schema_migrations (aggregate, version, description, applied_ms)"
+                " VALUES (?, ?, 'again', 0)",
+                (aggregate, version),
+            )
     finally:
         db.close()

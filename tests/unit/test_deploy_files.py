@@ -313,6 +313,18 @@ def test_the_proxy_sends_its_port_to_both_api_replicas_checked_by_their_readines
     assert "http://127.0.0.1:8000/proxy-health" in proxy["healthcheck"]["test"]
 
 
+def test_the_proxy_replaces_the_forwarded_headers_the_replicas_believe() -> None:
+    # The replicas trust X-Forwarded-* from any peer: a header a client sent must not survive
+    # (``option forwardfor`` appends to it, and uvicorn reads the forged first entry).
+    directives = [" ".join(line.split()) for line in HAPROXY_CFG.read_text().splitlines()]
+    assert "option forwardfor" not in directives
+    assert "http-request set-header X-Forwarded-For %[src]" in directives
+    assert "http-request set-header X-Forwarded-Proto https if { ssl_fc }" in directives
+    assert "http-request set-header X-Forwarded-Proto http unless { ssl_fc }" in directives
+    for name in APIS:
+        assert option(compose_service(name)["command"], "--forwarded-allow-ips") == "*"
+
+
 def test_every_agridrone_variable_in_the_compose_file_is_a_known_setting() -> None:
     known = {f"AGRIDRONE_{name.upper()}" for name in Settings.model_fields}
     for name, service in services().items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import logging
 import sqlite3
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from storage.contract import StoreUnavailableError
 from storage.influx import InfluxStore, RetryPolicy
 from storage.metadata import MetadataDB
 from storage.records import Sample
-from storage.secrets import redact_urls, without_userinfo
+from storage.secrets import masker, redact_urls, shown_url, url_passwords, without_userinfo
 
 SECRET = "s3cr%40t-pw"
 
@@ -98,3 +99,70 @@ def test_field_registry_reads_that_fail_are_unavailable_not_crashes(
     with pytest.raises(StoreUnavailableError, match="metadata database"):
         getattr(metadata, read)()
     metadata.close()
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("postgresql://h/db?password=s3cret", "postgresql://h/db?password=***"),
+        (
+            "postgresql://h/db?sslmode=require&password=s3cret&x=1",
+            "postgresql://h/db?sslmode=require&password=***&x=1",
+        ),
+        ("host=h password=s3cret user=u", "host=h password=*** user=u"),
+        ("host=h password='s3 cr\\'et' user=u", "host=h password=*** user=u"),
+    ],
+)
+def test_password_parameters_are_hidden(text: str, shown: str) -> None:
+    assert redact_urls(text) == shown
+
+
+@pytest.mark.parametrize(
+    ("url", "password"),
+    [
+        ("postgresql://agri:pa%zzss@127.0.0.1:{port}/agri", "pa%zzss"),  # libpq quotes it
+        ("postgresql://agri@127.0.0.1:{port}/agri?password=s3cret", "s3cret"),
+        ("postgresql://agri@127.0.0.1:{port}/agri?password=pa%zzss", "pa%zzss"),
+        ("postgresql://agri:pa ss@127.0.0.1:{port}/agri", "pa ss"),  # libpq quotes it
+        ("postgresql://agri:s3%63ret@127.0.0.1:{port}/agri", "s3cret"),  # decoded form
+    ],
+)
+def test_a_postgres_password_reaches_no_message_where_or_log(
+    url: str, password: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tests.servers import free_port
+
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(StoreUnavailableError, match="cannot connect") as info:
+        MetadataDB(url.format(port=free_port()))
+    shown = str(info.value)
+    assert "127.0.0.1" in shown
+    assert "***" in shown
+    for form in {password, password.replace("%63", "c"), password.replace(" ", "%20")}:
+        assert form not in shown
+        assert form not in caplog.text
+
+
+def test_a_masker_hides_the_raw_and_the_decoded_password_of_its_url() -> None:
+    mask = masker("postgresql://u:s3%63ret@h/db?password=an%20other")
+    assert url_passwords("postgresql://u:s3%63ret@h/db?password=an%20other") == {
+        "s3%63ret",
+        "s3cret",
+        "an%20other",
+        "an other",
+    }
+    shown = mask('bad token "s3%63ret", auth s3cret, an other; an%20other')
+    assert shown == 'bad token "***", auth ***, ***; ***'
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pa ss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://u:pa%zzss@h/db", "postgresql://u:***@h/db"),
+        ("postgresql://h/db?password=s3%20cret", "postgresql://h/db?password=***"),
+        ("/var/lib/agridrone/agridrone.db", "/var/lib/agridrone/agridrone.db"),
+    ],
+)
+def test_a_url_printed_by_the_commands_shows_none_of_its_password(url: str, shown: str) -> None:
+    assert shown_url(url) == shown
