@@ -33,7 +33,7 @@ from storage.lineprotocol import (
 )
 from storage.records import SAMPLE_VALUE_KEYS, DroneLastSeen, Event, Sample
 from storage.secrets import without_userinfo
-from storage.thinning import TrackBucket, TrackPoint, TrackRead, TrackStats, thin_track
+from storage.thinning import TrackBucket, TrackPoint, TrackStats, thin_track
 
 #: Sample fields in the order they are selected.
 SAMPLE_FIELDS: Final = SAMPLE_VALUE_KEYS
@@ -331,19 +331,10 @@ class InfluxStore:
         out.sort(key=lambda e: (e.ts_ms, e.type))
         return out
 
-    def drone_track(
-        self,
-        coop: str,
-        drone: str,
-        start_ms: int,
-        end_ms: int,
-        *,
-        max_points: int,
-        gap_ms: int,
-    ) -> TrackRead:
-        """The track in at most ``max_points`` positions, thinned by influxd (``GROUP BY
-        time()``, ``elapsed()``), so no more than ``max_points`` rows cross the wire."""
-        return thin_track(self, coop, drone, start_ms, end_ms, max_points=max_points, gap_ms=gap_ms)
+    #: ``TelemetryStore.drone_track``: ``thin_track`` over the ``track_*`` queries below, thinned
+    #: by influxd (``GROUP BY time()``, ``elapsed()``): no more than ``max_points`` rows cross
+    #: the wire.
+    drone_track = thin_track
 
     def track_stats(
         self, coop: str, drone: str, start_ms: int, end_ms: int, *, count_to: int | None

@@ -23,7 +23,7 @@ import orjson
 
 from storage.contract import BBox, StoreDataError, StoreUnavailableError
 from storage.records import DroneLastSeen, Event, Sample
-from storage.thinning import TrackBucket, TrackPoint, TrackRead, TrackStats, thin_track
+from storage.thinning import TrackBucket, TrackPoint, TrackStats, thin_track
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS samples (
@@ -256,19 +256,10 @@ class SqliteStore:
             cur = self._conn().execute(_SELECT_EVENTS, (coop, drone, start_ms, end_ms))
             return [Event(coop, drone, ts, typ, orjson.loads(attrs)) for ts, typ, attrs in cur]
 
-    def drone_track(
-        self,
-        coop: str,
-        drone: str,
-        start_ms: int,
-        end_ms: int,
-        *,
-        max_points: int,
-        gap_ms: int,
-    ) -> TrackRead:
-        """The track in at most ``max_points`` positions, thinned in SQL (buckets by integer
-        division of ts, ``lag`` for gaps), so no more than ``max_points`` rows leave SQLite."""
-        return thin_track(self, coop, drone, start_ms, end_ms, max_points=max_points, gap_ms=gap_ms)
+    #: ``TelemetryStore.drone_track``: ``thin_track`` over the ``track_*`` queries below, thinned
+    #: in SQL (buckets by integer division of ts, ``lag`` for gaps): no more than
+    #: ``max_points`` rows leave SQLite.
+    drone_track = thin_track
 
     def track_stats(
         self, coop: str, drone: str, start_ms: int, end_ms: int, *, count_to: int | None
