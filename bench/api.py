@@ -52,7 +52,6 @@ import contextlib
 import functools
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -69,6 +68,7 @@ import numpy as np
 import orjson
 import shapely
 
+from bench._serve import cpu_s, free_port, peak_rss_mb, stop, wait_until_ready
 from fields import projection
 from fields.coverage import CoverageEngine
 from fields.registry import Field, FieldRegistry, load_fields, parse_fields
@@ -353,14 +353,6 @@ def day_window() -> tuple[int, int]:
 # --- the server ----------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextlib.contextmanager
 def api_process(world: World) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``agridrone api`` in its own process on a free port; yields (base URL, process)."""
@@ -383,40 +375,11 @@ def api_process(world: World) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = (world.folder / "api.log").read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"agridrone api did not start:\n{tail}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_until_ready(url, proc, "agridrone api", log=world.folder / "api.log")
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         log.close()
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a live process has used so far (Linux /proc)."""
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM of a live process (Linux), MB."""
-    with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return None
 
 
 # --- measuring -----------------------------------------------------------------------------

@@ -37,10 +37,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench._serve import metric, peak_rss_mb
 from ingest.wire import encode_sample, encode_samples
 from storage.influx import InfluxStore
 from storage.records import Sample
@@ -176,14 +176,7 @@ class Worker:
         ]
 
     def metric(self, name: str) -> float:
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return -1.0
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return -1.0
+        return metric(self.metrics_port, name)
 
     def run(self, until_samples: int | None, timeout: float = 600) -> tuple[float, float]:
         """Start, wait until ``until_samples`` are written (None: just subscribed), SIGTERM."""
@@ -214,18 +207,12 @@ class Worker:
                 time.sleep(0.05)  # each poll costs the worker a metrics render: keep it rare
             else:
                 raise RuntimeError(f"{self.name}: timed out; see {self.log}")
-            rss = _peak_rss_mb(proc.pid)
+            peak = peak_rss_mb(proc.pid)
+            rss = float("nan") if peak is None else peak
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
         return ((done or 0.0) - (first or 0.0), rss)
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def paho_counter(port: int, topic: str, client_id: str, expect: int | None) -> float:

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import httpx
 
+from bench._serve import metric, stop, wait_until_ready
 from bench.api import World, build_world, request_mix
 from bench.ingest import DRONES, FRESH_LEAD_MS, make_messages, publish
 from storage.influx import InfluxStore
@@ -83,14 +84,7 @@ class Worker:
             )
 
     def metric(self, name: str) -> float:
-        try:
-            text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text
-        except httpx.HTTPError:
-            return -1.0
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        return -1.0
+        return metric(self.metrics_port, name)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -226,23 +220,11 @@ def api_processes(world: World, n: int) -> Iterator[list[str]]:
             procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
             urls.append(f"http://127.0.0.1:{port}")
         for url, proc in zip(urls, procs, strict=True):
-            deadline = time.monotonic() + 120
-            while True:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"agridrone api at {url} did not start")
-                with contextlib.suppress(httpx.TransportError):
-                    if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                        break
-                time.sleep(0.1)
+            wait_until_ready(url, proc, f"agridrone api at {url}", path="/readyz", timeout_s=120)
         yield urls
     finally:
         for proc in procs:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop(proc)
 
 
 def haproxy_binary() -> tuple[list[str], dict[str, str]] | None:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.api import free_port, peak_rss_mb
+from bench._serve import free_port, peak_rss_mb, stop, wait_until_ready
 from storage.influx import InfluxStore
 from storage.keys import generate_key
 from storage.metadata import MetadataDB
@@ -109,24 +109,10 @@ def api_process(
         proc = subprocess.Popen(cmd, cwd=tree, env=env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"agridrone api ({tree}) did not start: {log.read_text()[-2000:]}"
-                )
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_until_ready(url, proc, f"agridrone api ({tree})", log=log)
         yield url, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
 
 
 def one_run(tree: Path, store_args: list[str], metadata: Path, key: str, log: Path) -> Run:
