@@ -1,13 +1,14 @@
-"""Starting, waiting for, measuring and stopping the server processes a benchmark runs.
+"""Starting, waiting for, measuring and stopping the processes a benchmark runs.
 
-Shared by ``bench.api``, ``bench.track``, ``bench.scaled`` and ``bench.ingest`` so each
-starts its processes its own way but waits, reads RSS and metrics and stops them alike.
+Shared by the ``bench`` modules so each starts its processes its own way but times them,
+waits for them, reads their RSS and metrics, stops them and names the machine alike.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import socket
 import subprocess
 import time
@@ -82,3 +83,23 @@ def metric(port: int, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     return -1.0
+
+
+def timed_process(
+    argv: list[str], cwd: Path, env: dict[str, str] | None = None
+) -> tuple[float, str]:
+    """Run a process to its end: (wall seconds, its stdout); its exit code must be 0."""
+    t0 = time.perf_counter()
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise RuntimeError(f"{argv[:6]} exited {done.returncode}: {done.stderr[-2000:]}")
+    return seconds, done.stdout
+
+
+def machine_line() -> str:
+    """The header line a benchmark prints first: host, architecture, cores, Python."""
+    return (
+        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )

@@ -28,7 +28,6 @@ import os
 import platform
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +39,7 @@ from typing import Any
 import numpy as np
 import shapely
 
+from bench._serve import timed_process
 from bench.naive_coverage import naive_areas
 from fields.coverage import CoverageEngine, SampleArrays, sample_arrays
 from fields.registry import FieldRegistry, parse_fields
@@ -275,13 +275,9 @@ def write_track_files(folder: Path, samples: SampleArrays) -> dict[str, Path]:
 
 
 def _run(argv: list[str], cwd: Path) -> tuple[float, str]:
+    """``argv`` timed in ``cwd`` with that tree's own code first on the path."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(cwd)}
-    t0 = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {done.returncode}: {done.stderr[-2000:]}")
-    return elapsed, done.stdout
+    return timed_process(argv, cwd, env)
 
 
 def whole_process(rounds: int, before: Path | None) -> None:

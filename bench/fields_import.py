@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from bench._serve import timed_process
 from bench.town import Town, town, write_per_coop
 
 BASELINE_REV: Final = "1e9e835"
@@ -118,16 +119,6 @@ class Run:
     note: str = ""
 
 
-def timed(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> tuple[float, str]:
-    """Run a process to its end: (wall seconds, its stdout); its exit code must be 0."""
-    t0 = time.perf_counter()
-    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    seconds = time.perf_counter() - t0
-    if done.returncode != 0:
-        raise RuntimeError(f"{argv[:6]} exited {done.returncode}: {done.stderr[-2000:]}")
-    return seconds, done.stdout
-
-
 def fresh(db: Path) -> None:
     """Remove a SQLite database and its WAL files."""
     for suffix in ("", "-wal", "-shm"):
@@ -144,7 +135,7 @@ def ours_cli(files: list[tuple[str, Path]], folder: Path) -> tuple[float, float]
     for coop, path in files:
         argv = [sys.executable, "-m", "agridrone.cli", "fields", "import", str(path)]
         argv += ["--coop", coop, "--quiet", "--json", "--metadata-path", str(db)]
-        seconds, text = timed(argv, ROOT)
+        seconds, text = timed_process(argv, ROOT)
         if json.loads(text)["refused"]:
             raise RuntimeError(f"{path}: refused {json.loads(text)['refused'][:3]}")
         total += seconds
@@ -158,7 +149,7 @@ def ours(files: list[tuple[str, Path]], folder: Path) -> Run:
     baseline is (no start-up), into a fresh database."""
     fresh(folder / "ours-inproc.db")
     (folder / "files.json").write_text(json.dumps([(c, str(p)) for c, p in files]))
-    _, text = timed([sys.executable, "-c", _OURS, str(folder)], ROOT)
+    _, text = timed_process([sys.executable, "-c", _OURS, str(folder)], ROOT)
     got = json.loads(text.strip().splitlines()[-1])
     if got["refused"]:
         raise RuntimeError(f"{got['refused']} features refused")
@@ -178,7 +169,7 @@ def baseline(t: Town, folder: Path, source: Path, cap_s: float) -> Run:
     fresh(folder / "base.db")
     fresh(folder / "telemetry.db")
     env = {**os.environ, "PYTHONPATH": str(source)}
-    _, text = timed([sys.executable, "-c", _BASELINE, str(folder), str(cap_s)], source, env)
+    _, text = timed_process([sys.executable, "-c", _BASELINE, str(folder), str(cap_s)], source, env)
     got = json.loads(text.strip().splitlines()[-1])
     finished = got["documents"] == got["of"]
     note = "" if finished else f"{got['documents']}/{got['of']} documents, {got['stored']} stored"

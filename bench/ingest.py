@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import signal
 import statistics
@@ -40,7 +39,7 @@ from pathlib import Path
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench._serve import metric, peak_rss_mb
+from bench._serve import machine_line, metric, peak_rss_mb
 from ingest.wire import encode_sample, encode_samples
 from storage.influx import InfluxStore
 from storage.records import Sample
@@ -368,11 +367,7 @@ def main() -> None:
     global PROTOCOL  # noqa: PLW0603 -- one setting for the whole run
     PROTOCOL = args.mqtt_protocol
     batches = args.batch or [1, 10]
-    print(
-        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
-        flush=True,
-    )
+    print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="agridrone-bench-") as tmp_name:
         tmp = Path(tmp_name)
         with running_mosquitto(tmp / "mosquitto") as mqtt, running_influxd(tmp / "influxd") as db:

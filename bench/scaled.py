@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import re
 import shutil
 import signal
@@ -51,7 +50,7 @@ from pathlib import Path
 
 import httpx
 
-from bench._serve import metric, stop, wait_until_ready
+from bench._serve import machine_line, metric, stop, wait_until_ready
 from bench.api import World, build_world, request_mix
 from bench.ingest import DRONES, FRESH_LEAD_MS, make_messages, publish
 from storage.influx import InfluxStore
@@ -363,11 +362,7 @@ def main() -> None:
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument("--skip-api", action="store_true")
     args = parser.parse_args()
-    print(
-        f"machine: {platform.node()} {platform.machine()} {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}",
-        flush=True,
-    )
+    print(machine_line(), flush=True)
     with tempfile.TemporaryDirectory(prefix="agridrone-scaled-") as name:
         folder = Path(name)
         clean = {k: v for k, v in os.environ.items() if not k.startswith("AGRIDRONE_")}
