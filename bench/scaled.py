@@ -118,6 +118,11 @@ def drain(workers: Sequence[Worker], total: int, tag: str) -> tuple[float, list[
         if time.monotonic() > deadline:
             raise RuntimeError(f"{tag}: not drained in 600 s (written {written})")
         time.sleep(0.05)
+    if now <= start[0] or total <= start[1]:
+        raise RuntimeError(
+            f"{tag}: all {total} messages were written before every worker was consuming;"
+            " nothing left to time (give --messages more)"
+        )
     if total - start[1] < total // 2:
         print(f"    ({tag}: over half written before all workers were up)", flush=True)
     return (total - start[1]) / (now - start[0]), [int(x) for x in written]
