@@ -346,8 +346,86 @@ def _check_identity(obj: dict[str, Any], topic: Topic) -> None:
             )
 
 
+_ALT_LO, _ALT_HI, _ = _OPTIONAL_BOUNDS["alt_m"]
+_SPEED_LO, _SPEED_HI, _ = _OPTIONAL_BOUNDS["speed_mps"]
+_BATTERY_LO, _BATTERY_HI, _ = _OPTIONAL_BOUNDS["battery_pct"]
+_FLOW_LO, _FLOW_HI, _ = _OPTIONAL_BOUNDS["flow_lpm"]
+_TANK_LO, _TANK_HI, _ = _OPTIONAL_BOUNDS["tank_l"]
+_SWATH_LO, _SWATH_HI, _ = _OPTIONAL_BOUNDS["swath_m"]
+
+
 def _sample(obj: object, topic: Topic, received_ms: int) -> Sample:
-    """One wire sample as a ``Sample``; raises ``_Invalid`` with the first problem found."""
+    """One wire sample as a ``Sample``; raises ``_Invalid`` with the first problem found.
+
+    Fast path for the common sample (every key present, numbers as floats, ids only in the
+    topic): one chained test of the same bounds as ``_sample_checked``, which handles
+    everything else and says what is wrong.
+    """
+    if type(obj) is dict and "drone" not in obj and "coop" not in obj:
+        get = obj.get
+        ts = get("ts")
+        lat = get("lat")
+        lon = get("lon")
+        spraying = get("spraying")
+        seq = get("seq")
+        alt = get("alt_m")
+        speed = get("speed_mps")
+        heading = get("heading_deg")
+        battery = get("battery_pct")
+        flow = get("flow_lpm")
+        tank = get("tank_l")
+        swath = get("swath_m")
+        fix = get("fix")
+        if (
+            type(ts) is int
+            and MIN_TS_MS <= ts <= received_ms + MAX_FUTURE_MS
+            and type(lat) is float
+            and -90.0 <= lat <= 90.0
+            and type(lon) is float
+            and -180.0 <= lon <= 180.0
+            and (spraying is True or spraying is False)
+            and type(seq) is int
+            and 0 <= seq <= MAX_SEQ
+            and type(alt) is float
+            and _ALT_LO <= alt <= _ALT_HI
+            and type(speed) is float
+            and _SPEED_LO <= speed <= _SPEED_HI
+            and type(heading) is float
+            and 0.0 <= heading < 360.0
+            and type(battery) is float
+            and _BATTERY_LO <= battery <= _BATTERY_HI
+            and type(flow) is float
+            and _FLOW_LO <= flow <= _FLOW_HI
+            and type(tank) is float
+            and _TANK_LO <= tank <= _TANK_HI
+            and type(swath) is float
+            and _SWATH_LO <= swath <= _SWATH_HI
+            and type(fix) is str
+            and fix in FIX_QUALITIES
+        ):
+            return Sample(
+                topic.coop,
+                topic.drone,
+                ts,
+                lat,
+                lon,
+                spraying,
+                seq,
+                alt,
+                speed,
+                heading,
+                battery,
+                flow,
+                tank,
+                swath,
+                fix,
+            )
+    return _sample_checked(obj, topic, received_ms)
+
+
+def _sample_checked(obj: object, topic: Topic, received_ms: int) -> Sample:
+    """One wire sample as a ``Sample``, checked key by key; raises ``_Invalid`` with the
+    first problem found."""
     if type(obj) is not dict:
         raise _Invalid(NOT_AN_OBJECT, f"sample is {_json_type(obj)}, expected an object")
     get = obj.get

@@ -19,6 +19,10 @@ from ingest.wire import (
     REJECTION_REASONS,
     WIRE_EVENT_TYPES,
     Decoded,
+    Topic,
+    _Invalid,
+    _sample,
+    _sample_checked,
     decode_message,
     encode_event,
     encode_sample,
@@ -204,3 +208,36 @@ def test_rfc3339_text_reads_back_as_the_same_utc_millisecond(
     utc = local.astimezone(UTC)
     expected = calendar.timegm(utc.timetuple()) * 1000 + utc.microsecond // 1000
     assert parse_rfc3339_ms(local.isoformat(timespec="milliseconds")) == expected
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "ts": st.integers(MIN_TS_MS - 10, NOW + MAX_FUTURE_MS + 10) | scalars,
+            "lat": finite | scalars,
+            "lon": finite | scalars,
+            "spraying": st.booleans() | scalars,
+            "seq": st.integers(-1, 2**64) | scalars,
+            "alt_m": finite | scalars,
+            "speed_mps": finite | scalars,
+            "heading_deg": st.floats(-1.0, 400.0) | st.sampled_from([360.0, 359.99]) | scalars,
+            "battery_pct": finite | st.floats(-1.0, 101.0),
+            "flow_lpm": finite | scalars,
+            "tank_l": finite | scalars,
+            "swath_m": st.floats(0.0, 60.0) | st.sampled_from([0.0, 5e-324, 50.0]) | scalars,
+            "fix": st.sampled_from([*FIX_QUALITIES, "rtk"]) | scalars,
+        },
+        optional={"drone": st.sampled_from(["d", "e"]), "coop": st.sampled_from(["c", "x"])},
+    )
+)
+def test_the_fast_sample_check_decides_exactly_as_the_key_by_key_check(
+    obj: dict[str, Any],
+) -> None:
+    topic = Topic("c", "d", "telemetry")
+    outcomes: list[object] = []
+    for check in (_sample, _sample_checked):
+        try:
+            outcomes.append(check(obj, topic, NOW))
+        except _Invalid as exc:
+            outcomes.append((exc.reason, exc.detail))
+    assert outcomes[0] == outcomes[1]
