@@ -29,6 +29,7 @@ from storage.lineprotocol import (
     MIN_TS_MS,
     LineProtocolError,
     event_line,
+    row_lines,
     samples_body,
 )
 from storage.records import SAMPLE_VALUE_KEYS, DroneLastSeen, Event, Sample
@@ -263,6 +264,26 @@ class InfluxStore:
             except LineProtocolError as exc:
                 raise StoreDataError(f"InfluxDB {self.database}: {exc}") from exc
             out.append((body, len(chunk)))
+        return out
+
+    def encode_rows(
+        self, groups: Sequence[tuple[str, str, Sequence[tuple[Any, ...]]]]
+    ) -> list[tuple[bytes, int]]:
+        """The ``/write`` bodies for (coop, drone, rows) groups of validated sample values
+        (``lineprotocol.row_lines``), for ``write_encoded``: the ingest worker's common
+        samples, encoded without ``Sample`` objects. StoreDataError if a row is not valid."""
+        out = []
+        lines: list[str] = []
+        try:
+            for coop, drone, rows in groups:
+                lines += row_lines(coop, drone, rows)
+                if len(lines) >= self.batch_lines:
+                    out.append(("\n".join(lines).encode(), len(lines)))
+                    lines = []
+        except LineProtocolError as exc:
+            raise StoreDataError(f"InfluxDB {self.database}: {exc}") from exc
+        if lines:
+            out.append(("\n".join(lines).encode(), len(lines)))
         return out
 
     def write_encoded(self, bodies: Sequence[tuple[bytes, int]]) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from math import isfinite as _isfinite
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -225,6 +225,36 @@ def samples_body(samples: Sequence[Sample]) -> bytes:
             f"flow_lpm={f[6]},tank_l={f[7]},swath_m={f[8]},fix={quoted_fix} {ts}"
         )
     return "\n".join(lines).encode()
+
+
+#: The fix qualities as JSON (and line protocol) strings.
+_JSON_FIX: Final = frozenset(_QUOTED_FIX.values())
+
+
+def row_lines(coop: str, drone: str, rows: Sequence[tuple[Any, ...]]) -> list[str]:
+    """``telemetry`` lines for rows of validated values, in ``Sample``'s order after coop and
+    drone: (ts_ms, lat, lon, spraying, seq, alt_m, speed_mps, heading_deg, battery_pct,
+    flow_lpm, tank_l, swath_m, fix), every one present (the ingest worker's common samples,
+    ``ingest.wire.decode_rows``: finite floats as floats, seq and ts in range, fix a known
+    quality). One orjson call formats a message's rows: the floats come out as the shortest
+    text that reads back bit-exact, as ``repr`` gives, spelt as JSON (``1.7e308``); the
+    lines hold the same values as ``sample_line``'s. A row that is not as described raises.
+    """
+    prefix = _telemetry_prefix(coop, drone)
+    if not rows:
+        return []
+    lines: list[str] = []
+    append = lines.append
+    for row in orjson.dumps(rows).decode()[2:-2].split("],["):
+        p = row.split(",")
+        if len(p) != 13 or p[12] not in _JSON_FIX or "null" in p:
+            raise LineProtocolError(f"sample {coop}/{drone}: not a full row of values: [{row}]")
+        append(
+            f"{prefix}lat={p[1]},lon={p[2]},spraying={p[3]},seq={p[4]}i,alt_m={p[5]},"
+            f"speed_mps={p[6]},heading_deg={p[7]},battery_pct={p[8]},flow_lpm={p[9]},"
+            f"tank_l={p[10]},swath_m={p[11]},fix={p[12]} {p[0]}"
+        )
+    return lines
 
 
 def _sample_line_checked(s: Sample) -> str:

@@ -22,6 +22,7 @@ from storage.lineprotocol import (
     format_float,
     format_int,
     quote_string,
+    row_lines,
     sample_line,
     samples_body,
 )
@@ -321,3 +322,60 @@ def test_the_body_encoder_refuses_what_sample_line_refuses() -> None:
         samples_body([FULL, replace(FULL, flow_lpm=math.nan)])
     with pytest.raises(LineProtocolError, match="newlines"):
         samples_body([replace(FULL, drone="dt\n01")])
+
+
+def _row(s: Sample) -> tuple[object, ...]:
+    return (
+        s.ts_ms,
+        s.lat,
+        s.lon,
+        s.spraying,
+        s.seq,
+        s.alt_m,
+        s.speed_mps,
+        s.heading_deg,
+        s.battery_pct,
+        s.flow_lpm,
+        s.tank_l,
+        s.swath_m,
+        s.fix,
+    )
+
+
+@given(
+    st.lists(
+        st.builds(
+            Sample,
+            coop=st.just("htx"),
+            drone=st.just("dt-01"),
+            ts_ms=st.integers(MIN_TS_MS, MAX_TS_MS),
+            lat=finite,
+            lon=finite,
+            spraying=st.booleans(),
+            seq=st.integers(0, 2**63 - 1),
+            alt_m=finite,
+            speed_mps=finite,
+            heading_deg=finite,
+            battery_pct=finite,
+            flow_lpm=finite,
+            tank_l=finite,
+            swath_m=finite,
+            fix=st.sampled_from(["rtk_fixed", "3d", "none", "2d", "dgps", "rtk_float"]),
+        ),
+        max_size=5,
+    )
+)
+def test_row_lines_hold_the_same_values_as_sample_line(samples: list[Sample]) -> None:
+    lines = row_lines("htx", "dt-01", [_row(s) for s in samples])
+    assert len(lines) == len(samples)
+    for line, sample in zip(lines, samples, strict=True):
+        _same_line(line, sample_line(sample))
+
+
+def test_row_lines_refuse_a_row_that_is_not_a_full_row_of_values() -> None:
+    with pytest.raises(LineProtocolError, match="not a full row"):
+        row_lines("htx", "dt-01", [(*_row(FULL)[:-1], "bogus")])
+    with pytest.raises(LineProtocolError, match="not a full row"):
+        row_lines("htx", "dt-01", [(*_row(FULL)[:5], math.inf, *_row(FULL)[6:])])
+    with pytest.raises(LineProtocolError, match="newlines"):
+        row_lines("htx", "dt\n01", [_row(FULL)])

@@ -24,6 +24,7 @@ from ingest.wire import (
     _sample,
     _sample_checked,
     decode_message,
+    decode_rows,
     encode_event,
     encode_sample,
     encode_samples,
@@ -241,3 +242,56 @@ def test_the_fast_sample_check_decides_exactly_as_the_key_by_key_check(
         except _Invalid as exc:
             outcomes.append((exc.reason, exc.detail))
     assert outcomes[0] == outcomes[1]
+
+
+def assert_rows_agree(topic: str, payload: bytes) -> None:
+    """``decode_rows`` takes a message only when ``decode_message`` gives the same samples
+    and nothing else."""
+    rows = decode_rows(topic, payload, NOW)
+    if rows is not None:
+        assert decode_message(topic, payload, NOW) == Decoded(rows.samples(), [], [])
+
+
+@given(batch=st.lists(samples, max_size=12), single=st.booleans())
+def test_rows_are_the_samples_decode_message_gives(batch: list[Sample], single: bool) -> None:
+    moved = [dataclasses.replace(s, coop="c", drone="d") for s in batch]
+    payload = encode_sample(moved[0]) if single and moved else encode_samples(moved)
+    assert_rows_agree(telemetry_topic("c", "d"), payload)
+
+
+@given(sample=samples, key=st.sampled_from(SAMPLE_KEYS), value=json_values)
+def test_a_message_decode_rows_takes_is_one_decode_message_accepts_whole(
+    sample: Sample, key: str, value: object
+) -> None:
+    obj = orjson.loads(encode_sample(sample))
+    obj[key] = value
+    assert_rows_agree(telemetry_topic(sample.coop, sample.drone), orjson.dumps(obj))
+
+
+@given(topic=st.sampled_from(TOPICS), value=json_values)
+def test_decode_rows_never_takes_what_decode_message_refuses(topic: str, value: object) -> None:
+    assert_rows_agree(topic, orjson.dumps(value))
+
+
+def test_a_full_batch_of_common_samples_decodes_to_rows() -> None:
+    full = Sample(
+        "c",
+        "d",
+        NOW,
+        21.0,
+        106.0,
+        spraying=True,
+        seq=1,
+        alt_m=3.0,
+        speed_mps=5.0,
+        heading_deg=90.0,
+        battery_pct=80.0,
+        flow_lpm=1.5,
+        tank_l=9.0,
+        swath_m=5.0,
+        fix="3d",
+    )
+    payload = encode_samples([full, dataclasses.replace(full, ts_ms=NOW - 100)])
+    rows = decode_rows(telemetry_topic("c", "d"), payload, NOW)
+    assert rows is not None
+    assert rows.samples() == [full, dataclasses.replace(full, ts_ms=NOW - 100)]
