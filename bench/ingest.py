@@ -14,7 +14,9 @@ that only count (the broker's and the client library's ceilings).
 consumer of the same published messages, each with its own database, so before and after are
 measured in one run on the same data; ``--rounds N`` repeats every scenario N times (the
 consumer order alternating) and prints each consumer's median and its ratio to the paho
-baseline of the same round.
+baseline of the same round. Each worker line also gives its CPU time (user + system, from
+/proc) per sample during the drain, and influxd's: on this shared 2-core machine the load
+of other processes inflates wall times far more than CPU times.
 
 Samples are timestamped on a day in 2025 by default: a backlog, so the worker records every
 batch as late data (ingest/late.py). ``--fresh-ts`` stamps them from 10 minutes ahead of the
