@@ -14,7 +14,9 @@ that only count (the broker's and the client library's ceilings).
 consumer of the same published messages, each with its own database, so before and after are
 measured in one run on the same data; ``--rounds N`` repeats every scenario N times (the
 consumer order alternating) and prints each consumer's median and its ratio to the paho
-baseline of the same round.
+baseline of the same round. Each worker line also gives its CPU time (user + system, from
+/proc) per sample during the drain, and influxd's: on this shared 2-core machine the load
+of other processes inflates wall times far more than CPU times.
 
 Samples are timestamped on a day in 2025 by default: a backlog, so the worker records every
 batch as late data (ingest/late.py). ``--fresh-ts`` stamps them from 10 minutes ahead of the
@@ -61,13 +63,22 @@ class Result:
     samples: int
     seconds: float
     rss_mb: float | None = None
+    #: CPU seconds (user + system) of the worker, and of influxd, from the first message to
+    #: the last stored sample: what the load of other processes inflates least.
+    cpu_s: float | None = None
+    store_cpu_s: float | None = None
 
     def line(self) -> str:
         rss = f"{self.rss_mb:6.0f} MB" if self.rss_mb is not None else "     -   "
+        cpu = ""
+        if self.cpu_s is not None:
+            cpu = f"  CPU {self.cpu_s / self.samples * 1e6:5.1f} us/sample"
+            if self.store_cpu_s is not None:
+                cpu += f" (influxd {self.store_cpu_s / self.samples * 1e6:4.1f})"
         return (
             f"{self.name:<34} {self.messages:>8} msgs {self.samples:>8} samples "
             f"{self.seconds:7.2f} s {self.messages / self.seconds:>9,.0f} msg/s "
-            f"{self.samples / self.seconds:>9,.0f} samples/s  RSS {rss}"
+            f"{self.samples / self.seconds:>9,.0f} samples/s  RSS {rss}{cpu}"
         )
 
 
@@ -177,8 +188,11 @@ class Worker:
     def metric(self, name: str) -> float:
         return metric(self.metrics_port, name)
 
-    def run(self, until_samples: int | None, timeout: float = 600) -> tuple[float, float]:
-        """Start, wait until ``until_samples`` are written (None: just subscribed), SIGTERM."""
+    def run(
+        self, until_samples: int | None, timeout: float = 600, store_pid: int | None = None
+    ) -> tuple[float, float, float, float | None]:
+        """Start, wait until ``until_samples`` are written (None: just subscribed), SIGTERM:
+        (seconds, peak RSS MB, worker CPU s, ``store_pid``'s CPU s) of the drain."""
         env = None
         if self.tree is not None:
             env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -189,6 +203,8 @@ class Worker:
             )
         deadline = time.monotonic() + timeout
         first = done = None
+        cpu0 = cpu1 = 0.0
+        store0 = store1 = None
         try:
             while time.monotonic() < deadline:
                 if until_samples is None:
@@ -200,8 +216,12 @@ class Worker:
                         and self.metric("agridrone_ingest_messages_received_total") > 0
                     ):
                         first = time.perf_counter()
+                        cpu0 = _cpu_s(proc.pid)
+                        store0 = _cpu_s(store_pid) if store_pid is not None else None
                     if self.metric("agridrone_ingest_samples_written_total") >= until_samples:
                         done = time.perf_counter()
+                        cpu1 = _cpu_s(proc.pid)
+                        store1 = _cpu_s(store_pid) if store_pid is not None else None
                         break
                 time.sleep(0.05)  # each poll costs the worker a metrics render: keep it rare
             else:
@@ -211,7 +231,14 @@ class Worker:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)
-        return ((done or 0.0) - (first or 0.0), rss)
+        store_cpu = store1 - store0 if store0 is not None and store1 is not None else None
+        return ((done or 0.0) - (first or 0.0), rss, cpu1 - cpu0, store_cpu)
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far (/proc/PID/stat, fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def paho_counter(port: int, topic: str, client_id: str, expect: int | None) -> float:
@@ -270,6 +297,7 @@ def scenario(
     stores: list[str],
     before: Path | None,
     round_no: int = 0,
+    influxd_pid: int | None = None,
 ) -> list[Result]:
     coop = f"bench-b{batch}-r{round_no}"
     topic = f"agri/v1/{coop}/+/telemetry"
@@ -311,11 +339,14 @@ def scenario(
     secs = paho_counter(mqtt_port, topic, f"bench-paho-b{batch}-r{round_no}", n)
     results.append(Result("baseline paho subscriber (count)", n, n_samples, secs))
     for w in workers:
-        secs, rss = w.run(n_samples)
+        store_pid = influxd_pid if "influx" in w.name else None
+        secs, rss, cpu, store_cpu = w.run(n_samples, store_pid=store_pid)
         name = w.name.removesuffix(f"-b{batch}-r{round_no}").removesuffix(
             f"-b{batch}-r{round_no}-before"
         )
-        results.append(Result(f"agridrone ingest → {name}", n, n_samples, secs, rss))
+        results.append(
+            Result(f"agridrone ingest → {name}", n, n_samples, secs, rss, cpu, store_cpu)
+        )
     for name, store in dbs:
         got = stored_samples(store, coop)
         status = "zero loss" if got == n_samples else f"LOST {n_samples - got}"
@@ -340,8 +371,13 @@ def summary(rounds: list[list[Result]], batch: int) -> None:
             (r.messages / r.seconds) / (p.messages / p.seconds)
             for r, p in zip(per_round, pahos, strict=True)
         )
+        cpu = ""
+        if per_round[0].cpu_s is not None:
+            us = statistics.median(r.cpu_s / r.samples * 1e6 for r in per_round if r.cpu_s)
+            cpu = f"  CPU {us:.1f} us/sample"
         print(
-            f"  {name:<34} {rate:>9,.0f} msg/s {samples:>9,.0f} samples/s  x{to_paho:.2f} of paho",
+            f"  {name:<34} {rate:>9,.0f} msg/s {samples:>9,.0f} samples/s  x{to_paho:.2f} of paho"
+            f"{cpu}",
             flush=True,
         )
 
@@ -392,6 +428,7 @@ def main() -> None:
                         stores=args.store or ["influx", "sqlite"],
                         before=args.before,
                         round_no=round_no,
+                        influxd_pid=db.proc.pid,
                     )
                     for r in results:
                         print("  " + r.line(), flush=True)

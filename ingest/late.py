@@ -9,8 +9,8 @@ every batch, one range per drone, so the watcher re-summarizes the flights it to
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Iterable, Sequence
+from typing import Any, Final
 
 from storage.metadata import LateRange
 from storage.records import Event, Sample
@@ -20,12 +20,25 @@ LATE_AFTER_MS: Final = 10_000
 
 
 def late_ranges(
-    items: Iterable[Sample | Event], written_ms: int, late_after_ms: int = LATE_AFTER_MS
+    items: Iterable[Sample | Event],
+    written_ms: int,
+    late_after_ms: int = LATE_AFTER_MS,
+    *,
+    rows: Iterable[tuple[str, str, Sequence[tuple[Any, ...]]]] = (),
 ) -> list[LateRange]:
     """One range per drone spanning the ``ts`` of its items written more than
-    ``late_after_ms`` after their time, by (coop, drone)."""
+    ``late_after_ms`` after their time, by (coop, drone). ``rows`` are samples as
+    (coop, drone, rows) groups whose rows start with ``ts_ms`` (``ingest.wire.Rows``)."""
     spans: dict[tuple[str, str], tuple[int, int]] = {}
     cutoff = written_ms - late_after_ms
+    for coop, drone, group in rows:
+        late = [row[0] for row in group if row[0] < cutoff]
+        if late:
+            key = (coop, drone)
+            lo, hi = min(late), max(late)
+            if key in spans:
+                lo, hi = min(lo, spans[key][0]), max(hi, spans[key][1])
+            spans[key] = (lo, hi)
     for item in items:
         if item.ts_ms >= cutoff:
             continue

@@ -15,13 +15,13 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ingest.inbox import Inbox, Received
 from ingest.late import LATE_AFTER_MS, late_ranges
 from ingest.metrics import IngestMetrics
-from ingest.wire import decode_message
+from ingest.wire import Rows, decode_message, decode_rows
 from storage.contract import StoreDataError, StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB, RejectedMessage
 from storage.records import Event, Sample
@@ -75,6 +75,14 @@ class PreEncoding(Protocol):
     def write_encoded(self, encoded: Any) -> None: ...
 
 
+@runtime_checkable
+class RowEncoding(PreEncoding, Protocol):
+    """A pre-encoding store that also encodes common samples as rows of values
+    (``ingest.wire.Rows``), so the decoder builds no ``Sample`` objects for them."""
+
+    def encode_rows(self, groups: Sequence[Rows]) -> Any: ...
+
+
 @dataclass(slots=True)
 class DecodedBatch:
     """What a batch of messages decodes to."""
@@ -82,8 +90,27 @@ class DecodedBatch:
     samples: list[Sample]
     events: list[Event]
     rejected: list[RejectedMessage]
-    #: ``samples`` as the store's ``encode_samples`` made them (None: write them as items).
+    #: ``samples`` (or ``rows``) as the store encoded them (None: write them as items).
     encoded: Any = None
+    #: Common samples as rows, one group per message (``decode_batch(rows=True)``); a batch
+    #: holds samples in one form or the other, never both, so their order is kept.
+    rows: list[Rows] = field(default_factory=list)
+
+    def sample_count(self) -> int:
+        """How many samples, in either form."""
+        return len(self.samples) + sum([len(group.rows) for group in self.rows])
+
+    def max_ts_ms(self) -> int | None:
+        """The latest sample time, or None without samples."""
+        times = [s.ts_ms for s in self.samples]
+        times += [row[0] for group in self.rows for row in group.rows]
+        return max(times) if times else None
+
+    def materialize(self) -> None:
+        """Turn the rows into ``Sample`` objects in ``samples`` (for the item path)."""
+        for group in self.rows:
+            self.samples.extend(group.samples())
+        self.rows = []
 
 
 #: Reason recorded for messages of a drone the registry does not know (when it is enforced).
@@ -93,26 +120,38 @@ UNKNOWN_DRONE = "unknown_drone"
 Admission = Callable[[str, str], bool]
 
 
-def decode_batch(messages: Sequence[Received], admit: Admission | None = None) -> DecodedBatch:
+def decode_batch(
+    messages: Sequence[Received], admit: Admission | None = None, *, rows: bool = False
+) -> DecodedBatch:
     """Decode every message; keep what is valid, and turn each message with refused content
-    into one rejection record (a batch of 500 bad samples is one record counting 500)."""
+    into one rejection record (a batch of 500 bad samples is one record counting 500).
+
+    With ``rows``, telemetry messages of common samples become ``Rows`` (no ``Sample``
+    objects) until a message needs the full decoder; from then on the batch's samples are
+    ``Sample`` objects, the rows so far included, so they stay in the order received.
+    """
     out = DecodedBatch([], [], [])
+    fast = rows
     for msg in messages:
+        if fast:
+            group = decode_rows(msg.topic, msg.payload, msg.received_ms)
+            if group is not None:
+                if admit is not None and group.rows and not admit(group.coop, group.drone):
+                    out.rejected.append(
+                        _unknown_drone(msg, group.coop, group.drone, len(group.rows))
+                    )
+                else:
+                    out.rows.append(group)
+                continue
         decoded = decode_message(msg.topic, msg.payload, msg.received_ms)
+        if fast and decoded.samples:
+            fast = False
+            out.materialize()
         if admit is not None and (decoded.samples or decoded.events):
             first = decoded.samples[0] if decoded.samples else decoded.events[0]
             if not admit(first.coop, first.drone):
-                detail = (
-                    f"drone {first.coop}/{first.drone} is not registered"
-                    " (register it: agridrone drones add)"
-                )
-                excerpt = msg.payload[:1024]
                 lost = len(decoded.samples) + len(decoded.events)
-                out.rejected.append(
-                    RejectedMessage(
-                        msg.received_ms, msg.topic, UNKNOWN_DRONE, detail, excerpt, count=lost
-                    )
-                )
+                out.rejected.append(_unknown_drone(msg, first.coop, first.drone, lost))
                 continue
         out.samples.extend(decoded.samples)
         out.events.extend(decoded.events)
@@ -124,6 +163,13 @@ def decode_batch(messages: Sequence[Received], admit: Admission | None = None) -
                 )
             )
     return out
+
+
+def _unknown_drone(msg: Received, coop: str, drone: str, lost: int) -> RejectedMessage:
+    detail = f"drone {coop}/{drone} is not registered (register it: agridrone drones add)"
+    return RejectedMessage(
+        msg.received_ms, msg.topic, UNKNOWN_DRONE, detail, msg.payload[:1024], count=lost
+    )
 
 
 def merge_rejections(parts: Iterable[RejectedMessage]) -> RejectedMessage:
@@ -182,6 +228,8 @@ class BatchWriter:
         self.admit = admit
         self.clock = clock
         self._pruned_at: float | None = None
+        #: Decode common samples as rows when the store can encode them so.
+        self._rows = isinstance(store, RowEncoding)
 
     def run(self, stop: threading.Event) -> None:
         """Write batches until ``stop`` is set and the inbox is drained (or the store is down).
@@ -223,7 +271,7 @@ class BatchWriter:
                     cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s, cfg.batch_bytes
                 )
                 if batch:
-                    decoded = decode_batch(batch, self.admit)
+                    decoded = decode_batch(batch, self.admit, rows=self._rows)
                     self._pre_encode(decoded)
                     _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
         except Exception:  # the writer then stops; nothing unwritten was acknowledged
@@ -236,8 +284,10 @@ class BatchWriter:
         """Encode the samples for the store now, if it can; a data error leaves them to the
         writer's item path, which pins the refusal on the samples that cause it."""
         store = self.store
-        if decoded.samples and isinstance(store, PreEncoding):
-            with contextlib.suppress(StoreDataError):
+        with contextlib.suppress(StoreDataError):
+            if decoded.rows and isinstance(store, RowEncoding):
+                decoded.encoded = store.encode_rows(decoded.rows)
+            elif decoded.samples and isinstance(store, PreEncoding):
                 decoded.encoded = store.encode_samples(decoded.samples)
 
     def store_and_ack(self, pending: _Pending, stop: threading.Event) -> bool:
@@ -258,14 +308,15 @@ class BatchWriter:
         m = self.metrics
         m.messages_received.inc(len(pending.messages))
         m.messages_acked.inc(acked)
-        m.samples_written.inc(len(decoded.samples))
+        m.samples_written.inc(decoded.sample_count())
         m.events_written.inc(len(decoded.events))
         for r in decoded.rejected:
             m.messages_rejected.labels(r.reason).inc()
             for reason, n in r.reasons.items():
                 m.samples_rejected.labels(reason).inc(n)
-        if decoded.samples:
-            m.last_sample_ts.set(max(s.ts_ms for s in decoded.samples) / 1000)
+        last_ts = decoded.max_ts_ms()
+        if last_ts is not None:
+            m.last_sample_ts.set(last_ts / 1000)
         m.batch_messages.observe(len(pending.messages))
         m.batch_seconds.observe(time.perf_counter() - pending.started)
         self.prune_if_due()
@@ -320,6 +371,7 @@ class BatchWriter:
             except StoreDataError:
                 decoded.encoded = None  # find the refused samples item by item
         if decoded.encoded is None:
+            decoded.materialize()  # the item path pins a refusal on the samples that cause it
             refused = _write_isolating(decoded.samples, self.store.write_samples, _refused_sample)
         refused |= _write_isolating(decoded.events, self.store.write_events, _refused_event)
         if refused:
@@ -331,7 +383,7 @@ class BatchWriter:
             decoded.rejected.extend(merge_rejections(rs) for rs in by_topic.values())
         self.metadata.record_rejections(decoded.rejected, max_rows=self.config.rejected_max_rows)
         written: list[Sample | Event] = [*decoded.samples, *decoded.events]
-        late = late_ranges(written, _now_ms(), self.config.late_after_ms)
+        late = late_ranges(written, _now_ms(), self.config.late_after_ms, rows=decoded.rows)
         self.metadata.record_late_ranges(late)
 
 

@@ -29,7 +29,8 @@ from storage.lineprotocol import (
     MIN_TS_MS,
     LineProtocolError,
     event_line,
-    sample_line,
+    row_lines,
+    samples_body,
 )
 from storage.records import SAMPLE_VALUE_KEYS, DroneLastSeen, Event, Sample
 from storage.secrets import without_userinfo
@@ -244,7 +245,7 @@ class InfluxStore:
 
     def write_samples(self, samples: Sequence[Sample]) -> None:
         """Write samples in batches of ``batch_lines``; 204 from InfluxDB means durable (WAL)."""
-        self._write_lines(samples, sample_line)
+        self.write_encoded(self.encode_samples(samples))
 
     def write_events(self, events: Sequence[Event]) -> None:
         """Write events in batches of ``batch_lines``."""
@@ -255,7 +256,35 @@ class InfluxStore:
         ``write_encoded``: the ingest worker encodes a batch in its decoder thread while the
         writer thread waits on InfluxDB for the previous one. StoreDataError as ``write_samples``.
         """
-        return self._encode(samples, sample_line)
+        out = []
+        for start in range(0, len(samples), self.batch_lines):
+            chunk = samples[start : start + self.batch_lines]
+            try:
+                body = samples_body(chunk)
+            except LineProtocolError as exc:
+                raise StoreDataError(f"InfluxDB {self.database}: {exc}") from exc
+            out.append((body, len(chunk)))
+        return out
+
+    def encode_rows(
+        self, groups: Sequence[tuple[str, str, Sequence[tuple[Any, ...]]]]
+    ) -> list[tuple[bytes, int]]:
+        """The ``/write`` bodies for (coop, drone, rows) groups of validated sample values
+        (``lineprotocol.row_lines``), for ``write_encoded``: the ingest worker's common
+        samples, encoded without ``Sample`` objects. StoreDataError if a row is not valid."""
+        out = []
+        lines: list[str] = []
+        try:
+            for coop, drone, rows in groups:
+                lines += row_lines(coop, drone, rows)
+                if len(lines) >= self.batch_lines:
+                    out.append(("\n".join(lines).encode(), len(lines)))
+                    lines = []
+        except LineProtocolError as exc:
+            raise StoreDataError(f"InfluxDB {self.database}: {exc}") from exc
+        if lines:
+            out.append(("\n".join(lines).encode(), len(lines)))
+        return out
 
     def write_encoded(self, bodies: Sequence[tuple[bytes, int]]) -> None:
         """Write bodies made by ``encode_samples``; the same outcomes as ``write_samples``."""

@@ -22,7 +22,9 @@ from storage.lineprotocol import (
     format_float,
     format_int,
     quote_string,
+    row_lines,
     sample_line,
+    samples_body,
 )
 from storage.records import Event, Sample
 
@@ -252,3 +254,128 @@ def test_float_text_parses_back_to_the_same_float(value: float) -> None:
     assert float(text) == value
     assert math.copysign(1.0, float(text)) == math.copysign(1.0, value)
     assert text[-1] != "i"
+
+
+def _fields(line: str) -> tuple[str, dict[str, str], str]:
+    """A line of ours split into series, fields (key -> text) and timestamp (no field of a
+    sample holds a comma, space or ``=``: ``fix`` values are plain names in these tests)."""
+    series, fields, ts = line.split(" ")
+    return series, dict(f.split("=", 1) for f in fields.split(",")), ts
+
+
+def _same_line(fast: str, slow: str) -> None:
+    """Equal but for the spelling of floats, which must read back bit-exact."""
+    series, fields, ts = _fields(fast)
+    assert (series, ts) == _fields(slow)[::2]
+    expected = _fields(slow)[1]
+    assert list(fields) == list(expected)
+    for key, text in fields.items():
+        if expected[key].endswith("i") or expected[key][0] in '"tf':
+            assert text == expected[key]
+        else:
+            value = float(expected[key])
+            assert float(text) == value
+            assert math.copysign(1.0, float(text)) == math.copysign(1.0, value)
+            assert not text.endswith("i")
+
+
+def test_a_body_of_full_samples_is_their_lines_joined_by_newlines() -> None:
+    second = replace(FULL, ts_ms=FULL.ts_ms + 100, drone="dt-02", spraying=False)
+    assert samples_body([FULL, second]).decode() == f"{sample_line(FULL)}\n{sample_line(second)}"
+
+
+@given(
+    st.builds(
+        Sample,
+        coop=st.sampled_from(["htx", "htx-dt", "c_1"]),
+        drone=st.sampled_from(["dt-01", "d"]),
+        ts_ms=st.integers(MIN_TS_MS, MAX_TS_MS),
+        lat=finite,
+        lon=finite,
+        spraying=st.booleans(),
+        seq=st.integers(-(2**63), 2**63 - 1),
+        alt_m=finite,
+        speed_mps=finite,
+        heading_deg=finite,
+        battery_pct=finite,
+        flow_lpm=finite,
+        tank_l=finite,
+        swath_m=finite,
+        fix=st.sampled_from(["rtk_fixed", "3d", "none"]),
+    )
+)
+def test_the_body_encoder_writes_the_same_values_as_sample_line(sample: Sample) -> None:
+    sample_line(sample)  # the series prefix is cached, as in a running worker
+    _same_line(samples_body([sample]).decode(), sample_line(sample))
+
+
+def test_samples_the_body_encoder_cannot_take_whole_go_through_sample_line() -> None:
+    bare = Sample("htx", "dt-02", 5, 21.0, 106.0, spraying=False)
+    odd_fix = replace(FULL, fix='a "b"')
+    as_int = replace(FULL, alt_m=3)
+    body = samples_body([bare, odd_fix, as_int]).decode()
+    assert body.split("\n") == [sample_line(bare), sample_line(odd_fix), sample_line(as_int)]
+
+
+def test_the_body_encoder_refuses_what_sample_line_refuses() -> None:
+    with pytest.raises(LineProtocolError, match="flow_lpm"):
+        samples_body([FULL, replace(FULL, flow_lpm=math.nan)])
+    with pytest.raises(LineProtocolError, match="newlines"):
+        samples_body([replace(FULL, drone="dt\n01")])
+
+
+def _row(s: Sample) -> tuple[object, ...]:
+    return (
+        s.ts_ms,
+        s.lat,
+        s.lon,
+        s.spraying,
+        s.seq,
+        s.alt_m,
+        s.speed_mps,
+        s.heading_deg,
+        s.battery_pct,
+        s.flow_lpm,
+        s.tank_l,
+        s.swath_m,
+        s.fix,
+    )
+
+
+@given(
+    st.lists(
+        st.builds(
+            Sample,
+            coop=st.just("htx"),
+            drone=st.just("dt-01"),
+            ts_ms=st.integers(MIN_TS_MS, MAX_TS_MS),
+            lat=finite,
+            lon=finite,
+            spraying=st.booleans(),
+            seq=st.integers(0, 2**63 - 1),
+            alt_m=finite,
+            speed_mps=finite,
+            heading_deg=finite,
+            battery_pct=finite,
+            flow_lpm=finite,
+            tank_l=finite,
+            swath_m=finite,
+            fix=st.sampled_from(["rtk_fixed", "3d", "none", "2d", "dgps", "rtk_float"]),
+        ),
+        max_size=5,
+    )
+)
+def test_row_lines_hold_the_same_values_as_sample_line(samples: list[Sample]) -> None:
+    lines = row_lines("htx", "dt-01", [_row(s) for s in samples])
+    assert len(lines) == len(samples)
+    for line, sample in zip(lines, samples, strict=True):
+        _same_line(line, sample_line(sample))
+
+
+def test_row_lines_refuse_a_row_that_is_not_a_full_row_of_values() -> None:
+    with pytest.raises(LineProtocolError, match="not a full row"):
+        row_lines("htx", "dt-01", [(*_row(FULL)[:-1], "bogus")])
+    with pytest.raises(LineProtocolError, match="not a full row"):
+        row_lines("htx", "dt-01", [(*_row(FULL)[:5], math.inf, *_row(FULL)[6:])])
+    with pytest.raises(LineProtocolError, match="newlines"):
+        row_lines("htx", "dt\n01", [_row(FULL)])

@@ -19,7 +19,12 @@ from ingest.wire import (
     REJECTION_REASONS,
     WIRE_EVENT_TYPES,
     Decoded,
+    Topic,
+    _Invalid,
+    _sample,
+    _sample_checked,
     decode_message,
+    decode_rows,
     encode_event,
     encode_sample,
     encode_samples,
@@ -204,3 +209,89 @@ def test_rfc3339_text_reads_back_as_the_same_utc_millisecond(
     utc = local.astimezone(UTC)
     expected = calendar.timegm(utc.timetuple()) * 1000 + utc.microsecond // 1000
     assert parse_rfc3339_ms(local.isoformat(timespec="milliseconds")) == expected
+
+
+@given(
+    st.fixed_dictionaries(
+        {
+            "ts": st.integers(MIN_TS_MS - 10, NOW + MAX_FUTURE_MS + 10) | scalars,
+            "lat": finite | scalars,
+            "lon": finite | scalars,
+            "spraying": st.booleans() | scalars,
+            "seq": st.integers(-1, 2**64) | scalars,
+            "alt_m": finite | scalars,
+            "speed_mps": finite | scalars,
+            "heading_deg": st.floats(-1.0, 400.0) | st.sampled_from([360.0, 359.99]) | scalars,
+            "battery_pct": finite | st.floats(-1.0, 101.0),
+            "flow_lpm": finite | scalars,
+            "tank_l": finite | scalars,
+            "swath_m": st.floats(0.0, 60.0) | st.sampled_from([0.0, 5e-324, 50.0]) | scalars,
+            "fix": st.sampled_from([*FIX_QUALITIES, "rtk"]) | scalars,
+        },
+        optional={"drone": st.sampled_from(["d", "e"]), "coop": st.sampled_from(["c", "x"])},
+    )
+)
+def test_the_fast_sample_check_decides_exactly_as_the_key_by_key_check(
+    obj: dict[str, Any],
+) -> None:
+    topic = Topic("c", "d", "telemetry")
+    outcomes: list[object] = []
+    for check in (_sample, _sample_checked):
+        try:
+            outcomes.append(check(obj, topic, NOW))
+        except _Invalid as exc:
+            outcomes.append((exc.reason, exc.detail))
+    assert outcomes[0] == outcomes[1]
+
+
+def assert_rows_agree(topic: str, payload: bytes) -> None:
+    """``decode_rows`` takes a message only when ``decode_message`` gives the same samples
+    and nothing else."""
+    rows = decode_rows(topic, payload, NOW)
+    if rows is not None:
+        assert decode_message(topic, payload, NOW) == Decoded(rows.samples(), [], [])
+
+
+@given(batch=st.lists(samples, max_size=12), single=st.booleans())
+def test_rows_are_the_samples_decode_message_gives(batch: list[Sample], single: bool) -> None:
+    moved = [dataclasses.replace(s, coop="c", drone="d") for s in batch]
+    payload = encode_sample(moved[0]) if single and moved else encode_samples(moved)
+    assert_rows_agree(telemetry_topic("c", "d"), payload)
+
+
+@given(sample=samples, key=st.sampled_from(SAMPLE_KEYS), value=json_values)
+def test_a_message_decode_rows_takes_is_one_decode_message_accepts_whole(
+    sample: Sample, key: str, value: object
+) -> None:
+    obj = orjson.loads(encode_sample(sample))
+    obj[key] = value
+    assert_rows_agree(telemetry_topic(sample.coop, sample.drone), orjson.dumps(obj))
+
+
+@given(topic=st.sampled_from(TOPICS), value=json_values)
+def test_decode_rows_never_takes_what_decode_message_refuses(topic: str, value: object) -> None:
+    assert_rows_agree(topic, orjson.dumps(value))
+
+
+def test_a_full_batch_of_common_samples_decodes_to_rows() -> None:
+    full = Sample(
+        "c",
+        "d",
+        NOW,
+        21.0,
+        106.0,
+        spraying=True,
+        seq=1,
+        alt_m=3.0,
+        speed_mps=5.0,
+        heading_deg=90.0,
+        battery_pct=80.0,
+        flow_lpm=1.5,
+        tank_l=9.0,
+        swath_m=5.0,
+        fix="3d",
+    )
+    payload = encode_samples([full, dataclasses.replace(full, ts_ms=NOW - 100)])
+    rows = decode_rows(telemetry_topic("c", "d"), payload, NOW)
+    assert rows is not None
+    assert rows.samples() == [full, dataclasses.replace(full, ts_ms=NOW - 100)]
