@@ -397,8 +397,9 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         coop: str | None = None,
     ) -> list[str]:
         """``save_fields`` for imports of many thousand fields: the same rules and answer,
-        read and written set-wise (one query per 500 ids, one ``executemany`` per statement)
-        in one transaction. The ids must be distinct."""
+        read and written set-wise (one query per 500 ids, one ``executemany`` for the ended
+        versions, the new ones by ``Tx.insert_rows``: COPY on PostgreSQL) in one
+        transaction. The ids must be distinct."""
         ids = [f.id for f in fields]
         if len(set(ids)) != len(ids):
             raise ValueError("save_fields_bulk: the same field id appears twice")
@@ -438,12 +439,12 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
                 " WHERE id = ? AND seq = ?",
                 ended,
             )
-            conn.executemany(
-                "INSERT INTO field_versions (id, seq, kind, coop, owner, feature, valid_from_ms,"
-                " valid_to_ms, recorded_ms, recorded_by, changed_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            conn.insert_rows(
+                "field_versions",
+                ("id", "seq", "kind", "coop", "owner", "feature", "valid_from_ms",
+                 "recorded_ms", "recorded_by", "changed_ms"),
                 added,
-            )
+            )  # fmt: skip
             return [str(row[0]) for row in added]
 
 

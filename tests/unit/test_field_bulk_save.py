@@ -38,6 +38,20 @@ def test_the_same_saves_leave_the_same_history(tmp_path: Path) -> None:
     assert bulk.fields_version() == one.fields_version()
 
 
+def test_the_bulk_save_keeps_the_same_history_on_each_store(
+    metadata: MetadataDB, tmp_path: Path
+) -> None:
+    """PostgreSQL inserts the new versions with COPY; the history is the row-wise one."""
+    one = MetadataDB(tmp_path / "one.db")
+    first = rows(("a", 50), ("b", 50))
+    second = rows(("a", 50), ("b", 40), ("c", 50))
+    for save in (one.save_fields, metadata.save_fields_bulk):
+        assert save(first, at_ms=1_000, by="x") == ["a", "b"]
+        assert save(second, at_ms=2_000, by="y") == ["b", "c"]
+    assert history(metadata) == history(one)
+    assert metadata.stored_fields() == one.stored_fields()
+
+
 def test_an_id_of_another_cooperative_refuses_the_whole_save(tmp_path: Path) -> None:
     db = MetadataDB(tmp_path / "m.db")
     db.save_fields_bulk(rows(("a", 50)), at_ms=1_000)
