@@ -399,8 +399,9 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         take_over: bool = False,
     ) -> BulkSave:
         """``save_fields`` for imports of many thousand fields: the same rules, read and
-        written set-wise (one query per 500 ids, one ``executemany`` per statement) in one
-        transaction. The ids must be distinct.
+        written set-wise (one query per 500 ids, one ``executemany`` for the ended versions,
+        the new ones by ``Tx.insert_rows``: COPY on PostgreSQL) in one transaction. The ids
+        must be distinct.
 
         ``expected`` (required, so no caller forgets it) is, for an import that planned
         against a snapshot of the history, the latest ``seq`` the plan saw per id (``None``:
@@ -457,12 +458,12 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
                 " WHERE id = ? AND seq = ?",
                 ended,
             )
-            conn.executemany(
-                "INSERT INTO field_versions (id, seq, kind, coop, owner, feature, valid_from_ms,"
-                " valid_to_ms, recorded_ms, recorded_by, changed_ms)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
+            conn.insert_rows(
+                "field_versions",
+                ("id", "seq", "kind", "coop", "owner", "feature", "valid_from_ms",
+                 "recorded_ms", "recorded_by", "changed_ms"),
                 added,
-            )
+            )  # fmt: skip
             return BulkSave([str(row[0]) for row in added], refused)
 
 

@@ -41,6 +41,22 @@ def test_the_same_saves_leave_the_same_history(tmp_path: Path) -> None:
     assert bulk.fields_version() == one.fields_version()
 
 
+def test_the_bulk_save_keeps_the_same_history_on_each_store(
+    metadata: MetadataDB, tmp_path: Path
+) -> None:
+    """PostgreSQL inserts the new versions with COPY; the history is the row-wise one."""
+    one = MetadataDB(tmp_path / "one.db")
+    first = rows(("a", 50), ("b", 50))
+    second = rows(("a", 50), ("b", 40), ("c", 50))
+    assert one.save_fields(first, at_ms=1_000, by="x") == ["a", "b"]
+    assert one.save_fields(second, at_ms=2_000, by="y") == ["b", "c"]
+    bulk = metadata.save_fields_bulk
+    assert bulk(first, expected=None, at_ms=1_000, by="x").changed == ["a", "b"]
+    assert bulk(second, expected=None, at_ms=2_000, by="y").changed == ["b", "c"]
+    assert history(metadata) == history(one)
+    assert metadata.stored_fields() == one.stored_fields()
+
+
 def test_an_id_of_another_cooperative_refuses_the_whole_save(tmp_path: Path) -> None:
     db = MetadataDB(tmp_path / "m.db")
     db.save_fields_bulk(rows(("a", 50)), expected=None, at_ms=1_000)
