@@ -730,6 +730,27 @@ def metadata_store(name: str, folder: Path) -> Iterator[str | Path]:
         yield server.url()
 
 
+def prepare_only(sizes: Sequence[int], repeats: int) -> None:
+    """The engine preparation alone, in-process, per size (the median of ``repeats``), and
+    its growth from the first size to each other: the goal's figure without the import and
+    API around it, for profiling and quick before/after comparisons."""
+    print(f"# engine preparation, load average {os.getloadavg()[0]:.1f} at start", flush=True)
+    medians: list[float] = []
+    for n in sizes:
+        registry = parsed_registry(town(n))
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            CoverageEngine(registry)
+            times.append(time.perf_counter() - started)
+        medians.append(statistics.median(times))
+        growth = (
+            f", {medians[-1] / medians[0]:.1f}x the {sizes[0]:,}-plot figure" if medians[0] else ""
+        )
+        spread = " / ".join(f"{t:.2f}" for t in times)
+        print(f"{n:>8,} plots: prepare median {medians[-1]:.2f} s ({spread}){growth}", flush=True)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the benchmark and print its tables and goals."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -745,8 +766,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=3,
         help="engine preparations and API starts timed per size (median)",
     )
+    parser.add_argument(
+        "--prepare-only",
+        action="store_true",
+        help="only time the engine preparation of each size (no store, no API)",
+    )
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.prepare_only:
+        prepare_only(sizes, args.catalog_loads)
+        return
     base_sizes = [int(s) for s in args.baseline_sizes.split(",") if s]
     stores = ["sqlite", "postgres"] if args.metadata == "both" else [args.metadata]
     print(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -199,6 +200,19 @@ def test_engines_with_other_grid_parameters_prepare_everything_again() -> None:
     assert CoverageEngine(town(), finer, previous=before).stats.reused == 0
     wider = dataclasses.replace(before.params, default_swath_m=7.0)
     assert CoverageEngine(town(), wider, previous=before).stats.reused == len(town().fields)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_preparing_an_engine_leaves_the_garbage_collector_as_it_found_it(enabled: bool) -> None:
+    # preparation pauses the cyclic collector (its full passes over a big heap made
+    # preparation grow faster than the number of plots) and must hand it back unchanged
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        CoverageEngine(town())
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 # --- caches by registry version -----------------------------------------------------------
