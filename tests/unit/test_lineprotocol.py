@@ -222,13 +222,17 @@ def test_quoted_strings_unescape_to_the_original(text: str) -> None:
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
+any_id = st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True)
 
 
-@given(
-    st.builds(
+def full_samples(
+    coop: st.SearchStrategy[str], drone: st.SearchStrategy[str], fix: st.SearchStrategy[str]
+) -> st.SearchStrategy[Sample]:
+    """Samples with every field set to any finite value, ids and fix drawn as given."""
+    return st.builds(
         Sample,
-        coop=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
-        drone=st.from_regex(r"[A-Za-z0-9_-]{1,64}", fullmatch=True),
+        coop=coop,
+        drone=drone,
         ts_ms=st.integers(MIN_TS_MS, MAX_TS_MS),
         lat=finite,
         lon=finite,
@@ -241,9 +245,11 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
         flow_lpm=finite,
         tank_l=finite,
         swath_m=finite,
-        fix=st.text(),
+        fix=fix,
     )
-)
+
+
+@given(full_samples(coop=any_id, drone=any_id, fix=st.text()))
 def test_fast_path_writes_exactly_what_the_checked_path_writes(sample: Sample) -> None:
     assert sample_line(sample) == _sample_line_checked(sample)
 
@@ -285,22 +291,9 @@ def test_a_body_of_full_samples_is_their_lines_joined_by_newlines() -> None:
 
 
 @given(
-    st.builds(
-        Sample,
+    full_samples(
         coop=st.sampled_from(["htx", "htx-dt", "c_1"]),
         drone=st.sampled_from(["dt-01", "d"]),
-        ts_ms=st.integers(MIN_TS_MS, MAX_TS_MS),
-        lat=finite,
-        lon=finite,
-        spraying=st.booleans(),
-        seq=st.integers(-(2**63), 2**63 - 1),
-        alt_m=finite,
-        speed_mps=finite,
-        heading_deg=finite,
-        battery_pct=finite,
-        flow_lpm=finite,
-        tank_l=finite,
-        swath_m=finite,
         fix=st.sampled_from(["rtk_fixed", "3d", "none"]),
     )
 )
