@@ -69,6 +69,7 @@ import shapely.affinity
 import shapely.geometry
 
 from api.times import rfc3339
+from bench._serve import stop, wait_until_ready
 from bench.town import TOWN, Block, Town, town, write, write_per_coop
 from fields.coverage import CoverageEngine
 from fields.registry import Field, FieldRegistry, parse_fields
@@ -251,23 +252,10 @@ def api_process(
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                raise RuntimeError(f"agridrone api did not start:\n{tail}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            time.sleep(0.1)
+        wait_until_ready(url, proc, "agridrone api", log=log_path, timeout_s=120)
         yield url, proc, log_path
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop(proc)
         log.close()
 
 
