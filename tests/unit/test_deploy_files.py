@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,7 +31,7 @@ from tests.deployment import (
     directives,
     unescape_compose,
 )
-from tests.servers import REPO
+from tests.servers import REPO, free_port
 
 CONF = dict(directives(SHIPPED_CONF.read_text()))
 
@@ -365,3 +366,33 @@ def test_haproxy_accepts_the_shipped_configuration() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Configuration file is valid" in result.stdout + result.stderr
+
+
+# --- worker health ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("subscribed", "healthy"), [(False, False), (True, True)])
+def test_the_ingest_healthcheck_passes_only_once_the_worker_is_subscribed(
+    subscribed: bool,
+    healthy: bool,
+) -> None:
+    """Before its first SUBACK a worker loses what the broker accepts: it is not healthy yet."""
+    from prometheus_client import start_http_server
+
+    from ingest.metrics import IngestMetrics
+
+    metrics = IngestMetrics()
+    metrics.watch(queue_depth=lambda: 0.0, lag_s=lambda: 0.0, connected=lambda: float(subscribed))
+    port = free_port()
+    server, thread = start_http_server(port, "127.0.0.1", registry=metrics.registry)
+    try:
+        for name in ("ingest", "ingest-a"):
+            _cmd, program, *args = unescape_compose(compose_service(name)["healthcheck"]["test"])
+            assert program == "python"
+            args = [a.replace(":9100/", f":{port}/") for a in args]
+            run = subprocess.run([sys.executable, *args], capture_output=True, check=False)
+            assert (run.returncode == 0) is healthy, (name, run.stderr)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
