@@ -30,6 +30,7 @@ from fields.stored import FieldHistory, UnusableFieldError, to_stored
 from flights.service import resummarize_since
 from storage.metadata import (
     FieldOwnershipError,
+    FieldsChangedError,
     FieldVersion,
     FieldVersionError,
     StoredField,
@@ -115,15 +116,24 @@ def import_fields(
                 "problems": [p.reason for p in foreign],
             },
         )
+    # The plan saw each id's latest version in the catalog; the write re-checks them in its
+    # transaction, so an id registered or changed meanwhile (another key, another API
+    # process) refuses the import instead of being ended by it.
+    seen = {f.id: (versions[-1].seq if (versions := known.of(f.id)) else None) for f in everything}
     try:
-        metadata.save_fields(
+        metadata.save_fields_bulk(
             _stored(everything),
+            expected=seen,
             at_ms=now,
             by=changed_by(principal),
             coop=principal.subject if principal.role == "coop" else None,
+            take_over=principal.role == "operator",
+            atomic=True,
         )
     except FieldOwnershipError as exc:
         raise HTTPException(409, detail=_taken(exc.ids)) from exc
+    except FieldsChangedError as exc:
+        raise HTTPException(409, detail=str(exc)) from exc
     return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
 
 

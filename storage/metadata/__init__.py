@@ -23,6 +23,7 @@ from storage.metadata.drones import DroneTable
 from storage.metadata.fields import (
     FieldOwnership,
     FieldOwnershipError,
+    FieldsChangedError,
     FieldTable,
     FieldVersion,
     FieldVersionError,
@@ -65,6 +66,7 @@ __all__ = [
     "FieldOwnershipError",
     "FieldVersion",
     "FieldVersionError",
+    "FieldsChangedError",
     "FlightAudience",
     "FlightFieldState",
     "LateRange",

@@ -89,6 +89,19 @@ class FieldOwnershipError(MetadataConflictError):
         )
 
 
+class FieldsChangedError(MetadataConflictError):
+    """Ids whose latest version changed after an import was checked: nothing was stored.
+    The message names only the ids."""
+
+    def __init__(self, ids: Sequence[str]) -> None:
+        self.ids = tuple(ids)
+        names = ", ".join(repr(i) for i in self.ids)
+        super().__init__(
+            f"field id {names} changed while this import was being checked; nothing was"
+            " stored: send it again"
+        )
+
+
 class UnknownFieldError(LookupError):
     """No current version of the field (or none the acting cooperative owns)."""
 
@@ -397,6 +410,7 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
         by: str = "direct",
         coop: str | None = None,
         take_over: bool = False,
+        atomic: bool = False,
     ) -> BulkSave:
         """``save_fields`` for imports of many thousand fields: the same rules, read and
         written set-wise (one query per 500 ids, one ``executemany`` for the ended versions,
@@ -453,6 +467,8 @@ CREATE INDEX IF NOT EXISTS field_versions_current ON field_versions (valid_to_ms
                     ended.append((start, by, now, f.id, last.seq))
                 row = (f.id, last.seq + 1, f.kind, f.coop, f.owner, f.feature, start, now, by, now)
                 added.append(row)
+            if atomic and refused:
+                raise FieldsChangedError([r.id for r in refused])
             conn.executemany(
                 "UPDATE field_versions SET valid_to_ms = ?, ended_by = ?, changed_ms = ?"
                 " WHERE id = ? AND seq = ?",

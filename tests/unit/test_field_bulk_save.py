@@ -10,7 +10,7 @@ import pytest
 from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import collection, feature, rectangle
-from storage.metadata import FieldOwnershipError, MetadataDB, StoredField
+from storage.metadata import FieldOwnershipError, FieldsChangedError, MetadataDB, StoredField
 from storage.metadata.fields import BulkRefusal, BulkSave
 
 
@@ -116,3 +116,38 @@ def test_a_row_without_an_expectation_is_a_caller_error(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no expected version"):
         db.save_fields_bulk(rows(("a", 50), ("b", 50)), expected={"a": None})
     assert db.field_versions() == []
+
+
+def test_an_atomic_save_refuses_whole_when_an_id_was_registered_since_the_plan(
+    metadata: MetadataDB,
+) -> None:
+    """The API's import: all or nothing, even for an operator who may move fields."""
+    metadata.save_fields(rows(("x", 50), coop="c2"), at_ms=1_000, by="api:c2", coop="c2")
+    with pytest.raises(FieldsChangedError, match="'x'") as refused:
+        metadata.save_fields_bulk(
+            rows(("x", 40), ("y", 50)),
+            at_ms=2_000,
+            by="api:operator",
+            expected={"x": None, "y": None},
+            take_over=True,
+            atomic=True,
+        )
+    assert refused.value.ids == ("x",)
+    assert "c2" not in str(refused.value)
+    assert [(v.id, v.field.coop) for v in metadata.field_versions()] == [("x", "c2")]
+
+
+def test_an_atomic_save_an_operator_planned_moves_a_field_between_cooperatives(
+    metadata: MetadataDB,
+) -> None:
+    metadata.save_fields(rows(("x", 50), coop="c2"), at_ms=1_000, by="api:c2", coop="c2")
+    saved = metadata.save_fields_bulk(
+        rows(("x", 50), coop="c1"),
+        at_ms=2_000,
+        by="api:operator",
+        expected={"x": 1},
+        take_over=True,
+        atomic=True,
+    )
+    assert saved == BulkSave(["x"], [])
+    assert [(v.seq, v.field.coop) for v in metadata.field_versions()] == [(1, "c2"), (2, "c1")]
