@@ -24,6 +24,7 @@ transaction-level advisory lock on PostgreSQL, so the read-then-write logic of t
 from __future__ import annotations
 
 import functools
+import logging
 import re
 import sqlite3
 import threading
@@ -531,6 +532,7 @@ def _open_pool(
         raise StoreUnavailableError(
             f"metadata database {where}: cannot connect ({mask(str(exc)).strip()})"
         ) from exc
+    _POOL_LOG_MASK.add(url, mask)
     pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
         url,
         min_size=1,
@@ -548,3 +550,27 @@ def _open_pool(
             f"metadata database {where}: cannot connect ({mask(str(exc)).strip()})"
         ) from exc
     return pool
+
+
+class _MaskedRecords(logging.Filter):
+    """Passes psycopg_pool's own log lines (reconnect warnings quote libpq's errors, which
+    may quote a password it could not parse) through the masker of every pool opened."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._masks: dict[str, Callable[[str], str]] = {}
+
+    def add(self, url: str, mask: Callable[[str], str]) -> None:
+        self._masks[url] = mask
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = original = record.getMessage()
+        for mask in list(self._masks.values()):
+            text = mask(text)
+        if text != original:
+            record.msg, record.args = text, None
+        return True
+
+
+_POOL_LOG_MASK = _MaskedRecords()
+logging.getLogger("psycopg.pool").addFilter(_POOL_LOG_MASK)

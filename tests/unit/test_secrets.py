@@ -166,3 +166,18 @@ def test_a_masker_hides_the_raw_and_the_decoded_password_of_its_url() -> None:
 )
 def test_a_url_printed_by_the_commands_shows_none_of_its_password(url: str, shown: str) -> None:
     assert shown_url(url) == shown
+
+
+def test_the_connection_pools_own_log_lines_are_masked(caplog: pytest.LogCaptureFixture) -> None:
+    """psycopg_pool logs its reconnect failures itself, quoting libpq's error."""
+    from storage.metadata._db import _POOL_LOG_MASK
+
+    url = "postgresql://agri:s3%63ret@127.0.0.1:1/agri"
+    _POOL_LOG_MASK.add(url, masker(url))
+    caplog.set_level(logging.WARNING, logger="psycopg.pool")
+    logging.getLogger("psycopg.pool").warning(
+        "error connecting in %r: %s", "agridrone-metadata", 'invalid token "s3cret" in s3%63ret'
+    )
+    assert "s3cret" not in caplog.text
+    assert "s3%63ret" not in caplog.text
+    assert "agridrone-metadata" in caplog.text
