@@ -721,22 +721,34 @@ def metadata_store(name: str, folder: Path) -> Iterator[str | Path]:
 def prepare_only(sizes: Sequence[int], repeats: int) -> None:
     """The engine preparation alone, in-process, per size (the median of ``repeats``), and
     its growth from the first size to each other: the goal's figure without the import and
-    API around it, for profiling and quick before/after comparisons."""
+    API around it, for profiling and quick before/after comparisons. Wall time beside this
+    process's CPU time: the preparation is single-threaded, so on a quiet machine the two
+    agree, and on a shared one the CPU time is the figure the load does not inflate."""
     print(f"# engine preparation, load average {os.getloadavg()[0]:.1f} at start", flush=True)
-    medians: list[float] = []
+    walls: list[float] = []
+    cpus: list[float] = []
     for n in sizes:
         registry = parsed_registry(town(n))
-        times = []
+        times, cpu_times = [], []
         for _ in range(repeats):
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             CoverageEngine(registry)
             times.append(time.perf_counter() - started)
-        medians.append(statistics.median(times))
+            cpu_times.append(time.process_time() - cpu_started)
+        walls.append(statistics.median(times))
+        cpus.append(statistics.median(cpu_times))
         growth = (
-            f", {medians[-1] / medians[0]:.1f}x the {sizes[0]:,}-plot figure" if medians[0] else ""
+            f"; growth wall {walls[-1] / walls[0]:.1f}x, CPU {cpus[-1] / cpus[0]:.1f}x"
+            f" the {sizes[0]:,}-plot figure"
+            if walls[0] and cpus[0]
+            else ""
         )
         spread = " / ".join(f"{t:.2f}" for t in times)
-        print(f"{n:>8,} plots: prepare median {medians[-1]:.2f} s ({spread}){growth}", flush=True)
+        print(
+            f"{n:>8,} plots: prepare median wall {walls[-1]:.2f} s ({spread}),"
+            f" CPU {cpus[-1]:.2f} s{growth}",
+            flush=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
