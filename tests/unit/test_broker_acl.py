@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import argparse
 import base64
+import dataclasses
 import stat
 from pathlib import Path
 
