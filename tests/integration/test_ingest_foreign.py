@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import getpass
 import gzip
 import queue
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ from tests.integration.conftest import scaled_metadata
 from tests.integration.mqtt_helpers import wait_until
 from tests.integration.shipped_broker import ShippedBroker, running_shipped_mosquitto
 from tests.realdata import needs_realdata, realdata
+from tests.servers import _stop, _wait_for_port, free_port
 
 pytestmark = [pytest.mark.integration, needs_realdata]
 
@@ -371,3 +375,93 @@ def test_a_dji_gateway_publishes_osd_examples_and_a_real_flight(deployment: Depl
     outcomes = rebuild(d.store, d.metadata, *ALL, now_ms=int(time.time() * 1000))
     flights = {(o.coop, o.drone): len(o.saved) for o in outcomes}
     assert flights[(DJI_COOP, DJI_DRONE[0])] == 1
+
+
+# --- a ground station as docs/integrations.md sets it up ------------------------------------
+
+GROUND_STATION_CONF: Final = (
+    Path(__file__).resolve().parents[2] / "deploy" / ("ground-station-mosquitto.conf")
+)
+
+
+@contextlib.contextmanager
+def ground_station_broker(folder: Path, remote_port: int, drone: tuple[str, str]) -> Iterator[int]:
+    """The shipped ground-station Mosquitto, its EDIT lines filled in for ``drone``; its port."""
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    here = {
+        "listener": f"{port} 127.0.0.1",
+        "address": f"127.0.0.1:{remote_port}",
+        "remote_username": f"{COOP}.{drone[0]}",
+        "remote_password": drone[1],
+        "topic": f"agri/mavlink/{COOP}/{drone[0]}/# out 1",
+    }
+    lines = []
+    for line in GROUND_STATION_CONF.read_text().splitlines():
+        name = line.split(" ", 1)[0]
+        lines.append(f"{name} {here[name]}" if name in here and not line.startswith("#") else line)
+    lines.append(f"user {getpass.getuser()}")
+    conf = folder / "mosquitto.conf"
+    conf.write_text("\n".join(lines) + "\n")
+    log = folder / "mosquitto.out"
+    exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    with log.open("ab") as out:
+        proc = subprocess.Popen([exe, "-c", str(conf)], stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_port(port, proc, log, timeout=TIMEOUT)
+        yield port
+    finally:
+        _stop(proc)
+
+
+def test_mavproxy_through_the_ground_station_broker_as_documented(
+    deployment: Deployment, tmp_path: Path
+) -> None:
+    """MAVProxy 1.8.75 as it is: no credentials, client id `mavproxy`, QoS 0, to the ground
+    station's own Mosquitto, which forwards to agridrone's broker as the drone."""
+    d = deployment
+    lines = capture("mavproxy_mqtt_phoenix_2018-09-25_replay10x.txt.gz")
+    want = expected_from(lines)
+    prefix = f"agri/mavlink/{COOP}/{GCS1[0]}"
+    with (
+        ground_station_broker(tmp_path / "gs", d.broker.port, GCS1) as port,
+        anonymous_station(port) as mavproxy,
+    ):
+        mavproxy.connected()
+
+        # The bridge connects in the background: probe until a message gets through.
+        def forwarded() -> bool:
+            mavproxy.publish_qos0(f"{prefix}/PROBE", b"{}")  # a type nothing maps: ignored
+            metric = "agridrone_ingest_foreign_messages_total"
+            return d.worker.metrics.value(metric, source="mavproxy") > 0
+
+        wait_until(forwarded, what="the ground station's bridge forwarding")
+        for kind, payload in lines:
+            mavproxy.publish_qos0(f"{prefix}/{kind}", payload)
+        wait_until(
+            lambda: len(stored(d.store, COOP, GCS1[0])) == len(want.positions),
+            what=f"{len(want.positions)} positions through the ground station",
+            state=lambda: len(stored(d.store, COOP, GCS1[0])),
+        )
+    d.worker.stop()
+    got = stored(d.store, COOP, GCS1[0])
+    assert [(s.lat, s.lon) for s in got] == [(la / 1e7, lo / 1e7) for _, la, lo in want.positions]
+    assert rejected(d.metadata, prefix) == []
+
+
+@contextlib.contextmanager
+def anonymous_station(port: int) -> Iterator[Station]:
+    """MAVProxy's own client: paho, client id `mavproxy`, MQTT 3.1.1, no credentials."""
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=MAVPROXY_CLIENT_ID, protocol=paho.MQTTv311
+    )
+    s = Station(client)
+    client.on_connect = lambda _c, _u, _f, code, _p: s.connacks.put(code)
+    client.on_disconnect = lambda _c, _u, _f, code, _p: s.disconnects.put(code)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    try:
+        yield s
+    finally:
+        client.disconnect()
+        client.loop_stop()
