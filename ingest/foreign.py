@@ -39,6 +39,7 @@ from ingest.inbox import Received
 from ingest.metrics import IngestMetrics
 from ingest.wire import EXCERPT_BYTES, MAX_BATCH_SAMPLES, event_topic, telemetry_topic
 from ingest.worker import merge_rejections
+from storage.contract import StoreUnavailableError
 from storage.drones import DroneRecord
 from storage.metadata import RejectedMessage
 
@@ -242,9 +243,14 @@ class ForeignTelemetry:
         if age < (self.config.miss_refresh_s if miss else self.config.refresh_s):
             return
         self._loaded_at = now
+        try:
+            records = self._load()
+        except StoreUnavailableError as exc:  # keep the maps we have; ingest goes on
+            log.warning("drone_registry_unavailable error=%r note=retried later", str(exc))
+            return
         drones: dict[tuple[str, str], MavlinkDrone] = {}
         devices: dict[str, DjiDrone] = {}
-        for record in self._load():
+        for record in records:
             key = (record.coop, record.drone)
             try:
                 drones[key] = mavlink_drone(record)

@@ -14,6 +14,7 @@ from ingest.foreign import ForeignConfig, ForeignTelemetry
 from ingest.inbox import Received
 from ingest.metrics import IngestMetrics
 from ingest.worker import decode_batch
+from storage.contract import StoreUnavailableError
 from storage.drones import DroneRecord
 from storage.metadata import RejectedMessage
 
@@ -192,3 +193,21 @@ def test_the_subscriptions_follow_the_settings() -> None:
         ForeignConfig("agri/v1/{coop}/{drone}")
     with pytest.raises(ConfigError, match="not thing/product"):
         ForeignConfig(dji_topic="dji/#")
+
+
+def test_an_unreachable_registry_keeps_the_drones_known_and_ingest_going() -> None:
+    registry = [record("d1", mavlink_spray="rc7>1")]
+    down = False
+
+    def load() -> list[DroneRecord]:
+        if down:
+            raise StoreUnavailableError("metadata database postgresql://db: connection refused")
+        return list(registry)
+
+    f = ForeignTelemetry(ForeignConfig(refresh_s=0.0, miss_refresh_s=0.0), load)
+    f.translate([system_time("d1", 0, T0)])
+    down = True
+    messages, rows = f.translate([position("d1", 100, T0)])
+    assert rows == []
+    samples = decode_batch(messages).samples
+    assert [(s.drone, s.ts_ms) for s in samples] == [("d1", 100 + BOOT_OFFSET)]
