@@ -284,12 +284,18 @@ class ForeignTelemetry:
         for msg in batch:
             if not self.handles(msg.topic):
                 out.messages.append(msg)
-            elif msg.topic.startswith("thing/product/"):
-                self._dji_message(msg, out)
-            else:
-                key = self._mavproxy_message(msg, out)
-                if key is not None:
-                    touched.add(key)
+                continue
+            try:
+                if msg.topic.startswith("thing/product/"):
+                    self._dji_message(msg, out)
+                else:
+                    key = self._mavproxy_message(msg, out)
+                    if key is not None:
+                        touched.add(key)
+            except Exception as exc:  # a bug here must not stop ingest: reject the message
+                log.exception("foreign_translation_failed topic=%s", msg.topic)
+                detail = f"translation failed: {type(exc).__name__}: {exc}"[:300]
+                out.rejected.append(_row(msg, "internal_error", detail))
         self._report_counts(touched)
         return out.messages, out.rejected
 
