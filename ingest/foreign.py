@@ -18,6 +18,7 @@ the worker stopping), so the rejected log's counts stay exact.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,7 +41,7 @@ from ingest.metrics import IngestMetrics
 from ingest.wire import EXCERPT_BYTES, MAX_BATCH_SAMPLES, event_topic, telemetry_topic
 from ingest.worker import merge_rejections
 from storage.contract import StoreUnavailableError
-from storage.drones import DroneRecord
+from storage.drones import DroneRecord, validate_dji_sn
 from storage.metadata import RejectedMessage
 
 log = logging.getLogger(__name__)
@@ -254,7 +255,11 @@ class ForeignTelemetry:
             key = (record.coop, record.drone)
             try:
                 drones[key] = mavlink_drone(record)
-            except ConfigError as exc:
+                if record.dji_sn is not None and validate_dji_sn(record.dji_sn) is None:
+                    devices[record.dji_sn] = DjiDrone(
+                        record.coop, record.drone, record.dji_spraying
+                    )
+            except ConfigError as exc:  # stored by an older release, or edited by hand
                 if key not in self._bad_settings:
                     self._bad_settings.add(key)
                     log.warning(
@@ -264,9 +269,8 @@ class ForeignTelemetry:
                         record.drone,
                         str(exc),
                     )
-                drones[key] = MavlinkDrone(record.coop, record.drone)
-            if record.dji_sn is not None:
-                devices[record.dji_sn] = DjiDrone(record.coop, record.drone, record.dji_spraying)
+                with contextlib.suppress(ConfigError):  # ids the wire refuses: none at all
+                    drones[key] = MavlinkDrone(record.coop, record.drone)
         self._drones = drones
         self._dji.set_devices(devices)
         for key, translator in self._translators.items():

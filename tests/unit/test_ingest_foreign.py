@@ -211,3 +211,13 @@ def test_an_unreachable_registry_keeps_the_drones_known_and_ingest_going() -> No
     assert rows == []
     samples = decode_batch(messages).samples
     assert [(s.drone, s.ts_ms) for s in samples] == [("d1", 100 + BOOT_OFFSET)]
+
+
+def test_unusable_stored_settings_never_stop_translation() -> None:
+    f = edge(
+        record("d1", mavlink_spray="rc7=1500", dji_sn="bad/sn"),  # as edited by hand
+        DroneRecord("htx-a", "bad.id", None, 0, "$7$101$x$y"),
+    )
+    messages, rows = f.translate([system_time("d1", 0, T0), position("d1", 100, T0)])
+    assert rows == []
+    assert [s.spraying for s in decode_batch(messages).samples] == [False]
