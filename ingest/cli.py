@@ -183,6 +183,15 @@ def run(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, args.metrics_host, registry=metrics.registry)
+    if args.share_group and config.foreign is not None:
+        log.warning(
+            "foreign_topics_not_shared share_group=%s topics=%s note=MAVProxy and DJI"
+            " translation keeps per-drone state, so these subscriptions are not shared: run"
+            " them on one worker (--mavproxy-prefix '' --dji-topic '' on the others) or split"
+            " them with --coop",
+            args.share_group,
+            ",".join(config.foreign.subscriptions()),
+        )
     service = IngestService(config, store, metadata, metrics)
     stop = threading.Event()
 
