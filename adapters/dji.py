@@ -119,13 +119,23 @@ class DjiTranslator:
     """
 
     def __init__(self, devices: Mapping[str, DjiDrone]) -> None:
+        self._devices: dict[str, DjiDrone] = {}
+        self._airborne: dict[str, bool] = {}
+        self.set_devices(devices)
+
+    def set_devices(self, devices: Mapping[str, DjiDrone]) -> None:
+        """Replace the serial -> drone map (the registry changed); each serial's last
+        ``mode_code`` state is kept."""
         for sn, d in devices.items():
             if not isinstance(sn, str) or _SN_RE.fullmatch(sn) is None:
                 raise ConfigError(f"DJI serial {sn!r} is not [A-Za-z0-9_-]{{1,64}}")
             if not isinstance(d, DjiDrone):
                 raise ConfigError(f"serial {sn}: {d!r} is not a DjiDrone")
         self._devices = dict(devices)
-        self._airborne: dict[str, bool] = {}
+
+    def device(self, serial: str) -> DjiDrone | None:
+        """The drone a serial is mapped to, or ``None``."""
+        return self._devices.get(serial)
 
     def feed(
         self, topic: str, payload: bytes | Mapping[str, Any], received_ms: int

@@ -435,6 +435,12 @@ class MavlinkTranslator:
         spill, self._spill = self._spill, EMPTY
         return spill + out if spill else out
 
+    def release_stale(self, now_ms: int) -> Translation:
+        """Time held items by their receive time if they have waited ``hold_max_ms`` by
+        ``now_ms``: for a live stream that went quiet before its SYSTEM_TIME (no later
+        message comes to release them)."""
+        return self._release_if_stale(now_ms)
+
     def flush(self) -> Translation:
         """Release held items (end of a stream or of a file) timed by receive time."""
         return self._fall_back("the stream ended before SYSTEM_TIME") if self._held else EMPTY

@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     #: Retention of the rejected-message log (enforced by ``agridrone ingest``).
     rejected_retention_days: int = Field(default=30, ge=1)
     rejected_max_rows: int = Field(default=1_000_000, ge=1)
+    #: The ``mqtt set prefix`` of ground stations running MAVProxy, with {coop} and {drone};
+    #: the ingest worker subscribes to it plus ``/+`` ("" takes no MAVProxy topics).
+    mavproxy_prefix: str = "agri/mavlink/{coop}/{drone}"
+    #: DJI Cloud API OSD topic filter the ingest worker subscribes to ("" takes none).
+    dji_topic: str = "thing/product/+/osd"
 
     @field_validator("data_dir")
     @classmethod
@@ -96,6 +101,8 @@ _FLAGS: dict[str, str] = {
     "broker_dir": "folder of Mosquitto's password file and ACL (passwd, acl)",
     "rejected_retention_days": "days the rejected-message log keeps a message",
     "rejected_max_rows": "most messages the rejected-message log holds (oldest deleted first)",
+    "mavproxy_prefix": "MAVProxy topic prefix with {coop} and {drone} ('' = no MAVProxy)",
+    "dji_topic": "DJI Cloud API OSD topic filter ('' = no DJI)",
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import hashlib
 import hmac
 import os
@@ -28,9 +29,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from adapters._common import ConfigError as AdapterConfigError
+from adapters.mavlink import MavlinkDrone, parse_spray_rules
 from agridrone.settings import add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata
-from storage.drones import DroneRecord, mqtt_username, validate_drone
+from storage.drones import DroneRecord, mqtt_username, validate_dji_sn, validate_drone
 from storage.metadata import MetadataConflictError, MetadataDB
 
 #: ``mosquitto_passwd`` 2.0's own defaults: 101 PBKDF2 rounds, 12-byte salt, SHA-512.
@@ -108,17 +111,43 @@ def password_file_text(drones: Iterable[DroneRecord], services: Sequence[Service
 
 def acl_file_text(drones: Iterable[DroneRecord], services: Sequence[ServiceAccount]) -> str:
     """The Mosquitto ACL: ingest users read-all, health one topic, each drone its own tree."""
-    grants = {"ingest": "topic read agri/v1/#", "health": f"topic read {HEALTH_TOPIC}"}
+    ingest = "\n".join(f"topic read {t}" for t in ("agri/v1/#", *INGEST_FOREIGN_READS))
+    grants = {"ingest": ingest, "health": f"topic read {HEALTH_TOPIC}"}
     header = (
         "# Written by `agridrone broker-acl` / `agridrone init`; edits are overwritten.\n"
         "# No topic lines before the first `user`: anonymous clients get nothing.\n"
         "# Ingest users read every drone; `$share/<group>/agri/v1/...` subscriptions are\n"
         "# checked against the topic after the group, so their line covers them too.\n"
+        "# Each drone's user may use its own wire-v1 tree, its ground station's MAVProxy\n"
+        "# tree (agri/mavlink/{coop}/{drone}/#) and, with a DJI serial, that serial's\n"
+        "# thing/product/{sn}/# topics; nothing else.\n"
     )
     parts = [header]
     parts.extend(f"\nuser {s.name}\n{grants[s.role]}\n" for s in services)
-    parts.extend(f"\nuser {d.mqtt_username}\ntopic readwrite {d.topic_prefix}#\n" for d in drones)
+    parts.extend(_drone_grants(d) for d in drones)
     return "".join(parts)
+
+
+#: What an ingest user reads besides ``agri/v1/#``: MAVProxy's topics and DJI's OSD
+#: (``thing/product/+/osd`` only: a gateway's other topics carry commands and replies).
+INGEST_FOREIGN_READS: Final = ("agri/mavlink/#", "thing/product/+/osd")
+
+
+def mavlink_prefix(coop: str, drone: str) -> str:
+    """The topic tree a drone's ground station publishes MAVProxy's messages under."""
+    return f"agri/mavlink/{coop}/{drone}/"
+
+
+def _drone_grants(d: DroneRecord) -> str:
+    """A drone's ACL lines: its wire-v1 tree, its MAVProxy tree and its DJI serial's."""
+    lines = [
+        f"user {d.mqtt_username}",
+        f"topic readwrite {d.topic_prefix}#",
+        f"topic readwrite {mavlink_prefix(d.coop, d.drone)}#",
+    ]
+    if d.dji_sn is not None:
+        lines.append(f"topic readwrite thing/product/{d.dji_sn}/#")
+    return "\n" + "\n".join(lines) + "\n"
 
 
 def parse_password_file(text: str) -> dict[str, str]:
@@ -182,12 +211,17 @@ def register(subparsers: Any) -> None:
     passwd = actions.add_parser("passwd", help="issue a registered drone a new MQTT password")
     remove = actions.add_parser("remove", help="unregister a drone (its login stops working)")
     listing = actions.add_parser("list", help="registered drones (never their passwords)")
-    for p in (add, passwd, remove):
+    change = actions.add_parser(
+        "set",
+        help="change a drone's swath, MAVLink or DJI settings ('' or none clears one)",
+    )
+    for p in (add, passwd, remove, change):
         p.add_argument("--coop", required=True, help="cooperative id")
         p.add_argument("--drone", required=True, help="drone id, unique within the cooperative")
-    add.add_argument("--swath-m", type=float, help="effective spray width in metres")
+    for p in (add, change):
+        _settings_arguments(p)
     listing.add_argument("--coop", help="only this cooperative's drones")
-    for p in (add, passwd, remove, listing):
+    for p in (add, passwd, remove, listing, change):
         add_settings_arguments(p, "metadata_path")
         p.set_defaults(handler=run)
 
@@ -213,6 +247,89 @@ def register(subparsers: Any) -> None:
     acl.add_argument("--ingest-password", help="prefer AGRIDRONE_MQTT_PASSWORD: argv is public")
     add_settings_arguments(acl, "metadata_path", "broker_dir")
     acl.set_defaults(handler=run_broker_acl, drones_command=None)
+
+
+def _settings_arguments(p: argparse.ArgumentParser) -> None:
+    """The per-drone settings ``drones add`` and ``drones set`` take (docs/integrations.md)."""
+    p.add_argument("--swath-m", help="effective spray width in metres")
+    p.add_argument(
+        "--mavlink-spray",
+        metavar="RULE",
+        help="when its MAVLink stream counts as spraying: servoN>PWM (SERVO_OUTPUT_RAW), "
+        "rcN>PWM (RC_CHANNELS, e.g. rc7>1500) or auto (armed in an AUTO mission); "
+        "several, comma-separated, must all hold; none set: never spraying",
+    )
+    p.add_argument(
+        "--mavlink-flow-battery",
+        metavar="N",
+        help="BATTERY_STATUS instance (1..255) of a battery monitor used as a flow sensor",
+    )
+    p.add_argument(
+        "--tank-l", metavar="LITRES", help="tank capacity, for tank_l from the flow sensor"
+    )
+    p.add_argument(
+        "--dji-sn",
+        metavar="SN",
+        help="DJI aircraft serial whose Cloud API OSD (thing/product/SN/osd) is this drone's",
+    )
+    p.add_argument(
+        "--dji-spraying",
+        choices=("yes", "no"),
+        help="whether this DJI drone's samples count as spraying (its OSD has no spray state)",
+    )
+
+
+_CLEAR: Final = ("", "none")
+
+
+def drone_settings(args: argparse.Namespace) -> tuple[dict[str, Any], str | None]:
+    """The settings given on the command line (column -> value, None clears), or why they
+    cannot be used. Rules and numbers are checked as the ingest worker will use them."""
+    out: dict[str, Any] = {}
+    try:
+        for flag, column, kind in (
+            ("swath_m", "swath_m", float),
+            ("mavlink_flow_battery", "mavlink_flow_battery", int),
+            ("tank_l", "tank_capacity_l", float),
+        ):
+            text: str | None = getattr(args, flag, None)
+            if text is not None:
+                out[column] = None if text.strip().lower() in _CLEAR else kind(text)
+    except ValueError as exc:
+        return {}, f"{exc} (a number, or '' to clear)"
+    spray: str | None = getattr(args, "mavlink_spray", None)
+    if spray is not None:
+        try:
+            rules = parse_spray_rules(spray) if spray.strip().lower() not in _CLEAR else ()
+        except AdapterConfigError as exc:
+            return {}, f"--mavlink-spray: {exc}"
+        out["mavlink_spray"] = ",".join(str(r) for r in rules) or None
+    sn: str | None = getattr(args, "dji_sn", None)
+    if sn is not None:
+        sn = sn.strip()
+        problem = validate_dji_sn(sn) if sn.lower() not in _CLEAR else None
+        if problem is not None:
+            return {}, f"--dji-sn: {problem}"
+        out["dji_sn"] = sn if sn.lower() not in _CLEAR else None
+    spraying: str | None = getattr(args, "dji_spraying", None)
+    if spraying is not None:
+        out["dji_spraying"] = spraying == "yes"
+    return out, None
+
+
+def check_mavlink_settings(record: DroneRecord) -> str | None:
+    """Why the ingest worker could not translate this drone's MAVLink, or ``None``."""
+    try:
+        MavlinkDrone(
+            record.coop,
+            record.drone,
+            parse_spray_rules(record.mavlink_spray or ""),
+            record.mavlink_flow_battery,
+            record.tank_capacity_l,
+        )
+    except AdapterConfigError as exc:
+        return str(exc)
+    return None
 
 
 def check_ingest_users(users: Sequence[str], *, password_given: bool) -> str | None:
@@ -283,15 +400,20 @@ def _drones(args: argparse.Namespace, metadata: MetadataDB) -> int:
     if args.drones_command == "list":
         _print_drones(metadata.drones(args.coop))
         return 0
-    problem = validate_drone(args.coop, args.drone, getattr(args, "swath_m", None))
+    settings, problem = drone_settings(args)
+    if problem is None:
+        problem = validate_drone(args.coop, args.drone, settings.get("swath_m"))
+    password = generate_password()
+    record = DroneRecord(args.coop, args.drone, None, _now_ms(), mosquitto_hash(password))
+    record = dataclasses.replace(record, **settings)
+    if problem is None and args.drones_command == "add":
+        problem = check_mavlink_settings(record)
     if problem is not None:
         return _fail(command, problem)
-    password = generate_password()
+    if args.drones_command == "set":
+        return _set(command, metadata, args.coop, args.drone, settings)
     try:
         if args.drones_command == "add":
-            record = DroneRecord(
-                args.coop, args.drone, args.swath_m, _now_ms(), mosquitto_hash(password)
-            )
             metadata.add_drone(record)
         elif args.drones_command == "passwd":
             metadata.set_drone_password(args.coop, args.drone, mosquitto_hash(password))
@@ -308,14 +430,39 @@ def _drones(args: argparse.Namespace, metadata: MetadataDB) -> int:
     sys.stdout.write(password + "\n")
     sys.stderr.write(
         f"MQTT user {user}: the password above is shown only once; put it in the drone's "
-        f"configuration. It may publish only under agri/v1/{args.coop}/{args.drone}/#. "
+        f"(or its ground station's) configuration. It may publish only under "
+        f"agri/v1/{args.coop}/{args.drone}/#, {mavlink_prefix(args.coop, args.drone)}# "
+        "(MAVProxy) and its DJI serial's thing/product/SN/#. "
         "Run `agridrone broker-acl` and reload Mosquitto (SIGHUP) to let it in.\n"
     )
     return 0
 
 
+def _set(
+    command: str, metadata: MetadataDB, coop: str, drone: str, settings: dict[str, Any]
+) -> int:
+    if not settings:
+        return _fail(command, "nothing to change: give at least one setting (see --help)")
+    current = metadata.drone(coop, drone)
+    if current is not None:
+        problem = check_mavlink_settings(dataclasses.replace(current, **settings))
+        if problem is not None:
+            return _fail(command, problem)
+    try:
+        record = metadata.update_drone(coop, drone, settings)
+    except MetadataConflictError as exc:
+        return _fail(command, str(exc))
+    _print_drones([record])
+    if "dji_sn" in settings:
+        sys.stderr.write(
+            "the DJI serial changed: run `agridrone broker-acl` and reload Mosquitto (SIGHUP) "
+            "so the drone's user may use its thing/product/SN/# topics\n"
+        )
+    return 0
+
+
 def _print_drones(drones: Sequence[DroneRecord]) -> None:
-    rows = [("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER")]
+    rows = [("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "MAVLINK_SPRAY", "DJI_SN")]
     rows.extend(
         (
             d.coop,
@@ -323,6 +470,8 @@ def _print_drones(drones: Sequence[DroneRecord]) -> None:
             "-" if d.swath_m is None else f"{d.swath_m:g}",
             datetime.fromtimestamp(d.registered_ms / 1000, UTC).isoformat(timespec="seconds"),
             d.mqtt_username,
+            d.mavlink_spray or "-",
+            "-" if d.dji_sn is None else d.dji_sn + (" (spraying)" if d.dji_spraying else ""),
         )
         for d in drones
     )

@@ -11,6 +11,7 @@ import threading
 from types import FrameType
 from typing import Any
 
+from adapters._common import ConfigError as AdapterConfigError
 from agridrone.logs import configure_logging
 from agridrone.settings import (
     STORE_SETTINGS,
@@ -20,6 +21,7 @@ from agridrone.settings import (
     settings_from_args,
 )
 from agridrone.stores import open_metadata, open_telemetry_store
+from ingest.foreign import ForeignConfig
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import BrokerAddress, ConsumerConfig, subscriptions
 from ingest.service import InboxLimits, IngestConfig, IngestService
@@ -41,7 +43,13 @@ def register(subparsers: Any) -> None:
         "ingest", help="consume MQTT telemetry into the store (at-least-once)"
     )
     add_settings_arguments(
-        p, "mqtt_url", *STORE_SETTINGS, "rejected_retention_days", "rejected_max_rows"
+        p,
+        "mqtt_url",
+        *STORE_SETTINGS,
+        "rejected_retention_days",
+        "rejected_max_rows",
+        "mavproxy_prefix",
+        "dji_topic",
     )
     p.add_argument(
         "--client-id",
@@ -112,7 +120,20 @@ def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
         ),
         inbox=InboxLimits(args.inbox_messages, args.inbox_mib * 2**20),
         require_registered=args.require_registered_drones,
+        foreign=foreign_config(settings, args.coop),
     )
+
+
+def foreign_config(settings: Settings, coops: list[str]) -> ForeignConfig | None:
+    """MAVProxy and DJI topics from the settings (None when both are switched off)."""
+    prefix = settings.mavproxy_prefix.strip() or None
+    dji = settings.dji_topic.strip() or None
+    if prefix is None and dji is None:
+        return None
+    try:
+        return ForeignConfig(prefix, dji, coops=frozenset(coops) if coops else None)
+    except AdapterConfigError as exc:
+        raise ConfigError(f"--mavproxy-prefix/--dji-topic: {exc}") from exc
 
 
 def summarizer_lease_s(args: argparse.Namespace) -> float:
@@ -162,6 +183,15 @@ def run(args: argparse.Namespace) -> int:
         from prometheus_client import start_http_server
 
         start_http_server(args.metrics_port, args.metrics_host, registry=metrics.registry)
+    if args.share_group and config.foreign is not None:
+        log.warning(
+            "foreign_topics_not_shared share_group=%s topics=%s note=MAVProxy and DJI"
+            " translation keeps per-drone state, so these subscriptions are not shared: run"
+            " them on one worker (--mavproxy-prefix '' --dji-topic '' on the others) or split"
+            " them with --coop",
+            args.share_group,
+            ",".join(config.foreign.subscriptions()),
+        )
     service = IngestService(config, store, metadata, metrics)
     stop = threading.Event()
 

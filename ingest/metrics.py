@@ -64,6 +64,28 @@ class IngestMetrics:
             "Drone time of the newest sample written (compare with time() for lag)",
             registry=r,
         )
+        self.foreign_messages = Counter(
+            "agridrone_ingest_foreign_messages",
+            "MAVProxy and DJI Cloud API messages translated to wire v1, by source",
+            ["source"],
+            registry=r,
+        )
+        self.mavlink_position_gaps = Counter(
+            "agridrone_ingest_mavlink_position_gaps",
+            "GLOBAL_POSITION_INT intervals over twice the drone's usual period"
+            " (MAVProxy publishes at QoS 0 and carries no MAVLink sequence: lost messages)",
+            registry=r,
+        )
+        self.mavlink_positions_missing = Counter(
+            "agridrone_ingest_mavlink_positions_missing",
+            "GLOBAL_POSITION_INT messages estimated lost in those gaps",
+            registry=r,
+        )
+        self.mavlink_timed_by_receive = Counter(
+            "agridrone_ingest_mavlink_timed_by_receive",
+            "MAVLink samples and events timed by their receive time (no SYSTEM_TIME yet)",
+            registry=r,
+        )
         self.store_up.set(1)
 
     def watch(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 
+from ingest.foreign import ForeignConfig, ForeignTelemetry
 from ingest.inbox import Inbox
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import ConsumerConfig, MqttConsumer
@@ -35,6 +37,9 @@ class IngestConfig:
     inbox: InboxLimits = field(default_factory=InboxLimits)
     #: Reject messages of drones not in the registry (reason ``unknown_drone``).
     require_registered: bool = False
+    #: MAVProxy and DJI Cloud API topics taken besides wire v1 (None: wire v1 only). Their
+    #: subscriptions are added to the consumer's.
+    foreign: ForeignConfig | None = None
 
 
 class IngestService:
@@ -50,7 +55,16 @@ class IngestService:
         self.config = config
         self.metrics = metrics or IngestMetrics()
         self.inbox = Inbox(config.inbox.max_messages, config.inbox.max_bytes)
-        self.consumer = MqttConsumer(config.consumer, self.inbox)
+        consumer = config.consumer
+        self.foreign: ForeignTelemetry | None = None
+        if config.foreign is not None:
+            foreign = dataclasses.replace(
+                config.foreign, require_registered=config.require_registered
+            )
+            self.foreign = ForeignTelemetry(foreign, metadata.drones, self.metrics)
+            extra = [t for t in foreign.subscriptions() if t not in consumer.topics]
+            consumer = dataclasses.replace(consumer, topics=[*consumer.topics, *extra])
+        self.consumer = MqttConsumer(consumer, self.inbox)
         self.writer = BatchWriter(
             self.inbox,
             store,
@@ -59,6 +73,7 @@ class IngestService:
             metrics=self.metrics,
             config=config.writer,
             admit=RegisteredDrones(metadata.drones) if config.require_registered else None,
+            foreign=self.foreign,
         )
         self.metrics.watch(
             queue_depth=lambda: len(self.inbox),

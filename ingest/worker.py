@@ -16,7 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ingest.inbox import Inbox, Received
 from ingest.late import LATE_AFTER_MS, late_ranges
@@ -25,6 +25,9 @@ from ingest.wire import Rows, decode_message, decode_rows
 from storage.contract import StoreDataError, StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB, RejectedMessage
 from storage.records import Event, Sample
+
+if TYPE_CHECKING:
+    from ingest.foreign import ForeignTelemetry
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +66,8 @@ class WriterConfig:
     rejected_max_rows: int = 1_000_000
     #: How often (at most, after a batch) rows past their age are deleted.
     prune_every_s: float = 60.0
+    #: How often (at most) foreign translators are asked for what they held too long.
+    foreign_tick_s: float = 1.0
 
 
 @runtime_checkable
@@ -218,8 +223,11 @@ class BatchWriter:
         config: WriterConfig | None = None,
         admit: Admission | None = None,
         clock: Callable[[], float] = time.time,
+        foreign: ForeignTelemetry | None = None,
     ) -> None:
         self.inbox = inbox
+        #: MAVProxy and DJI messages are translated to wire v1 here, in the decoder thread.
+        self.foreign = foreign
         self.store = store
         self.metadata = metadata
         self.acker = acker
@@ -265,20 +273,47 @@ class BatchWriter:
         out: queue.Queue[_Pending | None],
     ) -> None:
         cfg = self.config
+        ticked = time.monotonic()
         try:
             while not abandon.is_set() and not (stop.is_set() and len(self.inbox) == 0):
                 batch = self.inbox.take(
                     cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s, cfg.batch_bytes
                 )
-                if batch:
-                    decoded = decode_batch(batch, self.admit, rows=self._rows)
-                    self._pre_encode(decoded)
-                    _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
+                wire: Sequence[Received] = batch
+                extra: list[RejectedMessage] = []
+                if self.foreign is not None:
+                    wire, extra = self.foreign.translate(batch) if batch else ([], [])
+                    if time.monotonic() - ticked >= cfg.foreign_tick_s:
+                        ticked = time.monotonic()
+                        held = self.foreign.tick()
+                        wire, extra = [*wire, *held.messages], extra + held.rejected
+                if batch or wire or extra:
+                    self._put_decoded(batch, wire, extra, out, abandon)
+            if self.foreign is not None and not abandon.is_set():
+                rest = self.foreign.flush()
+                if rest:
+                    self._put_decoded([], rest.messages, rest.rejected, out, abandon)
         except Exception:  # the writer then stops; nothing unwritten was acknowledged
             log.exception("ingest_decoder_crashed")
             raise
         finally:
             _put_unless(out, None, abandon)
+
+    def _put_decoded(
+        self,
+        batch: list[Received],
+        wire: Sequence[Received],
+        extra: list[RejectedMessage],
+        out: queue.Queue[_Pending | None],
+        abandon: threading.Event,
+    ) -> None:
+        """Decode ``wire`` (the batch's wire-v1 messages and what its foreign ones became),
+        add the foreign rejections, and pass it on to be stored; ``batch`` is acknowledged
+        after."""
+        decoded = decode_batch(wire, self.admit, rows=self._rows)
+        decoded.rejected.extend(extra)
+        self._pre_encode(decoded)
+        _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
 
     def _pre_encode(self, decoded: DecodedBatch) -> None:
         """Encode the samples for the store now, if it can; a data error leaves them to the

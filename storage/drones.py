@@ -25,6 +25,17 @@ class DroneRecord:
     swath_m: float | None
     registered_ms: int
     mqtt_password_hash: str
+    #: How the ingest worker reads this drone's MAVLink stream (docs/integrations.md):
+    #: the spray rule set as ``agridrone drones add --mavlink-spray`` took it (e.g.
+    #: ``rc7>1500``; None: never spraying), the BATTERY_STATUS instance that is a flow
+    #: sensor, and the tank's capacity in litres.
+    mavlink_spray: str | None = None
+    mavlink_flow_battery: int | None = None
+    tank_capacity_l: float | None = None
+    #: The DJI aircraft serial whose Cloud API OSD is this drone's (unique across drones),
+    #: and whether its samples count as spraying (DJI's OSD carries no spray state).
+    dji_sn: str | None = None
+    dji_spraying: bool = False
 
     @property
     def mqtt_username(self) -> str:
@@ -40,6 +51,16 @@ class DroneRecord:
 def mqtt_username(coop: str, drone: str) -> str:
     """The broker user name of a drone: ``{coop}.{drone}``."""
     return f"{coop}.{drone}"
+
+
+_DJI_SN_RE: Final = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def validate_dji_sn(sn: str) -> str | None:
+    """Why ``sn`` cannot be a DJI serial (it is a topic segment), or ``None``."""
+    if _DJI_SN_RE.fullmatch(sn) is None:
+        return f"DJI serial {sn!r} does not match [A-Za-z0-9_-]{{1,64}} (used in topics)"
+    return None
 
 
 def validate_drone(coop: str, drone: str, swath_m: float | None) -> str | None:

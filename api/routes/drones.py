@@ -74,6 +74,11 @@ class DroneDetail(BaseModel):
     drone: str
     registered: bool
     swath_m: float | None
+    #: How its foreign telemetry is read (``agridrone drones add|set``): the MAVLink spray
+    #: rule set, and the DJI aircraft serial with whether its samples count as spraying.
+    mavlink_spray: str | None = None
+    dji_sn: str | None = None
+    dji_spraying: bool | None = None
     last_seen: str | None
     lat: float | None
     lon: float | None
@@ -192,6 +197,9 @@ def get_drone(
         drone=drone,
         registered=record is not None,
         swath_m=None if record is None else record.swath_m,
+        mavlink_spray=None if record is None else record.mavlink_spray,
+        dji_sn=None if record is None else record.dji_sn,
+        dji_spraying=None if record is None else record.dji_spraying,
         last_seen=None if seen is None else rfc3339(seen.ts_ms),
         lat=None if seen is None else seen.lat,
         lon=None if seen is None else seen.lon,

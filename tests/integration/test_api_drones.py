@@ -93,7 +93,11 @@ def api(store: TelemetryStore, tmp_path: Path, request: pytest.FixtureRequest) -
         ]
     )
     metadata = MetadataDB(scaled_metadata(request, store, tmp_path))
-    metadata.add_drone(DroneRecord("htx-a", "dt-02", 6.5, now, "$7$101$x$y"))
+    metadata.add_drone(
+        DroneRecord(
+            "htx-a", "dt-02", 6.5, now, "$7$101$x$y", mavlink_spray="rc7>1500", dji_sn="SN-2"
+        )
+    )
     with serving(create_app(store, metadata)) as url:
         yield Api(url, metadata)
     metadata.close()
@@ -169,6 +173,7 @@ def test_detail_has_last_position_battery_and_the_last_status(api: Api) -> None:
     assert body["status"] == "offline"
     assert body["status_since"] == rfc3339(T0 + 60_000)
     assert body["registered"] is False
+    assert (body["mavlink_spray"], body["dji_sn"], body["dji_spraying"]) == (None, None, None)
 
 
 def test_a_registered_drone_that_never_flew_shows_its_status_and_no_position(api: Api) -> None:
@@ -176,6 +181,8 @@ def test_a_registered_drone_that_never_flew_shows_its_status_and_no_position(api
     assert body["status"] == "online"
     assert body["registered"] is True
     assert body["swath_m"] == 6.5
+    settings = (body["mavlink_spray"], body["dji_sn"], body["dji_spraying"])
+    assert settings == ("rc7>1500", "SN-2", False)
     assert (body["last_seen"], body["lat"], body["battery_pct"]) == (None, None, None)
 
 

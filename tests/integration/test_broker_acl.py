@@ -188,6 +188,8 @@ def test_a_drone_publishes_under_its_own_topic_and_the_ingest_user_receives_it(
         telemetry("htx-a", "d10"),  # shares a prefix with d1's id
         telemetry("htx-b", "d1"),  # same drone id, another cooperative
         "agri/v1/htx-a",
+        "agri/mavlink/htx-a/d2/GLOBAL_POSITION_INT",  # drone B's ground station
+        "thing/product/SN-A/osd",  # a DJI serial drone A was not given
     ],
 )
 def test_a_drone_cannot_publish_as_another_drone(broker: Broker, topic: str) -> None:
@@ -197,6 +199,14 @@ def test_a_drone_cannot_publish_as_another_drone(broker: Broker, topic: str) -> 
         a.publish(telemetry("htx-a", "d1"), b'{"marker":1}')
         assert ingest.next_message() == (telemetry("htx-a", "d1"), b'{"marker":1}')
         assert ingest.messages.empty()
+
+
+def test_a_ground_station_publishes_under_its_drones_mavproxy_tree(broker: Broker) -> None:
+    topic = "agri/mavlink/htx-a/d1/GLOBAL_POSITION_INT"
+    with session(broker.port, INGEST) as ingest, session(broker.port, creds(DRONE_A)) as a:
+        assert connected(ingest).subscribe("agri/mavlink/+/+/+").value == 1
+        assert connected(a).publish(topic, b'{"lat":1}').value == 0
+        assert ingest.next_message() == (topic, b'{"lat":1}')
 
 
 def test_the_ingest_user_receives_through_a_shared_subscription(broker: Broker) -> None:

@@ -371,3 +371,33 @@ def test_two_connections_of_one_user_share_one_session_so_each_worker_needs_its_
         with mqtt(broker.port, INGEST, "worker-2", persistent=True) as second:
             assert second.connected()  # session_present: worker-1's session, taken over
             first.disconnects.get(timeout=TIMEOUT)
+
+
+# --- MAVProxy's fixed client id ------------------------------------------------------------------
+
+#: MAVProxy's ``mqtt`` module always connects as this client id.
+MAVPROXY_ID: Final = "mavproxy"
+
+
+def ground_stations_attempt(port: int) -> int:
+    """Drones A and B each have a ground station running MAVProxy, so both log in with the
+    client id ``mavproxy``; how many times either was disconnected while both were on."""
+    with mqtt(port, DRONE_A, MAVPROXY_ID) as first:
+        first.connected()
+        with mqtt(port, DRONE_B, MAVPROXY_ID) as second:
+            second.connected()
+            assert first.publish("agri/mavlink/htx-a/d1/HEARTBEAT", b"{}") in {0, 16}
+            time.sleep(0.5)  # a kicked station notices the closed socket within this
+            return first.disconnects.qsize() + second.disconnects.qsize()
+
+
+def test_two_mavproxy_ground_stations_with_the_same_client_id_both_stay_connected(
+    broker: ShippedBroker,
+) -> None:
+    assert ground_stations_attempt(broker.port) == 0
+
+
+def test_control_without_the_binding_two_mavproxy_ground_stations_kick_each_other(
+    unbound_broker: ShippedBroker,
+) -> None:
+    assert ground_stations_attempt(unbound_broker.port) >= 1

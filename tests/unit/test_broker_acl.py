@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
 import stat
 from pathlib import Path
 
@@ -200,19 +201,25 @@ def test_the_acl_gives_ingest_users_read_all_health_the_uptime_and_drones_their_
         ServiceAccount("ingest-2", "h2"),
         ServiceAccount(HEALTH_USER, "h3", "health"),
     ]
-    text = acl_file_text([drone("htx-a", "d1"), drone("htx-b", "d2")], services)
+    dji = dataclasses.replace(drone("htx-b", "d2"), dji_sn="1ZNBK7LC00AB")
+    text = acl_file_text([drone("htx-a", "d1"), dji], services)
     rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    ingest_reads = ["topic read agri/v1/#", "topic read agri/mavlink/#"]
+    ingest_reads.append("topic read thing/product/+/osd")
     assert rules == [
         "user ingest-1",
-        "topic read agri/v1/#",
+        *ingest_reads,
         "user ingest-2",
-        "topic read agri/v1/#",
+        *ingest_reads,
         "user agridrone-health",
         "topic read $SYS/broker/uptime",
         "user htx-a.d1",
         "topic readwrite agri/v1/htx-a/d1/#",
+        "topic readwrite agri/mavlink/htx-a/d1/#",
         "user htx-b.d2",
         "topic readwrite agri/v1/htx-b/d2/#",
+        "topic readwrite agri/mavlink/htx-b/d2/#",
+        "topic readwrite thing/product/1ZNBK7LC00AB/#",
     ]
 
 
@@ -316,11 +323,96 @@ def test_drones_list_shows_user_names_but_no_hashes(
     capsys.readouterr()
     assert run_cli(["drones", "list", "--coop", "htx-b", "--metadata-path", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER"]
+    assert lines[0].split() == [
+        *("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "MAVLINK_SPRAY", "DJI_SN")
+    ]
     assert len(lines) == 2
     assert lines[1].split()[0:3] == ["htx-b", "d2", "-"]
-    assert lines[1].split()[-1] == "htx-b.d2"
+    assert lines[1].split()[-3:] == ["htx-b.d2", "-", "-"]
     assert "$7$" not in "\n".join(lines)
+
+
+# --- per-drone MAVLink and DJI settings ---------------------------------------------------------
+
+
+def test_drones_add_stores_the_spray_rule_as_the_worker_reads_it_and_the_dji_serial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    ids = ["--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    settings = ["--mavlink-spray", " RC7 > 1500 , auto", "--mavlink-flow-battery", "1"]
+    settings += ["--tank-l", "10", "--dji-sn", "1ZNBK7LC00AB", "--dji-spraying", "yes"]
+    assert run_cli(["drones", "add", *ids, *settings]) == 0
+    stored = MetadataDB(path).drone("htx-a", "d1")
+    assert stored is not None
+    assert stored.mavlink_spray == "rc7>1500,auto"
+    assert (stored.mavlink_flow_battery, stored.tank_capacity_l) == (1, 10.0)
+    assert (stored.dji_sn, stored.dji_spraying) == ("1ZNBK7LC00AB", True)
+    capsys.readouterr()
+    assert run_cli(["drones", "list", "--metadata-path", path]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[-3:] == ["rc7>1500,auto", "1ZNBK7LC00AB", "(spraying)"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--mavlink-spray", "rc7=1500"], "--mavlink-spray: spray rule 'rc7=1500' is not servoN"),
+        (["--mavlink-spray", "servo17>1500"], "channel outside 1..16"),
+        (["--mavlink-spray", "rc7>0"], "PWM outside 1..65534"),
+        (["--dji-sn", "a/b"], "--dji-sn: DJI serial 'a/b' does not match"),
+        (["--mavlink-flow-battery", "0"], "battery instance 0 cannot also be the flow sensor"),
+        (["--tank-l", "10"], "tank_capacity_l needs flow_battery_instance"),
+        (["--tank-l", "ten"], "could not convert string to float: 'ten'"),
+    ],
+)
+def test_drones_add_refuses_bad_settings_with_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str], message: str
+) -> None:
+    path = str(tmp_path / "m.db")
+    ids = ["--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    assert run_cli(["drones", "add", *ids, *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("agridrone drones add: ")
+    assert message in err
+    assert MetadataDB(path).drones() == []
+
+
+def test_a_second_drone_claiming_a_dji_serial_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    base = ["--metadata-path", path, "--dji-sn", "SN1"]
+    assert run_cli(["drones", "add", "--coop", "htx-a", "--drone", "d1", *base]) == 0
+    capsys.readouterr()
+    assert run_cli(["drones", "add", "--coop", "htx-b", "--drone", "d2", *base]) == 2
+    err = capsys.readouterr().err
+    assert "DJI serial SN1 is already drone d1 of cooperative htx-a's" in err
+    assert [d.drone for d in MetadataDB(path).drones()] == ["d1"]
+
+
+def test_drones_set_changes_and_clears_settings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    ids = ["--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    run_cli(["drones", "add", *ids, "--mavlink-spray", "rc7>1500", "--dji-sn", "SN1"])
+    before = MetadataDB(path).drone("htx-a", "d1")
+    assert run_cli(["drones", "set", *ids, "--mavlink-spray", "servo9>1600", "--dji-sn", ""]) == 0
+    after = MetadataDB(path).drone("htx-a", "d1")
+    assert after is not None
+    assert before is not None
+    assert (after.mavlink_spray, after.dji_sn) == ("servo9>1600", None)
+    assert after.mqtt_password_hash == before.mqtt_password_hash  # set issues no password
+    assert run_cli(["drones", "set", *ids, "--swath-m", "6.5"]) == 0
+    assert MetadataDB(path).drone("htx-a", "d1") == dataclasses.replace(after, swath_m=6.5)
+    capsys.readouterr()
+    assert run_cli(["drones", "set", *ids]) == 2
+    assert "nothing to change" in capsys.readouterr().err
+    assert run_cli(["drones", "set", *ids, "--mavlink-spray", "rc99>1"]) == 2
+    missing = ["--coop", "htx-a", "--drone", "d9", "--metadata-path", path]
+    assert run_cli(["drones", "set", *missing, "--mavlink-spray", "auto"]) == 2
+    assert "no drone d9" in capsys.readouterr().err
 
 
 def test_broker_acl_writes_both_files_with_the_ingest_password_from_the_environment(

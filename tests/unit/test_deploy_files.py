@@ -279,6 +279,22 @@ def test_the_workers_share_one_group_under_logins_of_their_own() -> None:
     assert len(set(client_ids)) == len(WORKERS)
 
 
+def test_exactly_one_scaled_worker_takes_the_unshared_mavproxy_and_dji_topics() -> None:
+    # Their translation keeps per-drone state, so they are never shared (docs/integrations.md).
+    def switched_off(command: list[str], flag: str) -> bool:
+        return flag in command and option(command, flag) == ""
+
+    takers = [
+        name
+        for name in WORKERS
+        if not all(
+            switched_off(compose_service(name)["command"], flag)
+            for flag in ("--mavproxy-prefix", "--dji-topic")
+        )
+    ]
+    assert takers == ["ingest-a"]
+
+
 def test_the_scaled_broker_is_the_shipped_one_with_init_scaled_s_logins() -> None:
     broker = compose_service("mosquitto-scaled")
     assert mounts(broker)["/mosquitto/config/mosquitto.conf"] == "./deploy/mosquitto.conf"

@@ -249,3 +249,21 @@ def test_a_plain_path_in_the_metadata_url_points_to_the_path_setting(
     assert main(["keys", "list", "--metadata-url", str(tmp_path / "m.db")]) == 2
     assert "belongs in the metadata path setting" in capsys.readouterr().err
     assert not (tmp_path / "m.db").exists()
+
+
+def test_the_mavproxy_and_dji_topics_come_from_flags_or_environment(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    defaults = ingest_args()
+    foreign = build_config(defaults, settings_from_args(defaults)).foreign
+    assert foreign is not None
+    assert foreign.subscriptions() == ["agri/mavlink/+/+/+", "thing/product/+/osd"]
+    monkeypatch.setenv("AGRIDRONE_DJI_TOPIC", "")
+    args = ingest_args("--mavproxy-prefix", "gcs/{coop}/{drone}", "--coop", "htx-a")
+    foreign = build_config(args, settings_from_args(args)).foreign
+    assert foreign is not None
+    assert foreign.subscriptions() == ["gcs/htx-a/+/+"]
+    off = ingest_args("--mavproxy-prefix", "")
+    assert build_config(off, settings_from_args(off)).foreign is None
+    assert main(["ingest", "--mavproxy-prefix", "agri/v1/{coop}/{drone}"]) == 2
+    assert "lies in wire v1's agri/v1/ tree" in capsys.readouterr().err
