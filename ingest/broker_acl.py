@@ -172,6 +172,10 @@ def write_private_file(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
+#: Longest drone registration number accepted.
+MAX_REGISTRATION = 200
+
+
 def register(subparsers: Any) -> None:
     """Add the ``drones`` and ``broker-acl`` sub-commands."""
     drones: argparse.ArgumentParser = subparsers.add_parser(
@@ -182,12 +186,20 @@ def register(subparsers: Any) -> None:
     passwd = actions.add_parser("passwd", help="issue a registered drone a new MQTT password")
     remove = actions.add_parser("remove", help="unregister a drone (its login stops working)")
     listing = actions.add_parser("list", help="registered drones (never their passwords)")
-    for p in (add, passwd, remove):
+    setting = actions.add_parser("set", help="set a registered drone's registration number")
+    for p in (add, passwd, remove, setting):
         p.add_argument("--coop", required=True, help="cooperative id")
         p.add_argument("--drone", required=True, help="drone id, unique within the cooperative")
     add.add_argument("--swath-m", type=float, help="effective spray width in metres")
+    for p in (add, setting):
+        p.add_argument(
+            "--registration",
+            required=p is setting,
+            help="the drone's registration number (số đăng ký), shown in the spray diary;"
+            " '' clears it",
+        )
     listing.add_argument("--coop", help="only this cooperative's drones")
-    for p in (add, passwd, remove, listing):
+    for p in (add, passwd, remove, listing, setting):
         add_settings_arguments(p, "metadata_path")
         p.set_defaults(handler=run)
 
@@ -278,19 +290,36 @@ def run(args: argparse.Namespace) -> int:
         metadata.close()
 
 
-def _drones(args: argparse.Namespace, metadata: MetadataDB) -> int:
+def _drones(args: argparse.Namespace, metadata: MetadataDB) -> int:  # noqa: PLR0911 -- per action
     command = f"drones {args.drones_command}"
     if args.drones_command == "list":
         _print_drones(metadata.drones(args.coop))
         return 0
     problem = validate_drone(args.coop, args.drone, getattr(args, "swath_m", None))
+    registration = (getattr(args, "registration", None) or "").strip() or None
+    if problem is None and registration is not None and len(registration) > MAX_REGISTRATION:
+        problem = f"registration {registration[:20]!r}... is longer than {MAX_REGISTRATION}"
     if problem is not None:
         return _fail(command, problem)
+    if args.drones_command == "set":
+        try:
+            metadata.set_drone_registration(args.coop, args.drone, registration)
+        except MetadataConflictError as exc:
+            return _fail(command, str(exc))
+        sys.stderr.write(
+            f"drone {args.drone} of {args.coop}: registration {registration or '(none)'}\n"
+        )
+        return 0
     password = generate_password()
     try:
         if args.drones_command == "add":
             record = DroneRecord(
-                args.coop, args.drone, args.swath_m, _now_ms(), mosquitto_hash(password)
+                args.coop,
+                args.drone,
+                args.swath_m,
+                _now_ms(),
+                mosquitto_hash(password),
+                registration,
             )
             metadata.add_drone(record)
         elif args.drones_command == "passwd":
@@ -315,7 +344,7 @@ def _drones(args: argparse.Namespace, metadata: MetadataDB) -> int:
 
 
 def _print_drones(drones: Sequence[DroneRecord]) -> None:
-    rows = [("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER")]
+    rows = [("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "REGISTRATION")]
     rows.extend(
         (
             d.coop,
@@ -323,6 +352,7 @@ def _print_drones(drones: Sequence[DroneRecord]) -> None:
             "-" if d.swath_m is None else f"{d.swath_m:g}",
             datetime.fromtimestamp(d.registered_ms / 1000, UTC).isoformat(timespec="seconds"),
             d.mqtt_username,
+            d.registration or "-",
         )
         for d in drones
     )

@@ -25,6 +25,8 @@ class DroneRecord:
     swath_m: float | None
     registered_ms: int
     mqtt_password_hash: str
+    #: The drone's registration number (số đăng ký), shown in the spray diary.
+    registration: str | None = None
 
     @property
     def mqtt_username(self) -> str:

@@ -74,6 +74,7 @@ class DroneDetail(BaseModel):
     drone: str
     registered: bool
     swath_m: float | None
+    registration: str | None
     last_seen: str | None
     lat: float | None
     lon: float | None
@@ -192,6 +193,7 @@ def get_drone(
         drone=drone,
         registered=record is not None,
         swath_m=None if record is None else record.swath_m,
+        registration=None if record is None else record.registration,
         last_seen=None if seen is None else rfc3339(seen.ts_ms),
         lat=None if seen is None else seen.lat,
         lon=None if seen is None else seen.lon,

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from storage.drones import DroneRecord
-from storage.metadata._db import ConstraintError, Database, MetadataConflictError
+from storage.metadata._db import ConstraintError, Database, MetadataConflictError, Step
 
-_DRONE_COLUMNS = "coop, drone, swath_m, registered_ms, mqtt_password_hash"
+_DRONE_COLUMNS = "coop, drone, swath_m, registered_ms, mqtt_password_hash, registration"
 
 
 class DroneTable(Database):
     """Registered drones."""
 
-    schema = """
+    migrations: ClassVar[tuple[Step, ...]] = (
+        Step(
+            1,
+            "create tables",
+            """
 CREATE TABLE IF NOT EXISTS drones (
     coop               TEXT    NOT NULL,
     drone              TEXT    NOT NULL,
@@ -22,20 +26,24 @@ CREATE TABLE IF NOT EXISTS drones (
     mqtt_password_hash TEXT    NOT NULL,
     PRIMARY KEY (coop, drone)
 );
-"""
+""",
+        ),
+        Step(2, "drone registration number", "ALTER TABLE drones ADD COLUMN registration TEXT"),
+    )
 
     def add_drone(self, record: DroneRecord) -> None:
         """Register a drone; ``MetadataConflictError`` if ``coop``/``drone`` is taken."""
         try:
             with self._write() as conn:
                 conn.execute(
-                    f"INSERT INTO drones ({_DRONE_COLUMNS}) VALUES (?, ?, ?, ?, ?)",  # noqa: S608
+                    f"INSERT INTO drones ({_DRONE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",  # noqa: S608
                     (
                         record.coop,
                         record.drone,
                         record.swath_m,
                         record.registered_ms,
                         record.mqtt_password_hash,
+                        record.registration,
                     ),
                 )
         except ConstraintError as exc:
@@ -76,6 +84,17 @@ CREATE TABLE IF NOT EXISTS drones (
         if changed == 0:
             raise MetadataConflictError(_no_drone(coop, drone))
 
+    def set_drone_registration(self, coop: str, drone: str, registration: str | None) -> None:
+        """Set (or clear) a drone's registration number; ``MetadataConflictError`` if the
+        drone is not registered."""
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE drones SET registration = ? WHERE coop = ? AND drone = ?",
+                (registration, coop, drone),
+            ).rowcount
+        if changed == 0:
+            raise MetadataConflictError(_no_drone(coop, drone))
+
     def remove_drone(self, coop: str, drone: str) -> None:
         """Unregister a drone; ``MetadataConflictError`` if it is not registered."""
         with self._write() as conn:
@@ -93,6 +112,7 @@ def _drone_record(row: tuple[Any, ...]) -> DroneRecord:
         swath_m=None if row[2] is None else float(row[2]),
         registered_ms=int(row[3]),
         mqtt_password_hash=row[4],
+        registration=row[5],
     )
 
 

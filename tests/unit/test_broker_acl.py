@@ -316,11 +316,38 @@ def test_drones_list_shows_user_names_but_no_hashes(
     capsys.readouterr()
     assert run_cli(["drones", "list", "--coop", "htx-b", "--metadata-path", path]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER"]
+    assert lines[0].split() == [
+        "COOP",
+        "DRONE",
+        "SWATH_M",
+        "REGISTERED",
+        "MQTT_USER",
+        "REGISTRATION",
+    ]
     assert len(lines) == 2
     assert lines[1].split()[0:3] == ["htx-b", "d2", "-"]
-    assert lines[1].split()[-1] == "htx-b.d2"
+    assert lines[1].split()[-2:] == ["htx-b.d2", "-"]
     assert "$7$" not in "\n".join(lines)
+
+
+def test_a_drone_registration_number_is_set_at_add_or_later_and_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    ids = ["--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    assert run_cli(["drones", "add", *ids, "--registration", "VN-UAV-0001"]) == 0
+    assert MetadataDB(path).drones()[0].registration == "VN-UAV-0001"
+    assert run_cli(["drones", "set", *ids, "--registration", "VN-UAV-0002"]) == 0
+    assert MetadataDB(path).drones()[0].registration == "VN-UAV-0002"
+    capsys.readouterr()
+    assert run_cli(["drones", "list", "--metadata-path", path]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[-1] == "VN-UAV-0002"
+    assert run_cli(["drones", "set", *ids, "--registration", ""]) == 0
+    assert MetadataDB(path).drones()[0].registration is None
+    other = ["--coop", "htx-a", "--drone", "d9", "--metadata-path", path]
+    assert run_cli(["drones", "set", *other, "--registration", "X"]) == 2
+    assert run_cli(["drones", "add", *other, "--registration", "x" * 201]) == 2
+    assert [d.drone for d in MetadataDB(path).drones()] == ["d1"]
 
 
 def test_broker_acl_writes_both_files_with_the_ingest_password_from_the_environment(
