@@ -21,7 +21,7 @@ import pytest
 from agridrone.cli import main as run_cli
 from storage.drones import DroneRecord
 from storage.influx import InfluxStore
-from storage.metadata import MetadataDB, ProductRecord
+from storage.metadata import MetadataDB
 from storage.records import Event
 from storage.sqlite import SqliteStore
 from tests.integration.api_world import HP, THE_DAY, YT, World, jobs, running_world
@@ -29,12 +29,6 @@ from tests.servers import Influxd, Postgres
 
 pytestmark = pytest.mark.integration
 
-VALIDAN = ProductRecord(
-    HP, "validan", "Validan 5SL", "Validamycin", "5% SL", "VN-1234/BVTV", "Bệnh khô vằn", 16.0, 7
-)
-ANVIL = ProductRecord(
-    YT, "anvil", "Anvil 5SC", "Hexaconazole", "50 g/L", "VN-5678/BVTV", "Bệnh đạo ôn", 20.0, 14
-)
 #: What each of the world's three jobs announces besides its field (api_world.JOBS order).
 ANNOUNCED: tuple[dict[str, Any], ...] = (
     {
@@ -68,10 +62,10 @@ def announce(store: Any) -> None:
 
 
 def prepare(url: str) -> None:
+    """Hồng Phong's drone registered with its registration number (the world's products are
+    api_world.PRODUCTS)."""
     metadata = MetadataDB(url)
     try:
-        metadata.add_product(VALIDAN)
-        metadata.add_product(ANVIL)
         metadata.add_drone(DroneRecord(HP, "d-hp-a", None, 1, "$7$101$x$y", "VN-UAV-HP01"))
     finally:
         metadata.close()
