@@ -12,7 +12,7 @@ from typing import Any
 
 from agridrone.settings import add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata
-from api.routes.diary import diary_entries, field_header
+from api.routes.diary import diary_entries, field_header, period_label
 from api.times import TimeInputError, parse_time
 from fields.stored import FieldHistory, UnusableFieldError
 from reports.diary_render import DiaryFontError, cell, columns, to_csv, to_pdf
@@ -96,7 +96,7 @@ def _write(
     elif args.format == "csv":
         _emit(args.output, to_csv(entries, lang))
     elif args.format == "pdf":
-        period = f"{args.from_ or '...'} - {args.to or '...'}"
+        period = period_label(args.from_, args.to, lang)
         try:
             pdf = to_pdf(entries, header, lang, period=period, head_hash=head)
         except DiaryFontError as exc:

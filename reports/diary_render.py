@@ -302,6 +302,12 @@ def to_pdf(
     ]
     widths = [x * mm for x in (24, 24, 26, 46, 20, 20, 20, 12, 11, 11, 11, 18, 44)]
 
+    def number(value: Any, places: int) -> str:
+        text = f"{float(value or 0):.{places}f}"
+        return text.replace(".", ",") if lang == "vi" else text
+
+    area = f"{number(field.get('area_ha'), 4)} ha ({number(field.get('area_sao'), 2)} sào)"
+
     def header() -> list[Any]:
         name = field.get("name") or field.get("id")
         return [
@@ -311,7 +317,7 @@ def to_pdf(
                     f"{labels['field']}: {name} ({field.get('id')}) · {labels['owner']}: "
                     f"{field.get('owner_name') or field.get('owner') or '—'} · {labels['coop']}: "
                     f"{field.get('coop_name') or field.get('coop') or '—'} · {labels['area']}: "
-                    f"{field.get('area', '')} · {period}"
+                    f"{area} · {period}"
                 ),
                 text,
             ),

@@ -139,7 +139,7 @@ def field_diary(  # noqa: PLR0917 -- one parameter per documented query option
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
     if format_ == "pdf":
-        period = _period(from_, to, lang)
+        period = period_label(from_, to, lang)
         try:
             pdf = to_pdf(entries, header, lang, period=period, head_hash=head)
         except DiaryFontError as exc:
@@ -165,7 +165,8 @@ def _visible_entry(principal: Principal) -> Any:
     return visible
 
 
-def _period(from_: str | None, to: str | None, lang: str) -> str:
+def period_label(from_: str | None, to: str | None, lang: str) -> str:
+    """The PDF header's period: the dates asked for, or all time."""
     if from_ is None and to is None:
         return "toàn bộ" if lang == "vi" else "all time"
     return f"{from_ or '...'} - {to or '...'}"
