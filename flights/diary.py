@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from flights.compliance import ComplianceParams, Places, compliance_flags
 from storage.drones import DroneRecord
 from storage.metadata.jobs import JobRecord, job_key
 from storage.metadata.products import ProductRecord
@@ -73,6 +74,7 @@ class GroupCoverage:
     applied_l: float
     rate_cv_pct: float | None = None
     exact: bool = True  # False: summed per flight (the states could not be merged)
+    spots: Places | None = None  # where the spraying lies, for the compliance flags
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +116,8 @@ def group_flights(
 
 
 def flag(code: str, vi: str, en: str, **extra: Any) -> dict[str, Any]:
-    """One compliance flag: a code, the message in Vietnamese and in English."""
-    return {"code": code, "message_vi": vi, "message_en": en, **extra}
+    """One flag: a code, the message in Vietnamese and in English, and no place."""
+    return {"code": code, "message_vi": vi, "message_en": en, "where": None, **extra}
 
 
 def entry_body(
@@ -226,9 +228,34 @@ def diary_bodies(
     flights: Sequence[FlightOnField],
     ctx: DiaryContext,
     coverage_of: Callable[[Sequence[FlightOnField]], GroupCoverage],
+    *,
+    written: Mapping[str, Mapping[str, Any]] | None = None,
+    params: ComplianceParams | None = None,
 ) -> dict[str, tuple[Sequence[FlightOnField], dict[str, Any]]]:
-    """Each entry's flights and body, by entry key."""
+    """Each entry's flights and body (compliance flags included), by entry key.
+
+    ``written`` are the field's entries already written (latest versions, by key): an
+    earlier product's safe-harvest date there can make a later job a PHI conflict."""
     out: dict[str, tuple[Sequence[FlightOnField], dict[str, Any]]] = {}
+    spots: dict[str, GroupCoverage] = {}
     for key, group in group_flights(flights, ctx.field_id, ctx.jobs).items():
-        out[key] = (group, entry_body(key, group, coverage_of(group), ctx))
+        coverage = coverage_of(group)
+        spots[key] = coverage
+        out[key] = (group, entry_body(key, group, coverage, ctx))
+    known: dict[str, Mapping[str, Any]] = {
+        k: d for k, d in (written or {}).items() if not d.get("withdrawn")
+    }
+    known.update({k: {**body, "entry": k} for k, (_, body) in out.items()})
+    for key, (_, body) in out.items():
+        earlier = [
+            d for k, d in known.items() if k != key and str(d.get("start")) < str(body["start"])
+        ]
+        job = ctx.jobs.get(key)
+        body["flags"] += compliance_flags(
+            body,
+            spots[key].spots,
+            job.fields if job is not None else (),
+            earlier,
+            params or ComplianceParams(),
+        )
     return out

@@ -18,6 +18,7 @@ from typing import Final
 import orjson
 
 from fields.coverage import CoverageEngine
+from flights.compliance import ComplianceParams, places
 from flights.diary import DiaryContext, FlightOnField, GroupCoverage, diary_bodies
 from flights.summary import StateMismatchError, decode_state, merge_states
 from storage.drones import DroneRecord
@@ -62,7 +63,8 @@ def sync_field(
     def coverage_of(group: Sequence[FlightOnField]) -> GroupCoverage:
         return _coverage(engine_at, field_id, [states[f.flight_id] for f in group])
 
-    bodies = diary_bodies(flights, ctx, coverage_of)
+    written = {r.entry_key: r.doc() for r in metadata.diary_rows(field_id)}
+    bodies = diary_bodies(flights, ctx, coverage_of, written=written)
     scope = {
         key
         for key, (group, _) in bodies.items()
@@ -213,4 +215,10 @@ def _coverage(engine_at: EngineAt, field_id: str, parts: Sequence[FieldFlight]) 
         log.warning("diary_coverage_summed field=%s error=%r", field_id, str(exc))
         return GroupCoverage(field_ha, summed.covered_ha, summed.applied_l, exact=False)
     r = engine.result(state)
-    return GroupCoverage(r.field_ha, r.covered_ha, r.applied_l, r.rate_cv_pct)
+    return GroupCoverage(
+        r.field_ha,
+        r.covered_ha,
+        r.applied_l,
+        r.rate_cv_pct,
+        spots=places(engine, state, ComplianceParams()),
+    )

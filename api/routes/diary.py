@@ -121,7 +121,7 @@ def field_diary(  # noqa: PLR0917 -- one parameter per documented query option
     if end <= start:
         raise HTTPException(422, detail="to must be after from")
     rows = metadata.diary_rows(field_id, start, end)
-    entries = diary_entries(rows, history=history, visible=_visible_entry(principal))
+    entries = diary_entries(rows, history=history, visible=visible_entry(principal))
     header = field_header(metadata, catalog.current().history.field(seen[-1]))
     head = rows[-1].entry_hash if rows else None
     answer = {
@@ -152,7 +152,7 @@ def field_diary(  # noqa: PLR0917 -- one parameter per documented query option
     return answer
 
 
-def _visible_entry(principal: Principal) -> Any:
+def visible_entry(principal: Principal) -> Any:
     """Entries of jobs when the field was someone else's are not shown (ownership as the
     entry recorded it when written)."""
 

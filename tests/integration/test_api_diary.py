@@ -17,8 +17,13 @@ from typing import Any
 import httpx
 import pypdf
 import pytest
+import shapely
+import shapely.geometry
 
 from agridrone.cli import main as run_cli
+from fields.projection import LocalPlane
+from fields.registry import load_fields
+from simulators.geo import DEFAULT_FIELDS_PATH
 from storage.drones import DroneRecord
 from storage.influx import InfluxStore
 from storage.metadata import MetadataDB
@@ -34,7 +39,7 @@ ANNOUNCED: tuple[dict[str, Any], ...] = (
     {
         "job": "j-0",
         "product": "validan",
-        "dose_l_per_ha": 16,
+        "dose_l_per_ha": 40,  # within 20 % of what the simulator applies (~41 L/ha)
         "pilot_name": "Nguyễn Văn Hưng",
         "pilot_licence": "UAV-HP-07",
         "wind_mps": 2.0,
@@ -42,9 +47,10 @@ ANNOUNCED: tuple[dict[str, Any], ...] = (
     {
         "job": "j-1",
         "product": "anvil",
-        "dose_l_per_ha": 20,
+        "dose_l_per_ha": 20,  # the simulator applies ~36 L/ha: a dose fault
         "pilot_name": "Trần Văn Bình",
         "drone_registration": "VN-UAV-YT01",
+        "wind_mps": 5.0,  # above 3.4 m/s: a wind fault
     },
     {"job": "j-2", "product": "no-such-product", "dose_l_per_ha": 900},
 )
@@ -146,7 +152,7 @@ def test_the_entry_of_a_job_has_every_column(world: tuple[World, str]) -> None:
         "recommended_dose_l_per_ha": 16.0,
         "phi_days": 7,
     }
-    assert entry["planned_dose_l_per_ha"] == 16.0
+    assert entry["planned_dose_l_per_ha"] == 40.0
     assert entry["wind_mps"] == 2.0
     # Area, coverage and litres are the coverage engine's for the job's flights together.
     cov = get(w, "/api/v1/fields/dt-hp-004/coverage", "coop_hp", **THE_DAY).json()
@@ -171,7 +177,12 @@ def test_the_entry_of_a_job_has_every_column(world: tuple[World, str]) -> None:
     # PHI and the safe-harvest date: the local date of the last flight's end + 7 days.
     assert entry["phi_days"] == 7
     assert entry["safe_harvest_date"] == (local_date_of(ours[-1]["end"]) + timedelta(7)).isoformat()
-    assert entry["flags"] == []
+    # Flags: the simulator sprays up to the canal's edge and past the field's ends; the
+    # dose and the wind are within limits.
+    assert {f["code"] for f in entry["flags"]} == {"no_spray_buffer", "off_target"}
+    [off] = [f for f in entry["flags"] if f["code"] == "off_target"]
+    assert off["area_m2"] == pytest.approx(metrics["off_target_ha"] * 10_000, abs=0.1)
+    assert cov["flags"] == [{**f, "entry": HP_JOB, "job": HP_JOB} for f in entry["flags"]]
     assert entry["version"] == 1
     assert entry["superseded"] is False
     assert answer["field"]["owner_name"] == "Nguyễn Văn Hưng"
@@ -395,7 +406,7 @@ def test_correcting_a_job_writes_a_new_version_that_supersedes_the_old(
     assert {f["code"] for f in old["flags"]} >= {"unknown_product", "bad_dose_l_per_ha"}
     assert old["safe_harvest_date"] is None
     put = send(
-        w, "PUT", f"/api/v1/jobs/{YT_JOB2}", "coop_yt", {"product": "anvil", "dose_l_per_ha": 18}
+        w, "PUT", f"/api/v1/jobs/{YT_JOB2}", "coop_yt", {"product": "anvil", "dose_l_per_ha": 43}
     )
     assert put.status_code == 200, put.text
     assert put.json()["problems"] == []
@@ -407,8 +418,9 @@ def test_correcting_a_job_writes_a_new_version_that_supersedes_the_old(
         == get(w, diary, "coop_yt", history=True).json()["entries"][-2]["entry_hash"]
     )
     assert new["product"]["trade_name"] == "Anvil 5SC"
-    assert new["planned_dose_l_per_ha"] == 18.0
-    assert new["flags"] == []
+    assert new["planned_dose_l_per_ha"] == 43.0
+    codes = {f["code"] for f in new["flags"]}
+    assert not codes & {"unknown_product", "bad_dose_l_per_ha", "dose_deviation"}, codes
     assert new["safe_harvest_date"] == (local_date_of(new["end"]) + timedelta(14)).isoformat()
     every = get(w, diary, "coop_yt", history=True).json()["entries"]
     assert [(e["version"], e["superseded"]) for e in every] == [(1, True), (2, False)]
@@ -457,3 +469,59 @@ def test_the_cli_shows_the_diary_and_verify_names_a_changed_row(
                 (row.content, row.field_id, row.n),
             )
     assert run_cli(["diary", "verify", *where]) == 0
+
+
+def _every_entry(w: World) -> list[dict[str, Any]]:
+    fields = get(w, "/api/v1/fields", "operator").json()
+    out: list[dict[str, Any]] = []
+    for f in fields:
+        if f.get("kind", "field") == "field":
+            out += get(w, f"/api/v1/fields/{f['id']}/diary", "operator").json()["entries"]
+    return out
+
+
+def test_flags_are_raised_where_the_scenario_put_the_faults(world: tuple[World, str]) -> None:
+    w, _ = world
+    registry = load_fields(DEFAULT_FIELDS_PATH)
+    by_id = {f.id: f for f in registry.fields}
+    zones = shapely.union_all([z.geometry for z in registry.no_spray])
+    entries = _every_entry(w)
+    named = {HP_JOB: "dt-hp-004", f"{YT}.d-yt-a.j-1": "dt-hp-002", YT_JOB2: "dt-yt-004"}
+    for e in entries:
+        codes = [f["code"] for f in e["flags"]]
+        field = by_id[e["field_id"]]
+        plane = LocalPlane.around(*field.geometry.centroid.coords[0])
+        # The job's dose and wind faults are on every field it sprayed, placed on the field.
+        dose_fault = e["job"] == f"{YT}.d-yt-a.j-1"
+        assert ("wind" in codes) == dose_fault, (e["field_id"], codes)
+        applied, planned = e["applied_l_per_ha"], e["planned_dose_l_per_ha"]
+        if isinstance(planned, float):
+            assert ("dose_deviation" in codes) == (abs(applied - planned) / planned > 0.2)
+        # Spray on a field the job did not name, beyond 25 m², and only there.
+        strayed = e["field_id"] != named[e["job"]] and e["sprayed_ha"] * 10_000 > 25
+        assert ("not_job_field" in codes) == strayed, (e["field_id"], e["job"], codes)
+        for f in e["flags"]:
+            if f["where"] is None:
+                continue
+            where = plane.to_plane(shapely.geometry.shape(f["where"]))
+            if f["code"] == "no_spray_buffer":
+                # Every bit of it lies within 15 m of a zone (the canals and fish ponds).
+                buffered = shapely.buffer(plane.to_plane(zones), 15.05)
+                assert shapely.difference(where, buffered).area < 0.01
+                assert where.area == pytest.approx(f["area_m2"], rel=0.01, abs=0.5)
+            elif f["code"] != "off_target":
+                # Dose, wind, stray and PHI faults are placed on the field itself.
+                inside = shapely.buffer(plane.to_plane(field.geometry), 0.05)
+                assert shapely.difference(where, inside).area < 0.01
+    # Two jobs sprayed dt-hp-003 the same morning: the later one is within the earlier
+    # product's PHI.
+    both = sorted((e for e in entries if e["field_id"] == "dt-hp-003"), key=lambda e: e["start"])
+    assert len(both) == 2
+    assert "phi_conflict" not in [f["code"] for f in both[0]["flags"]]
+    [conflict] = [f for f in both[1]["flags"] if f["code"] == "phi_conflict"]
+    assert conflict["previous_entry"] == both[0]["entry"]
+    assert conflict["safe_harvest_date"] == both[0]["safe_harvest_date"]
+    assert both[0]["product"]["trade_name"] in conflict["message_vi"]
+    y, m, d = both[0]["safe_harvest_date"].split("-")
+    assert f"{d}/{m}/{y}" in conflict["message_vi"]
+    assert both[0]["safe_harvest_date"] in conflict["message_en"]
