@@ -110,6 +110,14 @@ def sync_after_summary(
         start = min([lo, *starts])
         end = max([hi, *(s + 1 for s in starts)])
         written += sync_field(metadata, fid, start, end, engine_at, keys=stale.get(fid, ()))
+    if written:
+        log.info(
+            "diary_entries_written coop=%s drone=%s fields=%d versions=%d",
+            coop,
+            drone_id,
+            len(by_field.keys() | stale.keys()),
+            written,
+        )
     return written
 
 
