@@ -71,8 +71,10 @@ class GroupCoverage:
 
     field_ha: float
     covered_ha: float
-    applied_l: float
+    applied_l: float  # litres of the spray passes over the field (the coverage answer's)
     rate_cv_pct: float | None = None
+    #: Litres that landed on the field (dose raster) per hectare covered; ``None``: unknown
+    rate_l_per_ha: float | None = None
     exact: bool = True  # False: summed per flight (the states could not be merged)
     spots: Places | None = None  # where the spraying lies, for the compliance flags
 
@@ -172,7 +174,9 @@ def entry_body(
     drone = ctx.drones.get((first.coop, first.drone))
     registration = details.get("drone_registration") or (drone.registration if drone else None)
     covered = coverage.covered_ha
-    rate = coverage.applied_l / covered if covered > 0 else None
+    rate = coverage.rate_l_per_ha
+    if rate is None and covered > 0:  # states not merged: the flights' litres over the area
+        rate = coverage.applied_l / covered
     phi = product.phi_days if product is not None else None
     harvest = safe_harvest_date(end_ms, phi) if phi is not None else None
     start_local, end_local = local_time(start_ms), local_time(end_ms)
@@ -194,6 +198,7 @@ def entry_body(
         "product_id": product_id,
         "planned_dose_l_per_ha": details.get("dose_l_per_ha"),
         "applied_l": round(coverage.applied_l, 3),
+        "applied_l_on_field": None if rate is None else round(rate * covered, 3),
         "applied_l_per_ha": None if rate is None else round(rate, 2),
         "rate_cv_pct": None if coverage.rate_cv_pct is None else round(coverage.rate_cv_pct, 1),
         "field_ha": round(coverage.field_ha, 6),

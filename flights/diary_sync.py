@@ -228,5 +228,6 @@ def _coverage(engine_at: EngineAt, field_id: str, parts: Sequence[FieldFlight]) 
         r.covered_ha,
         r.applied_l,
         r.rate_cv_pct,
+        r.mean_rate_l_per_ha,
         spots=places(engine, state, ComplianceParams()),
     )

@@ -96,7 +96,20 @@ def columns(lang: Lang) -> list[Column]:
             "number",
             1,
         ),
-        Column("Lượng phun (lít)", "Litres", lambda e: e.get("applied_l"), "number", 2),
+        Column(
+            "Lượng thuốc trên thửa (lít)",
+            "Litres on the field",
+            lambda e: e.get("applied_l_on_field"),
+            "number",
+            2,
+        ),
+        Column(
+            "Lượng phun các lượt qua thửa (lít)",
+            "Litres of the passes",
+            lambda e: e.get("applied_l"),
+            "number",
+            2,
+        ),
         Column("Diện tích phun (ha)", "Sprayed (ha)", lambda e: e.get("sprayed_ha"), "number", 4),
         Column(
             "Diện tích phun (sào)", "Sprayed (sào)", lambda e: e.get("sprayed_sao"), "number", 2
@@ -302,7 +315,7 @@ def to_pdf(
             lambda e: f"{c('Sprayed (ha)', e)} ({c('Sprayed (sào)', e)})",
         ),
         ("Độ phủ %", "Coverage %", lambda e: c("Coverage (%)", e)),
-        ("Lít", "Litres", lambda e: c("Litres", e)),
+        ("Lít", "Litres", lambda e: c("Litres on the field", e)),
         ("Gió m/s", "Wind m/s", lambda e: c("Wind (m/s)", e)),
         ("PHI (ngày)", "PHI (days)", lambda e: c("PHI (days)", e)),
         ("Thu hoạch an toàn từ", "Safe harvest from", lambda e: c("Safe-harvest date", e)),
