@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS drones (
 );
 """,
         ),
-        Step(2, "drone registration number", "ALTER TABLE drones ADD COLUMN registration TEXT"),
+        # Step 2 is main's MAVLink and DJI settings (the mavproxy branch): the registration
+        # number is step 3, so the two merge without renumbering.
+        Step(3, "drone registration number", "ALTER TABLE drones ADD COLUMN registration TEXT"),
     )
 
     def add_drone(self, record: DroneRecord) -> None:

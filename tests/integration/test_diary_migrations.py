@@ -11,7 +11,7 @@ from storage.metadata import MetadataDB, ProductRecord
 
 pytestmark = pytest.mark.integration
 
-NEW_STEPS = (("DroneTable", 2), ("ProductTable", 1), ("JobTable", 1), ("DiaryTable", 1))
+NEW_STEPS = (("DroneTable", 3), ("ProductTable", 1), ("JobTable", 1), ("DiaryTable", 1))
 
 
 def test_a_database_from_before_the_diary_is_migrated_in_place(metadata_url: str) -> None:
