@@ -540,3 +540,32 @@ def test_flags_are_raised_where_the_scenario_put_the_faults(world: tuple[World, 
     y, m, d = both[0]["safe_harvest_date"].split("-")
     assert f"{d}/{m}/{y}" in conflict["message_vi"]
     assert both[0]["safe_harvest_date"] in conflict["message_en"]
+
+
+@pytest.mark.parametrize(
+    ("query", "entries"),
+    [
+        (THE_DAY, 1),
+        ({"from": "2025-11-29"}, 0),
+        ({"to": "2025-11-28"}, 0),
+        ({"from": "2025-11-28T00:00:00+07:00", "to": "2025-11-28T23:59:59+07:00"}, 1),
+    ],
+)
+def test_from_and_to_select_jobs_by_when_they_started(
+    world: tuple[World, str], query: dict[str, str], entries: int
+) -> None:
+    w, _ = world
+    answer = get(w, "/api/v1/fields/dt-hp-004/diary", "farmer_hp00", **query)
+    assert answer.status_code == 200
+    assert len(answer.json()["entries"]) == entries
+
+
+@pytest.mark.parametrize(
+    "query",
+    [{"from": "yesterday"}, {"from": "2025-11-29", "to": "2025-11-28"}, {"format": "xlsx"}],
+)
+def test_a_bad_window_or_format_is_422(world: tuple[World, str], query: dict[str, str]) -> None:
+    w, _ = world
+    answer = get(w, "/api/v1/fields/dt-hp-004/diary", "farmer_hp00", **query)
+    assert answer.status_code == 422
+    assert answer.json()["detail"]
