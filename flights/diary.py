@@ -63,6 +63,8 @@ class FlightOnField:
     covered_ha: float
     applied_l: float
     jobs: tuple[str, ...] = ()  # the drone's own job ids
+    rth_spray_s: float = 0.0  # seconds sprayed during a return-to-home
+    rth_spray_track: tuple[tuple[float, float], ...] = ()  # where (lon, lat)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +172,20 @@ def entry_body(
                 "Công việc không ghi tên thuốc",
                 "The job names no product",
             )
+        )
+    rth_s = sum(f.rth_spray_s for f in flights)
+    if rth_s > 0:
+        points = [list(p) for f in flights for p in f.rth_spray_track]
+        flags.append(
+            {
+                **flag(
+                    "rth_spray",
+                    f"Phun trong khi máy bay tự quay về (RTH) {rth_s:.1f} giây",
+                    f"Sprayed during return-to-home for {rth_s:.1f} s",
+                    seconds=round(rth_s, 1),
+                ),
+                "where": {"type": "MultiPoint", "coordinates": points} if points else None,
+            }
         )
     drone = ctx.drones.get((first.coop, first.drone))
     registration = details.get("drone_registration") or (drone.registration if drone else None)

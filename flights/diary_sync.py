@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import Final
+from typing import Any, Final
 
 import orjson
 
@@ -142,12 +142,18 @@ def sync_job(metadata: MetadataDB, job: JobRecord, engine_at: EngineAt) -> int:
 
 
 def _on_field(part: FieldFlight, stored: StoredFlight | None) -> FlightOnField:
-    jobs: list[str] = []
+    doc: dict[str, Any] = {}
     if stored is not None:
         try:
-            jobs = [j for j in stored.summary_dict().get("jobs") or [] if isinstance(j, str)]
+            doc = stored.summary_dict()
         except orjson.JSONDecodeError:
-            jobs = []
+            doc = {}
+    jobs = [j for j in doc.get("jobs") or [] if isinstance(j, str)]
+    track = tuple(
+        (float(p[0]), float(p[1]))
+        for p in doc.get("rth_spray_track") or []
+        if isinstance(p, list) and len(p) == 2
+    )
     return FlightOnField(
         part.flight_id,
         part.coop,
@@ -157,6 +163,8 @@ def _on_field(part: FieldFlight, stored: StoredFlight | None) -> FlightOnField:
         part.covered_ha,
         part.applied_l,
         tuple(jobs),
+        float(doc.get("rth_spray_s") or 0.0),
+        track,
     )
 
 
