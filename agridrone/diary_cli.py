@@ -15,6 +15,7 @@ from agridrone.stores import open_metadata
 from api.routes.diary import diary_entries, field_header, period_label
 from api.times import TimeInputError, parse_time
 from fields.stored import FieldHistory, UnusableFieldError
+from flights.compliance import RULE_RANGES, ComplianceParams, check_rules
 from reports.diary_render import DiaryFontError, cell, columns, to_csv, to_pdf
 from storage.diary_chain import verify_chain
 
@@ -30,9 +31,22 @@ def register(subparsers: Any) -> None:
         help="a field's spray diary; `diary verify` checks the diaries' hash chains",
         description="`agridrone diary FIELD` prints a field's diary; `agridrone diary "
         "verify` checks every field's chain (or --field's) and names the first broken "
-        "entry. A field whose id is 'verify' is shown with --field verify.",
+        "entry; `agridrone diary rules --coop C [--buffer-m 20 ...]` shows or sets the "
+        "thresholds of a cooperative's compliance flags. A field whose id is 'verify' or "
+        "'rules' is shown with --field.",
     )
-    diary.add_argument("what", metavar="FIELD|verify", nargs="?", help="field id, or verify")
+    diary.add_argument(
+        "what", metavar="FIELD|verify|rules", nargs="?", help="field id, verify, or rules"
+    )
+    diary.add_argument("--coop", help="with rules: the cooperative whose thresholds to show/set")
+    for name, (lo, hi) in RULE_RANGES.items():
+        diary.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            metavar="X",
+            help=f"with rules: {name} ({lo:g}..{hi:g};"
+            f" default {getattr(ComplianceParams(), name):g})",
+        )
     diary.add_argument("--field", help="the field (with verify: only its chain)")
     diary.add_argument("--from", dest="from_", metavar="WHEN", help="date or RFC 3339")
     diary.add_argument("--to", metavar="WHEN", help="date or RFC 3339")
@@ -51,6 +65,8 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:  # noqa: PLR0911 -- one exit per refusal
     """Show a diary (0) or verify the chains (0 intact, 1 broken); 2 on bad input."""
+    if args.what == "rules":
+        return _rules(args)
     verify = args.what == "verify"
     field_id = args.field if (verify or args.what is None) else args.what
     if not verify and not field_id:
@@ -123,6 +139,32 @@ def _emit(output: Path | None, data: bytes) -> None:
         sys.stdout.write(data.decode())
     else:
         output.write_bytes(data)
+
+
+def _rules(args: argparse.Namespace) -> int:
+    """Show a cooperative's thresholds, after setting those given."""
+    if not args.coop:
+        return _fail("rules needs --coop")
+    given = {n: v for n in RULE_RANGES if (v := getattr(args, n)) is not None}
+    problem = check_rules(given)
+    if problem is not None:
+        return _fail(problem)
+    metadata = open_metadata(settings_from_args(args))
+    try:
+        rules = metadata.set_diary_rules(args.coop, given) if given else None
+        rules = metadata.diary_rules(args.coop) if rules is None else rules
+    finally:
+        metadata.close()
+    params = ComplianceParams.of(rules)
+    for name in RULE_RANGES:
+        own = "" if name in rules else "  (default)"
+        sys.stdout.write(f"{name} {getattr(params, name):g}{own}\n")
+    if given:
+        sys.stderr.write(
+            f"cooperative {args.coop}: entries written from now on use these thresholds;"
+            " entries already written keep theirs\n"
+        )
+    return 0
 
 
 def _verify(metadata: Any, field_id: str | None) -> int:

@@ -52,6 +52,34 @@ class ComplianceParams:
     cv_limit_pct: float = 25.0
     wind_limit_mps: float = 3.4
 
+    @classmethod
+    def of(cls, rules: Mapping[str, float]) -> ComplianceParams:
+        """The defaults with a cooperative's own thresholds laid over them (unknown names
+        ignored: they were checked when set)."""
+        known = {k: float(v) for k, v in rules.items() if k in RULE_RANGES}
+        return cls(**known)
+
+
+#: Each threshold a cooperative may set, with its accepted range (inclusive).
+RULE_RANGES: Final[dict[str, tuple[float, float]]] = {
+    "buffer_m": (0.0, 200.0),
+    "off_target_tolerance_m2": (0.0, 10_000.0),
+    "dose_tolerance_pct": (1.0, 100.0),
+    "cv_limit_pct": (1.0, 200.0),
+    "wind_limit_mps": (0.5, 30.0),
+}
+
+
+def check_rules(rules: Mapping[str, float]) -> str | None:
+    """Why these thresholds cannot be set, or ``None``."""
+    for name, value in rules.items():
+        if name not in RULE_RANGES:
+            return f"unknown rule {name!r}; the rules are {', '.join(RULE_RANGES)}"
+        lo, hi = RULE_RANGES[name]
+        if not lo <= value <= hi:
+            return f"{name} {value:g} is not in {lo:g}..{hi:g}"
+    return None
+
 
 @dataclass(frozen=True, slots=True)
 class Places:

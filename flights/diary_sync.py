@@ -59,12 +59,14 @@ def sync_field(
     jobs = _jobs(metadata, flights)
     engine = engine_at(max((p.start_ms for p in parts), default=start_ms))
     ctx = _context(metadata, field_id, engine, flights, jobs)
+    # The field's cooperative's thresholds (docs/diary.md, "Compliance flags").
+    params = ComplianceParams.of(metadata.diary_rules(ctx.field_coop) if ctx.field_coop else {})
 
     def coverage_of(group: Sequence[FlightOnField]) -> GroupCoverage:
-        return _coverage(engine_at, field_id, [states[f.flight_id] for f in group])
+        return _coverage(engine_at, field_id, [states[f.flight_id] for f in group], params)
 
     written = {r.entry_key: r.doc() for r in metadata.diary_rows(field_id)}
-    bodies = diary_bodies(flights, ctx, coverage_of, written=written)
+    bodies = diary_bodies(flights, ctx, coverage_of, written=written, params=params)
     scope = {
         key
         for key, (group, _) in bodies.items()
@@ -210,7 +212,12 @@ def _context(
     )
 
 
-def _coverage(engine_at: EngineAt, field_id: str, parts: Sequence[FieldFlight]) -> GroupCoverage:
+def _coverage(
+    engine_at: EngineAt,
+    field_id: str,
+    parts: Sequence[FieldFlight],
+    params: ComplianceParams,
+) -> GroupCoverage:
     """The group's flights merged on the field's version valid at the last one's start;
     summed per flight (``exact`` false) when their states do not fit one version."""
     engine = engine_at(max(p.start_ms for p in parts))
@@ -237,5 +244,5 @@ def _coverage(engine_at: EngineAt, field_id: str, parts: Sequence[FieldFlight]) 
         r.applied_l,
         r.rate_cv_pct,
         r.mean_rate_l_per_ha,
-        spots=places(engine, state, ComplianceParams()),
+        spots=places(engine, state, params),
     )

@@ -100,7 +100,37 @@ CREATE TABLE IF NOT EXISTS diary_entries (
 CREATE INDEX IF NOT EXISTS diary_by_drone ON diary_entries (coop, drone, last_ms);
 """,
         ),
+        Step(
+            2,
+            "compliance rules per cooperative",
+            """
+CREATE TABLE IF NOT EXISTS diary_rules (
+    coop       TEXT    PRIMARY KEY,
+    rules      TEXT    NOT NULL,
+    updated_ms INTEGER NOT NULL
+)
+""",
+        ),
     )
+
+    def set_diary_rules(self, coop: str, rules: Mapping[str, float]) -> dict[str, float]:
+        """Merge ``rules`` (threshold name -> value) into the cooperative's; the result."""
+        with self._write() as tx:
+            row = tx.execute("SELECT rules FROM diary_rules WHERE coop = ?", (coop,)).fetchone()
+            merged = {**(orjson.loads(row[0]) if row else {}), **rules}
+            tx.execute(
+                "INSERT INTO diary_rules (coop, rules, updated_ms) VALUES (?, ?, ?)"
+                " ON CONFLICT (coop) DO UPDATE SET rules = excluded.rules,"
+                " updated_ms = excluded.updated_ms",
+                (coop, canonical(merged), int(time.time() * 1000)),
+            )
+        return {str(k): float(v) for k, v in merged.items()}
+
+    def diary_rules(self, coop: str) -> dict[str, float]:
+        """The thresholds a cooperative set for its fields' compliance flags (empty: the
+        defaults)."""
+        rows = self._read("SELECT rules FROM diary_rules WHERE coop = ?", (coop,))
+        return {str(k): float(v) for k, v in orjson.loads(rows[0][0]).items()} if rows else {}
 
     def sync_diary(
         self,
