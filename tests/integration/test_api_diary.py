@@ -569,3 +569,18 @@ def test_a_bad_window_or_format_is_422(world: tuple[World, str], query: dict[str
     answer = get(w, "/api/v1/fields/dt-hp-004/diary", "farmer_hp00", **query)
     assert answer.status_code == 422
     assert answer.json()["detail"]
+
+
+def test_an_operator_may_correct_any_job_and_an_unchanged_detail_writes_no_entry(
+    world: tuple[World, str],
+) -> None:
+    w, _ = world
+    path = f"/api/v1/jobs/{HP_JOB}"
+    diary = get(w, "/api/v1/fields/dt-hp-004/diary", "operator", history=True).json()
+    response = send(w, "PUT", path, "operator", {"pilot_name": "Nguyễn Văn Hưng"})
+    assert response.status_code == 200, response.text
+    assert response.json()["overrides"] == {"pilot_name": "Nguyễn Văn Hưng"}
+    assert get(w, "/api/v1/fields/dt-hp-004/diary", "operator", history=True).json() == diary
+    cleared = send(w, "PUT", path, "coop_hp", {"pilot_name": None})
+    assert cleared.json()["overrides"] == {}
+    assert cleared.json()["details"]["pilot_name"] == "Nguyễn Văn Hưng"  # as announced
