@@ -9,6 +9,10 @@ COPY reports ./reports
 COPY api ./api
 COPY simulators ./simulators
 COPY storage ./storage
+# DejaVu Sans for the spray diary's PDF (Vietnamese glyphs, embedded in every PDF).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
 # uid/gid 1883 is the eclipse-mosquitto image's `mosquitto` user: the password file and ACL
 # that `agridrone init` writes (mode 0600) into the shared broker-auth volume are then the
 # broker's own files, readable on start and on SIGHUP without root or chown.

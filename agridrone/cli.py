@@ -25,6 +25,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "flights.cli",
     "api.keys_cli",
     "reports.coops_cli",
+    "agridrone.products_cli",
+    "agridrone.diary_cli",
     "ingest.broker_acl",
     "agridrone.init",
     "agridrone.demo",
@@ -49,6 +51,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flights": ("flights.cli", "rebuild and list stored flight summaries"),
     "keys": ("api.keys_cli", "create, list and revoke API keys"),
     "coops": ("reports.coops_cli", "cooperatives: names, tariffs for usage reports, member names"),
+    "products": (
+        "agridrone.products_cli",
+        "a cooperative's plant-protection products for the spray diary",
+    ),
+    "diary": (
+        "agridrone.diary_cli",
+        "a field's spray diary; `diary verify` checks the diaries' hash chains",
+    ),
     "drones": ("ingest.broker_acl", "the drone registry and each drone's MQTT password"),
     "broker-acl": (
         "ingest.broker_acl",

@@ -22,7 +22,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.catalog import FieldCatalog
 from api.limits import RequestLimitsMiddleware
-from api.routes import coverage, drones, fields, flights, health, metrics, rejected, reports
+from api.routes import (
+    coverage,
+    diary,
+    drones,
+    fields,
+    flights,
+    health,
+    jobs,
+    metrics,
+    products,
+    rejected,
+    reports,
+)
 from fields.stored import UnusableFieldError
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
@@ -61,6 +73,9 @@ def create_app(
         flights.router,
         rejected.router,
         reports.router,
+        products.router,
+        jobs.router,
+        diary.router,
     )
     for router in routers:
         measured.include(app, router, prefix="/api/v1")

@@ -24,11 +24,20 @@ import orjson
 
 from fields.coverage import CoverageEngine, CoverageParams
 from fields.stored import FieldHistory, VersionSet
-from flights.jobs import JOB_EVENT_TYPES, JOB_LOOKBACK_MS, job_of
+from flights.diary_sync import sync_after_summary
+from flights.jobs import JOB_EVENT_TYPES, JOB_LOOKBACK_MS, announcements, job_of
 from flights.segment import IDLE_GAP_S, Flight, segment_flights
 from flights.summary import FlightSummaryError, encode_state, summarize_flight
 from storage.contract import StoreError, TelemetryStore
-from storage.metadata import FlightFieldState, LateRange, MetadataDB, StoredFlight, pack_state
+from storage.metadata import (
+    FlightFieldState,
+    JobRecord,
+    LateRange,
+    MetadataDB,
+    StoredFlight,
+    job_key,
+    pack_state,
+)
 from storage.records import DroneLastSeen, Event, Sample
 
 log = logging.getLogger(__name__)
@@ -271,7 +280,23 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
         )
         rows.append((stored, states))
     window = (coop, drone, start_ms, end_ms)
+    metadata.record_jobs(job_records(coop, drone, job_events))
     removed = metadata.save_flights(rows, replace_window=window if replace else None)
+    try:
+        sync_after_summary(
+            metadata,
+            (coop, drone),
+            (start_ms, end_ms),
+            [(flight, [s.field_id for s in states]) for flight, states in rows],
+            lambda ms: engines.for_swath(swath_m, ms),
+        )
+    except StoreError:
+        raise
+    except Exception as exc:
+        # The flights are stored; the diary is written again the next time they are.
+        log.exception(
+            "diary_sync_failed coop=%s drone=%s error_type=%s", coop, drone, type(exc).__name__
+        )
     return DroneOutcome(
         coop=coop,
         drone=drone,
@@ -284,6 +309,24 @@ def summarize_drone(  # noqa: PLR0917 -- the issue's signature: store, db, drone
         samples_read=n_read,
         open_since_ms=min((f.start_ms for f in opened), default=None),
     )
+
+
+def job_records(coop: str, drone: str, events: Sequence[Event]) -> list[JobRecord]:
+    """The jobs (with an id) a drone's job events announce, as stored (``jobs`` table)."""
+    return [
+        JobRecord(
+            id=job_key(coop, drone, a.job),
+            coop=coop,
+            drone=drone,
+            job=a.job,
+            start_ms=a.start_ms,
+            end_ms=a.end_ms,
+            fields=a.fields,
+            announced=dict(a.details),
+            problems=tuple(p.to_dict() for p in a.problems),
+        )
+        for a in announcements(events)
+    ]
 
 
 def rebuild(

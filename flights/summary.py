@@ -54,6 +54,11 @@ POOR_FIX_SHARE_LIMIT: Final = 0.05
 POOR_FIXES: Final = ("none", "2d")
 #: A battery reading this much above the previous one is a fresh battery, not noise.
 BATTERY_SWAP_RISE_PCT: Final = 5.0
+#: ``error`` event codes that mean the drone started a return-to-home (docs/telemetry.md):
+#: it lasts until the flight's landing (or end).
+RTH_CODES: Final = ("rth", "return_to_home")
+#: Most positions kept of the spraying done during return-to-home (thinned by stride).
+MAX_RTH_POINTS: Final = 500
 #: Version of the ``encode_state`` document.
 STATE_VERSION: Final = 1
 
@@ -137,6 +142,9 @@ class FlightSummary:
     fields: tuple[FieldShare, ...] = field(default=())
     jobs: tuple[str, ...] = ()  # the jobs it served (flights.jobs), where announced
     job_fields: tuple[str, ...] = ()  # the fields those jobs named
+    #: Seconds of spraying during a return-to-home, and where (lon, lat; thinned).
+    rth_spray_s: float = 0.0
+    rth_spray_track: tuple[tuple[float, float], ...] = ()
 
     @property
     def is_open(self) -> bool:
@@ -191,6 +199,8 @@ class FlightSummary:
             "fields": [f.to_dict() for f in self.fields],
             "jobs": list(self.jobs),
             "job_fields": list(self.job_fields),
+            "rth_spray_s": round(self.rth_spray_s, 3),
+            "rth_spray_track": [list(p) for p in self.rth_spray_track],
         }
 
 
@@ -252,6 +262,7 @@ def _summarize(
     air_alt = alt[airborne & np.isfinite(alt)]
     air_speed = speed[airborne & np.isfinite(speed)]
     known_batt = battery[np.isfinite(battery)]
+    rth_s, rth_track = rth_spraying(flight)
 
     summary = FlightSummary(
         flight_id=flight.id,
@@ -291,8 +302,37 @@ def _summarize(
         fields=tuple(sorted(shares, key=lambda s: s.field_id)),
         jobs=job.jobs,
         job_fields=job.fields,
+        rth_spray_s=rth_s,
+        rth_spray_track=rth_track,
     )
     return FlightResult(summary, states)
+
+
+def rth_spraying(flight: Flight) -> tuple[float, tuple[tuple[float, float], ...]]:
+    """Seconds the sprayer was open during a return-to-home (from an ``error`` event whose
+    ``code`` is one of ``RTH_CODES`` to the flight's landing or end), counted between
+    consecutive spraying samples, and their positions (lon, lat to 1e-7 degree, thinned to
+    ``MAX_RTH_POINTS``)."""
+    starts = [
+        e.ts_ms
+        for e in flight.events
+        if e.type == "error" and str(e.attrs.get("code", "")).lower() in RTH_CODES
+    ]
+    if not starts:
+        return 0.0, ()
+    since = min(starts)
+    during = [s for s in flight.samples if s.ts_ms >= since and s.spraying]
+    seconds = 0.0
+    previous: int | None = None
+    for s in flight.samples:
+        if s.ts_ms < since:
+            continue
+        if s.spraying and previous is not None:
+            seconds += (s.ts_ms - previous) / 1000.0
+        previous = s.ts_ms if s.spraying else None
+    stride = max(1, -(-len(during) // MAX_RTH_POINTS))
+    kept = during[::stride]
+    return seconds, tuple((round(s.lon, 7), round(s.lat, 7)) for s in kept)
 
 
 def _spray(

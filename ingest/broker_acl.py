@@ -201,6 +201,10 @@ def write_private_file(path: Path, text: str) -> None:
         os.close(dir_fd)
 
 
+#: Longest drone registration number accepted.
+MAX_REGISTRATION = 200
+
+
 def register(subparsers: Any) -> None:
     """Add the ``drones`` and ``broker-acl`` sub-commands."""
     drones: argparse.ArgumentParser = subparsers.add_parser(
@@ -277,6 +281,10 @@ def _settings_arguments(p: argparse.ArgumentParser) -> None:
         choices=("yes", "no"),
         help="whether this DJI drone's samples count as spraying (its OSD has no spray state)",
     )
+    p.add_argument(
+        "--registration",
+        help="the drone's registration number (số đăng ký), shown in the spray diary; '' clears it",
+    )
 
 
 _CLEAR: Final = ("", "none")
@@ -314,6 +322,12 @@ def drone_settings(args: argparse.Namespace) -> tuple[dict[str, Any], str | None
     spraying: str | None = getattr(args, "dji_spraying", None)
     if spraying is not None:
         out["dji_spraying"] = spraying == "yes"
+    registration: str | None = getattr(args, "registration", None)
+    if registration is not None:
+        registration = registration.strip()
+        if len(registration) > MAX_REGISTRATION:
+            return {}, f"registration {registration[:20]!r}... is longer than {MAX_REGISTRATION}"
+        out["registration"] = None if registration.lower() in _CLEAR else registration
     return out, None
 
 

@@ -16,6 +16,8 @@ have_postgres() {
     ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1
 }
 have_postgres || need_apt+=(postgresql)
+# DejaVu Sans: the spray diary's PDF embeds it for Vietnamese (reports/diary_render.py).
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need_apt+=(fonts-dejavu-core)
 have_influxd() { command -v influxd >/dev/null 2>&1 || [ -x .servers/influxdb/usr/bin/influxd ]; }
 
 apt_updated=0

@@ -36,6 +36,8 @@ class DroneRecord:
     #: and whether its samples count as spraying (DJI's OSD carries no spray state).
     dji_sn: str | None = None
     dji_spraying: bool = False
+    #: The drone's registration number (số đăng ký), shown in the spray diary.
+    registration: str | None = None
 
     @property
     def mqtt_username(self) -> str:

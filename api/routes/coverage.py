@@ -18,6 +18,7 @@ from api.auth import Principal, PrincipalDep, can_read_field
 from api.catalog import Catalog, FieldCatalog, being_recomputed, heavy
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import visible_parts
+from api.routes.diary import diary_entries, visible_entry
 from api.routes.fields import FieldId, FieldSummary, summary
 from api.times import Window, WindowDep, rfc3339
 from fields.coverage import CoverageEngine, FieldCoverage, UnpreparedFieldError
@@ -71,6 +72,9 @@ class FieldCoverageAnswer(BaseModel):
     uncertain: bool
     flights: list[FlightPart]
     versions: list[VersionCoverage]
+    #: The compliance flags of the diary entries of jobs that started in the window
+    #: (docs/diary.md), each with its ``entry`` and ``job``.
+    flags: list[dict[str, Any]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +187,18 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
         uncertain=last.uncertain,
         flights=last.flights,
         versions=answers,
+        flags=window_flags(principal, metadata, field_id, window),
     )
+
+
+def window_flags(
+    principal: Principal, metadata: MetadataDB, field_id: str, window: Window
+) -> list[dict[str, Any]]:
+    """The flags of the field's diary entries (latest versions the caller may see) whose
+    jobs started in the window."""
+    rows = metadata.diary_rows(field_id, window.start_ms, window.end_ms)
+    entries = diary_entries(rows, history=False, visible=visible_entry(principal))
+    return [{**f, "entry": e["entry"], "job": e.get("job")} for e in entries for f in e["flags"]]
 
 
 def _computed(

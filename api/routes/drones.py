@@ -79,6 +79,7 @@ class DroneDetail(BaseModel):
     mavlink_spray: str | None = None
     dji_sn: str | None = None
     dji_spraying: bool | None = None
+    registration: str | None
     last_seen: str | None
     lat: float | None
     lon: float | None
@@ -200,6 +201,7 @@ def get_drone(
         mavlink_spray=None if record is None else record.mavlink_spray,
         dji_sn=None if record is None else record.dji_sn,
         dji_spraying=None if record is None else record.dji_spraying,
+        registration=None if record is None else record.registration,
         last_seen=None if seen is None else rfc3339(seen.ts_ms),
         lat=None if seen is None else seen.lat,
         lon=None if seen is None else seen.lon,

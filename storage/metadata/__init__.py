@@ -1,5 +1,6 @@
 """The metadata database: rejected-message log, API keys, the drone registry, fields,
-cooperatives (names, tariffs, members), flight summaries and late-data ranges.
+cooperatives (names, tariffs, members), flight summaries, late-data ranges, products,
+spray jobs and the spray diary.
 
 One module per aggregate, each a mixin on ``Database`` with its own schema and numbered
 migrations; ``MetadataDB`` is all of them over one SQLite file (the default) or one
@@ -18,6 +19,7 @@ from storage.metadata._db import (
 )
 from storage.metadata.api_keys import ApiKeyTable
 from storage.metadata.coops import CoopRecord, CoopTable, TariffRecord
+from storage.metadata.diary import DiaryRow, DiaryTable, WantedEntry
 from storage.metadata.dirty import LateRange, LateRangeLog
 from storage.metadata.drones import DroneTable
 from storage.metadata.fields import (
@@ -39,7 +41,9 @@ from storage.metadata.flights import (
     pack_state,
     unpack_state,
 )
+from storage.metadata.jobs import JobRecord, JobTable, job_key
 from storage.metadata.leases import Lease, LeaseTable
+from storage.metadata.products import ProductRecord, ProductTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
 
 
@@ -52,6 +56,9 @@ class MetadataDB(
     FlightTable,
     LateRangeLog,
     LeaseTable,
+    ProductTable,
+    JobTable,
+    DiaryTable,
 ):
     """The metadata database: a SQLite file (one connection per thread, WAL,
     synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""
@@ -61,6 +68,7 @@ __all__ = [
     "ConstraintError",
     "CoopRecord",
     "Database",
+    "DiaryRow",
     "FieldFlight",
     "FieldOwnership",
     "FieldOwnershipError",
@@ -69,17 +77,21 @@ __all__ = [
     "FieldsChangedError",
     "FlightAudience",
     "FlightFieldState",
+    "JobRecord",
     "LateRange",
     "Lease",
     "MetadataConflictError",
     "MetadataDB",
     "MetadataQueryError",
+    "ProductRecord",
     "RejectedMessage",
     "Step",
     "StoredField",
     "StoredFlight",
     "TariffRecord",
     "UnknownFieldError",
+    "WantedEntry",
+    "job_key",
     "metadata_target",
     "pack_state",
     "unpack_state",

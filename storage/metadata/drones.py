@@ -11,7 +11,8 @@ from storage.metadata._db import ConstraintError, Database, MetadataConflictErro
 
 _DRONE_COLUMNS = (
     "coop, drone, swath_m, registered_ms, mqtt_password_hash,"
-    " mavlink_spray, mavlink_flow_battery, tank_capacity_l, dji_sn, dji_spraying"
+    " mavlink_spray, mavlink_flow_battery, tank_capacity_l, dji_sn, dji_spraying,"
+    " registration"
 )
 
 #: The settings ``update_drone`` may change (``agridrone drones set``).
@@ -23,6 +24,7 @@ SETTABLE: Final = frozenset(
         "tank_capacity_l",
         "dji_sn",
         "dji_spraying",
+        "registration",
     )
 )
 
@@ -54,6 +56,7 @@ CREATE TABLE IF NOT EXISTS drones (
     migrations: ClassVar[tuple[Step, ...]] = (
         Step(1, "create tables", schema),
         Step(2, "MAVLink and DJI settings of each drone", _ADAPTER_COLUMNS),
+        Step(3, "drone registration number", "ALTER TABLE drones ADD COLUMN registration TEXT"),
     )
 
     def add_drone(self, record: DroneRecord) -> None:
@@ -64,7 +67,7 @@ CREATE TABLE IF NOT EXISTS drones (
                     _check_sn_free(conn, record.dji_sn, record.coop, record.drone)
                 conn.execute(
                     f"INSERT INTO drones ({_DRONE_COLUMNS})"  # noqa: S608
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         record.coop,
                         record.drone,
@@ -76,6 +79,7 @@ CREATE TABLE IF NOT EXISTS drones (
                         record.tank_capacity_l,
                         record.dji_sn,
                         int(record.dji_spraying),
+                        record.registration,
                     ),
                 )
         except ConstraintError as exc:
@@ -157,6 +161,17 @@ CREATE TABLE IF NOT EXISTS drones (
         if changed == 0:
             raise MetadataConflictError(_no_drone(coop, drone))
 
+    def set_drone_registration(self, coop: str, drone: str, registration: str | None) -> None:
+        """Set (or clear) a drone's registration number; ``MetadataConflictError`` if the
+        drone is not registered."""
+        with self._write() as conn:
+            changed = conn.execute(
+                "UPDATE drones SET registration = ? WHERE coop = ? AND drone = ?",
+                (registration, coop, drone),
+            ).rowcount
+        if changed == 0:
+            raise MetadataConflictError(_no_drone(coop, drone))
+
     def remove_drone(self, coop: str, drone: str) -> None:
         """Unregister a drone; ``MetadataConflictError`` if it is not registered."""
         with self._write() as conn:
@@ -179,6 +194,7 @@ def _drone_record(row: tuple[Any, ...]) -> DroneRecord:
         tank_capacity_l=None if row[7] is None else float(row[7]),
         dji_sn=row[8],
         dji_spraying=bool(row[9]),
+        registration=row[10],
     )
 
 

@@ -6,6 +6,8 @@ The flights (the simulator's own plans, replayed into the store):
   (a small tank forces refills);
 - Yên Thọ's drone ``d-yt-a``, hired, sprays Hồng Phong's field dt-hp-002 (member nd-hp-01),
   then Yên Thọ's own dt-yt-004 (member nd-yt-02).
+
+Each cooperative has one registered product (``PRODUCTS``).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.geo import load_fields as load_sim_fields
 from storage.contract import TelemetryStore
 from storage.keys import Role, generate_key
-from storage.metadata import MetadataDB
+from storage.metadata import MetadataDB, ProductRecord
 from tests.integration.api_server import serving
 
 HP: Final = "htx-hong-phong"
@@ -45,6 +47,15 @@ JOBS: Final = (
     (HP, "d-hp-a", "dt-hp-004", 0),
     (YT, "d-yt-a", "dt-hp-002", 0),
     (YT, "d-yt-a", "dt-yt-004", 3 * 3_600_000),
+)
+#: One plant-protection product of each cooperative (the spray diary's products).
+PRODUCTS: Final = (
+    ProductRecord(
+        HP, "validan", "Validan 5SL", "Validamycin", "5% SL", "VN-1234/BVTV", "Bệnh khô vằn", 16, 7
+    ),
+    ProductRecord(
+        YT, "anvil", "Anvil 5SC", "Hexaconazole", "50 g/L", "VN-5678/BVTV", "Bệnh đạo ôn", 20, 14
+    ),
 )
 #: Subjects of the keys the world hands out, by name.
 PRINCIPALS: Final[dict[str, tuple[Role, str]]] = {
@@ -101,6 +112,9 @@ def running_world(
     metadata.set_coop(HP, name="HTX Hồng Phong", tariff_vnd_per_ha=TARIFF)
     metadata.set_coop(YT, name="HTX Yên Thọ", tariff_vnd_per_ha=TARIFF)
     metadata.set_members(HP, {"nd-hp-00": "Nguyễn Văn Hưng", "nd-hp-01": "Trần Thị Lan"})
+    for product in PRODUCTS:
+        if metadata.product(product.coop, product.id) is None:
+            metadata.add_product(product)
     for job in jobs():
         store.write_samples(job.samples)
         store.write_events(job.events)

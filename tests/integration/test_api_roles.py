@@ -92,6 +92,23 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", f"/api/v1/fields/{YT_FIELD}/versions", {"limit": "1"}, SEES_YT_FIELD),
     ("GET", "/api/v1/rejected", {**THE_DAY, "limit": "1"}, OPERATOR),
     ("GET", "/api/v1/rejected", {**THE_DAY, "cursor": "!!"}, (401, 403, 403, 403, 403, 422)),
+    # The spray diary: the field's farmer, its cooperative, operators; a zone has none.
+    ("GET", f"/api/v1/fields/{HP_FIELD}/diary", {}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}/diary", {}, SEES_YT_FIELD),
+    ("GET", f"/api/v1/fields/{HP_FIELD}/diary", {"format": "csv"}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}/diary", {"format": "pdf"}, SEES_YT_FIELD),
+    ("GET", f"/api/v1/fields/{ZONE}/diary", {}, (401, 404, 404, 404, 404, 404)),
+    # Products: a cooperative's own (and operators); farmers read them in their diary.
+    ("GET", "/api/v1/products", {}, ANY_KEY),
+    ("GET", f"/api/v1/products/{HP}/validan", {}, SEES_HP_DRONE),
+    ("GET", f"/api/v1/products/{YT}/anvil", {}, SEES_YT_DRONE),
+    # Writes without a body: refused for farmers by role, else for the missing body.
+    ("POST", "/api/v1/products", {}, (401, 403, 403, 422, 422, 422)),
+    ("PUT", f"/api/v1/products/{HP}/validan", {}, (401, 403, 403, 422, 422, 422)),
+    # Jobs: the drone's cooperative and operators (test_api_diary.py: by owner).
+    ("GET", "/api/v1/jobs", THE_DAY, (401, 403, 403, 200, 200, 200)),
+    ("GET", f"/api/v1/jobs/{HP}.d-hp-a.j-none", {}, (401, 404, 404, 404, 404, 404)),
+    ("PUT", f"/api/v1/jobs/{HP}.d-hp-a.j-none", {}, (401, 422, 422, 422, 422, 422)),
 )
 
 #: (name, method, expected status per role) of the writes. Each targets a fresh field of
@@ -159,6 +176,9 @@ def _template(path: str) -> str:
         ("/api/v1/fields/dt-gone", "/api/v1/fields/{field_id}"),
         (f"/api/v1/fields/{ZONE}", "/api/v1/fields/{field_id}"),
         ("/api/v1/fields/a.b", "/api/v1/fields/{field_id}"),
+        (f"/api/v1/products/{HP}/validan", "/api/v1/products/{coop}/{product_id}"),
+        (f"/api/v1/products/{YT}/anvil", "/api/v1/products/{coop}/{product_id}"),
+        (f"/api/v1/jobs/{HP}.d-hp-a.j-none", "/api/v1/jobs/{job_id}"),
     ):
         path = path.replace(concrete, template)
     for name in ("{hp}", "{yt}", "{hired}", "{gone}"):
@@ -208,6 +228,10 @@ _UNKNOWN: Final = (
     ("/d-yt-a", "/d-none"),
     ("'d-hp-a'", "'d-none'"),
     ("'d-yt-a'", "'d-none'"),
+    ("/validan", "/p-none"),
+    ("/anvil", "/p-none"),
+    ("'validan'", "'p-none'"),
+    ("'anvil'", "'p-none'"),
 )
 
 

@@ -324,11 +324,12 @@ def test_drones_list_shows_user_names_but_no_hashes(
     assert run_cli(["drones", "list", "--coop", "htx-b", "--metadata-path", path]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [
-        *("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "MAVLINK_SPRAY", "DJI_SN")
+        *("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "MAVLINK_SPRAY", "DJI_SN"),
+        "REGISTRATION",
     ]
     assert len(lines) == 2
     assert lines[1].split()[0:3] == ["htx-b", "d2", "-"]
-    assert lines[1].split()[-3:] == ["htx-b.d2", "-", "-"]
+    assert lines[1].split()[-4:] == ["htx-b.d2", "-", "-", "-"]
     assert "$7$" not in "\n".join(lines)
 
 
@@ -351,7 +352,7 @@ def test_drones_add_stores_the_spray_rule_as_the_worker_reads_it_and_the_dji_ser
     capsys.readouterr()
     assert run_cli(["drones", "list", "--metadata-path", path]) == 0
     row = capsys.readouterr().out.splitlines()[1].split()
-    assert row[-3:] == ["rc7>1500,auto", "1ZNBK7LC00AB", "(spraying)"]
+    assert row[-4:] == ["rc7>1500,auto", "1ZNBK7LC00AB", "(spraying)", "-"]
 
 
 @pytest.mark.parametrize(
@@ -413,6 +414,26 @@ def test_drones_set_changes_and_clears_settings(
     missing = ["--coop", "htx-a", "--drone", "d9", "--metadata-path", path]
     assert run_cli(["drones", "set", *missing, "--mavlink-spray", "auto"]) == 2
     assert "no drone d9" in capsys.readouterr().err
+
+
+def test_a_drone_registration_number_is_set_at_add_or_later_and_listed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "m.db")
+    ids = ["--coop", "htx-a", "--drone", "d1", "--metadata-path", path]
+    assert run_cli(["drones", "add", *ids, "--registration", "VN-UAV-0001"]) == 0
+    assert MetadataDB(path).drones()[0].registration == "VN-UAV-0001"
+    assert run_cli(["drones", "set", *ids, "--registration", "VN-UAV-0002"]) == 0
+    assert MetadataDB(path).drones()[0].registration == "VN-UAV-0002"
+    capsys.readouterr()
+    assert run_cli(["drones", "list", "--metadata-path", path]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split()[-1] == "VN-UAV-0002"
+    assert run_cli(["drones", "set", *ids, "--registration", ""]) == 0
+    assert MetadataDB(path).drones()[0].registration is None
+    other = ["--coop", "htx-a", "--drone", "d9", "--metadata-path", path]
+    assert run_cli(["drones", "set", *other, "--registration", "X"]) == 2
+    assert run_cli(["drones", "add", *other, "--registration", "x" * 201]) == 2
+    assert [d.drone for d in MetadataDB(path).drones()] == ["d1"]
 
 
 def test_broker_acl_writes_both_files_with_the_ingest_password_from_the_environment(
