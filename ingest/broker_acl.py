@@ -476,7 +476,8 @@ def _set(
 
 
 def _print_drones(drones: Sequence[DroneRecord]) -> None:
-    rows = [("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "MAVLINK_SPRAY", "DJI_SN")]
+    head = ("COOP", "DRONE", "SWATH_M", "REGISTERED", "MQTT_USER", "MAVLINK_SPRAY", "DJI_SN")
+    rows = [(*head, "REGISTRATION")]
     rows.extend(
         (
             d.coop,
@@ -486,6 +487,7 @@ def _print_drones(drones: Sequence[DroneRecord]) -> None:
             d.mqtt_username,
             d.mavlink_spray or "-",
             "-" if d.dji_sn is None else d.dji_sn + (" (spraying)" if d.dji_spraying else ""),
+            d.registration or "-",
         )
         for d in drones
     )
