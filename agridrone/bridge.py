@@ -14,6 +14,9 @@ from typing import Any
 
 log = logging.getLogger("agridrone.bridge")
 
+#: On SIGTERM/SIGINT, how long the broker may take the last batches (the rest stays spooled).
+STOP_GRACE_S = 2.0
+
 DESCRIPTION = """\
 Reads MAVLink from --master (udpin:0.0.0.0:14550, tcp:HOST:PORT, a serial device such as
 /dev/ttyUSB0 with --baud, or a .tlog file to replay), translates it exactly as the MAVProxy
@@ -157,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
         if source.replay and not stop.is_set():
             log.info("event=bridge_replay_read messages_spooled=%d", bridge.stats.messages_spooled)
             _wait_drained(publisher, stop, args.drain_timeout, stats_line)
+        elif publisher.connected.is_set():  # stopping: a moment for the last batches
+            _wait_drained(publisher, threading.Event(), STOP_GRACE_S, stats_line)
     finally:
         publisher.stop()
         source.close()
