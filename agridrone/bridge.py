@@ -144,14 +144,7 @@ def run(args: argparse.Namespace) -> int:
         args.spray or "never",
     )
     publisher = SpoolPublisher(spool, address, client_id, args.coop, args.drone)
-    stop = threading.Event()
-
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("event=bridge_signal signal=%s", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    stop = _stop_on_signals()
     stats_line = _stats_logger(bridge, publisher, spool, args.stats_every)
 
     publisher.start()
@@ -235,3 +228,16 @@ def _wait_drained(publisher: Any, stop: threading.Event, timeout_s: float, tick:
             return
         tick()
         stop.wait(0.05)
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event SIGTERM and SIGINT set (the bridge then stops reading and spools what it has)."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("event=bridge_signal signal=%s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    return stop
