@@ -51,6 +51,11 @@ def mavproxy_topic(coop: str, drone: str, msgtype: str) -> str:
     return f"agri/mavlink/{coop}/{drone}/{msgtype}"
 
 
+def dji_serial(coop: str, drone: str) -> str:
+    """The aircraft serial a simulated DJI drone reports (register it with this serial)."""
+    return f"SIM-{coop}-{drone}"[:64]
+
+
 def dji_osd_topic(serial: str) -> str:
     """Where a DJI gateway publishes an aircraft's OSD."""
     return f"thing/product/{serial}/osd"
