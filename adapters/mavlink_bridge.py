@@ -19,11 +19,12 @@ published, so nothing that was translated is lost across a broker outage or a br
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -307,7 +308,11 @@ class SpoolPublisher:
         window: int = WINDOW,
         keepalive_s: int = 15,
         retry_max_s: float = 5.0,
+        protocol: str = "5",
     ) -> None:
+        if protocol not in ("5", "3.1.1"):
+            raise ConfigError(f"MQTT protocol {protocol!r} is not 5 or 3.1.1")
+        self.protocol = paho.MQTTv5 if protocol == "5" else paho.MQTTv311
         self.spool = spool
         self.address = address
         self.client_id = client_id
@@ -360,7 +365,7 @@ class SpoolPublisher:
         self._lost.clear()
         self._refusal = None
         client = paho.Client(
-            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=paho.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=self.protocol
         )
         if self.address.username:
             client.username_pw_set(self.address.username, self.address.password)
@@ -607,3 +612,42 @@ def run_source(
         if on_idle is not None:
             on_idle()
     bridge.finish()
+
+
+@contextlib.contextmanager
+def running_bridge(
+    drone: MavlinkDrone,
+    master: str,
+    address: BrokerAddress,
+    spool_dir: Path,
+    *,
+    client_id: str | None = None,
+    protocol: str = "5",
+) -> Iterator[Bridge]:
+    """A bridge reading a live ``master`` in a thread until the block ends (the demo's way;
+    ``agridrone mavlink-bridge`` runs the same parts in the foreground)."""
+    spool = Spool(spool_dir)
+    bridge = Bridge(drone, spool)
+    source = MavlinkSource(master)
+    publisher = SpoolPublisher(
+        spool,
+        address,
+        client_id or f"agridrone-bridge-{drone.coop}-{drone.drone}",
+        drone.coop,
+        drone.drone,
+        protocol=protocol,
+    )
+    stop = threading.Event()
+    reader = threading.Thread(
+        target=run_source, args=(bridge, source, stop), name=f"bridge-{drone.drone}", daemon=True
+    )
+    publisher.start()
+    reader.start()
+    try:
+        yield bridge
+    finally:
+        stop.set()
+        reader.join(10)
+        publisher.stop()
+        source.close()
+        spool.close()

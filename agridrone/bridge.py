@@ -71,6 +71,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--username", help="MQTT user (default AGRIDRONE_MQTT_USERNAME, COOP.DRONE)")
     p.add_argument("--password-file", type=Path, help="file holding the MQTT password")
     p.add_argument("--client-id", help="MQTT client id (default: the user name)")
+    p.add_argument("--mqtt-protocol", choices=("5", "3.1.1"), default="5", help="MQTT version")
     p.add_argument(
         "--drain-timeout",
         type=float,
@@ -143,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
         address.username or "-",
         args.spray or "never",
     )
-    publisher = SpoolPublisher(spool, address, client_id, args.coop, args.drone)
+    publisher = SpoolPublisher(
+        spool, address, client_id, args.coop, args.drone, protocol=args.mqtt_protocol
+    )
     stop = _stop_on_signals()
     stats_line = _stats_logger(bridge, publisher, spool, args.stats_every)
 
