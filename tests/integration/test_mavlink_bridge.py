@@ -8,6 +8,7 @@ anchor, reboot), independently of adapters/mavlink.py.
 
 from __future__ import annotations
 
+import csv
 import itertools
 import os
 import signal
@@ -19,9 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from pymavlink import mavutil
 
+from simulators.foreign_out import FLOW_BATTERY, SPRAY_RULE
+from simulators.geo import DEFAULT_FIELDS_PATH
 from storage.contract import TelemetryStore
 from storage.metadata import MetadataDB
 from storage.sqlite import SqliteStore
@@ -431,3 +435,82 @@ def test_mavlink_sent_over_udp_with_pymavlink_is_stored(
             db.close()
     assert bridge.proc.returncode == 0
     assert "seq_lost=" in bridge.text()
+
+
+# --- the simulator speaking MAVLink over UDP (issue 11, part 6)
+
+
+def test_the_simulators_mavlink_over_udp_through_the_bridge_stores_its_own_track(
+    mosquitto: Mosquitto, tmp_path: Path, bridges: list[BridgeProc]
+) -> None:
+    """`agridrone simulate --speaks mavlink-udp` → bridge → broker → worker: the stored
+    samples are the simulator's own track (its wire-v1 samples) to MAVLink's resolution."""
+    tag = unique_id("t")
+    doc = orjson.loads(DEFAULT_FIELDS_PATH.read_bytes())
+    for feature in doc["features"]:
+        if feature["properties"].get("coop"):
+            feature["properties"]["coop"] += f"-{tag}"
+    fields = tmp_path / "fields.geojson"
+    fields.write_bytes(orjson.dumps(doc))
+    coop, port = f"htx-hong-phong-{tag}", free_udp_port()
+    db = MetadataDB(tmp_path / "m.db")
+    with SqliteStore(tmp_path / "telemetry.db") as store:
+        worker = start_worker(mosquitto, coop, store, db)
+        try:
+            bridge = BridgeProc(
+                mosquitto.port,
+                coop,
+                "dt-01",
+                f"udpin:127.0.0.1:{port}",
+                tmp_path / "spool",
+                "--spray",
+                SPRAY_RULE,
+                "--flow-battery",
+                str(FLOW_BATTERY),
+                "--tank-l",
+                "35",
+            )
+            bridges.append(bridge)
+            wait_until(lambda: "event=bridge_start" in bridge.text(), what="bridge started")
+            time.sleep(0.5)
+            sim = subprocess.run(
+                [
+                    sys.executable, "-m", "agridrone.cli", "simulate",
+                    "--mqtt-url", mosquitto.url, "--fields", str(fields), "--coop", coop,
+                    "--drones", "1", "--flights", "1", "--rate", "2", "--speedup", "25",
+                    "--flow", "5", "--speaks", "mavlink-udp",
+                    "--mavlink-udp", f"127.0.0.1:{port}",
+                    "--write-track", str(tmp_path / "track.csv"),
+                ],
+                cwd=REPO, capture_output=True, text=True, timeout=300, check=False,
+            )  # fmt: skip
+            assert sim.returncode == 0, sim.stderr
+            with (tmp_path / "track.csv").open(newline="") as f:
+                track = list(csv.DictReader(f))
+            assert len(track) > 100
+            want = {int(r["ts"]): r for r in track}
+            wait_until(
+                lambda: stored_count(store, coop, "dt-01") >= len(want),
+                timeout=60,
+                what=f"{len(want)} samples",
+                state=lambda: stored_count(store, coop, "dt-01"),
+            )
+            stored = store.drone_samples(coop, "dt-01", 0, END_OF_TIME)
+            events = [e.type for e in store.drone_events(coop, "dt-01", 0, END_OF_TIME)]
+            bridge.kill(signal.SIGTERM)
+        finally:
+            worker.stop()
+            db.close()
+    assert [s.ts_ms for s in stored] == sorted(want)
+    for s in stored:
+        row = want[s.ts_ms]
+        assert abs(s.lat - float(row["lat"])) <= 1e-7
+        assert abs(s.lon - float(row["lon"])) <= 1e-7
+        assert s.spraying == (row["spraying"] in ("1", "true", "True"))
+        assert s.flow_lpm == pytest.approx(float(row["flow_lpm"]), abs=1e-3)
+    assert any(s.spraying for s in stored)
+    assert not all(s.spraying for s in stored)
+    assert "takeoff" in events
+    assert "landing" in events
+    assert bridge.proc.returncode == 0
+    assert "seq_lost=0 " in bridge.text()
