@@ -441,8 +441,9 @@ class SpoolPublisher:
 
     def _teardown(self, client: paho.Client) -> None:
         was = self.connected.is_set()
+        lost = self._lost.is_set()
         self.connected.clear()
-        if not self._lost.is_set():
+        if not lost:
             client.disconnect()
         client.loop_stop()
         with self._lock:
@@ -450,7 +451,9 @@ class SpoolPublisher:
             self._early.clear()
         back = self.spool.rewind()
         self.stats.resent += back
-        if was:
+        if was and self._stop.is_set() and not lost:
+            log.info("event=bridge_stopped broker=%s spooled=%d", self.where, self.spool.unacked)
+        elif was:
             self.stats.disconnects += 1
             log.warning(
                 "event=bridge_disconnected broker=%s unacked_to_resend=%d spooled=%d",
