@@ -27,6 +27,7 @@ but not committed when the process dies are sent again after restart (at least o
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import struct
@@ -49,6 +50,7 @@ SEGMENT_BYTES: Final = 4 * 1024 * 1024
 MAX_SPOOL_BYTES: Final = 1024**3
 _SUFFIX: Final = ".seg"
 _ACKED: Final = "acked"
+_LOCK: Final = "lock"
 
 
 class SpoolError(RuntimeError):
@@ -131,7 +133,8 @@ def _fsync_dir(folder: Path) -> None:
 
 class Spool:
     """A folder of spooled messages; thread-safe (the bridge appends from its reader thread
-    and takes/acks from its publisher thread). One process per folder (not locked)."""
+    and takes/acks from its publisher thread). One process per folder: a second one is
+    refused (an exclusive ``flock`` on ``lock``, released by the kernel if the holder dies)."""
 
     def __init__(
         self,
@@ -148,8 +151,16 @@ class Spool:
         self._lock = threading.Lock()
         try:
             folder.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(folder / _LOCK, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise SpoolError(f"spool folder {folder}: {exc}") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(self._lock_fd)
+            raise SpoolError(
+                f"spool folder {folder} is in use by another process (one bridge per spool)"
+            ) from None
         self._acked_below = self._read_acked()
         self._committed = self._acked_below
         self._acked_ahead: set[int] = set()
@@ -367,6 +378,9 @@ class Spool:
         self.commit()
         with self._lock:
             self._close_fd()
+            if self._lock_fd >= 0:
+                os.close(self._lock_fd)  # releases the flock
+                self._lock_fd = -1
 
     def __enter__(self) -> Spool:
         return self

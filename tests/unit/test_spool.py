@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from adapters.spool import Spool, SpoolError, SpoolFullError
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def fill(spool: Spool, n: int, start: int = 0) -> list[int]:
@@ -56,13 +60,16 @@ def test_committed_acks_survive_a_reopen_and_nothing_else_is_lost(tmp_path: Path
 
 
 def test_acks_without_commit_are_sent_again_after_a_crash(tmp_path: Path) -> None:
-    spool = Spool(tmp_path)
-    fill(spool, 3)
-    for rid, _t, _p in drain(spool):
-        spool.ack(rid)
-    # no commit, no close: the process dies here
-    again = Spool(tmp_path)
-    assert [r[0] for r in drain(again)] == [0, 1, 2]
+    crash = (
+        "import os, sys; from pathlib import Path; from adapters.spool import Spool\n"
+        "spool = Spool(Path(sys.argv[1]))\n"
+        "for i in range(3): spool.append('t', b'%d' % i)\n"
+        "for r in spool.take(10): spool.ack(r.id)\n"
+        "os._exit(0)  # dies without commit or close\n"
+    )
+    subprocess.run([sys.executable, "-c", crash, str(tmp_path)], check=True, cwd=REPO)
+    with Spool(tmp_path) as again:
+        assert [r[2] for r in drain(again)] == [b"0", b"1", b"2"]
 
 
 def test_new_records_after_a_reopen_continue_the_numbering(tmp_path: Path) -> None:
@@ -152,3 +159,14 @@ def test_an_unusable_mark_file_is_an_error_naming_it(tmp_path: Path) -> None:
     (tmp_path / "acked").write_text("banana")
     with pytest.raises(SpoolError, match="acked holds 'banana'"):
         Spool(tmp_path)
+
+
+def test_a_second_spool_on_the_same_folder_is_refused_until_the_first_closes(
+    tmp_path: Path,
+) -> None:
+    first = Spool(tmp_path)
+    with pytest.raises(SpoolError, match="in use by another process"):
+        Spool(tmp_path)
+    first.close()
+    with Spool(tmp_path) as again:
+        assert again.pending == 0
