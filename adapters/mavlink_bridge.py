@@ -220,6 +220,11 @@ class MavlinkSource:
 
         if rate < 0:
             raise ConfigError(f"replay rate {rate} is negative")
+        if master.lower().endswith((".bin", ".log", ".ulg", ".csv")):
+            raise ConfigError(
+                f"{master!r} is not a MAVLink stream (.tlog) but a flight log: import it with "
+                "`agridrone logs import` instead"
+            )
         self.master = master
         self.replay = is_log_file(master)
         self.rate = rate

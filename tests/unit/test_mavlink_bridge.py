@@ -11,7 +11,14 @@ import pytest
 
 from adapters import ConfigError, Translation
 from adapters.mavlink import MavlinkDrone
-from adapters.mavlink_bridge import Bridge, Packet, VehicleFilter, WireBatcher, is_log_file
+from adapters.mavlink_bridge import (
+    Bridge,
+    MavlinkSource,
+    Packet,
+    VehicleFilter,
+    WireBatcher,
+    is_log_file,
+)
 from adapters.spool import Spool
 from ingest.wire import decode_message
 
@@ -125,3 +132,14 @@ def test_the_bridge_spools_what_the_translator_gives_and_counts_rejections(tmp_p
     assert [r.topic for r in records] == ["agri/v1/htx/d-07/telemetry"]
     (s,) = orjson.loads(records[0].payload)["samples"]
     assert (s["ts"], s["lat"], s["speed_mps"], s["fix"]) == (T0 + 100, 21.08, 5.0, "3d")
+
+
+@pytest.mark.parametrize("name", ["flight.BIN", "log.ulg", "track.csv"])
+def test_a_flight_log_is_refused_as_a_master_naming_the_import(name: str) -> None:
+    with pytest.raises(ConfigError, match="logs import"):
+        MavlinkSource(name)
+
+
+def test_a_negative_replay_rate_is_refused() -> None:
+    with pytest.raises(ConfigError, match="rate -1"):
+        MavlinkSource("udpin:127.0.0.1:0", rate=-1)
