@@ -333,6 +333,7 @@ class SpoolPublisher:
         self._inflight: dict[int, int] = {}  # paho mid -> spool record id
         self._early: dict[int, bool] = {}  # PUBACKs that beat their mid's bookkeeping
         self._lost = threading.Event()
+        self._up = False
         self._refusal: str | None = None
         self._thread = threading.Thread(target=self._run, name="bridge-publisher", daemon=True)
 
@@ -396,6 +397,7 @@ class SpoolPublisher:
             self._teardown(client)
             return None
         self.stats.connects += 1
+        self._up = True
         resend = self.spool.unacked
         log.info(
             "event=bridge_connected broker=%s client_id=%s spooled=%d",
@@ -445,7 +447,7 @@ class SpoolPublisher:
             log.error("event=bridge_spool_commit_failed error=%r", problem)
 
     def _teardown(self, client: paho.Client) -> None:
-        was = self.connected.is_set()
+        was, self._up = self._up, False  # this connection had been made (CONNACK)
         lost = self._lost.is_set()
         self.connected.clear()
         if not lost:

@@ -357,12 +357,12 @@ def test_a_spool_filled_while_the_broker_is_down_survives_sigkill_and_drains(
 ) -> None:
     """Everything the first bridge read went to disk only; a second bridge with an idle
     UDP link (nothing new to read) delivers it all from the spool."""
-    want = expected_from(vehicle_messages(realdata("raw", TLOG_25)))
+    want = expected_from(vehicle_messages(realdata("raw", TLOG_17)))
     coop = unique_id("coop")
     spool = tmp_path / "spool"
     fresh_mosquitto.stop()
     first = BridgeProc(
-        fresh_mosquitto.port, coop, "phoenix", str(realdata("raw", TLOG_25)), spool, "--rate", "0"
+        fresh_mosquitto.port, coop, "phoenix", str(realdata("raw", TLOG_17)), spool, "--rate", "0"
     )
     bridges.append(first)
     wait_until(lambda: "event=bridge_replay_read" in first.text(), timeout=60, what="replay read")
