@@ -135,12 +135,19 @@ class BridgeProc:
     """``agridrone mavlink-bridge`` as its own process, its log in a file."""
 
     def __init__(
-        self, port: int, coop: str, drone: str, master: str, spool: Path, *extra: str
+        self,
+        port: int,
+        coop: str,
+        drone: str,
+        master: str,
+        spool: Path,
+        *extra: str,
+        password: str = SECRET,
     ) -> None:
         self.log = spool.parent / f"bridge-{unique_id('log')}.log"
         env = {
             **os.environ,
-            "AGRIDRONE_MQTT_PASSWORD": SECRET,
+            "AGRIDRONE_MQTT_PASSWORD": password,
             "AGRIDRONE_DATA_DIR": str(spool.parent),
         }
         with self.log.open("wb") as out:
@@ -514,3 +521,45 @@ def test_the_simulators_mavlink_over_udp_through_the_bridge_stores_its_own_track
     assert "landing" in events
     assert bridge.proc.returncode == 0
     assert "seq_lost=0 " in bridge.text()
+
+
+# --- the drone's own credentials on the shipped, locked-down broker
+
+
+def test_the_bridge_logs_in_as_its_drone_on_the_shipped_broker_and_a_wrong_password_spools(
+    tmp_path: Path, bridges: list[BridgeProc]
+) -> None:
+    """deploy/mosquitto.conf as shipped (no anonymous access, client id bound to the user,
+    each drone its own topics): the bridge publishes as htx-a.d1 with its password from the
+    environment; with a wrong one it is refused, keeps everything spooled, and never logs
+    either password."""
+    from tests.integration.shipped_broker import running_shipped_mosquitto
+    from tests.integration.test_shipped_broker import DRONE_A, INGEST, mqtt, write_users
+
+    tlog = str(realdata("raw", TLOG_17))
+    write_users(tmp_path / "auth")
+    with running_shipped_mosquitto(tmp_path / "auth", tmp_path / "data") as broker:
+        refused = BridgeProc(
+            broker.port, "htx-a", "d1", tlog, tmp_path / "spool", "--rate", "0",
+            "--drain-timeout", "3", password="not-the-password",
+        )  # fmt: skip
+        bridges.append(refused)
+        text = finish_ok(refused)
+        assert "event=bridge_broker_refused" in text
+        assert "not-the-password" not in text
+        assert "spool_unacked=0 " not in text.rsplit("event=bridge_done", 1)[1]
+        with mqtt(broker.port, INGEST, "agridrone-ingest") as ingest:
+            ingest.connected()
+            assert ingest.subscribe("agri/v1/htx-a/d1/telemetry") == 1
+            ok = BridgeProc(
+                broker.port, "htx-a", "d1", tlog, tmp_path / "spool", "--rate", "0",
+                password=DRONE_A[1],
+            )  # fmt: skip
+            bridges.append(ok)
+            text = finish_ok(ok)
+            assert DRONE_A[1] not in text
+            assert "user=htx-a.d1 " in text
+            payloads = ingest.drain(10_000, timeout=3)
+    # the refused run's spool and the second run's own replay: every position, some twice
+    samples = {s["ts"] for p in payloads for s in orjson.loads(p)["samples"]}
+    assert len(samples) == 772
