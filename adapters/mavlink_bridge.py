@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import socket
 import threading
 import time
 from collections import deque
@@ -51,6 +52,8 @@ log = logging.getLogger(__name__)
 WINDOW: Final = 100
 #: How often acknowledgements are made durable (the spool's ``acked`` mark).
 COMMIT_EVERY_S: Final = 0.2
+#: Receive buffer asked for a UDP link (bytes).
+UDP_RCVBUF: Final = 4 * 1024 * 1024
 #: Packets held while the vehicle is not known yet (before its first HEARTBEAT).
 HOLD_BEFORE_VEHICLE: Final = 2_000
 
@@ -236,6 +239,11 @@ class MavlinkSource:
             raise ConfigError(f"cannot open MAVLink connection {master!r}: {exc}") from exc
         self.bad_data = 0
         self._t0: tuple[float, float] | None = None  # (log time s, wall time s)
+        sock = getattr(self._conn, "port", None)
+        if isinstance(sock, socket.socket) and sock.type == socket.SOCK_DGRAM:
+            # room for bursts while the reader fsyncs a batch (the kernel caps it at rmem_max)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, UDP_RCVBUF)
 
     def read(self, timeout_s: float = 0.2) -> Packet | None:
         """The next message, or None (live: nothing within ``timeout_s``)."""
@@ -332,6 +340,7 @@ class SpoolPublisher:
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # paho mid -> spool record id
         self._early: dict[int, bool] = {}  # PUBACKs that beat their mid's bookkeeping
+        self._ignore: set[int] = set()  # mids of status messages (not spool records)
         self._lost = threading.Event()
         self._up = False
         self._refusal: str | None = None
@@ -405,8 +414,16 @@ class SpoolPublisher:
             self.client_id,
             resend,
         )
-        client.publish(self.status, b"online", qos=1, retain=True)
+        self._status(client, b"online")
         return client
+
+    def _status(self, client: paho.Client, state: bytes) -> paho.MQTTMessageInfo:
+        """Publish the retained status; its PUBACK must never count for a spool record."""
+        info = client.publish(self.status, state, qos=1, retain=True)
+        with self._lock:
+            if self._early.pop(info.mid, None) is None:
+                self._ignore.add(info.mid)
+        return info
 
     def _pump(self, client: paho.Client) -> None:
         last_commit = time.monotonic()
@@ -434,7 +451,7 @@ class SpoolPublisher:
             if not records:
                 self._stop.wait(0.02)
         if self._stop.is_set() and not self._lost.is_set():  # a clean stop says so
-            client.publish(self.status, b"offline", qos=1, retain=True).wait_for_publish(2)
+            self._status(client, b"offline").wait_for_publish(2)
         self._commit()
 
     def _commit(self) -> None:
@@ -456,6 +473,7 @@ class SpoolPublisher:
         with self._lock:
             self._inflight.clear()
             self._early.clear()
+            self._ignore.clear()
         back = self.spool.rewind()
         self.stats.resent += back
         if was and self._stop.is_set() and not lost:
@@ -490,6 +508,9 @@ class SpoolPublisher:
     ) -> None:
         ok = not reason.is_failure
         with self._lock:
+            if mid in self._ignore:  # a status message's
+                self._ignore.discard(mid)
+                return
             rid = self._inflight.pop(mid, None)
             if rid is None:
                 self._early[mid] = ok

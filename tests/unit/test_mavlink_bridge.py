@@ -3,6 +3,7 @@ become wire-v1 messages."""
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,14 @@ def test_a_flight_log_is_refused_as_a_master_naming_the_import(name: str) -> Non
 def test_a_negative_replay_rate_is_refused() -> None:
     with pytest.raises(ConfigError, match="rate -1"):
         MavlinkSource("udpin:127.0.0.1:0", rate=-1)
+
+
+def test_a_udp_link_gets_a_large_receive_buffer() -> None:
+    source = MavlinkSource("udpin:127.0.0.1:0")
+    try:
+        sock = source._conn.port
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) > 212_992 * 2 or (
+            Path("/proc/sys/net/core/rmem_max").read_text().strip() == "212992"
+        )
+    finally:
+        source.close()
