@@ -72,9 +72,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--speaks",
-        default="wire,mavlink-udp",
-        help="languages of the live fleet, assigned to the drones in turn: wire, mavlink-udp "
-        "(raw MAVLink over UDP to a built-in mavlink-bridge per drone) [wire,mavlink-udp]",
+        default="wire,wire,mavlink-udp,mavlink-udp",
+        help="languages of the live fleet, assigned to the drones in turn (drones alternate "
+        "between the two cooperatives): wire, mavlink-udp (raw MAVLink over UDP to a built-in "
+        "mavlink-bridge per drone) [wire,wire,mavlink-udp,mavlink-udp: each cooperative "
+        "gets a wire-v1 and a MAVLink drone]",
     )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(handler=run)
