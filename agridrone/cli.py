@@ -30,6 +30,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ingest.broker_acl",
     "agridrone.init",
     "agridrone.demo",
+    "agridrone.bridge",
 )
 
 #: Command name -> (module registering it, its help line), so the parser can list every
@@ -69,6 +70,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "first run: operator key, broker users and files (keeps what exists)",
     ),
     "demo": ("agridrone.demo", "run broker, ingest, API and a simulated fleet together"),
+    "mavlink-bridge": (
+        "agridrone.bridge",
+        "MAVLink (UDP, serial, .tlog) to wire v1 at QoS 1, spooled to disk",
+    ),
 }
 
 Handler = Callable[[argparse.Namespace], int]

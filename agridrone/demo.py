@@ -70,8 +70,89 @@ def register(subparsers: Any) -> None:
         default=1.0,
         help="fly this many past hours first, so flights and reports exist at once (0 = none)",
     )
+    p.add_argument(
+        "--speaks",
+        default="wire,wire,mavlink-udp,mavlink-udp",
+        help="languages of the live fleet, assigned to the drones in turn (drones alternate "
+        "between the two cooperatives): wire, mavlink-udp (raw MAVLink over UDP to a built-in "
+        "mavlink-bridge per drone) [wire,wire,mavlink-udp,mavlink-udp: each cooperative "
+        "gets a wire-v1 and a MAVLink drone]",
+    )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(handler=run)
+
+
+#: What the demo's live fleet may speak: MAVProxy JSON and DJI OSD need the ingest worker's
+#: own subscriptions to agri/mavlink/# and thing/product/+/osd (docs/integrations.md).
+DEMO_SPEAKS = ("wire", "mavlink-udp")
+
+
+def demo_speaks(text: str) -> tuple[str, ...]:
+    """``--speaks`` checked against what the demo can carry."""
+    langs = tuple(w.strip() for w in text.split(",") if w.strip())
+    bad = [w for w in langs if w not in DEMO_SPEAKS]
+    if bad or not langs:
+        raise ValueError(
+            f"--speaks {text!r}: the demo carries {', '.join(DEMO_SPEAKS)} (mavproxy and dji "
+            "drones need the ingest worker's MAVProxy/DJI subscriptions)"
+        )
+    return langs
+
+
+def free_udp_run(count: int, preferred: int = 14550) -> int:
+    """A first port of ``count`` consecutive free UDP ports on 127.0.0.1."""
+    for base in (preferred, *range(40000, 60000, 97)):
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+        return int(base)
+    raise OSError(f"no {count} consecutive free UDP ports")
+
+
+@contextlib.contextmanager
+def mavlink_bridges(
+    args: argparse.Namespace, url: str, protocol: MqttProtocol, data_dir: Path
+) -> Iterator[int]:
+    """One built-in mavlink-bridge per mavlink-udp drone of the live fleet; yields the
+    fleet's first UDP port."""
+    from adapters.mavlink import MavlinkDrone, parse_spray_rules
+    from adapters.mavlink_bridge import running_bridge
+    from simulators.fleet import assign_drones
+    from simulators.foreign_out import FLOW_BATTERY, SPRAY_RULE
+    from simulators.geo import load_fields as load_sim_fields
+    from simulators.runner import plan_speakers
+
+    specs = assign_drones(load_sim_fields(), args.drones, None, args.seed)
+    base = free_udp_run(max(1, len(specs)))
+    speakers = [s for s in plan_speakers(specs, args.speaks, base) if s.udp_port is not None]
+    address = BrokerAddress.from_url(url)
+    with contextlib.ExitStack() as stack:
+        for sp in speakers:
+            drone = MavlinkDrone(
+                sp.spec.coop,
+                sp.spec.drone,
+                spray=parse_spray_rules(SPRAY_RULE),
+                flow_battery_instance=FLOW_BATTERY,
+                tank_capacity_l=DEMO_FLIGHT.tank_capacity_l,
+            )
+            stack.enter_context(
+                running_bridge(
+                    drone,
+                    f"udpin:127.0.0.1:{sp.udp_port}",
+                    address,
+                    data_dir / "bridge-spool" / f"{sp.spec.coop}.{sp.spec.drone}",
+                    protocol=protocol,
+                )
+            )
+        yield base
 
 
 def port_or_free(preferred: int) -> int:
@@ -154,7 +235,9 @@ DEMO_FLIGHT = FlightConfig(ground_s=(3.0, 8.0), ferry_s=(20.0, 40.0))
 
 
 @contextlib.contextmanager
-def fleet(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> Iterator[None]:
+def fleet(
+    args: argparse.Namespace, url: str, protocol: MqttProtocol, udp_base_port: int
+) -> Iterator[None]:
     """The simulated fleet in a thread, flying until the demo stops."""
     stop = threading.Event()
     thread = threading.Thread(
@@ -167,6 +250,8 @@ def fleet(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> Iterato
             "seed": args.seed,
             "protocol": protocol,
             "stop": stop,
+            "speaks": args.speaks,
+            "udp_base_port": udp_base_port,
         },
         name="fleet",
         daemon=True,
@@ -230,7 +315,9 @@ def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
         f"  MQTT broker   {broker}\n"
         f"  store         SQLite {args.sqlite_path}\n"
         f"  metadata      {shown_url(args.metadata)}\n"
-        f"  fleet         {args.drones} simulated drones over Đông Triều fields\n"
+        f"  fleet         {args.drones} simulated drones over Đông Triều fields, speaking "
+        f"{' and '.join(dict.fromkeys(args.speaks))} (MAVLink through a built-in "
+        f"mavlink-bridge each)\n"
         f"  API           {api}/docs\n"
         f"  drones        {api}/api/v1/drones\n"
         f"  health        {api}/readyz\n"
@@ -280,6 +367,7 @@ def first_story(metadata: MetadataDB, keys: DemoKeys, api: str, since_ms: int) -
 def run(args: argparse.Namespace) -> int:
     """Start everything, print where to look, run until Ctrl-C or SIGTERM."""
     configure_logging(args.log_level)
+    args.speaks = demo_speaks(args.speaks)
     stop = threading.Event()
 
     def on_signal(_signum: int, _frame: FrameType | None) -> None:
@@ -305,7 +393,8 @@ def run(args: argparse.Namespace) -> int:
         backfill(args, url, protocol)
         with (
             api_server(create_app(store, metadata), port_or_free(args.api_port)) as api,
-            fleet(args, url, protocol),
+            mavlink_bridges(args, url, protocol, settings.data_dir) as udp_base,
+            fleet(args, url, protocol, udp_base),
             flight_summaries(store, metadata),
         ):
             print(banner(args, url, api, keys), flush=True)

@@ -60,9 +60,42 @@ def register(subparsers: Any) -> None:
         metavar="NAME[=VALUE]",
         help=f"inject a fault (repeatable): {', '.join(FAULT_NAMES)}",
     )
+    p.add_argument(
+        "--speaks",
+        type=_speaks,
+        default=("wire",),
+        metavar="LANGS",
+        help="what the drones speak, assigned in turn (comma-separated): wire (v1), mavproxy "
+        "(MAVLink JSON on agri/mavlink/COOP/DRONE/MSGTYPE), mavlink-udp (raw MAVLink to a "
+        "bridge's udpin port), dji (OSD on thing/product/SIM-COOP-DRONE/osd) [wire]",
+    )
+    p.add_argument(
+        "--mavlink-udp",
+        type=_host_port,
+        default=("127.0.0.1", 14550),
+        metavar="HOST:PORT",
+        help="where mavlink-udp drones send: the k-th to PORT+k [127.0.0.1:14550]",
+    )
     p.add_argument("--write-track", type=Path, help="write flown samples as CSV here")
     p.add_argument("--write-intended", type=Path, help="intended answer JSON [TRACK.intended.json]")
     p.set_defaults(handler=run)
+
+
+def _speaks(text: str) -> tuple[str, ...]:
+    from simulators.runner import SPEAKS
+
+    langs = tuple(w.strip() for w in text.split(",") if w.strip())
+    bad = [w for w in langs if w not in SPEAKS]
+    if bad or not langs:
+        raise argparse.ArgumentTypeError(f"{text!r}: choose from {', '.join(SPEAKS)}")
+    return langs
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r}: give HOST:PORT, e.g. 127.0.0.1:14550")
+    return host, int(port)
 
 
 def _speedup(text: str) -> float:
@@ -129,6 +162,9 @@ def run(args: argparse.Namespace) -> int:
             stop=stop,
             track_path=args.write_track,
             collect_intended=intended_file is not None,
+            speaks=args.speaks,
+            udp_host=args.mavlink_udp[0],
+            udp_base_port=args.mavlink_udp[1],
         )
     except (ValueError, KeyError, FieldsFileError, PublishError, OSError) as exc:
         sys.stderr.write(f"agridrone simulate: {exc}\n")

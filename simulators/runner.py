@@ -28,10 +28,78 @@ from simulators.fleet import (
     drone_jobs,
     intended_answers,
 )
+from simulators.foreign_out import (
+    MavlinkEncoder,
+    dji_osd_messages,
+    dji_serial,
+    mavproxy_messages,
+)
 from simulators.geo import FieldSet, load_fields
 from simulators.publisher import DroneLink, MqttProtocol
 from simulators.track import TrackWriter
+from simulators.udp_link import UdpLink
 from simulators.wire_out import job_messages
+
+#: What a simulated drone can speak: wire v1; MAVLink as MAVProxy's ``mqtt`` module
+#: publishes it; raw MAVLink over UDP to a bridge; DJI Cloud API OSD.
+SPEAKS: tuple[str, ...] = ("wire", "mavproxy", "mavlink-udp", "dji")
+#: The autopilot of a MAVLink drone booted this long before the simulation starts.
+BOOTED_BEFORE_MS = 600_000
+
+
+@dataclass(frozen=True, slots=True)
+class Speaker:
+    """One simulated drone and the language it speaks (``udp_port`` for mavlink-udp)."""
+
+    spec: DroneSpec
+    speaks: str
+    udp_port: int | None = None
+
+
+def plan_speakers(
+    specs: Sequence[DroneSpec], speaks: Sequence[str] = ("wire",), udp_base_port: int = 14550
+) -> list[Speaker]:
+    """Drone i speaks ``speaks[i % len(speaks)]``; the k-th mavlink-udp drone sends to
+    ``udp_base_port + k`` (one bridge per drone)."""
+    if not speaks:
+        raise ValueError("speaks: name at least one of " + ", ".join(SPEAKS))
+    for s in speaks:
+        if s not in SPEAKS:
+            raise ValueError(f"speaks {s!r}: choose from {', '.join(SPEAKS)}")
+    out: list[Speaker] = []
+    k = 0
+    for i, spec in enumerate(specs):
+        lang = speaks[i % len(speaks)]
+        port = None
+        if lang == "mavlink-udp":
+            port, k = udp_base_port + k, k + 1
+        out.append(Speaker(spec, lang, port))
+    return out
+
+
+def _job_out(
+    speaker: Speaker, job: Job, batch: int, encoder: MavlinkEncoder | None
+) -> list[OutMessage]:
+    """A job's messages in the drone's language, in release order."""
+    if speaker.speaks == "wire":
+        return job_messages(job.samples, job.events, batch)
+    if speaker.speaks == "dji":
+        serial = dji_serial(job.coop, job.drone)
+        return [
+            OutMessage(r, t, p, 1) for r, t, p in dji_osd_messages(serial, job.samples, job.events)
+        ]
+    assert encoder is not None
+    stream = encoder.job(job.samples, job.events)
+    if speaker.speaks == "mavproxy":
+        return [
+            OutMessage(r, t, p, int(t.endswith("/GLOBAL_POSITION_INT")))
+            for r, t, p in mavproxy_messages(job.coop, job.drone, stream)
+        ]
+    return [
+        OutMessage(m.release_ms, "udp", encoder.pack(m), int(m.msgtype == "GLOBAL_POSITION_INT"))
+        for m in stream
+    ]
+
 
 log = logging.getLogger(__name__)
 
@@ -79,13 +147,21 @@ def fleet_messages(
     stats: FleetStats | None = None,
     on_job: list[Job] | None = None,
     track: TrackWriter | None = None,
+    speakers: Sequence[Speaker] | None = None,
 ) -> Iterator[tuple[int, int, OutMessage]]:
     """Every drone's messages merged by release time: (release_ms, drone index, message)."""
     stats = stats if stats is not None else FleetStats()
+    langs = list(speakers) if speakers is not None else plan_speakers(specs)
 
     def stream(index: int, spec: DroneSpec) -> Iterator[tuple[int, int, int, OutMessage]]:
         rng = np.random.default_rng([seed, index, 1])
         n = 0
+        speaker = langs[index]
+        encoder = None
+        if speaker.speaks in ("mavproxy", "mavlink-udp"):
+            encoder = MavlinkEncoder(
+                start_ms - BOOTED_BEFORE_MS, tank_capacity_l=config.tank_capacity_l
+            )
         for job in drone_jobs(
             spec,
             config,
@@ -104,7 +180,7 @@ def fleet_messages(
                 track.write(job.samples)
             if on_job is not None:
                 on_job.append(job)
-            messages = job_messages(job.samples, job.events, batch)
+            messages = _job_out(speaker, job, batch, encoder)
             for m in apply_wire_faults(messages, config.faults, rng, stats.faults):
                 n += 1
                 yield m.release_ms, index, n, m
@@ -112,6 +188,14 @@ def fleet_messages(
     merged = heapq.merge(*(stream(i, s) for i, s in enumerate(specs)))
     for release, index, _n, message in merged:
         yield release, index, message
+
+
+def _open_link(
+    sp: Speaker, address: BrokerAddress, protocol: MqttProtocol, qos: int, udp_host: str
+) -> DroneLink | UdpLink:
+    if sp.udp_port is not None:
+        return UdpLink(udp_host, sp.udp_port, sp.spec.coop, sp.spec.drone)
+    return DroneLink(address, sp.spec.coop, sp.spec.drone, protocol=protocol, qos=qos)
 
 
 def run_fleet(
@@ -133,10 +217,15 @@ def run_fleet(
     stop: threading.Event | None = None,
     track_path: Path | None = None,
     collect_intended: bool = False,
+    speaks: Sequence[str] = ("wire",),
+    udp_host: str = "127.0.0.1",
+    udp_base_port: int = 14550,
 ) -> FleetStats:
     """Fly and publish a fleet until done, ``duration_s`` of simulated time, or ``stop``.
 
     Without ``duration_s`` and ``flights`` it runs until ``stop`` is set (the demo's way).
+    ``speaks`` assigns languages to the drones in turn (``plan_speakers``); mavlink-udp
+    drones send raw MAVLink to ``udp_host:udp_base_port + k`` instead of using MQTT.
     """
     if speedup <= 0:
         raise ValueError(f"speedup {speedup}: must be > 0 (use inf for as fast as possible)")
@@ -150,11 +239,12 @@ def run_fleet(
     jobs: list[Job] | None = [] if collect_intended else None
     track = TrackWriter(track_path) if track_path is not None else None
     address = BrokerAddress.from_url(mqtt_url)
-    links: list[DroneLink] = []
+    speakers = plan_speakers(specs, speaks, udp_base_port)
+    links: list[DroneLink | UdpLink] = []
     wall0 = time.monotonic()
     try:
-        for spec in specs:
-            links.append(DroneLink(address, spec.coop, spec.drone, protocol=protocol, qos=qos))
+        for sp in speakers:
+            links.append(_open_link(sp, address, protocol, qos, udp_host))
             links[-1].status("online", start)
         messages = fleet_messages(
             specs,
@@ -167,6 +257,7 @@ def run_fleet(
             stats=stats,
             on_job=jobs,
             track=track,
+            speakers=speakers,
         )
         for release, index, message in messages:
             if stop.is_set():

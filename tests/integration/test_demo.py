@@ -40,6 +40,13 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
 
         wait_until(drones_seen, timeout=60, what="drones in the API")
         assert time.monotonic() - started < 30
+
+        def drone_ids() -> set[str]:
+            answer = httpx.get(drones_url.group(1), headers=coop, timeout=5).json()
+            return {d["drone"] for d in answer}
+
+        # a mixed fleet: dt-01 speaks wire v1, dt-03 MAVLink through a built-in bridge
+        wait_until(lambda: {"dt-01", "dt-03"} <= drone_ids(), timeout=90, what="both drones")
         fields_url = drones_url.group(1).replace("/drones", "/fields")
         farmer = {"Authorization": f"Bearer {farmer_key.group(1)}"}
         listed = httpx.get(fields_url, headers=farmer, timeout=5).json()
