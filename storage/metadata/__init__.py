@@ -1,5 +1,6 @@
 """The metadata database: rejected-message log, API keys, the drone registry, fields,
-cooperatives (names, tariffs, members), flight summaries and late-data ranges.
+cooperatives (names, tariffs, members), flight summaries, late-data ranges and imported
+flight logs.
 
 One module per aggregate, each a mixin on ``Database`` with its own schema and numbered
 migrations; ``MetadataDB`` is all of them over one SQLite file (the default) or one
@@ -39,6 +40,7 @@ from storage.metadata.flights import (
     unpack_state,
 )
 from storage.metadata.leases import Lease, LeaseTable
+from storage.metadata.log_imports import LogImportRecord, LogImportTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
 
 
@@ -51,6 +53,7 @@ class MetadataDB(
     FlightTable,
     LateRangeLog,
     LeaseTable,
+    LogImportTable,
 ):
     """The metadata database: a SQLite file (one connection per thread, WAL,
     synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""
@@ -69,6 +72,7 @@ __all__ = [
     "FlightFieldState",
     "LateRange",
     "Lease",
+    "LogImportRecord",
     "MetadataConflictError",
     "MetadataDB",
     "MetadataQueryError",
