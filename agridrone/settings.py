@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     #: Retention of the rejected-message log (enforced by ``agridrone ingest``).
     rejected_retention_days: int = Field(default=30, ge=1)
     rejected_max_rows: int = Field(default=1_000_000, ge=1)
+    #: Largest flight log ``POST /api/v1/drones/{coop}/{drone}/logs`` accepts (413 past it).
+    log_upload_max_mib: int = Field(default=256, ge=1)
 
     @field_validator("data_dir")
     @classmethod
@@ -96,6 +98,7 @@ _FLAGS: dict[str, str] = {
     "broker_dir": "folder of Mosquitto's password file and ACL (passwd, acl)",
     "rejected_retention_days": "days the rejected-message log keeps a message",
     "rejected_max_rows": "most messages the rejected-message log holds (oldest deleted first)",
+    "log_upload_max_mib": "largest flight-log upload the API accepts, MiB (413 past it)",
 }
 
 

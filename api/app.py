@@ -22,7 +22,17 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.catalog import FieldCatalog
 from api.limits import RequestLimitsMiddleware
-from api.routes import coverage, drones, fields, flights, health, metrics, rejected, reports
+from api.routes import (
+    coverage,
+    drones,
+    fields,
+    flights,
+    health,
+    logs,
+    metrics,
+    rejected,
+    reports,
+)
 from fields.stored import UnusableFieldError
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
@@ -32,11 +42,16 @@ log = logging.getLogger("agridrone.api")
 
 
 def create_app(
-    store: TelemetryStore, metadata: MetadataDB, *, metrics_public: bool = False
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    *,
+    metrics_public: bool = False,
+    log_upload_max_bytes: int = logs.DEFAULT_MAX_BYTES,
 ) -> FastAPI:
     """The application over an already-open telemetry store and metadata database.
 
     ``metrics_public`` lets anyone read ``/metrics``; otherwise it needs an operator key.
+    ``log_upload_max_bytes`` is the largest flight log ``POST .../logs`` accepts (413).
     """
     app = FastAPIOffline(
         title="agridrone",
@@ -48,6 +63,7 @@ def create_app(
     app.state.metadata = metadata
     app.state.catalog = FieldCatalog(metadata)
     app.state.metrics_public = metrics_public
+    app.state.log_upload_max_bytes = log_upload_max_bytes
     measured = metrics.ApiMetrics.create()
     app.state.metrics = measured
     app.add_middleware(RequestLimitsMiddleware)
@@ -56,6 +72,7 @@ def create_app(
     measured.include(app, metrics.router)
     routers = (
         drones.router,
+        logs.router,
         fields.router,
         coverage.router,
         flights.router,
