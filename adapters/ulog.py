@@ -65,6 +65,8 @@ class UlogReader:
         from pyulog import ULog
 
         start = self._stream.tell()
+        end = self._stream.seek(0, 2)
+        self._stream.seek(start)
         try:
             ulog = ULog(
                 self._stream,
@@ -73,7 +75,6 @@ class UlogReader:
             )
         except Exception as exc:  # noqa: BLE001 - pyulog raises bare exceptions on bad files
             raise FormatError(f"the ULog file cannot be read: {exc}") from None
-        end = self._stream.seek(0, 2)
         self.state.bytes_read = end - start
         if self._progress is not None:
             self._progress(end - start)
