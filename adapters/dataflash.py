@@ -96,6 +96,8 @@ def gps_to_utc_ms(week: int, week_ms: int) -> int:
 class DataflashReader:
     """An ArduPilot DataFlash log as translations, streamed (module doc)."""
 
+    #: Bytes read from the stream at a time (the most of the file held at once, twice).
+    chunk_bytes: int = CHUNK_BYTES
     kind: Final = LogKind.DATAFLASH
 
     def __init__(
@@ -130,7 +132,7 @@ class DataflashReader:
         base = 0
         eof = False
         while not eof:
-            chunk = self._stream.read(CHUNK_BYTES)
+            chunk = self._stream.read(self.chunk_bytes)
             if chunk:
                 buf += chunk
             else:

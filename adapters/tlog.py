@@ -56,6 +56,8 @@ _GCS_SYSID: Final = 255
 class TlogReader:
     """One drone's ``.tlog`` as translations, streamed (module doc)."""
 
+    #: Bytes read from the stream at a time (the most of the file held at once, twice).
+    chunk_bytes: int = CHUNK_BYTES
     kind: Final = LogKind.TLOG
 
     def __init__(
@@ -90,7 +92,7 @@ class TlogReader:
         base = 0  # file offset of buf[0]
         eof = False
         while not eof:
-            chunk = self._stream.read(CHUNK_BYTES)
+            chunk = self._stream.read(self.chunk_bytes)
             if chunk:
                 buf += chunk
             else:
