@@ -63,7 +63,7 @@ def _timeline(
     return out, flying
 
 
-def write_tlog(  # noqa: PLR0915 - one message stream, written in one place
+def write_tlog(
     out: BinaryIO,
     *,
     start_ms: int,
@@ -71,13 +71,15 @@ def write_tlog(  # noqa: PLR0915 - one message stream, written in one place
     rate_hz: float = 10.0,
     sorties: int = 1,
     no_fix_s: float = 5.0,
-    filler: bool = True,
+    filler: int = 1,
 ) -> LogTruth:
     """A ground station's ``.tlog`` of one ArduCopter (MAVLink 2): at ``rate_hz``
-    GLOBAL_POSITION_INT, GPS_RAW_INT and (with ``filler``) eight more message types a real
+    GLOBAL_POSITION_INT, GPS_RAW_INT and ``filler`` times nine more message types a real
     stream carries (ATTITUDE, VFR_HUD, SERVO_OUTPUT_RAW, RC_CHANNELS, RAW_IMU,
-    SCALED_PRESSURE, NAV_CONTROLLER_OUTPUT, LOCAL_POSITION_NED); each second HEARTBEAT,
-    SYSTEM_TIME and SYS_STATUS. About 11 messages per position with ``filler``."""
+    SCALED_PRESSURE, NAV_CONTROLLER_OUTPUT, LOCAL_POSITION_NED, SCALED_IMU2); each second
+    HEARTBEAT,
+    SYSTEM_TIME and SYS_STATUS. About 11 messages per position with one round of filler;
+    more rounds make a bigger file with the same flight."""
     from pymavlink.dialects.v20 import ardupilotmega as mavlink
 
     mav = mavlink.MAVLink(None, srcSystem=1, srcComponent=1)
@@ -136,7 +138,7 @@ def write_tlog(  # noqa: PLR0915 - one message stream, written in one place
                 boot, lat_e7, lon_e7, 10_000 + alt_mm, alt_mm, vx, vy, 0, round(hdg * 100)
             ),
         )
-        if filler:
+        for _ in range(filler):
             put(t_ms, mav.attitude_encode(boot, 0.01, 0.02, math.radians(hdg), 0, 0, 0))
             put(t_ms, mav.vfr_hud_encode(5.0, 5.0, round(hdg), 50, 3.0, 0.0))
             put(t_ms, mav.servo_output_raw_encode(boot * 1000, 0, *([1500] * 8)))
@@ -145,6 +147,7 @@ def write_tlog(  # noqa: PLR0915 - one message stream, written in one place
             put(t_ms, mav.scaled_pressure_encode(boot, 1013.0, 0.1, 2500))
             put(t_ms, mav.nav_controller_output_encode(0, 0, round(hdg), round(hdg), 10, 0, 0, 0))
             put(t_ms, mav.local_position_ned_encode(boot, 1.0, 2.0, -3.0, 0.1, 0.2, 0.0))
+            put(t_ms, mav.scaled_imu2_encode(boot, 1, 2, 1000, 0, 0, 0, 100, 200, 300))
     return truth
 
 
