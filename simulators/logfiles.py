@@ -63,7 +63,7 @@ def _timeline(
     return out, flying
 
 
-def write_tlog(
+def write_tlog(  # noqa: PLR0915 - one message stream, written in one place
     out: BinaryIO,
     *,
     start_ms: int,
