@@ -163,7 +163,7 @@ def main() -> int:
         )
         if args.big:
             big = folder / "big.tlog"
-            made_big = synthesize(big, filler=6)
+            made_big = synthesize(big, filler=7)
             s, c, r, res = ours(big, folder)
             assert res["samples_stored"] == made_big["fixes"]
             print(
