@@ -12,7 +12,7 @@ position, ~400k messages, ~20 MB). Not timed.
   (interpreter start-up included), into a fresh SQLite telemetry store and metadata
   database: hash, detect, read, translate, validate, store, summarize the four flights.
   Peak RSS from ``wait4``.
-- **Memory:** the same import of a ~100 MB log (the same hour with five times as many
+- **Memory:** the same import of a ~100 MB log (the same hour with seven times as many
   other messages): its peak RSS beside the 20 MB log's shows memory does not follow the
   file size (``--big``; the summary of a flight holds its samples, whatever the file).
 
