@@ -156,3 +156,21 @@ def test_the_flight_watcher_alone_finds_flights_of_an_old_log(
     assert metadata.late_ranges() == []
     # A second round finds nothing new, and the import's summaries would be the same.
     assert FlightWatcher().poll(store, metadata, int(time.time() * 1000)) == []
+
+
+def test_finished_imports_are_recorded_once_on_both_metadata_stores(metadata_url: str) -> None:
+    from storage.metadata import LogImportRecord
+
+    db = MetadataDB(metadata_url)
+    try:
+        first = LogImportRecord(COOP, DRONE, "ab" * 32, "tlog", "a.tlog", 1_700_000_000_000, "{}")
+        assert db.log_import(COOP, DRONE, first.sha256) is None
+        assert db.record_log_import(first)
+        second = LogImportRecord(
+            COOP, DRONE, first.sha256, "tlog", "b.tlog", 1_800_000_000_000, "{}"
+        )
+        assert not db.record_log_import(second)  # the first record stays
+        assert db.log_import(COOP, DRONE, first.sha256) == first
+        assert db.log_import(COOP, "other", first.sha256) is None  # per drone
+    finally:
+        db.close()
