@@ -86,7 +86,9 @@ async def upload_log(  # noqa: PLR0917 -- path, key, stores, the request and opt
     import's result and ``already_imported: true`` when the same content was imported for
     this drone before (nothing is stored again).
     """
-    if not can_see_drone(principal, coop) or metadata.drone(coop, drone) is None:
+    if not can_see_drone(principal, coop):
+        raise _no_drone(coop, drone)
+    if await run_in_threadpool(metadata.drone, coop, drone) is None:
         raise _no_drone(coop, drone)
     limit: int = getattr(request.app.state, "log_upload_max_bytes", DEFAULT_MAX_BYTES)
     declared = request.headers.get("content-length")
