@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track clean
+.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track bench-logs clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench-scaled: $(BIN)/agridrone servers
 
 bench-track: $(BIN)/agridrone servers
 	$(BIN)/python -m bench.track
+
+bench-logs: $(BIN)/agridrone
+	$(BIN)/python -m bench.logs_import --big
 
 bench-registry: $(BIN)/agridrone
 	$(BIN)/python -m bench.registry

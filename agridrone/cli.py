@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "fields.cli",
     "fields.import_cli",
     "flights.cli",
+    "ingest.logs_cli",
     "api.keys_cli",
     "reports.coops_cli",
     "agridrone.products_cli",
@@ -50,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "import a cooperative's fields and no-spray zones",
     ),
     "flights": ("flights.cli", "rebuild and list stored flight summaries"),
+    "logs": ("ingest.logs_cli", "import flight logs uploaded after the flight"),
     "keys": ("api.keys_cli", "create, list and revoke API keys"),
     "coops": ("reports.coops_cli", "cooperatives: names, tariffs for usage reports, member names"),
     "products": (

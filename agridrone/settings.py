@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     mavproxy_prefix: str = "agri/mavlink/{coop}/{drone}"
     #: DJI Cloud API OSD topic filter the ingest worker subscribes to ("" takes none).
     dji_topic: str = "thing/product/+/osd"
+    #: Largest flight log ``POST /api/v1/drones/{coop}/{drone}/logs`` accepts (413 past it).
+    log_upload_max_mib: int = Field(default=256, ge=1)
 
     @field_validator("data_dir")
     @classmethod
@@ -103,6 +105,7 @@ _FLAGS: dict[str, str] = {
     "rejected_max_rows": "most messages the rejected-message log holds (oldest deleted first)",
     "mavproxy_prefix": "MAVProxy topic prefix with {coop} and {drone} ('' = no MAVProxy)",
     "dji_topic": "DJI Cloud API OSD topic filter ('' = no DJI)",
+    "log_upload_max_mib": "largest flight-log upload the API accepts, MiB (413 past it)",
 }
 
 

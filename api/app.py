@@ -30,6 +30,7 @@ from api.routes import (
     flights,
     health,
     jobs,
+    logs,
     metrics,
     products,
     rejected,
@@ -44,11 +45,16 @@ log = logging.getLogger("agridrone.api")
 
 
 def create_app(
-    store: TelemetryStore, metadata: MetadataDB, *, metrics_public: bool = False
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    *,
+    metrics_public: bool = False,
+    log_upload_max_bytes: int = logs.DEFAULT_MAX_BYTES,
 ) -> FastAPI:
     """The application over an already-open telemetry store and metadata database.
 
     ``metrics_public`` lets anyone read ``/metrics``; otherwise it needs an operator key.
+    ``log_upload_max_bytes`` is the largest flight log ``POST .../logs`` accepts (413).
     """
     app = FastAPIOffline(
         title="agridrone",
@@ -60,6 +66,7 @@ def create_app(
     app.state.metadata = metadata
     app.state.catalog = FieldCatalog(metadata)
     app.state.metrics_public = metrics_public
+    app.state.log_upload_max_bytes = log_upload_max_bytes
     measured = metrics.ApiMetrics.create()
     app.state.metrics = measured
     app.add_middleware(RequestLimitsMiddleware)
@@ -68,6 +75,7 @@ def create_app(
     measured.include(app, metrics.router)
     routers = (
         drones.router,
+        logs.router,
         fields.router,
         coverage.router,
         flights.router,

@@ -18,7 +18,7 @@ log = logging.getLogger("agridrone.api")
 def register(subparsers: Any) -> None:
     """Add the ``api`` sub-command."""
     p: argparse.ArgumentParser = subparsers.add_parser("api", help="serve the HTTP API")
-    add_settings_arguments(p, *STORE_SETTINGS)
+    add_settings_arguments(p, *STORE_SETTINGS, "log_upload_max_mib")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument(
@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
     store = open_telemetry_store(settings)
     metadata = open_metadata(settings)
     try:
-        app = create_app(store, metadata, metrics_public=settings.metrics_public)
+        app = create_app(
+            store,
+            metadata,
+            metrics_public=settings.metrics_public,
+            log_upload_max_bytes=settings.log_upload_max_mib * 1024 * 1024,
+        )
         # Parse the fields and prepare coverage before the first request asks, in a thread
         # of its own: /healthz answers meanwhile (a town's registry takes tens of seconds),
         # and a coverage request that comes first waits for the same catalog lock.

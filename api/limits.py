@@ -9,6 +9,7 @@ its recursion limit and crash the request). Accepted bodies are handed on unchan
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 import orjson
@@ -20,6 +21,9 @@ from fields.registry import json_depth
 #: Largest request body: room for a document at the field registry's limits
 #: (``fields.registry.MAX_VERTICES`` positions at about 26 bytes each, plus properties).
 MAX_BODY_BYTES: Final = 8 * 1024 * 1024
+#: Routes that read their own body as a stream and enforce their own size limit (flight-log
+#: upload, ``api.routes.logs``): the middleware hands them the request untouched.
+STREAMED_BODY: Final = re.compile(r"^/api/v1/drones/[^/]+/[^/]+/logs$")
 #: Deepest nesting of arrays and objects in a JSON body (a GeoJSON MultiPolygon
 #: FeatureCollection needs 7, so properties keep plenty of room).
 MAX_JSON_DEPTH: Final = 32
@@ -60,7 +64,9 @@ class RequestLimitsMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Read and check the body, then run the app on it (or answer the refusal)."""
-        if scope["type"] != "http":
+        if scope["type"] != "http" or (
+            scope.get("method") == "POST" and STREAMED_BODY.match(scope.get("path", ""))
+        ):
             await self.app(scope, receive, send)
             return
         headers = {k.lower(): v for k, v in scope.get("headers", [])}

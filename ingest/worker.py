@@ -325,6 +325,18 @@ class BatchWriter:
             elif decoded.samples and isinstance(store, PreEncoding):
                 decoded.encoded = store.encode_samples(decoded.samples)
 
+    def store_messages(
+        self, messages: Sequence[Received], stop: threading.Event
+    ) -> DecodedBatch | None:
+        """Decode, store and "acknowledge" messages that did not come from the inbox (an
+        uploaded flight log's samples, ingest/logimport.py) through the same validation,
+        rejected log, late-data ranges and metrics; what was stored, or None if a stop gave
+        up on a store outage."""
+        decoded = decode_batch(messages, self.admit, rows=self._rows)
+        self._pre_encode(decoded)
+        pending = _Pending(list(messages), decoded, time.perf_counter())
+        return decoded if self.store_and_ack(pending, stop) else None
+
     def store_and_ack(self, pending: _Pending, stop: threading.Event) -> bool:
         """Store one decoded batch, then acknowledge it; False if a stop gave up on an outage."""
         decoded = pending.decoded

@@ -1,6 +1,6 @@
 """The metadata database: rejected-message log, API keys, the drone registry, fields,
 cooperatives (names, tariffs, members), flight summaries, late-data ranges, products,
-spray jobs and the spray diary.
+spray jobs, the spray diary and imported flight logs.
 
 One module per aggregate, each a mixin on ``Database`` with its own schema and numbered
 migrations; ``MetadataDB`` is all of them over one SQLite file (the default) or one
@@ -43,6 +43,7 @@ from storage.metadata.flights import (
 )
 from storage.metadata.jobs import JobRecord, JobTable, job_key
 from storage.metadata.leases import Lease, LeaseTable
+from storage.metadata.log_imports import LogImportRecord, LogImportTable
 from storage.metadata.products import ProductRecord, ProductTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
 
@@ -59,6 +60,7 @@ class MetadataDB(
     ProductTable,
     JobTable,
     DiaryTable,
+    LogImportTable,
 ):
     """The metadata database: a SQLite file (one connection per thread, WAL,
     synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""
@@ -80,6 +82,7 @@ __all__ = [
     "JobRecord",
     "LateRange",
     "Lease",
+    "LogImportRecord",
     "MetadataConflictError",
     "MetadataDB",
     "MetadataQueryError",

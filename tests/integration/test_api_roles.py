@@ -21,6 +21,7 @@ import pytest
 
 from fields.registry import parse_fields
 from fields.stored import to_stored
+from storage.drones import DroneRecord
 from tests.integration.api_world import HP, THE_DAY, YT, World
 
 pytestmark = pytest.mark.integration
@@ -109,6 +110,10 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/api/v1/jobs", THE_DAY, (401, 403, 403, 200, 200, 200)),
     ("GET", f"/api/v1/jobs/{HP}.d-hp-a.j-none", {}, (401, 404, 404, 404, 404, 404)),
     ("PUT", f"/api/v1/jobs/{HP}.d-hp-a.j-none", {}, (401, 422, 422, 422, 422, 422)),
+    # Flight-log upload (an empty body: 415 for who may upload, nothing stored; the drones
+    # are registered by the ``flights`` fixture). tests/integration/test_api_logs.py imports.
+    ("POST", f"{HP_DRONE}/logs", {}, (401, 404, 404, 415, 404, 415)),
+    ("POST", f"{YT_DRONE}/logs", {}, (401, 404, 404, 404, 415, 415)),
 )
 
 #: (name, method, expected status per role) of the writes. Each targets a fresh field of
@@ -142,7 +147,11 @@ def _square(field_id: str, coop: str, owner: str, name: str = "Thửa thử") ->
 
 @pytest.fixture(scope="module")
 def flights(world: World) -> dict[str, str]:
-    """The ids of the flights the matrix names."""
+    """The ids of the flights the matrix names (and the world's two drones registered, so
+    that their owners may upload flight logs)."""
+    for coop, drone in ((HP, "d-hp-a"), (YT, "d-yt-a")):
+        if world.metadata.drone(coop, drone) is None:
+            world.metadata.add_drone(DroneRecord(coop, drone, None, 0, "$7$not-a-real-hash"))
 
     def first(field_id: str, coop: str) -> str:
         body = httpx.get(
@@ -244,26 +253,31 @@ def _unknown(text: str, flight_ids: dict[str, str]) -> str:
 
 
 @pytest.mark.parametrize(
-    ("path", "query", "role"),
+    ("method", "path", "query", "role"),
     [
-        pytest.param(p, q, role, id=f"{p} {q.get('coop', '')} as {role}")
-        for _, p, q, statuses in READS
+        pytest.param(m, p, q, role, id=f"{m} {p} {q.get('coop', '')} as {role}")
+        for m, p, q, statuses in READS
         for role, status in zip(ROLES, statuses, strict=True)
         if status == 404 and "gone" not in p
     ],
 )
-def test_what_a_key_may_not_see_answers_like_what_does_not_exist(
-    world: World, flights: dict[str, str], path: str, query: dict[str, str], role: str
+def test_what_a_key_may_not_see_answers_like_what_does_not_exist(  # noqa: PLR0917 -- a case
+    world: World,
+    flights: dict[str, str],
+    method: str,
+    path: str,
+    query: dict[str, str],
+    role: str,
 ) -> None:
     """The same request naming things that do not exist gets the same answer, word for word
     once the names are swapped (a coop= of a cooperative that was never set up is 404 too)."""
     for name, flight_id in flights.items():
         path = path.replace("{" + name + "}", flight_id)
     headers = world.headers[role]
-    hidden = httpx.get(world.url + path, params=query, headers=headers, timeout=30)
+    hidden = httpx.request(method, world.url + path, params=query, headers=headers, timeout=30)
     twin_query = {**query, "coop": "htx-none"} if "coop" in query else query
-    missing = httpx.get(
-        world.url + _unknown(path, flights), params=twin_query, headers=headers, timeout=30
+    missing = httpx.request(
+        method, world.url + _unknown(path, flights), params=twin_query, headers=headers, timeout=30
     )
     assert hidden.status_code == missing.status_code == 404
     swapped = _unknown(hidden.json()["detail"], flights)
