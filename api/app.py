@@ -20,9 +20,20 @@ from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import web
 from api.catalog import FieldCatalog
 from api.limits import RequestLimitsMiddleware
-from api.routes import coverage, drones, fields, flights, health, metrics, rejected, reports
+from api.routes import (
+    coverage,
+    drones,
+    fields,
+    flights,
+    health,
+    metrics,
+    rejected,
+    reports,
+    session,
+)
 from fields.stored import UnusableFieldError
 from storage.contract import StoreUnavailableError, TelemetryStore
 from storage.metadata import MetadataDB
@@ -32,11 +43,16 @@ log = logging.getLogger("agridrone.api")
 
 
 def create_app(
-    store: TelemetryStore, metadata: MetadataDB, *, metrics_public: bool = False
+    store: TelemetryStore,
+    metadata: MetadataDB,
+    *,
+    metrics_public: bool = False,
+    tile_url: str | None = None,
 ) -> FastAPI:
     """The application over an already-open telemetry store and metadata database.
 
     ``metrics_public`` lets anyone read ``/metrics``; otherwise it needs an operator key.
+    The web app (``web``) is served at ``/``; ``tile_url`` is its optional map tile URL.
     """
     app = FastAPIOffline(
         title="agridrone",
@@ -61,9 +77,11 @@ def create_app(
         flights.router,
         rejected.router,
         reports.router,
+        session.router,
     )
     for router in routers:
         measured.include(app, router, prefix="/api/v1")
+    web.install(app, tile_url=tile_url)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)

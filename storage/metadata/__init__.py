@@ -1,5 +1,6 @@
 """The metadata database: rejected-message log, API keys, the drone registry, fields,
-cooperatives (names, tariffs, members), flight summaries and late-data ranges.
+cooperatives (names, tariffs, members), flight summaries, late-data ranges, login links
+and browser sessions.
 
 One module per aggregate, each a mixin on ``Database`` with its own schema and numbered
 migrations; ``MetadataDB`` is all of them over one SQLite file (the default) or one
@@ -40,6 +41,7 @@ from storage.metadata.flights import (
 )
 from storage.metadata.leases import Lease, LeaseTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
+from storage.metadata.sessions import SessionTable
 
 
 class MetadataDB(
@@ -51,6 +53,7 @@ class MetadataDB(
     FlightTable,
     LateRangeLog,
     LeaseTable,
+    SessionTable,
 ):
     """The metadata database: a SQLite file (one connection per thread, WAL,
     synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""

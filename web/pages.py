@@ -1,0 +1,323 @@
+"""Sign-in (login link, pasted key), sign-out, the language switch and the page shells.
+
+Pages are small HTML shells in the user's language with the message catalogue embedded;
+``static/app.js`` fills them from ``/api/v1`` with the session cookie. A page asked for
+without a live session sends the browser to ``/login``. Problems (a wrong, expired or used
+link, a wrong key, a forged form) answer a page in the user's language saying what to do.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+from typing import Annotated, Final
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import Path as PathParam
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.staticfiles import StaticFiles
+
+from api.deps import MetadataDep
+from api.sessions import (
+    SESSION_COOKIE,
+    clear_session_cookie,
+    csrf_ok,
+    live_session,
+    now_ms,
+    same_origin,
+    set_session_cookie,
+    start_session,
+)
+from storage.keys import key_matches, parse_key_id
+from storage.logins import hash_token, is_token
+from storage.metadata import MetadataDB
+from web.i18n import LANG_COOKIE, LANGS, Lang, catalogue, pick_lang
+
+log = logging.getLogger("agridrone.web")
+
+STATIC_DIR: Final = Path(__file__).parent / "static"
+#: The longest sign-in form body read (a key is 58 characters).
+MAX_FORM_BYTES: Final = 4096
+#: The field ids the pages accept (those of the API).
+_FIELD_ID: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+router = APIRouter(include_in_schema=False)
+
+
+def install(app: FastAPI, *, tile_url: str | None = None) -> None:
+    """Add the web pages and their static files (gzip-compressed) to ``app``.
+
+    ``tile_url``: an optional map tile URL template (``https://.../{z}/{x}/{y}.png``) for
+    deployments with internet; without it fields are drawn on a plain background.
+    """
+    app.state.web_tile_url = tile_url or ""
+    app.include_router(router)
+    app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512))
+
+
+def lang_of(request: Request) -> Lang:
+    """The user's language: the remembered choice, Vietnamese by default."""
+    return pick_lang(request.cookies.get(LANG_COOKIE))
+
+
+def _e(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+def page(
+    request: Request,
+    title_key: str,
+    body: str,
+    *,
+    status: int = 200,
+    page_name: str = "message",
+    csrf: str = "",
+    data: dict[str, str] | None = None,
+    signed_in: bool = False,
+    map_assets: bool = False,
+    head: str = "",
+    back: str | None = None,
+) -> HTMLResponse:
+    """A whole HTML page in the user's language around ``body`` (already escaped HTML)."""
+    lang = lang_of(request)
+    m = catalogue(lang)
+    other = m["lang_other_code"]
+    here = back or request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    attrs = "".join(f' data-{_e(k)}="{_e(v)}"' for k, v in (data or {}).items())
+    sign_out = (
+        f'<form method="post" action="/logout" class="signout">'
+        f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
+        f'<button type="submit">{_e(m["sign_out"])}</button></form>'
+        if signed_in
+        else ""
+    )
+    css = '<link rel="stylesheet" href="/static/app.css">'
+    scripts = '<script src="/static/app.js" defer></script>'
+    if map_assets:
+        css = '<link rel="stylesheet" href="/static/vendor/leaflet/leaflet.css">' + css
+        scripts = '<script src="/static/vendor/leaflet/leaflet.js" defer></script>' + scripts
+    messages = json.dumps(m, ensure_ascii=False).replace("<", "\\u003c")
+    doc = f"""<!doctype html>
+<html lang="{lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="csrf-token" content="{_e(csrf)}">
+<title>{_e(m[title_key])} · agridrone</title>
+{css}{head}
+</head>
+<body data-page="{_e(page_name)}"{attrs}>
+<header class="top">
+<a class="brand" href="/">agridrone</a>
+<nav>
+<a class="lang" href="/lang/{other}?next={_e(quote(here, safe="/"))}" hreflang="{other}"
+ lang="{other}">{_e(m["lang_other"])}</a>
+{sign_out}
+</nav>
+</header>
+<main id="main">
+{body}
+</main>
+<script id="messages" type="application/json">{messages}</script>
+{scripts}
+</body>
+</html>
+"""
+    return HTMLResponse(
+        doc,
+        status_code=status,
+        headers={"Cache-Control": "no-store", "Content-Language": lang},
+    )
+
+
+def _sign_in_form(request: Request, *, problem: str = "", status: int = 200) -> HTMLResponse:
+    m = catalogue(lang_of(request))
+    alert = f'<p class="alert" role="alert">{_e(problem)}</p>' if problem else ""
+    body = f"""<h1>{_e(m["sign_in_title"])}</h1>
+{alert}<p>{_e(m["sign_in_intro"])}</p>
+<form method="post" action="/login" class="signin">
+<label for="key">{_e(m["key_label"])}</label>
+<input id="key" name="key" type="password" autocomplete="current-password" required
+ maxlength="200" spellcheck="false" autocapitalize="off">
+<button type="submit">{_e(m["sign_in"])}</button>
+</form>"""
+    return page(request, "sign_in_title", body, status=status, page_name="login")
+
+
+def _session_of(request: Request, metadata: MetadataDB) -> tuple[str, str] | None:
+    """(csrf token, role) of the request's live session, or ``None``."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    found = live_session(metadata, cookie, now_ms())
+    if found is None:
+        return None
+    return found[0].csrf, found[1].role
+
+
+def _to_login() -> RedirectResponse:
+    return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/login")
+def sign_in_page(request: Request) -> HTMLResponse:
+    """The sign-in form (paste a key)."""
+    return _sign_in_form(request)
+
+
+@router.post("/login")
+async def sign_in_with_key(request: Request, metadata: MetadataDep) -> Response:
+    """Sign in with a pasted key: a session cookie and back to ``/``; the form again with
+    the reason otherwise (same answer for a malformed, unknown or revoked key)."""
+    m = catalogue(lang_of(request))
+    if not same_origin(request):
+        return page(request, "forbidden_title", f"<p>{_e(m['forbidden'])}</p>", status=403)
+    raw = await request.body()
+    fields = parse_qs(raw[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+    key = (fields.get("key") or [""])[0].strip()
+    key_id = parse_key_id(key)
+    record = metadata.api_key(key_id) if key_id else None
+    if record is None or record.revoked or not key_matches(key, record):
+        log.info("web_sign_in_refused key_id=%s", key_id or "-")
+        return _sign_in_form(request, problem=m["key_wrong"], status=401)
+    token, _ = start_session(metadata, record, now_ms())
+    log.info("web_sign_in key_id=%s via=key", record.key_id)
+    response = RedirectResponse("/", status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@router.get("/login/{token}")
+def sign_in_with_link(token: str, request: Request, metadata: MetadataDep) -> HTMLResponse:
+    """Open a one-time login link: a session cookie, then on to ``/``.
+
+    The answer is a page that moves on to ``/`` itself (``<meta http-equiv=refresh>``)
+    rather than a 303: a link opened from another site (a webmail, a chat's web page) is a
+    cross-site navigation, and a browser sends no ``SameSite=Strict`` cookie along a redirect
+    chain that started cross-site, so ``/`` would not see the new session; a navigation
+    started by this page is same-site."""
+    m = catalogue(lang_of(request))
+    now = now_ms()
+    key_id = metadata.use_login_link(hash_token(token), now) if is_token(token) else None
+    record = metadata.api_key(key_id) if key_id else None
+    if record is None or record.revoked:
+        log.info("web_login_link_refused")
+        body = f"""<h1>{_e(m["link_bad_title"])}</h1>
+<p class="alert" role="alert">{_e(m["link_bad"])}</p>
+<p><a class="button" href="/login">{_e(m["sign_in"])}</a></p>"""
+        return page(request, "link_bad_title", body, status=400, back="/login")
+    session, _ = start_session(metadata, record, now)
+    log.info("web_sign_in key_id=%s via=link", record.key_id)
+    body = f"""<h1>{_e(m["sign_in"])}</h1>
+<p>{_e(m["link_ok"])}</p>
+<p><a class="button" href="/">{_e(m["continue"])}</a></p>"""
+    response = page(
+        request,
+        "sign_in",
+        body,
+        head='<meta http-equiv="refresh" content="0;url=/">',
+        back="/",
+    )
+    response.headers["Referrer-Policy"] = "no-referrer"
+    set_session_cookie(request, response, session)
+    return response
+
+
+@router.post("/logout")
+async def sign_out(request: Request, metadata: MetadataDep) -> Response:
+    """End the session on the server (its cookie no longer works anywhere), then the
+    sign-in page. Needs the session's CSRF token (the form's ``csrf`` field)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = live_session(metadata, cookie, now_ms()) if cookie else None
+    if found is not None and cookie:
+        raw = await request.body()
+        fields = parse_qs(raw[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+        given = (fields.get("csrf") or [""])[0] or request.headers.get("x-csrf-token")
+        if not csrf_ok(request, found[0], given):
+            m = catalogue(lang_of(request))
+            return page(request, "forbidden_title", f"<p>{_e(m['forbidden'])}</p>", status=403)
+        metadata.end_session(hash_token(cookie), now_ms())
+        log.info("web_sign_out key_id=%s", found[1].key_id)
+    response = _to_login()
+    clear_session_cookie(request, response)
+    return response
+
+
+@router.get("/lang/{lang}")
+def switch_language(
+    lang: str, next_: Annotated[str, Query(alias="next", max_length=2000)] = "/"
+) -> Response:
+    """Remember the chosen language (a cookie, a year) and go back to the page."""
+    target = next_
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        target = "/"
+    response = RedirectResponse(target, status_code=303)
+    if lang in LANGS:
+        response.set_cookie(
+            LANG_COOKIE, lang, max_age=365 * 86_400, path="/", samesite="lax", httponly=False
+        )
+    return response
+
+
+@router.get("/")
+def my_fields(request: Request, metadata: MetadataDep) -> Response:
+    """ "Ruộng của tôi": the fields the key may see, each with its last spraying."""
+    session = _session_of(request, metadata)
+    if session is None:
+        return _to_login()
+    csrf, role = session
+    m = catalogue(lang_of(request))
+    body = f"""<h1>{_e(m["my_fields"])}</h1>
+<p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
+<ul id="fields" class="fields"></ul>"""
+    return page(
+        request,
+        "my_fields",
+        body,
+        page_name="fields",
+        csrf=csrf,
+        data={"role": role},
+        signed_in=True,
+    )
+
+
+@router.get("/fields/{field_id}")
+def field_page(
+    field_id: Annotated[str, PathParam(pattern=_FIELD_ID)],
+    request: Request,
+    metadata: MetadataDep,
+) -> Response:
+    """One field: its coverage map with a legend and the flights that sprayed it."""
+    session = _session_of(request, metadata)
+    if session is None:
+        return _to_login()
+    csrf, role = session
+    m = catalogue(lang_of(request))
+    tile_url = str(getattr(request.app.state, "web_tile_url", ""))
+    body = f"""<p><a href="/">{_e(m["back_to_fields"])}</a></p>
+<h1 id="title">{_e(m["fields"])} {_e(field_id)}</h1>
+<p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
+<form id="range" class="range">
+<label>{_e(m["from"])} <input type="date" name="from" id="from"></label>
+<label>{_e(m["to"])} <input type="date" name="to" id="to"></label>
+<button type="submit">{_e(m["show"])}</button>
+</form>
+<div id="map" class="map" role="img" aria-label="{_e(m["legend"])}"></div>
+<section aria-labelledby="legend-title"><h2 id="legend-title">{_e(m["legend"])}</h2>
+<ul id="legend" class="legend"></ul></section>
+<section aria-labelledby="flights-title"><h2 id="flights-title">{_e(m["flights"])}</h2>
+<div id="flights"></div></section>"""
+    return page(
+        request,
+        "fields",
+        body,
+        page_name="field",
+        csrf=csrf,
+        data={"role": role, "field": field_id, "tiles": tile_url},
+        signed_in=True,
+        map_assets=True,
+    )
