@@ -45,6 +45,13 @@ MAX_FORM_BYTES: Final = 4096
 #: The field ids the pages accept (those of the API).
 _FIELD_ID: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
 
+#: The date inputs: dd/mm/yyyy typed on a numeric keypad in every language (a browser's own
+#: date input follows the phone's locale, which may not be the page's).
+_DAY_INPUT: Final = (
+    'type="text" inputmode="numeric" autocomplete="off" placeholder="dd/mm/yyyy"'
+    ' pattern="[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}" maxlength="10" required'
+)
+
 router = APIRouter(include_in_schema=False)
 
 
@@ -107,6 +114,7 @@ def page(
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{_e(csrf)}">
+<link rel="icon" href="data:,">
 <title>{_e(m[title_key])} · agridrone</title>
 {css}{head}
 </head>
@@ -302,14 +310,16 @@ def field_page(
 <h1 id="title">{_e(m["fields"])} {_e(field_id)}</h1>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <form id="range" class="range">
-<label>{_e(m["from"])} <input type="date" name="from" id="from"></label>
-<label>{_e(m["to"])} <input type="date" name="to" id="to"></label>
+<label>{_e(m["from"])} <input name="from" id="from" {_DAY_INPUT}></label>
+<label>{_e(m["to"])} <input name="to" id="to" {_DAY_INPUT}></label>
 <button type="submit">{_e(m["show"])}</button>
 </form>
 <div id="map" class="map" role="img" aria-label="{_e(m["legend"])}"></div>
-<section aria-labelledby="legend-title"><h2 id="legend-title">{_e(m["legend"])}</h2>
+<section id="legend-box" aria-labelledby="legend-title">
+<h2 id="legend-title">{_e(m["legend"])}</h2>
 <ul id="legend" class="legend"></ul></section>
-<section aria-labelledby="flights-title"><h2 id="flights-title">{_e(m["flights"])}</h2>
+<section id="flights-box" aria-labelledby="flights-title">
+<h2 id="flights-title">{_e(m["flights"])}</h2>
 <div id="flights"></div></section>"""
     return page(
         request,

@@ -1,0 +1,422 @@
+/* agridrone web app: fills the server's page shells from /api/v1 with the session cookie.
+ * Every text comes from the page's message catalogue (web/messages/<lang>.json); numbers
+ * and dates follow the page's language (vi: decimal comma, dd/mm/yyyy). No request leaves
+ * this origin. */
+(function () {
+  "use strict";
+
+  var M = JSON.parse(document.getElementById("messages").textContent);
+  var LANG = document.documentElement.lang;
+  var LOCALE = LANG === "vi" ? "vi-VN" : "en-GB";
+  var TZ = "Asia/Ho_Chi_Minh";
+  /* A field's last spraying is flagged when more than this share of the field was missed,
+   * or sprayed outside it (docs/web.md). */
+  var GAP_WARN_PCT = 5;
+  var OFF_TARGET_WARN_PCT = 2;
+  /* How far back the list looks for a field's last spraying: the API's longest window
+   * (366 days) at a time, three times. */
+  var LOOKBACK_WINDOWS = 3;
+  var KINDS = ["covered", "overlap", "missed", "off_target", "no_spray"];
+  var M2_PER_HA = 10000;
+  var M2_PER_SAO = 360;
+
+  function t(key, vars) {
+    var s = M[key] || key;
+    Object.keys(vars || {}).forEach(function (k) {
+      s = s.replace("{" + k + "}", vars[k]);
+    });
+    return s;
+  }
+
+  function num(x, digits) {
+    return new Intl.NumberFormat(LOCALE, {
+      minimumFractionDigits: digits,
+      maximumFractionDigits: digits,
+    }).format(x);
+  }
+
+  /* "2025-11-28T08:01:02+07:00" or "2025-11-28" -> "28/11/2025" (the API's local day). */
+  function showDay(iso) {
+    var m = /^(\d{4})-(\d{2})-(\d{2})/.exec(iso || "");
+    return m ? m[3] + "/" + m[2] + "/" + m[1] : "";
+  }
+
+  /* "28/11/2025" -> "2025-11-28", or null when it is no date. */
+  function parseDay(text) {
+    var m = /^\s*(\d{1,2})\/(\d{1,2})\/(\d{4})\s*$/.exec(text || "");
+    if (!m) return null;
+    var iso = m[3] + "-" + ("0" + m[2]).slice(-2) + "-" + ("0" + m[1]).slice(-2);
+    var d = new Date(iso + "T00:00:00Z");
+    return isNaN(d.getTime()) || d.toISOString().slice(0, 10) !== iso ? null : iso;
+  }
+
+  function today() {
+    return new Intl.DateTimeFormat("en-CA", {
+      timeZone: TZ,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+    }).format(new Date());
+  }
+
+  function addDays(isoDay, n) {
+    var d = new Date(isoDay + "T00:00:00Z");
+    d.setUTCDate(d.getUTCDate() + n);
+    return d.toISOString().slice(0, 10);
+  }
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) {
+      if (k === "text") node.textContent = attrs[k];
+      else node.setAttribute(k, attrs[k]);
+    });
+    (children || []).forEach(function (c) {
+      if (c) node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  function setStatus(text, isError) {
+    var status = document.getElementById("status");
+    if (!status) return;
+    status.textContent = text;
+    status.hidden = !text;
+    status.className = isError ? "status alert" : "status";
+    if (isError) status.setAttribute("role", "alert");
+  }
+
+  function api(path) {
+    return fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(
+      function (r) {
+        if (r.status === 401) {
+          setStatus(t("session_ended"), true);
+          window.location.assign("/login");
+          throw new Error("401");
+        }
+        if (!r.ok) {
+          var e = new Error(String(r.status));
+          e.status = r.status;
+          throw e;
+        }
+        return r.json();
+      }
+    );
+  }
+
+  function q(params) {
+    return Object.keys(params)
+      .map(function (k) {
+        return encodeURIComponent(k) + "=" + encodeURIComponent(params[k]);
+      })
+      .join("&");
+  }
+
+  /* The local day (yyyy-mm-dd) of the field's last flight, or null. */
+  function lastFlightDay(fieldId) {
+    var to = addDays(today(), 1);
+    function look(i) {
+      if (i >= LOOKBACK_WINDOWS) return Promise.resolve(null);
+      var from = addDays(to, -366);
+      var params = { field: fieldId, from: from, to: to, limit: 5000 };
+      return api("/api/v1/flights?" + q(params)).then(function (body) {
+        var flights = body.flights || [];
+        if (flights.length) return flights[flights.length - 1].start.slice(0, 10);
+        to = from;
+        return look(i + 1);
+      });
+    }
+    return look(0);
+  }
+
+  function coverageOf(fieldId, from, to, format) {
+    var params = { from: from, to: to };
+    if (format) params.format = format;
+    return api("/api/v1/fields/" + encodeURIComponent(fieldId) + "/coverage?" + q(params));
+  }
+
+  function cropName(crop) {
+    if (!crop) return "—";
+    return M["crop_" + crop] || crop;
+  }
+
+  function areaText(ha, sao) {
+    return num(ha, 2) + " " + t("ha") + " · " + num(sao, 1) + " " + t("sao");
+  }
+
+  function warnings(c) {
+    var out = [];
+    if (!c || !c.field_ha) return out;
+    var gaps = (100 * c.missed_ha) / c.field_ha;
+    var off = (100 * c.off_target_ha) / c.field_ha;
+    if (gaps > GAP_WARN_PCT) out.push(t("warn_gaps", { pct: num(gaps, 1) }));
+    if (off > OFF_TARGET_WARN_PCT) out.push(t("warn_off_target", { pct: num(off, 1) }));
+    return out;
+  }
+
+  /* Run ``work`` over ``items``, at most ``n`` at a time. */
+  function pool(items, n, work) {
+    var i = 0;
+    function next() {
+      if (i >= items.length) return Promise.resolve();
+      var item = items[i++];
+      return work(item).then(next, next);
+    }
+    var runners = [];
+    for (var k = 0; k < Math.min(n, items.length); k++) runners.push(next());
+    return Promise.all(runners);
+  }
+
+  /* --- "Ruộng của tôi" ---------------------------------------------------------------- */
+
+  function fieldsPage() {
+    var list = document.getElementById("fields");
+    api("/api/v1/fields?limit=500")
+      .then(function (all) {
+        var fields = all.filter(function (f) {
+          return f.kind === "field";
+        });
+        setStatus(fields.length ? "" : t("no_fields"));
+        var cards = fields.map(function (f) {
+          var last = el("dd", { class: "last", text: t("loading") });
+          var card = el("li", { class: "field-card", "data-field": f.id }, [
+            el("h2", {}, [el("a", { href: "/fields/" + encodeURIComponent(f.id), text: f.name || f.id })]),
+            el("dl", {}, [
+              el("div", {}, [el("dt", { text: t("crop") }), el("dd", { class: "crop", text: cropName(f.crop) })]),
+              el("div", {}, [
+                el("dt", { text: t("area") }),
+                el("dd", { class: "area", text: areaText(f.area_ha, f.area_sao) }),
+              ]),
+              el("div", {}, [el("dt", { text: t("last_spraying") }), last]),
+            ]),
+          ]);
+          list.appendChild(card);
+          return { field: f, card: card, last: last };
+        });
+        return pool(cards, 4, function (c) {
+          return lastFlightDay(c.field.id)
+            .then(function (day) {
+              if (!day) {
+                c.last.textContent = t("never_sprayed");
+                return null;
+              }
+              return coverageOf(c.field.id, day, addDays(day, 1)).then(function (cov) {
+                var k = cov.coverage;
+                c.last.textContent = "";
+                c.last.appendChild(el("span", { class: "date", text: showDay(day) }));
+                c.last.appendChild(document.createTextNode(" · " + t("coverage") + " "));
+                c.last.appendChild(el("span", { class: "coverage-pct", text: num(k.coverage_pct, 1) + " %" }));
+                var warns = warnings(k);
+                warns.forEach(function (w) {
+                  c.card.appendChild(el("p", { class: "warn", role: "note", text: "⚠ " + w }));
+                });
+                if (!warns.length) c.card.appendChild(el("p", { class: "ok", text: "✓ " + t("ok_spraying") }));
+                return null;
+              });
+            })
+            .catch(function (e) {
+              c.last.textContent = t("error_load", { status: e.status || "?" });
+            });
+        });
+      })
+      .catch(function (e) {
+        if (e.message !== "401") setStatus(t("error_load", { status: e.status || "?" }), true);
+      });
+  }
+
+  /* --- one field ------------------------------------------------------------------------ */
+
+  /* Area in m² of a GeoJSON polygon's rings (lon/lat) on a local plane: exact enough for
+   * a strip of a field (the API's own areas are exact). */
+  function ringArea(ring, lat0) {
+    var R = 6371008.8;
+    var kx = (Math.PI / 180) * R * Math.cos((lat0 * Math.PI) / 180);
+    var ky = (Math.PI / 180) * R;
+    var s = 0;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      s += ring[j][0] * kx * (ring[i][1] * ky) - ring[i][0] * kx * (ring[j][1] * ky);
+    }
+    return Math.abs(s / 2);
+  }
+
+  function polygonArea(rings) {
+    var lat0 = rings[0][0][1];
+    var a = ringArea(rings[0], lat0);
+    for (var i = 1; i < rings.length; i++) a -= ringArea(rings[i], lat0);
+    return a;
+  }
+
+  /* A MultiPolygon feature as one feature per polygon (each missed strip on its own). */
+  function parts(feature) {
+    var g = feature.geometry;
+    var polys = g.type === "MultiPolygon" ? g.coordinates : [g.coordinates];
+    return polys.map(function (p) {
+      return {
+        type: "Feature",
+        properties: { kind: feature.properties.kind, area_m2: polygonArea(p) },
+        geometry: { type: "Polygon", coordinates: p },
+      };
+    });
+  }
+
+  function fieldPage() {
+    var body = document.body;
+    var fieldId = body.getAttribute("data-field");
+    var tiles = body.getAttribute("data-tiles");
+    var params = new URLSearchParams(window.location.search);
+    var fromInput = document.getElementById("from");
+    var toInput = document.getElementById("to");
+    var mapBox = document.getElementById("map");
+
+    api("/api/v1/fields/" + encodeURIComponent(fieldId))
+      .then(function (feature) {
+        var p = feature.properties;
+        document.getElementById("title").textContent = p.name || p.id;
+        document.title = (p.name || p.id) + " · agridrone";
+        var from = params.get("from");
+        var to = params.get("to");
+        var dayPromise =
+          from && to
+            ? Promise.resolve(null)
+            : lastFlightDay(fieldId).then(function (day) {
+                from = day || today();
+                to = addDays(from, 1);
+                return null;
+              });
+        return dayPromise.then(function () {
+          fromInput.value = showDay(from);
+          toInput.value = showDay(addDays(to, -1));
+          return Promise.all([
+            coverageOf(fieldId, from, to),
+            coverageOf(fieldId, from, to, "geojson"),
+          ]).then(function (answers) {
+            var last = addDays(to, -1);
+            var days = from === last ? showDay(from) : showDay(from) + " – " + showDay(last);
+            setStatus(days + " · " + cropName(p.crop) + " · " + areaText(p.area_ha, p.area_sao));
+            drawMap(mapBox, tiles, feature, answers[1]);
+            legend(answers[0].coverage);
+            flights(answers[0].flights);
+          });
+        });
+      })
+      .catch(function (e) {
+        if (e.message === "401") return;
+        ["map", "range", "legend-box", "flights-box"].forEach(function (id) {
+          document.getElementById(id).hidden = true;
+        });
+        var text = e.status === 404 ? t("field_not_found") : t("error_load", { status: e.status || "?" });
+        setStatus(text, true);
+      });
+
+    document.getElementById("range").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var from = parseDay(fromInput.value);
+      var last = parseDay(toInput.value);
+      if (!from || !last) return;
+      var next = new URLSearchParams({ from: from, to: addDays(last, 1) });
+      window.location.search = next.toString();
+    });
+  }
+
+  var STYLE = {
+    field: { color: "#1b3a1b", weight: 2, fill: false },
+    covered: { color: "#2e7d32", weight: 0, fillColor: "#43a047", fillOpacity: 0.55 },
+    overlap: { color: "#e65100", weight: 0, fillColor: "#fb8c00", fillOpacity: 0.7 },
+    missed: { color: "#b71c1c", weight: 1, fillColor: "#e53935", fillOpacity: 0.75 },
+    off_target: { color: "#4a148c", weight: 0, fillColor: "#8e24aa", fillOpacity: 0.6 },
+    no_spray: { color: "#424242", weight: 1, dashArray: "4 3", fillColor: "#9e9e9e", fillOpacity: 0.5 },
+  };
+
+  function style(kind) {
+    var s = Object.assign({}, STYLE[kind]);
+    s.className = "layer-" + kind;
+    return s;
+  }
+
+  function drawMap(box, tiles, feature, coverage) {
+    var L = window.L;
+    var map = L.map(box, { attributionControl: !!tiles, zoomSnap: 0.25 });
+    if (tiles) L.tileLayer(tiles, { maxZoom: 21 }).addTo(map);
+    var outline = L.geoJSON(feature, { style: style("field"), interactive: false });
+    KINDS.forEach(function (kind) {
+      var features = (coverage.features || []).filter(function (f) {
+        return f.properties.kind === kind;
+      });
+      if (!features.length) return;
+      var shown = kind === "missed" ? [].concat.apply([], features.map(parts)) : features;
+      L.geoJSON({ type: "FeatureCollection", features: shown }, {
+        style: style(kind),
+        interactive: kind === "missed",
+        onEachFeature: function (f, layer) {
+          if (kind !== "missed") return;
+          var m2 = f.properties.area_m2;
+          layer.bindPopup(t("missed_strip", { ha: num(m2 / M2_PER_HA, 3), m2: num(m2, 0) }));
+        },
+      }).addTo(map);
+    });
+    outline.addTo(map);
+    map.fitBounds(outline.getBounds(), { padding: [12, 12] });
+  }
+
+  function legend(c) {
+    var list = document.getElementById("legend");
+    var rows = [["field", c.field_ha]].concat(
+      KINDS.map(function (k) {
+        return [k, c[k + "_ha"]];
+      })
+    );
+    rows.forEach(function (r) {
+      var ha = r[1] || 0;
+      list.appendChild(
+        el("li", { "data-kind": r[0] }, [
+          el("span", { class: "swatch swatch-" + r[0], "aria-hidden": "true" }),
+          el("span", { class: "label", text: t("layer_" + r[0]) }),
+          el("span", {
+            class: "value",
+            text: num(ha, 3) + " " + t("ha") + " · " + num((ha * M2_PER_HA) / M2_PER_SAO, 1) + " " + t("sao"),
+          }),
+        ])
+      );
+    });
+    list.appendChild(
+      el("li", { class: "total" }, [
+        el("span", { class: "label", text: t("coverage") }),
+        el("span", { class: "value coverage-pct", text: num(c.coverage_pct, 1) + " %" }),
+      ])
+    );
+  }
+
+  function flights(parts) {
+    var box = document.getElementById("flights");
+    if (!parts.length) {
+      box.appendChild(el("p", { text: t("no_flights") }));
+      return;
+    }
+    var rows = parts.map(function (f) {
+      var lpha = f.covered_ha > 0 ? f.applied_l / f.covered_ha : 0;
+      return el("tr", { "data-flight": f.id }, [
+        el("td", { text: showDay(f.start) + " " + f.start.slice(11, 16) }),
+        el("td", { text: f.drone }),
+        el("td", { class: "num", text: num(f.applied_l, 1) }),
+        el("td", { class: "num", text: num(lpha, 1) }),
+      ]);
+    });
+    box.appendChild(
+      el("table", { class: "flights" }, [
+        el("thead", {}, [
+          el("tr", {}, [
+            el("th", { scope: "col", text: t("date") }),
+            el("th", { scope: "col", text: t("drone") }),
+            el("th", { scope: "col", class: "num", text: t("litres") }),
+            el("th", { scope: "col", class: "num", text: t("l_per_ha") }),
+          ]),
+        ]),
+        el("tbody", {}, rows),
+      ])
+    );
+  }
+
+  var page = document.body.getAttribute("data-page");
+  if (page === "fields") fieldsPage();
+  else if (page === "field") fieldPage();
+})();

@@ -1,0 +1,322 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright for Python against
+the real API server over the world's simulated flights (tests/integration/api_world.py).
+
+Sign-in by login link and by pasted key, "Ruộng của tôi" with the API's numbers, a field's
+coverage map (one outline, the coverage layers, a legend) and flights, a field of another
+cooperative denied in the user's language, the language switch remembered, sign-out; on a
+360 x 740 phone screen without horizontal scrolling and on a desktop, with no request leaving
+the origin and no console error. Screenshots go to test-artifacts/web/ (not committed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
+
+from storage.keys import Role, generate_key
+from storage.logins import LOGIN_LINK_TTL_MS, hash_token, new_token
+from storage.sqlite import SqliteStore
+from tests.integration.api_world import HP, THE_DAY, World, running_world
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM: Final = Path("/usr/bin/chromium")
+ARTIFACTS: Final = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+PHONE: Final = ViewportSize(width=360, height=740)
+DESKTOP: Final = ViewportSize(width=1280, height=860)
+#: The issue's budget for the field page's compressed JS and CSS.
+FIELD_PAGE_BUDGET: Final = 300 * 1024
+FARMER_FIELD: Final = "dt-hp-004"  # nd-hp-00's field, sprayed by d-hp-a
+OTHER_COOP_FIELD: Final = "dt-yt-004"
+
+
+@pytest.fixture(scope="module")
+def web_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The API and web app over the world's flights (SQLite; the sign-in rules run on both
+    metadata stores in test_web_sessions.py)."""
+    folder = tmp_path_factory.mktemp("web-world")
+    with SqliteStore(folder / "telemetry.db") as store, running_world(store, folder) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium (``make browser`` installs it), headless."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/install-browser.sh)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Watched:
+    """A page with every request it made and every console error it logged."""
+
+    page: Page
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def check_clean(self) -> None:
+        """No request left the origin, nothing went wrong in the console."""
+        foreign = [u for u in self.requests if not u.startswith((self.origin, "data:", "blob:"))]
+        assert foreign == []
+        assert self.errors == []
+
+
+def _open(browser: Browser, world: World, viewport: ViewportSize) -> Watched:
+    context = browser.new_context(viewport=viewport, locale="vi-VN")
+    page = context.new_page()
+    watched = Watched(page, world.url)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.errors.append(message.text)
+
+    def on_request(request: Request) -> None:
+        watched.requests.append(request.url)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
+    page.on("request", on_request)
+    return watched
+
+
+def _login_link(world: World, role: Role, subject: str) -> str:
+    new = generate_key(role, subject, "browser test", time.time_ns() // 1_000_000)
+    world.metadata.add_api_key(new.record)
+    token = new_token()
+    now = time.time_ns() // 1_000_000
+    world.metadata.add_login_link(
+        hash_token(token), new.record.key_id, now, now + LOGIN_LINK_TTL_MS
+    )
+    return f"{world.url}/login/{token}"
+
+
+def _no_horizontal_scroll(page: Page) -> None:
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _vi(x: float, digits: int) -> str:
+    """A number as the Vietnamese page writes it (decimal comma; our values are < 1000)."""
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
+def _api(world: World, path: str, headers: dict[str, str], **params: str) -> Any:
+    answer = httpx.get(world.url + path, params=params, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_farmer_signs_in_by_link_and_sees_their_fields(
+    browser: Browser, web_world: World
+) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.wait_for_selector(".field-card .coverage-pct", timeout=30_000)
+    assert page.evaluate("document.documentElement.lang") == "vi"
+    assert page.inner_text("h1") == "Ruộng của tôi"
+
+    # The numbers on the page are the API's, written the Vietnamese way.
+    key = web_world.headers["farmer_hp00"]
+    fields = [f for f in _api(web_world, "/api/v1/fields", key) if f["kind"] == "field"]
+    cards = page.locator(".field-card")
+    assert cards.count() == len(fields)
+    card = page.locator(f'.field-card[data-field="{FARMER_FIELD}"]')
+    api_field = next(f for f in fields if f["id"] == FARMER_FIELD)
+    area = card.locator(".area").inner_text()
+    assert area == f"{_vi(api_field['area_ha'], 2)} ha · {_vi(api_field['area_sao'], 1)} sào"
+    coverage = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+    assert card.locator(".date").inner_text() == "28/11/2025"
+    pct = card.locator(".coverage-pct").inner_text()
+    assert pct == f"{_vi(coverage['coverage']['coverage_pct'], 1)} %"
+    _no_horizontal_scroll(page)
+    _shot(page, "fields-phone")
+    w.check_clean()
+
+
+def test_the_field_page_draws_the_coverage_map_and_lists_the_flights(
+    browser: Browser, web_world: World
+) -> None:
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+        page.wait_for_selector("#legend li.total", timeout=30_000)
+        # One outline of the field, and the layers the API's GeoJSON holds.
+        assert page.locator("path.layer-field").count() == 1
+        key = web_world.headers["farmer_hp00"]
+        geo = _api(
+            web_world,
+            f"/api/v1/fields/{FARMER_FIELD}/coverage",
+            key,
+            format="geojson",
+            **THE_DAY,
+        )
+        kinds = {f["properties"]["kind"] for f in geo["features"]}
+        assert "covered" in kinds
+        for kind in kinds:
+            assert page.locator(f"path.layer-{kind}").count() >= 1, kind
+        legend = page.locator("#legend li")
+        assert legend.count() == 7  # outline, five layers, coverage
+        answer = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+        assert page.locator("#legend .coverage-pct").inner_text() == (
+            f"{_vi(answer['coverage']['coverage_pct'], 1)} %"
+        )
+        assert page.locator("table.flights tbody tr").count() == len(answer["flights"])
+        first = answer["flights"][0]
+        row = page.locator(f'tr[data-flight="{first["id"]}"] td')
+        assert row.nth(1).inner_text() == first["drone"]
+        assert row.nth(2).inner_text() == _vi(first["applied_l"], 1)
+        assert page.input_value("#from") == "28/11/2025"
+        if "missed" in kinds:  # tap a missed strip: its area
+            page.locator("path.layer-missed").first.click(force=True)
+            assert re.search(r"Dải bị sót: [\d,]+ ha", page.inner_text(".leaflet-popup-content"))
+        _no_horizontal_scroll(page)
+        _shot(page, f"field-{name}")
+        w.check_clean()
+
+
+def test_another_cooperatives_field_is_denied_in_vietnamese(
+    browser: Browser, web_world: World
+) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    w.errors.clear()
+    page.goto(f"{web_world.url}/fields/{OTHER_COOP_FIELD}")
+    alert = page.locator("#status.alert")
+    alert.wait_for(timeout=30_000)
+    assert "không có quyền xem" in alert.inner_text()
+    assert page.locator("path.layer-covered").count() == 0
+    assert not page.is_visible("#map")
+    _shot(page, "field-denied-phone")
+    # The browser logs the API's 404 itself; nothing else went wrong.
+    assert all("404" in e for e in w.errors)
+
+
+def test_sign_in_with_a_pasted_key_english_remembered_and_sign_out(
+    browser: Browser, web_world: World
+) -> None:
+    new = generate_key("coop", HP, "browser test", time.time_ns() // 1_000_000)
+    web_world.metadata.add_api_key(new.record)
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(f"{web_world.url}/")
+    page.wait_for_url(f"{web_world.url}/login")
+    # Accessibility basics: the input has its label, keyboard alone signs in.
+    assert page.locator("label[for=key]").inner_text() == "Khóa truy cập"
+    _no_horizontal_scroll(page)
+    _shot(page, "login-phone")
+    page.keyboard.press("Tab")  # brand link
+    page.keyboard.press("Tab")  # language switch
+    page.keyboard.press("Tab")  # the key
+    assert page.evaluate("document.activeElement.id") == "key"
+    page.keyboard.type(new.key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{web_world.url}/")
+    page.wait_for_selector(".field-card", timeout=30_000)
+    coop_fields = [
+        f
+        for f in _api(web_world, "/api/v1/fields", web_world.headers["coop_hp"])
+        if f["kind"] == "field"
+    ]
+    assert page.locator(".field-card").count() == len(coop_fields)
+
+    page.click("a.lang")
+    page.wait_for_selector("html[lang=en]")
+    assert page.inner_text("h1") == "My fields"
+    page.wait_for_selector(".field-card .coverage-pct", timeout=30_000)
+    page.reload()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    # Every card has its last spraying (no request is still out when signing out).
+    page.wait_for_function(
+        "() => !document.querySelector('#fields').innerText.includes('Loading')",
+        timeout=120_000,
+    )
+    _shot(page, "fields-en-phone")
+    page.click(".signout button")
+    page.wait_for_url(f"{web_world.url}/login")
+    page.goto(f"{web_world.url}/")
+    page.wait_for_url(f"{web_world.url}/login")
+    assert page.inner_text("h1") == "Sign in to agridrone"
+    w.check_clean()
+
+
+def test_a_used_login_link_says_what_to_do(browser: Browser, web_world: World) -> None:
+    link = _login_link(web_world, "farmer", "nd-hp-00")
+    assert httpx.get(link, timeout=30).status_code == 200  # someone opened it first
+    w = _open(browser, web_world, PHONE)
+    w.page.goto(link)
+    assert "Liên kết không dùng được" in w.page.inner_text("h1")
+    assert "hỏi hợp tác xã một liên kết mới" in w.page.inner_text("main")
+    _no_horizontal_scroll(w.page)
+    _shot(w.page, "link-used-phone")
+
+
+def test_the_field_page_weighs_at_most_300_kb_of_compressed_js_and_css(
+    web_world: World,
+) -> None:
+    cookie = httpx.get(_login_link(web_world, "farmer", "nd-hp-00"), timeout=30).cookies
+    page = httpx.get(f"{web_world.url}/fields/{FARMER_FIELD}", cookies=cookie, timeout=30)
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', page.text)
+    assert any(a.endswith("leaflet.js") for a in assets)
+    total = 0
+    with httpx.Client(base_url=web_world.url, timeout=30) as client:
+        for asset in assets:
+            with client.stream("GET", asset, headers={"Accept-Encoding": "gzip"}) as answer:
+                assert answer.status_code == 200
+                assert answer.headers["content-encoding"] == "gzip"
+                raw = b"".join(answer.iter_raw())
+            assert gzip.decompress(raw)
+            total += len(raw)
+    print(f"field page JS+CSS: {total} bytes gzip-compressed over {len(assets)} files")
+    assert total <= FIELD_PAGE_BUDGET
+
+
+def test_the_date_range_picker_reads_dd_mm_yyyy(browser: Browser, web_world: World) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    page.fill("#from", "01/11/2025")
+    page.fill("#to", "02/11/2025")
+    page.click("#range button")
+    page.wait_for_url(f"{web_world.url}/fields/{FARMER_FIELD}?from=2025-11-01&to=2025-11-03")
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    assert page.inner_text("#flights") == "Không có chuyến bay nào trong khoảng ngày này."
+    assert page.inner_text("#status").startswith("01/11/2025 \N{EN DASH} 02/11/2025")
+    assert page.locator("path.layer-field").count() == 1
+    assert page.locator("path.layer-covered").count() == 0
+    w.check_clean()
