@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -90,11 +90,13 @@ def create_app(
     return app
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail: Any = exc.detail
     headers = dict(exc.headers or {})
     if "route" not in request.scope and exc.status_code == 404:
+        if web.wants_page(request):  # a browser that mistyped a page: a page, not JSON
+            return web.not_found_page(request)
         detail = (
             f"no route {request.method} {request.url.path}; the routes are listed at /docs"
             " (API routes start with /api/v1/)"

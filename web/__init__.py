@@ -8,6 +8,6 @@ session cookie, so they show exactly what the API lets the key see.
 
 from __future__ import annotations
 
-from web.pages import install
+from web.pages import install, not_found_page, wants_page
 
-__all__ = ["install"]
+__all__ = ["install", "not_found_page", "wants_page"]

@@ -11,12 +11,12 @@ from __future__ import annotations
 import html
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import parse_qs, quote
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi import Path as PathParam
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
@@ -32,6 +32,7 @@ from api.sessions import (
     set_session_cookie,
     start_session,
 )
+from fields.registry import ID_PATTERN
 from storage.keys import key_matches, parse_key_id
 from storage.logins import hash_token, is_token
 from storage.metadata import MetadataDB
@@ -43,7 +44,7 @@ STATIC_DIR: Final = Path(__file__).parent / "static"
 #: The longest sign-in form body read (a key is 58 characters).
 MAX_FORM_BYTES: Final = 4096
 #: The field ids the pages accept (those of the API).
-_FIELD_ID: Final = r"^[A-Za-z0-9_.:-]{1,64}$"
+_FIELD_ID: Final = ID_PATTERN
 
 #: The date inputs: dd/mm/yyyy typed on a numeric keypad in every language (a browser's own
 #: date input follows the phone's locale, which may not be the page's).
@@ -140,6 +141,23 @@ def page(
         status_code=status,
         headers={"Cache-Control": "no-store", "Content-Language": lang},
     )
+
+
+def wants_page(request: Request) -> bool:
+    """Whether an error should be answered as a page: a browser (``Accept: text/html``)
+    outside ``/api/``, ``/docs`` and the other machine routes, which keep their JSON."""
+    path = request.url.path
+    machine = ("/api/", "/docs", "/redoc", "/openapi.json", "/metrics", "/healthz", "/readyz")
+    return "text/html" in request.headers.get("accept", "") and not path.startswith(machine)
+
+
+def not_found_page(request: Request) -> HTMLResponse:
+    """A missing page, in the user's language, with the way back."""
+    m = catalogue(lang_of(request))
+    body = f"""<h1>{_e(m["not_found_title"])}</h1>
+<p class="alert" role="alert">{_e(m["not_found"])}</p>
+<p><a class="button" href="/">{_e(m["home"])}</a></p>"""
+    return page(request, "not_found_title", body, status=404, back="/")
 
 
 def _sign_in_form(request: Request, *, problem: str = "", status: int = 200) -> HTMLResponse:
@@ -294,12 +312,10 @@ def my_fields(request: Request, metadata: MetadataDep) -> Response:
 
 
 @router.get("/fields/{field_id}")
-def field_page(
-    field_id: Annotated[str, PathParam(pattern=_FIELD_ID)],
-    request: Request,
-    metadata: MetadataDep,
-) -> Response:
+def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Response:
     """One field: its coverage map with a legend and the flights that sprayed it."""
+    if re.fullmatch(_FIELD_ID, field_id) is None:
+        return not_found_page(request)
     session = _session_of(request, metadata)
     if session is None:
         return _to_login()

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import re
 import time
+from pathlib import Path
 from typing import Any, Final
 
 import httpx
 import pytest
 
+from api.app import create_app
 from storage.keys import Role, generate_key, parse_key_id
 from storage.logins import LOGIN_LINK_TTL_MS, SessionRecord, hash_token, new_token
+from storage.metadata import MetadataDB
+from storage.sqlite import SqliteStore
+from tests.integration.api_server import serving
 from tests.integration.api_world import HP, PRINCIPALS, THE_DAY, YT, World
 from tests.integration.test_api_roles import READS, ROLES
 
@@ -338,3 +343,39 @@ def test_pages_need_a_session_and_speak_vietnamese_first(world: World) -> None:
     # Only local paths: the switch never sends the browser to another site.
     away = httpx.get(f"{world.url}/lang/en", params={"next": "//evil.example/"}, timeout=30)
     assert away.headers["location"] == "/"
+
+
+def test_a_browser_gets_a_page_for_a_missing_page_and_api_clients_keep_json(
+    world: World,
+) -> None:
+    html = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    for path in ("/no-such-page", "/fields/a.b"):
+        page = httpx.get(world.url + path, headers=html, timeout=30)
+        assert page.status_code == 404
+        assert page.headers["content-type"].startswith("text/html")
+        assert '<html lang="vi">' in page.text
+        assert "Không có trang này" in page.text
+    for path in ("/no-such-page", "/api/v1/tractors"):
+        for headers in ({}, html if path.startswith("/api/") else {"Accept": "application/json"}):
+            answer = httpx.get(world.url + path, headers=headers, timeout=30)
+            assert answer.status_code == 404
+            assert answer.json()["detail"].startswith(f"no route GET {path}")
+
+
+def test_the_tile_url_setting_reaches_the_field_page(tmp_path: Path) -> None:
+    tiles = "https://tiles.example.vn/{z}/{x}/{y}.png"
+    metadata = MetadataDB(tmp_path / "meta.db")
+    try:
+        with (
+            SqliteStore(tmp_path / "telemetry.db") as store,
+            serving(create_app(store, metadata, tile_url=tiles)) as url,
+        ):
+            new = generate_key("farmer", "nd-1", "", _now())
+            metadata.add_api_key(new.record)
+            signed_in = httpx.post(
+                f"{url}/login", data={"key": new.key}, headers={"Origin": url}, timeout=30
+            )
+            page = httpx.get(f"{url}/fields/dt-1", cookies=signed_in.cookies, timeout=30)
+            assert f'data-tiles="{tiles}"' in page.text
+    finally:
+        metadata.close()
