@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers web browser bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track clean
+.PHONY: test demo lint servers web browser bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track bench-web clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench-track: $(BIN)/agridrone servers
 
 bench-registry: $(BIN)/agridrone
 	$(BIN)/python -m bench.registry
+
+bench-web: $(BIN)/agridrone browser web
+	$(BIN)/python -m bench.web
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache

@@ -112,21 +112,27 @@
       .join("&");
   }
 
-  /* The local day (yyyy-mm-dd) of the field's last flight, or null. */
+  /* The local day (yyyy-mm-dd) of the field's last flight, or null. The windows are asked
+   * for at once (a slow connection pays one round trip, not three). */
   function lastFlightDay(fieldId) {
+    var ends = [];
     var to = addDays(today(), 1);
-    function look(i) {
-      if (i >= LOOKBACK_WINDOWS) return Promise.resolve(null);
-      var from = addDays(to, -366);
-      var params = { field: fieldId, from: from, to: to, limit: 5000 };
-      return api("/api/v1/flights?" + q(params)).then(function (body) {
-        var flights = body.flights || [];
-        if (flights.length) return flights[flights.length - 1].start.slice(0, 10);
-        to = from;
-        return look(i + 1);
-      });
+    for (var i = 0; i < LOOKBACK_WINDOWS; i++) {
+      ends.push(to);
+      to = addDays(to, -366);
     }
-    return look(0);
+    return Promise.all(
+      ends.map(function (end) {
+        var params = { field: fieldId, from: addDays(end, -366), to: end, limit: 5000 };
+        return api("/api/v1/flights?" + q(params));
+      })
+    ).then(function (answers) {
+      for (var k = 0; k < answers.length; k++) {
+        var flights = answers[k].flights || [];
+        if (flights.length) return flights[flights.length - 1].start.slice(0, 10);
+      }
+      return null;
+    });
   }
 
   function coverageOf(fieldId, from, to, format) {
@@ -268,22 +274,24 @@
     var toInput = document.getElementById("to");
     var mapBox = document.getElementById("map");
 
-    api("/api/v1/fields/" + encodeURIComponent(fieldId))
-      .then(function (feature) {
+    var from = params.get("from");
+    var to = params.get("to");
+    /* The outline and the last flight's day at once (one round trip on a slow network). */
+    var dayPromise =
+      from && to
+        ? Promise.resolve(null)
+        : lastFlightDay(fieldId).then(function (day) {
+            from = day || today();
+            to = addDays(from, 1);
+            return null;
+          });
+    Promise.all([api("/api/v1/fields/" + encodeURIComponent(fieldId)), dayPromise])
+      .then(function (first) {
+        var feature = first[0];
         var p = feature.properties;
         document.getElementById("title").textContent = p.name || p.id;
         document.title = (p.name || p.id) + " · agridrone";
-        var from = params.get("from");
-        var to = params.get("to");
-        var dayPromise =
-          from && to
-            ? Promise.resolve(null)
-            : lastFlightDay(fieldId).then(function (day) {
-                from = day || today();
-                to = addDays(from, 1);
-                return null;
-              });
-        return dayPromise.then(function () {
+        return Promise.resolve(null).then(function () {
           fromInput.value = showDay(from);
           toInput.value = showDay(addDays(to, -1));
           return Promise.all([
