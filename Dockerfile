@@ -9,6 +9,11 @@ COPY reports ./reports
 COPY api ./api
 COPY simulators ./simulators
 COPY storage ./storage
+# The web app, with the Leaflet that `make web` (scripts/build-web.sh) built from the npm
+# registry into web/static/vendor/ (generated, not in git): run it before `docker compose build`.
+COPY web ./web
+RUN test -f web/static/vendor/leaflet/leaflet.js \
+    || { echo "web/static/vendor/leaflet is missing: run 'make web' before building" >&2; exit 1; }
 # uid/gid 1883 is the eclipse-mosquitto image's `mosquitto` user: the password file and ACL
 # that `agridrone init` writes (mode 0600) into the shared broker-auth volume are then the
 # broker's own files, readable on start and on SIGHUP without root or chown.
