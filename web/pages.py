@@ -8,6 +8,8 @@ link, a wrong key, a forged form) answer a page in the user's language saying wh
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import html
 import json
 import logging
@@ -187,6 +189,28 @@ def _session_of(request: Request, metadata: MetadataDB) -> tuple[str, str] | Non
 
 def _to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})
+
+
+@functools.cache
+def _service_worker() -> str:
+    """``static/sw.js`` with the release of the static files in its cache name, so a new
+    release replaces the cached scripts and styles."""
+    digest = hashlib.sha256()
+    for path in sorted(STATIC_DIR.rglob("*")):
+        if path.is_file() and path.name != "sw.js":
+            digest.update(path.read_bytes())
+    text = (STATIC_DIR / "sw.js").read_text(encoding="utf-8")
+    return text.replace("__RELEASE__", digest.hexdigest()[:16])
+
+
+@router.get("/sw.js")
+def service_worker() -> Response:
+    """The service worker, at the root so it may answer for every page."""
+    return Response(
+        _service_worker(),
+        media_type="text/javascript",
+        headers={"Cache-Control": "no-cache"},
+    )
 
 
 @router.get("/login")

@@ -97,6 +97,10 @@ def _open(browser: Browser, world: World, viewport: ViewportSize) -> Watched:
     page.on("console", on_console)
     page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
     page.on("request", on_request)
+    page.on(
+        "response",
+        lambda r: watched.errors.append(f"{r.status} {r.url}") if r.status == 401 else None,
+    )
     return watched
 
 
@@ -257,7 +261,11 @@ def test_sign_in_with_a_pasted_key_english_remembered_and_sign_out(
     assert page.evaluate("document.documentElement.lang") == "en"
     # Every card has its last spraying (no request is still out when signing out).
     page.wait_for_function(
-        "() => !document.querySelector('#fields').innerText.includes('Loading')",
+        """n => {
+            const cards = [...document.querySelectorAll('.field-card')];
+            return cards.length === n && !cards.some(c => c.innerText.includes('Loading'));
+        }""",
+        arg=len(coop_fields),
         timeout=120_000,
     )
     _shot(page, "fields-en-phone")
@@ -296,7 +304,8 @@ def test_the_field_page_weighs_at_most_300_kb_of_compressed_js_and_css(
                 raw = b"".join(answer.iter_raw())
             assert gzip.decompress(raw)
             total += len(raw)
-    print(f"field page JS+CSS: {total} bytes gzip-compressed over {len(assets)} files")
+        total += len(client.get("/sw.js").content)  # the service worker, fetched too
+    print(f"field page JS+CSS: {total} bytes gzip-compressed over {len(assets) + 1} files")
     assert total <= FIELD_PAGE_BUDGET
 
 
@@ -359,3 +368,38 @@ def test_a_cooperative_taps_a_missed_strip_for_its_area(browser: Browser, web_wo
     assert 0 < strip_m2 <= missed["properties"]["area_ha"] * 10_000 * 1.01
     _shot(page, "field-coop-missed-desktop")
     w.check_clean()
+
+
+def test_without_signal_the_last_answers_stay_readable_with_their_age(
+    browser: Browser, web_world: World
+) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.reload()  # now through the service worker, which keeps each answer
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    online_legend = page.inner_text("#legend")
+    assert page.locator("#offline").count() == 0
+
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    assert page.inner_text("#legend") == online_legend
+    assert page.locator("path.layer-field").count() == 1
+    banner = page.inner_text("#offline")
+    assert re.fullmatch(
+        r"Không có mạng\. Đang xem dữ liệu lúc \d\d/\d\d/\d{4} \d\d:\d\d \(\d+ phút trước\)\.",
+        banner,
+    ), banner
+    _no_horizontal_scroll(page)
+    _shot(page, "field-offline-phone")
+    page.context.set_offline(False)
+
+    # Signing out forgets the kept answers: the next person on this phone sees none of them.
+    page.click(".signout button")
+    page.wait_for_url(f"{web_world.url}/login")
+    page.wait_for_function("() => caches.has('agd-data').then(has => !has)")

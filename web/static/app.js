@@ -86,9 +86,44 @@
     if (isError) status.setAttribute("role", "alert");
   }
 
+  /* The oldest answer shown from the service worker's copy (no signal), as a Date. */
+  var offlineSince = null;
+
+  function age(ms) {
+    var minutes = Math.max(1, Math.round(ms / 60000));
+    if (minutes < 120) return t("minutes", { n: minutes });
+    var hours = Math.round(minutes / 60);
+    if (hours < 48) return t("hours", { n: hours });
+    return t("days", { n: Math.round(hours / 24) });
+  }
+
+  function noteOffline(r) {
+    if (!r.headers.get("X-Agd-Offline")) return;
+    var when = new Date(r.headers.get("Date") || Date.now());
+    if (offlineSince && offlineSince <= when) return;
+    offlineSince = when;
+    var parts = new Intl.DateTimeFormat("en-CA", {
+      timeZone: TZ,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    }).format(when);
+    var shown = showDay(parts.slice(0, 10)) + " " + parts.slice(-5);
+    var banner = document.getElementById("offline");
+    if (!banner) {
+      banner = el("p", { id: "offline", class: "offline", role: "status" });
+      document.getElementById("main").prepend(banner);
+    }
+    banner.textContent = t("offline", { time: shown, age: age(Date.now() - when.getTime()) });
+  }
+
   function api(path) {
     return fetch(path, { headers: { Accept: "application/json" }, credentials: "same-origin" }).then(
       function (r) {
+        noteOffline(r);
         if (r.status === 401) {
           setStatus(t("session_ended"), true);
           window.location.assign("/login");
@@ -425,6 +460,16 @@
   }
 
   var page = document.body.getAttribute("data-page");
+  if ("serviceWorker" in navigator && window.isSecureContext) {
+    if (page === "login" && window.caches) {
+      /* Signed out, or someone else signs in: forget the last answers kept for offline. */
+      window.caches.delete("agd-data");
+    } else {
+      navigator.serviceWorker.register("/sw.js").catch(function () {
+        return null; /* offline reading is a bonus; the page works without it */
+      });
+    }
+  }
   if (page === "fields") fieldsPage();
   else if (page === "field") fieldPage();
 })();
