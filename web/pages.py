@@ -98,6 +98,10 @@ def page(
     other = m["lang_other_code"]
     here = back or request.url.path + (f"?{request.url.query}" if request.url.query else "")
     attrs = "".join(f' data-{_e(k)}="{_e(v)}"' for k, v in (data or {}).items())
+    role = (data or {}).get("role", "")
+    coop_link = (
+        f'<a class="coop-link" href="/coop">{_e(m["coop_nav"])}</a>' if role == "coop" else ""
+    )
     sign_out = (
         f'<form method="post" action="/logout" class="signout">'
         f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
@@ -125,6 +129,7 @@ def page(
 <header class="top">
 <a class="brand" href="/">agridrone</a>
 <nav>
+{coop_link}
 <a class="lang" href="/lang/{other}?next={_e(quote(here, safe="/"))}" hreflang="{other}"
  lang="{other}">{_e(m["lang_other"])}</a>
 {sign_out}
@@ -370,4 +375,43 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
         data={"role": role, "field": field_id, "tiles": tile_url},
         signed_in=True,
         map_assets=True,
+    )
+
+
+@router.get("/coop")
+def coop_page(request: Request, metadata: MetadataDep) -> Response:
+    """A cooperative's month: sprayed area, litres, flights per drone and per day, members
+    with their area and bill, drones now, the usage report as CSV."""
+    session = _session_of(request, metadata)
+    if session is None:
+        return _to_login()
+    csrf, role = session
+    if role != "coop":
+        return not_found_page(request)
+    m = catalogue(lang_of(request))
+    body = f"""<h1>{_e(m["coop_title"])}</h1>
+<form id="month-form" class="range">
+<label>{_e(m["month"])} <input name="month" id="month" type="text" inputmode="numeric"
+ placeholder="mm/yyyy" pattern="[0-9]{{1,2}}/[0-9]{{4}}" maxlength="7" required></label>
+<button type="submit">{_e(m["show"])}</button>
+</form>
+<p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
+<dl id="totals" class="totals"></dl>
+<p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a></p>
+<section aria-labelledby="per-drone-title"><h2 id="per-drone-title">{_e(m["per_drone"])}</h2>
+<div id="per-drone" class="bars"></div></section>
+<section aria-labelledby="per-day-title"><h2 id="per-day-title">{_e(m["per_day"])}</h2>
+<div id="per-day" class="bars"></div></section>
+<section aria-labelledby="members-title"><h2 id="members-title">{_e(m["members"])}</h2>
+<div id="members"></div></section>
+<section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_now"])}</h2>
+<ul id="drones" class="drones"></ul></section>"""
+    return page(
+        request,
+        "coop_title",
+        body,
+        page_name="coop",
+        csrf=csrf,
+        data={"role": role},
+        signed_in=True,
     )

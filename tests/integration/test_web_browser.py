@@ -403,3 +403,46 @@ def test_without_signal_the_last_answers_stay_readable_with_their_age(
     page.click(".signout button")
     page.wait_for_url(f"{web_world.url}/login")
     page.wait_for_function("() => caches.has('agd-data').then(has => !has)")
+
+
+def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_world: World) -> None:
+    report = _api(
+        web_world,
+        "/api/v1/reports/usage",
+        web_world.headers["coop_hp"],
+        **{"from": "2025-11-01", "to": "2025-12-01"},
+    )
+    by_drone = _api(
+        web_world,
+        "/api/v1/reports/usage",
+        web_world.headers["coop_hp"],
+        group_by="drone",
+        **{"from": "2025-11-01", "to": "2025-12-01"},
+    )
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "coop", HP))
+        page.wait_for_url(f"{web_world.url}/")
+        page.click("a.coop-link")
+        page.wait_for_url(f"{web_world.url}/coop")
+        page.fill("#month", "11/2025")
+        page.click("#month-form button")
+        page.wait_for_url(f"{web_world.url}/coop?month=2025-11")
+        page.wait_for_selector("#members tbody tr", timeout=30_000)
+        page.wait_for_selector("#drones li", timeout=30_000)
+        totals = report["totals"]
+        assert page.inner_text('[data-total="flights"] dd') == str(totals["flights"])
+        amount = f"{totals['amount_vnd']:,}".replace(",", ".")
+        assert page.inner_text('[data-total="amount"] dd') == f"{amount} đ"
+        assert page.inner_text('[data-total="sprayed"] dd') == (
+            f"{_vi(totals['sprayed_ha'], 2)} ha · {_vi(totals['sprayed_sao'], 1)} sào"
+        )
+        assert page.locator("#members tbody tr").count() == len(report["rows"])
+        assert page.locator("#per-drone .bar-row").count() == len(by_drone["rows"])
+        assert page.inner_text('#drones li[data-drone="d-hp-a"]')
+        csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
+        assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
+        _no_horizontal_scroll(page)
+        _shot(page, f"coop-{name}")
+        w.check_clean()

@@ -459,6 +459,140 @@
     );
   }
 
+  /* --- a cooperative's month ---------------------------------------------------------- */
+
+  function bars(box, rows, label, value, unit) {
+    if (!rows.length) {
+      box.appendChild(el("p", { text: t("no_report") }));
+      return;
+    }
+    var top = Math.max.apply(null, rows.map(value)) || 1;
+    rows.forEach(function (r) {
+      var v = value(r);
+      box.appendChild(
+        el("div", { class: "bar-row", "data-key": r.key }, [
+          el("span", { class: "bar-label", text: label(r) }),
+          el("span", { class: "bar-track", "aria-hidden": "true" }, [
+            el("span", { class: "bar", style: "width:" + Math.max(2, (100 * v) / top).toFixed(1) + "%" }),
+          ]),
+          el("span", { class: "bar-value", text: num(v, 2) + " " + unit }),
+        ])
+      );
+    });
+  }
+
+  function money(vnd) {
+    return new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 }).format(vnd) + " " + t("vnd");
+  }
+
+  function coopPage() {
+    var params = new URLSearchParams(window.location.search);
+    var month = params.get("month");
+    if (!/^\d{4}-\d{2}$/.test(month || "")) month = today().slice(0, 7);
+    var from = month + "-01";
+    var to = addDays(from, 32).slice(0, 7) + "-01";
+    var input = document.getElementById("month");
+    input.value = month.slice(5, 7) + "/" + month.slice(0, 4);
+    document.getElementById("month-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var m = /^\s*(\d{1,2})\/(\d{4})\s*$/.exec(input.value);
+      if (!m || +m[1] < 1 || +m[1] > 12) return;
+      window.location.search = "month=" + m[2] + "-" + ("0" + m[1]).slice(-2);
+    });
+    var window_ = { from: from, to: to };
+    document.getElementById("csv").setAttribute(
+      "href",
+      "/api/v1/reports/usage?" + q({ from: from, to: to, format: "csv", lang: LANG })
+    );
+    function report(groupBy) {
+      return api("/api/v1/reports/usage?" + q(Object.assign({ group_by: groupBy }, window_)));
+    }
+    Promise.all([report("member"), report("drone"), report("day")])
+      .then(function (answers) {
+        var members = answers[0];
+        var k = members.totals;
+        setStatus(members.coop_name || members.coop);
+        var totals = document.getElementById("totals");
+        [
+          ["sprayed", areaText(k.sprayed_ha, k.sprayed_sao), "sprayed"],
+          ["litres", num(k.litres, 1), "litres"],
+          ["flights_n", String(k.flights), "flights"],
+          ["bill", money(k.amount_vnd), "amount"],
+        ].forEach(function (r) {
+          totals.appendChild(
+            el("div", { "data-total": r[2] }, [el("dt", { text: t(r[0]) }), el("dd", { text: r[1] })])
+          );
+        });
+        bars(
+          document.getElementById("per-drone"),
+          answers[1].rows,
+          function (r) { return r.label || r.key; },
+          function (r) { return r.sprayed_ha; },
+          t("ha")
+        );
+        bars(
+          document.getElementById("per-day"),
+          answers[2].rows,
+          function (r) { return showDay(r.key); },
+          function (r) { return r.sprayed_ha; },
+          t("ha")
+        );
+        var box = document.getElementById("members");
+        if (!members.rows.length) {
+          box.appendChild(el("p", { text: t("no_report") }));
+        } else {
+          box.appendChild(
+            el("table", { class: "flights members" }, [
+              el("thead", {}, [
+                el("tr", {}, [
+                  el("th", { scope: "col", text: t("member") }),
+                  el("th", { scope: "col", class: "num", text: t("sprayed") }),
+                  el("th", { scope: "col", class: "num", text: t("bill") }),
+                ]),
+              ]),
+              el(
+                "tbody",
+                {},
+                members.rows.map(function (r) {
+                  return el("tr", { "data-member": r.key }, [
+                    el("td", { text: r.label || r.key }),
+                    el("td", { class: "num", text: num(r.sprayed_ha, 2) + " " + t("ha") }),
+                    el("td", { class: "num", text: money(r.amount_vnd) }),
+                  ]);
+                })
+              ),
+            ])
+          );
+        }
+      })
+      .catch(function (e) {
+        if (e.message !== "401") setStatus(t("error_load", { status: e.status || "?" }), true);
+      });
+    api("/api/v1/drones?limit=100")
+      .then(function (list) {
+        var ul = document.getElementById("drones");
+        if (!list.length) ul.appendChild(el("li", { text: t("no_drones") }));
+        return Promise.all(
+          list.map(function (d) {
+            var path = "/api/v1/drones/" + encodeURIComponent(d.coop) + "/" + encodeURIComponent(d.drone);
+            return api(path).then(function (one) {
+              var status = one.status || "unknown";
+              ul.appendChild(
+                el("li", { "data-drone": d.drone, class: "drone-" + status }, [
+                  el("span", { class: "dot", "aria-hidden": "true" }),
+                  el("span", { text: d.drone }),
+                  el("span", { class: "bar-value", text: t("status_" + status) }),
+                ])
+              );
+            });
+          })
+        );
+      })
+      .catch(function () {
+        return null;
+      });
+  }
+
   var page = document.body.getAttribute("data-page");
   if ("serviceWorker" in navigator && window.isSecureContext) {
     if (page === "login" && window.caches) {
@@ -472,4 +606,5 @@
   }
   if (page === "fields") fieldsPage();
   else if (page === "field") fieldPage();
+  else if (page === "coop") coopPage();
 })();
