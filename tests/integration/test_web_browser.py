@@ -120,6 +120,48 @@ def _no_horizontal_scroll(page: Page) -> None:
     assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
 
 
+#: Every element with text of its own whose WCAG 2 contrast ratio against its background
+#: (the first opaque one up its ancestors) is below 4.5, or 3 for large text.
+_CONTRAST_JS: Final = """() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.offsetParent) continue;
+    const style = getComputedStyle(el);
+    const a = lum(rgb(style.color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    const large = size >= 24 || (bold && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) {
+      bad.push(`${el.tagName} ${el.textContent.trim().slice(0, 30)} ${ratio.toFixed(2)}`);
+    }
+  }
+  return bad;
+}"""
+
+
+def _readable(page: Page) -> None:
+    """Accessibility basics: text contrast (WCAG AA), every input labelled."""
+    assert page.evaluate(_CONTRAST_JS) == []
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input:not([type=hidden])')]"
+        ".filter(i => !i.labels || !i.labels.length).map(i => i.id || i.name)"
+    )
+    assert unlabelled == []
+
+
 def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -161,6 +203,7 @@ def test_a_farmer_signs_in_by_link_and_sees_their_fields(
     pct = card.locator(".coverage-pct").inner_text()
     assert pct == f"{_vi(coverage['coverage']['coverage_pct'], 1)} %"
     _no_horizontal_scroll(page)
+    _readable(page)
     _shot(page, "fields-phone")
     w.check_clean()
 
@@ -202,6 +245,7 @@ def test_the_field_page_draws_the_coverage_map_and_lists_the_flights(
         assert row.nth(2).inner_text() == _vi(first["applied_l"], 1)
         assert page.input_value("#from") == "28/11/2025"
         _no_horizontal_scroll(page)
+        _readable(page)
         _shot(page, f"field-{name}")
         w.check_clean()
 
@@ -237,6 +281,7 @@ def test_sign_in_with_a_pasted_key_english_remembered_and_sign_out(
     # Accessibility basics: the input has its label, keyboard alone signs in.
     assert page.locator("label[for=key]").inner_text() == "Khóa truy cập"
     _no_horizontal_scroll(page)
+    _readable(page)
     _shot(page, "login-phone")
     page.keyboard.press("Tab")  # brand link
     page.keyboard.press("Tab")  # language switch
@@ -396,6 +441,7 @@ def test_without_signal_the_last_answers_stay_readable_with_their_age(
         banner,
     ), banner
     _no_horizontal_scroll(page)
+    _readable(page)
     _shot(page, "field-offline-phone")
     page.context.set_offline(False)
 
@@ -444,5 +490,6 @@ def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_worl
         csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
         assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
         _no_horizontal_scroll(page)
+        _readable(page)
         _shot(page, f"coop-{name}")
         w.check_clean()
