@@ -36,7 +36,7 @@ from api.sessions import (
 )
 from fields.registry import ID_PATTERN
 from storage.keys import key_matches, parse_key_id
-from storage.logins import hash_token, is_token
+from storage.logins import LOGIN_PATH, hash_token, is_token
 from storage.metadata import MetadataDB
 from web.i18n import LANG_COOKIE, LANGS, Lang, catalogue, pick_lang
 
@@ -58,6 +58,26 @@ _DAY_INPUT: Final = (
 router = APIRouter(include_in_schema=False)
 
 
+class HideLoginTokens(logging.Filter):
+    """Hides the token of ``/login/<token>`` in uvicorn's access log lines (a link that is
+    logged was used or refused, but an outage between the two could leave it alive)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the path argument of an access line; never drops a line."""
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path = args[2]
+            if path.startswith(LOGIN_PATH):
+                record.args = (*args[:2], f"{LOGIN_PATH}***", *args[3:])
+        return True
+
+
+def _hide_login_tokens() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HideLoginTokens) for f in access.filters):
+        access.addFilter(HideLoginTokens())
+
+
 def install(app: FastAPI, *, tile_url: str | None = None) -> None:
     """Add the web pages and their static files (gzip-compressed) to ``app``.
 
@@ -65,6 +85,7 @@ def install(app: FastAPI, *, tile_url: str | None = None) -> None:
     deployments with internet; without it fields are drawn on a plain background.
     """
     app.state.web_tile_url = tile_url or ""
+    _hide_login_tokens()
     app.include_router(router)
     app.mount("/static", GZipMiddleware(StaticFiles(directory=STATIC_DIR), minimum_size=512))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import logging
 import sqlite3
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -201,3 +202,26 @@ def test_revoking_a_key_ends_its_sessions(
     assert (
         _run(["keys", "link", key_id, "--login-url", "http://h", "--metadata-path", str(db)]) == 2
     )
+
+
+def test_access_log_lines_hide_login_tokens() -> None:
+    from web.pages import HideLoginTokens
+
+    token = new_token()
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("10.0.0.9:5000", "GET", f"/login/{token}", "1.1", 200),
+        None,
+    )
+    assert HideLoginTokens().filter(record)
+    assert token not in record.getMessage()
+    assert record.getMessage() == '10.0.0.9:5000 - "GET /login/*** HTTP/1.1" 200'
+    other = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, "%s", ("/api/v1/fields",), None
+    )
+    assert HideLoginTokens().filter(other)
+    assert other.getMessage() == "/api/v1/fields"

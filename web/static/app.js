@@ -16,6 +16,8 @@
   /* How far back the list looks for a field's last spraying: the API's longest window
    * (366 days) at a time, three times. */
   var LOOKBACK_WINDOWS = 3;
+  /* The list shows the first fields only (each card asks four questions of the API). */
+  var MAX_CARDS = 100;
   var KINDS = ["covered", "overlap", "missed", "off_target", "no_spray"];
   var M2_PER_HA = 10000;
   var M2_PER_SAO = 360;
@@ -212,7 +214,7 @@
 
   function fieldsPage() {
     var list = document.getElementById("fields");
-    api("/api/v1/fields?limit=500")
+    api("/api/v1/fields?limit=" + MAX_CARDS)
       .then(function (all) {
         var fields = all.filter(function (f) {
           return f.kind === "field";
