@@ -418,7 +418,8 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 </form>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <dl id="totals" class="totals"></dl>
-<p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a></p>
+<p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
+<a class="button secondary" href="/coop/import">{_e(m["import_nav"])}</a></p>
 <section aria-labelledby="per-drone-title"><h2 id="per-drone-title">{_e(m["per_drone"])}</h2>
 <div id="per-drone" class="bars"></div></section>
 <section aria-labelledby="per-day-title"><h2 id="per-day-title">{_e(m["per_day"])}</h2>
@@ -432,6 +433,37 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
         "coop_title",
         body,
         page_name="coop",
+        csrf=csrf,
+        data={"role": role},
+        signed_in=True,
+    )
+
+
+@router.get("/coop/import")
+def import_page(request: Request, metadata: MetadataDep) -> Response:
+    """A cooperative imports its plots from a GeoJSON file: the API's problems are listed
+    one by one, and nothing is stored from a file that has any."""
+    session = _session_of(request, metadata)
+    if session is None:
+        return _to_login()
+    csrf, role = session
+    if role != "coop":
+        return not_found_page(request)
+    m = catalogue(lang_of(request))
+    body = f"""<h1>{_e(m["import_title"])}</h1>
+<p>{_e(m["import_intro"])}</p>
+<form id="import-form" class="signin">
+<label for="file">{_e(m["import_file"])}</label>
+<input id="file" name="file" type="file" accept=".geojson,.json,application/geo+json" required>
+<button type="submit">{_e(m["import_button"])}</button>
+</form>
+<p id="status" class="status" aria-live="polite" hidden></p>
+<ul id="problems" class="problems"></ul>"""
+    return page(
+        request,
+        "import_title",
+        body,
+        page_name="import",
         csrf=csrf,
         data={"role": role},
         signed_in=True,

@@ -11,6 +11,7 @@ the origin and no console error. Screenshots go to test-artifacts/web/ (not comm
 from __future__ import annotations
 
 import gzip
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -493,3 +494,59 @@ def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_worl
         _readable(page)
         _shot(page, f"coop-{name}")
         w.check_clean()
+
+
+def _plot(field_id: str, lon: float, *, owner: str = "nd-hp-00") -> dict[str, Any]:
+    lat = 21.13
+    ring = [[lon, lat], [lon + 0.0004, lat], [lon + 0.0004, lat + 0.0004], [lon, lat + 0.0004]]
+    return {
+        "type": "Feature",
+        "properties": {"id": field_id, "name": "Thửa mới", "owner": owner, "coop": HP},
+        "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    }
+
+
+def test_a_cooperative_imports_a_file_and_sees_every_problem(
+    browser: Browser, web_world: World, tmp_path: Path
+) -> None:
+    bad = {
+        "type": "FeatureCollection",
+        "features": [_plot("dt-web-ok", 106.63), _plot("bad id!", 106.64), {"type": "Feature"}],
+    }
+    good = {"type": "FeatureCollection", "features": [_plot("dt-web-ok", 106.63)]}
+    (tmp_path / "bad.geojson").write_text(json.dumps(bad), encoding="utf-8")
+    (tmp_path / "good.geojson").write_text(json.dumps(good), encoding="utf-8")
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "coop", HP))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/coop/import")
+    assert page.locator("label[for=file]").inner_text() == "Tệp GeoJSON"
+
+    page.set_input_files("#file", str(tmp_path / "bad.geojson"))
+    page.click("#import-form button")
+    page.wait_for_selector("#problems li.problem", timeout=30_000)
+    assert page.inner_text("#status").startswith("Không nhập được:")
+    # Every problem of every refused feature (the API's list), the good one not named.
+    problems = page.locator("#problems li.problem").all_inner_texts()
+    assert any(p.startswith("feature 1 (bad id!): 'id'") for p in problems), problems
+    assert "feature 2: no 'id' property" in problems
+    assert "feature 2: no geometry" in problems
+    assert not any("dt-web-ok" in p for p in problems)
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "import-refused-phone")
+    coop = web_world.headers["coop_hp"]
+    missing = httpx.get(f"{web_world.url}/api/v1/fields/dt-web-ok", headers=coop, timeout=30)
+    assert missing.status_code == 404  # nothing of a file with problems is stored
+
+    page.set_input_files("#file", str(tmp_path / "good.geojson"))
+    page.click("#import-form button")
+    page.wait_for_selector("#problems li.imported", timeout=30_000)
+    assert page.inner_text("#status") == "Đã nhập 1 thửa."
+    assert _api(web_world, "/api/v1/fields/dt-web-ok", coop)["properties"]["name"] == "Thửa mới"
+    httpx.delete(
+        f"{web_world.url}/api/v1/fields/dt-web-ok", headers=coop, timeout=30
+    ).raise_for_status()
+    # The browser's 422 for the refused file is the only console line.
+    assert all("422" in e for e in w.errors)

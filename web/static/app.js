@@ -595,6 +595,71 @@
       });
   }
 
+  /* --- a cooperative imports fields ----------------------------------------------------- */
+
+  /* The API's body limit (api.limits.MAX_BODY_BYTES): say so before sending. */
+  var MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
+
+  function importPage() {
+    var form = document.getElementById("import-form");
+    var input = document.getElementById("file");
+    var problems = document.getElementById("problems");
+    var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      problems.textContent = "";
+      var file = input.files && input.files[0];
+      if (!file) return;
+      if (file.size > MAX_UPLOAD_BYTES) {
+        setStatus(t("import_too_big", { mb: num(file.size / 1048576, 1) }), true);
+        return;
+      }
+      setStatus(t("loading"));
+      file
+        .text()
+        .then(function (text) {
+          try {
+            JSON.parse(text);
+          } catch (e) {
+            setStatus(t("import_not_json"), true);
+            return null;
+          }
+          return fetch("/api/v1/fields", {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+            body: text,
+          }).then(function (r) {
+            if (r.status === 401) {
+              window.location.assign("/login");
+              return null;
+            }
+            return r.json().then(function (body) {
+              if (r.ok) {
+                setStatus(t("import_done", { n: body.imported }));
+                body.fields.forEach(function (f) {
+                  problems.appendChild(
+                    el("li", { class: "imported" }, [el("a", { href: "/fields/" + encodeURIComponent(f.id), text: f.id + " · " + (f.name || "") })])
+                  );
+                });
+                return null;
+              }
+              var detail = body.detail;
+              var message = typeof detail === "string" ? detail : (detail && detail.message) || String(r.status);
+              setStatus(t("import_refused", { message: message }), true);
+              ((detail && detail.problems) || body.problems || []).forEach(function (p) {
+                problems.appendChild(el("li", { class: "problem", text: p }));
+              });
+              return null;
+            });
+          });
+        })
+        .catch(function () {
+          setStatus(t("error_load", { status: "?" }), true);
+        });
+    });
+  }
+
   var page = document.body.getAttribute("data-page");
   if ("serviceWorker" in navigator && window.isSecureContext) {
     if (page === "login" && window.caches) {
@@ -609,4 +674,5 @@
   if (page === "fields") fieldsPage();
   else if (page === "field") fieldPage();
   else if (page === "coop") coopPage();
+  else if (page === "import") importPage();
 })();
