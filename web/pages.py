@@ -120,9 +120,10 @@ def page(
     here = back or request.url.path + (f"?{request.url.query}" if request.url.query else "")
     attrs = "".join(f' data-{_e(k)}="{_e(v)}"' for k, v in (data or {}).items())
     role = (data or {}).get("role", "")
-    coop_link = (
-        f'<a class="coop-link" href="/coop">{_e(m["coop_nav"])}</a>' if role == "coop" else ""
-    )
+    coop_link = {
+        "coop": f'<a class="coop-link" href="/coop">{_e(m["coop_nav"])}</a>',
+        "operator": f'<a class="ops-link" href="/ops">{_e(m["ops_nav"])}</a>',
+    }.get(role, "")
     sign_out = (
         f'<form method="post" action="/logout" class="signout">'
         f'<input type="hidden" name="csrf" value="{_e(csrf)}">'
@@ -464,6 +465,40 @@ def import_page(request: Request, metadata: MetadataDep) -> Response:
         "import_title",
         body,
         page_name="import",
+        csrf=csrf,
+        data={"role": role},
+        signed_in=True,
+    )
+
+
+@router.get("/ops")
+def operator_page(request: Request, metadata: MetadataDep) -> Response:
+    """An operator's day: the rejected messages by reason (that day, all time, the latest),
+    and every drone with its last message."""
+    session = _session_of(request, metadata)
+    if session is None:
+        return _to_login()
+    csrf, role = session
+    if role != "operator":
+        return not_found_page(request)
+    m = catalogue(lang_of(request))
+    body = f"""<h1>{_e(m["ops_title"])}</h1>
+<form id="day-form" class="range">
+<label>{_e(m["day"])} <input name="day" id="day" {_DAY_INPUT}></label>
+<button type="submit">{_e(m["show"])}</button>
+</form>
+<p id="status" class="status" aria-live="polite" hidden></p>
+<section aria-labelledby="rejected-title"><h2 id="rejected-title">{_e(m["rejected"])}</h2>
+<h3>{_e(m["rejected_day"])}</h3><div id="rejected-day" class="bars"></div>
+<h3>{_e(m["rejected_all"])}</h3><div id="rejected-all" class="bars"></div>
+<h3>{_e(m["rejected_latest"])}</h3><div id="rejected-latest" class="scroll"></div></section>
+<section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_last"])}</h2>
+<div id="drones-last" class="scroll"></div></section>"""
+    return page(
+        request,
+        "ops_title",
+        body,
+        page_name="ops",
         csrf=csrf,
         data={"role": role},
         signed_in=True,

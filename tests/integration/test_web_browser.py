@@ -30,8 +30,10 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from fields.synthetic import T0_MS
 from storage.keys import Role, generate_key
 from storage.logins import LOGIN_LINK_TTL_MS, hash_token, new_token
+from storage.metadata import RejectedMessage
 from storage.sqlite import SqliteStore
 from tests.integration.api_world import HP, THE_DAY, World, running_world
 
@@ -550,3 +552,49 @@ def test_a_cooperative_imports_a_file_and_sees_every_problem(
     ).raise_for_status()
     # The browser's 422 for the refused file is the only console line.
     assert all("422" in e for e in w.errors)
+
+
+def test_an_operator_sees_rejected_messages_by_reason_and_every_drone(
+    browser: Browser, web_world: World
+) -> None:
+    received = T0_MS + 3_600_000  # on THE_DAY
+    web_world.metadata.record_rejections(
+        [
+            RejectedMessage(received, f"agri/v1/{HP}/d-hp-x/telemetry", "bad_json", "…", b"{"),
+            RejectedMessage(
+                received + 1000,
+                f"agri/v1/{HP}/d-hp-a/telemetry",
+                "out_of_range",
+                "sample 0: lat 91.5",
+                b"[]",
+                count=5,
+                by_reason={"out_of_range": 4, "wrong_type": 1},
+            ),
+        ]
+    )
+    ops = web_world.headers["operator"]
+    answer = _api(web_world, "/api/v1/rejected", ops, limit="1000", **THE_DAY)
+    drones = _api(web_world, "/api/v1/drones", ops, limit="1000")
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "operator", "ops"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.click("a.ops-link")
+    page.wait_for_url(f"{web_world.url}/ops")
+    page.fill("#day", "28/11/2025")
+    page.click("#day-form button")
+    page.wait_for_url(f"{web_world.url}/ops?day=2025-11-28")
+    page.wait_for_selector("#rejected-latest table", timeout=30_000)
+    page.wait_for_selector("#drones-last table", timeout=30_000)
+    shown = {
+        row.get_attribute("data-key"): row.locator(".bar-value").inner_text()
+        for row in page.locator("#rejected-day .bar-row").all()
+    }
+    assert shown == {k: str(v) for k, v in answer["returned_by_reason"].items()}
+    assert shown == {"bad_json": "1", "out_of_range": "4", "wrong_type": "1"}
+    assert page.locator("#rejected-latest tbody tr").count() == len(answer["messages"])
+    assert page.locator("#drones-last tbody tr").count() == len(drones)
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "ops-phone")
+    w.check_clean()

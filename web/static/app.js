@@ -660,6 +660,111 @@
     });
   }
 
+  /* --- an operator's day ----------------------------------------------------------------- */
+
+  function table(box, heads, rows) {
+    box.appendChild(
+      el("table", { class: "flights" }, [
+        el("thead", {}, [
+          el(
+            "tr",
+            {},
+            heads.map(function (h) {
+              return el("th", { scope: "col", text: t(h) });
+            })
+          ),
+        ]),
+        el("tbody", {}, rows),
+      ])
+    );
+  }
+
+  function reasonBars(box, counts) {
+    var rows = Object.keys(counts || {})
+      .sort()
+      .map(function (k) {
+        return { key: k, n: counts[k] };
+      });
+    if (!rows.length) {
+      box.appendChild(el("p", { text: t("no_rejected") }));
+      return;
+    }
+    var top = Math.max.apply(null, rows.map(function (r) { return r.n; })) || 1;
+    rows.forEach(function (r) {
+      box.appendChild(
+        el("div", { class: "bar-row", "data-key": r.key }, [
+          el("span", { class: "bar-label", text: r.key }),
+          el("span", { class: "bar-track", "aria-hidden": "true" }, [
+            el("span", { class: "bar", style: "width:" + Math.max(2, (100 * r.n) / top).toFixed(1) + "%" }),
+          ]),
+          el("span", { class: "bar-value", text: new Intl.NumberFormat(LOCALE).format(r.n) }),
+        ])
+      );
+    });
+  }
+
+  function opsPage() {
+    var params = new URLSearchParams(window.location.search);
+    var day = params.get("day");
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(day || "")) day = today();
+    var input = document.getElementById("day");
+    input.value = showDay(day);
+    document.getElementById("day-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var chosen = parseDay(input.value);
+      if (chosen) window.location.search = "day=" + chosen;
+    });
+    api("/api/v1/rejected?" + q({ from: day, to: addDays(day, 1), limit: 1000 }))
+      .then(function (body) {
+        reasonBars(document.getElementById("rejected-day"), body.returned_by_reason);
+        reasonBars(document.getElementById("rejected-all"), body.all_time_by_reason);
+        var latest = body.messages.slice(-20).reverse();
+        var box = document.getElementById("rejected-latest");
+        if (!latest.length) {
+          box.appendChild(el("p", { text: t("no_rejected") }));
+          return;
+        }
+        table(
+          box,
+          ["received", "topic", "reason", "samples"],
+          latest.map(function (r) {
+            return el("tr", {}, [
+              el("td", { text: r.received.slice(11, 16) }),
+              el("td", { class: "topic", text: r.topic }),
+              el("td", { text: r.reason }),
+              el("td", { class: "num", text: String(r.count) }),
+            ]);
+          })
+        );
+      })
+      .catch(function (e) {
+        if (e.message !== "401") setStatus(t("error_load", { status: e.status || "?" }), true);
+      });
+    api("/api/v1/drones?limit=1000")
+      .then(function (list) {
+        var box = document.getElementById("drones-last");
+        if (!list.length) {
+          box.appendChild(el("p", { text: t("no_drones") }));
+          return;
+        }
+        table(
+          box,
+          ["coop", "drone", "last_seen", "battery"],
+          list.map(function (d) {
+            return el("tr", { "data-drone": d.coop + "/" + d.drone }, [
+              el("td", { text: d.coop }),
+              el("td", { text: d.drone }),
+              el("td", { text: d.last_seen ? showDay(d.last_seen) + " " + d.last_seen.slice(11, 16) : "—" }),
+              el("td", { class: "num", text: d.battery_pct == null ? "—" : num(d.battery_pct, 0) + " %" }),
+            ]);
+          })
+        );
+      })
+      .catch(function (e) {
+        if (e.message !== "401") setStatus(t("error_load", { status: e.status || "?" }), true);
+      });
+  }
+
   var page = document.body.getAttribute("data-page");
   if ("serviceWorker" in navigator && window.isSecureContext) {
     if (page === "login" && window.caches) {
@@ -675,4 +780,5 @@
   else if (page === "field") fieldPage();
   else if (page === "coop") coopPage();
   else if (page === "import") importPage();
+  else if (page === "ops") opsPage();
 })();
