@@ -36,6 +36,7 @@ from storage.logins import LOGIN_LINK_TTL_MS, hash_token, new_token
 from storage.metadata import RejectedMessage
 from storage.sqlite import SqliteStore
 from tests.integration.api_world import HP, THE_DAY, World, running_world
+from web.pages import STATIC_DIR
 
 pytestmark = pytest.mark.integration
 
@@ -63,6 +64,8 @@ def browser() -> Iterator[Browser]:
     """Debian's chromium (``make browser`` installs it), headless."""
     if not CHROMIUM.exists():
         pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/install-browser.sh)")
+    if not (STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").exists():
+        pytest.fail("the web app's Leaflet is not built: run `make web` (scripts/build-web.sh)")
     with sync_playwright() as p:
         launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
         yield launched
