@@ -421,6 +421,13 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 <dl id="totals" class="totals"></dl>
 <p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
 <a class="button secondary" href="/coop/import">{_e(m["import_nav"])}</a></p>
+<section id="fleet-box" aria-labelledby="fleet-title" hidden>
+<h2 id="fleet-title"></h2>
+<div id="fleet-map" class="map" role="img" aria-labelledby="fleet-title"></div>
+<ul class="legend"><li><span class="swatch swatch-covered" aria-hidden="true"></span>
+<span class="label">{_e(m["spray_on"])}</span></li>
+<li><span class="swatch swatch-no_spray" aria-hidden="true"></span>
+<span class="label">{_e(m["spray_off"])}</span></li></ul></section>
 <section aria-labelledby="per-drone-title"><h2 id="per-drone-title">{_e(m["per_drone"])}</h2>
 <div id="per-drone" class="bars"></div></section>
 <section aria-labelledby="per-day-title"><h2 id="per-day-title">{_e(m["per_day"])}</h2>
@@ -429,14 +436,16 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 <div id="members"></div></section>
 <section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_now"])}</h2>
 <ul id="drones" class="drones"></ul></section>"""
+    tile_url = str(getattr(request.app.state, "web_tile_url", ""))
     return page(
         request,
         "coop_title",
         body,
         page_name="coop",
         csrf=csrf,
-        data={"role": role},
+        data={"role": role, "tiles": tile_url},
         signed_in=True,
+        map_assets=True,
     )
 
 

@@ -493,6 +493,11 @@ def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_worl
         assert page.locator("#members tbody tr").count() == len(report["rows"])
         assert page.locator("#per-drone .bar-row").count() == len(by_drone["rows"])
         assert page.inner_text('#drones li[data-drone="d-hp-a"]')
+        # The fleet map of the month's last day with flights: each drone's track, spray on
+        # and off.
+        page.wait_for_selector("#fleet-map path.track-on", timeout=30_000)
+        assert page.inner_text("#fleet-title") == "Bản đồ đội bay ngày 28/11/2025"
+        assert page.locator("#fleet-map path.track-off").count() >= 1
         csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
         assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
         _no_horizontal_scroll(page)

@@ -487,6 +487,43 @@
     return new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 0 }).format(vnd) + " " + t("vnd");
   }
 
+  /* The tracks of the cooperative's drones on one day, spray on and off (the last day of
+   * the month with flights). */
+  function fleetMap(coop, day, droneRows) {
+    var L = window.L;
+    var section = document.getElementById("fleet-box");
+    document.getElementById("fleet-title").textContent = t("fleet_map", { day: showDay(day) });
+    section.hidden = false;
+    var tiles = document.body.getAttribute("data-tiles");
+    var map = L.map("fleet-map", { attributionControl: !!tiles, zoomSnap: 0.25 });
+    if (tiles) L.tileLayer(tiles, { maxZoom: 21 }).addTo(map);
+    var bounds = L.latLngBounds([]);
+    return Promise.all(
+      droneRows.map(function (r) {
+        var path =
+          "/api/v1/drones/" + encodeURIComponent(coop) + "/" + encodeURIComponent(r.key) +
+          "/track?" + q({ from: day, to: addDays(day, 1), max_points: 2000 });
+        return api(path).then(function (track) {
+          var layer = L.geoJSON(track, {
+            style: function (f) {
+              return f.properties.spraying
+                ? { className: "track-on", color: "#2e7d32", weight: 3 }
+                : { className: "track-off", color: "#616161", weight: 1.5, dashArray: "4 4" };
+            },
+            pointToLayer: function (f, latlng) {
+              return L.circleMarker(latlng, { radius: 2, className: "track-point" });
+            },
+            interactive: false,
+          }).addTo(map);
+          if (layer.getLayers().length) bounds.extend(layer.getBounds());
+        });
+      })
+    ).then(function () {
+      if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+      else map.setView([21.08, 106.52], 13);
+    });
+  }
+
   function coopPage() {
     var params = new URLSearchParams(window.location.search);
     var month = params.get("month");
@@ -539,6 +576,8 @@
           function (r) { return r.sprayed_ha; },
           t("ha")
         );
+        var days = answers[2].rows;
+        if (days.length) fleetMap(members.coop, days[days.length - 1].key, answers[1].rows);
         var box = document.getElementById("members");
         if (!members.rows.length) {
           box.appendChild(el("p", { text: t("no_report") }));
