@@ -1,6 +1,7 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml constraints.txt README.md ./
+COPY adapters ./adapters
 COPY agridrone ./agridrone
 COPY ingest ./ingest
 COPY fields ./fields
@@ -13,6 +14,11 @@ COPY storage ./storage
 RUN apt-get update \
     && apt-get install -y --no-install-recommends fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
+# The web app, with the Leaflet that `make web` (scripts/build-web.sh) built from the npm
+# registry into web/static/vendor/ (generated, not in git): run it before `docker compose build`.
+COPY web ./web
+RUN test -f web/static/vendor/leaflet/leaflet.js \
+    || { echo "web/static/vendor/leaflet is missing: run 'make web' before building" >&2; exit 1; }
 # uid/gid 1883 is the eclipse-mosquitto image's `mosquitto` user: the password file and ACL
 # that `agridrone init` writes (mode 0600) into the shared broker-auth volume are then the
 # broker's own files, readable on start and on SIGHUP without root or chown.

@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: test demo lint servers bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track bench-logs clean
+.PHONY: test demo lint servers web browser bench bench-wire bench-store bench-coverage bench-api bench-import bench-registry bench-scaled bench-track bench-logs bench-web clean
 
 $(BIN)/agridrone: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -13,15 +13,23 @@ $(BIN)/agridrone: pyproject.toml constraints.txt
 servers:
 	bash scripts/install-servers.sh
 
+# The web app's Leaflet (npm ci of web/package-lock.json, copied into web/static/vendor).
+web:
+	bash scripts/build-web.sh
+
+# Debian's chromium, which the browser tests (tests/browser) drive through Playwright.
+browser:
+	bash scripts/install-browser.sh
+
 lint: $(BIN)/agridrone
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: $(BIN)/agridrone servers lint
+test: $(BIN)/agridrone servers browser web lint
 	$(BIN)/pytest
 
-demo: $(BIN)/agridrone
+demo: $(BIN)/agridrone web
 	$(BIN)/agridrone demo
 
 # Benchmarks (not tests): each prints its baseline beside our figure; see docs/benchmarks.md.
@@ -54,6 +62,9 @@ bench-logs: $(BIN)/agridrone
 
 bench-registry: $(BIN)/agridrone
 	$(BIN)/python -m bench.registry
+
+bench-web: $(BIN)/agridrone browser web
+	$(BIN)/python -m bench.web
 
 clean:
 	rm -rf $(VENV) .servers var .mypy_cache .ruff_cache .pytest_cache

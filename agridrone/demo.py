@@ -39,7 +39,8 @@ from ingest.service import IngestConfig, IngestService
 from simulators.fleet import FlightConfig
 from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.runner import run_fleet
-from storage.keys import Role, generate_key
+from storage.keys import Role, generate_key, parse_key_id
+from storage.logins import LOGIN_LINK_TTL_MS, hash_token, login_url, new_token
 from storage.metadata import MetadataDB
 from storage.secrets import shown_url
 from storage.sqlite import SqliteStore
@@ -275,6 +276,17 @@ class DemoKeys:
     operator: str
 
 
+def demo_login_link(metadata: MetadataDB, key: str, api: str) -> str:
+    """A one-time login link (7 days) to the web app at ``api`` for ``key``."""
+    key_id = parse_key_id(key)
+    if key_id is None:
+        raise ValueError("not a key")
+    now = int(time.time() * 1000)
+    token = new_token()
+    metadata.add_login_link(hash_token(token), key_id, now, now + LOGIN_LINK_TTL_MS)
+    return login_url(api, token)
+
+
 #: An example price per sprayed hectare for the demo cooperatives (VND).
 DEMO_TARIFF_VND_PER_HA = 200_000
 
@@ -307,8 +319,11 @@ def seed_metadata(metadata: MetadataDB) -> DemoKeys:
     )
 
 
-def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
-    """What the demo prints: what runs where, the keys, and lines to try."""
+def banner(
+    args: argparse.Namespace, url: str, api: str, keys: DemoKeys, links: tuple[str, str]
+) -> str:
+    """What the demo prints: what runs where, the keys, the web app's login links (farmer,
+    cooperative), and lines to try."""
     broker = f"{url}{' (embedded amqtt)' if not args.mqtt_url else ''}"
     return (
         f"agridrone demo is running (Ctrl-C to stop)\n"
@@ -321,6 +336,9 @@ def banner(args: argparse.Namespace, url: str, api: str, keys: DemoKeys) -> str:
         f"  API           {api}/docs\n"
         f"  drones        {api}/api/v1/drones\n"
         f"  health        {api}/readyz\n"
+        f"  web app       {api}/\n"
+        f"  farmer login  {links[0]}\n"
+        f"  coop login    {links[1]}\n"
         f"  farmer key    {keys.farmer}  ({keys.farmer_id})\n"
         f"  coop key      {keys.coop}  ({keys.coop_id})\n"
         f"  operator key  {keys.operator}\n"
@@ -347,12 +365,14 @@ def first_story(metadata: MetadataDB, keys: DemoKeys, api: str, since_ms: int) -
         owner = owners[field_id][0]
         farmer = generate_key("farmer", owner, "agridrone demo", now)
         metadata.add_api_key(farmer.record)
+        link = demo_login_link(metadata, farmer.key, api)
         day = local_day(flight.start_ms).isoformat()
         as_farmer = f'curl -H "Authorization: Bearer {farmer.key}"'
         as_coop = f'curl -H "Authorization: Bearer {keys.coop}"'
         return (
             f"flights are landing: {flight.drone} of {keys.coop_id} sprayed field {field_id}\n"
             f"  its farmer    {farmer.key}  ({owner})\n"
+            f"  web login     {link}  (the field: {api}/fields/{field_id})\n"
             f"coverage (farmer):\n"
             f'  {as_farmer} "{api}/api/v1/fields/{field_id}/coverage?from={day}"\n'
             f"flights over the field (farmer):\n"
@@ -397,7 +417,11 @@ def run(args: argparse.Namespace) -> int:
             fleet(args, url, protocol, udp_base),
             flight_summaries(store, metadata),
         ):
-            print(banner(args, url, api, keys), flush=True)
+            links = (
+                demo_login_link(metadata, keys.farmer, api),
+                demo_login_link(metadata, keys.coop, api),
+            )
+            print(banner(args, url, api, keys, links), flush=True)
             told = False
             while not stop.wait(1.0):
                 story = None if told else first_story(metadata, keys, api, since_ms)

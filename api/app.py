@@ -16,10 +16,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+import web
 from api.catalog import FieldCatalog
 from api.limits import RequestLimitsMiddleware
 from api.routes import (
@@ -35,6 +36,7 @@ from api.routes import (
     products,
     rejected,
     reports,
+    session,
 )
 from fields.stored import UnusableFieldError
 from storage.contract import StoreUnavailableError, TelemetryStore
@@ -50,11 +52,13 @@ def create_app(
     *,
     metrics_public: bool = False,
     log_upload_max_bytes: int = logs.DEFAULT_MAX_BYTES,
+    tile_url: str | None = None,
 ) -> FastAPI:
     """The application over an already-open telemetry store and metadata database.
 
     ``metrics_public`` lets anyone read ``/metrics``; otherwise it needs an operator key.
     ``log_upload_max_bytes`` is the largest flight log ``POST .../logs`` accepts (413).
+    The web app (``web``) is served at ``/``; ``tile_url`` is its optional map tile URL.
     """
     app = FastAPIOffline(
         title="agridrone",
@@ -84,9 +88,11 @@ def create_app(
         products.router,
         jobs.router,
         diary.router,
+        session.router,
     )
     for router in routers:
         measured.include(app, router, prefix="/api/v1")
+    web.install(app, tile_url=tile_url)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreUnavailableError, _store_unavailable)
@@ -95,11 +101,13 @@ def create_app(
     return app
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail: Any = exc.detail
     headers = dict(exc.headers or {})
     if "route" not in request.scope and exc.status_code == 404:
+        if web.wants_page(request):  # a browser that mistyped a page: a page, not JSON
+            return web.not_found_page(request)
         detail = (
             f"no route {request.method} {request.url.path}; the routes are listed at /docs"
             " (API routes start with /api/v1/)"

@@ -4,6 +4,12 @@ Routes declare ``PrincipalDep`` (any valid key) or a ``require_role(...)`` depen
 filter with the pure ``can_see_*`` helpers. A resource the caller may not see is answered
 with 404, exactly as if it did not exist, so a farmer cannot probe for other farmers' fields;
 403 is only for whole routes a role never uses (the rejected-message log for non-operators).
+
+Browsers sign in once (a one-time login link or a pasted key, ``web``) and then send a
+session cookie (``api.sessions``) instead of the header: it stands for the key it was opened
+with, so it never gives more than that key, and dies with the key's revocation. A request
+with an ``Authorization`` header is judged by the header alone, exactly as before. Writes by
+cookie must carry the session's CSRF token in ``X-CSRF-Token`` (``api.sessions``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.deps import MetadataDep
+from api.sessions import SESSION_COOKIE, session_principal
 from storage.keys import KEY_PREFIX, ROLES, Role, key_matches, parse_key_id
 
 _CHALLENGE: Final = {"WWW-Authenticate": "Bearer"}
@@ -89,7 +96,12 @@ def authenticate(
     metadata: MetadataDep,
     _declared: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
 ) -> Principal:
-    """The ``Principal`` of the request's bearer key; 401 if absent, unknown or revoked."""
+    """The ``Principal`` of the request's bearer key (or, without an ``Authorization``
+    header, of its session cookie); 401 if absent, unknown, revoked or ended."""
+    header = request.headers.get("authorization")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if (header is None or not header.strip()) and cookie:
+        return Principal(*session_principal(request, metadata, cookie))
     key = bearer_key(request)
     key_id = parse_key_id(key)
     if key_id is None:

@@ -28,6 +28,12 @@ def register(subparsers: Any) -> None:
         " log then shows the client, not the proxy); '*' only when nothing but the proxy"
         " reaches this process [uvicorn's default: 127.0.0.1]",
     )
+    p.add_argument(
+        "--tile-url",
+        metavar="TEMPLATE",
+        help="map tiles for the web app's maps, e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+        " (deployments with internet; default: fields on a plain background, no tiles)",
+    )
     p.add_argument("--log-level", default="INFO")
     p.set_defaults(handler=run)
 
@@ -62,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             metadata,
             metrics_public=settings.metrics_public,
             log_upload_max_bytes=settings.log_upload_max_mib * 1024 * 1024,
+            tile_url=args.tile_url,
         )
         # Parse the fields and prepare coverage before the first request asks, in a thread
         # of its own: /healthz answers meanwhile (a town's registry takes tens of seconds),

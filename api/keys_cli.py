@@ -1,7 +1,12 @@
-"""``agridrone keys create|list|revoke``: API keys for farmers, cooperatives and operators.
+"""``agridrone keys create|list|revoke|link``: API keys for farmers, cooperatives and operators.
 
-``create`` prints the key once on stdout (nothing else, so scripts can capture it); only its
-SHA-256 is stored. ``list`` never shows secrets. Bad input exits 2 with the reason.
+``create`` prints the key once on stdout (its first line, so scripts can capture it); only
+its SHA-256 is stored. With ``--login-url BASE`` it also prints a one-time login link for the
+web app (``BASE/login/<token>``, a second line starting with http, valid 7 days, unusable
+after its first use; only the token's SHA-256 is stored) and ``--qr FILE`` writes the link's
+QR code as a PNG to hand to a farmer. ``link`` makes a new login link for an existing key.
+``list`` never shows secrets. ``revoke`` also ends the key's browser sessions. Bad input
+exits 2 with the reason.
 """
 
 from __future__ import annotations
@@ -11,11 +16,13 @@ import json
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 
 from agridrone.settings import add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata
 from storage.keys import ROLES, ApiKeyRecord, generate_key, is_key_id, parse_key_id
+from storage.logins import LOGIN_LINK_TTL_MS, check_base_url, hash_token, login_url, new_token
 from storage.metadata import MetadataConflictError, MetadataDB
 
 EXIT_BAD_INPUT: Final = 2
@@ -36,12 +43,25 @@ def register(subparsers: Any) -> None:
         help="farmer: the `owner` of their fields; coop: the cooperative id; operator: anyone",
     )
     create.add_argument("--name", default="", help="a note saying who holds the key")
+    link = actions.add_parser("link", help="a new one-time login link for an existing key")
+    link.add_argument("key", metavar="KEY_ID", help="the key id from `keys list` (or the key)")
+    for p in (create, link):
+        p.add_argument(
+            "--login-url",
+            metavar="BASE",
+            required=p is link,
+            help="the web app's address (e.g. http://192.168.1.10:8000): also print a"
+            " one-time login link BASE/login/<token>, valid 7 days",
+        )
+        p.add_argument(
+            "--qr", metavar="FILE", type=Path, help="write the login link's QR code (PNG)"
+        )
     listing = actions.add_parser("list", help="every key with its role and subject, no secrets")
     listing.add_argument("--active", action="store_true", help="leave out revoked keys")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     revoke = actions.add_parser("revoke", help="stop a key from working, at once")
     revoke.add_argument("key", metavar="KEY_ID", help="the key id from `keys list` (or the key)")
-    for p in (create, listing, revoke):
+    for p in (create, listing, revoke, link):
         add_settings_arguments(p, "metadata_path")
         p.set_defaults(handler=run)
 
@@ -67,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.keys_command == "create":
             return _create(args, metadata)
+        if args.keys_command == "link":
+            return _link(args, metadata)
         if args.keys_command == "list":
             _list(metadata.api_keys(include_revoked=not args.active), as_json=args.json)
             return 0
@@ -75,7 +97,37 @@ def run(args: argparse.Namespace) -> int:
         metadata.close()
 
 
+def _link_problem(args: argparse.Namespace) -> str | None:
+    if args.login_url is None:
+        return "--qr needs --login-url BASE (the web app's address)" if args.qr else None
+    problem = check_base_url(args.login_url)
+    if problem is None and args.qr is not None and not args.qr.parent.is_dir():
+        problem = f"--qr {str(args.qr)!r}: the folder {str(args.qr.parent)!r} does not exist"
+    return problem
+
+
+def _print_link(args: argparse.Namespace, metadata: MetadataDB, key_id: str) -> None:
+    """Store a new login link for ``key_id``, print it, write its QR code if asked."""
+    now = _now_ms()
+    token = new_token()
+    metadata.add_login_link(hash_token(token), key_id, now, now + LOGIN_LINK_TTL_MS)
+    url = login_url(args.login_url, token)
+    sys.stdout.write(url + "\n")
+    if args.qr is not None:
+        import segno
+
+        segno.make(url, error="m").save(str(args.qr), kind="png", scale=8, border=4)
+        sys.stderr.write(f"QR code of the login link written to {args.qr}\n")
+    sys.stderr.write(
+        f"login link for key {key_id}: works once, until {_iso(now + LOGIN_LINK_TTL_MS)};"
+        " whoever opens it first is signed in as this key.\n"
+    )
+
+
 def _create(args: argparse.Namespace, metadata: MetadataDB) -> int:
+    problem = _link_problem(args)
+    if problem is not None:
+        return _fail("create", problem)
     try:
         new = generate_key(args.role, args.subject, args.name, _now_ms())
     except ValueError as exc:
@@ -86,6 +138,22 @@ def _create(args: argparse.Namespace, metadata: MetadataDB) -> int:
         f"key {new.record.key_id}: {args.role} {args.subject!r}. It is shown only this once "
         "and only its hash is kept; send it as `Authorization: Bearer <key>`.\n"
     )
+    if args.login_url is not None:
+        _print_link(args, metadata, new.record.key_id)
+    return 0
+
+
+def _link(args: argparse.Namespace, metadata: MetadataDB) -> int:
+    problem = _link_problem(args)
+    if problem is not None:
+        return _fail("link", problem)
+    key_id = args.key if is_key_id(args.key) else parse_key_id(args.key)
+    record = metadata.api_key(key_id) if key_id else None
+    if record is None or record.revoked:
+        return _fail(
+            "link", f"{args.key!r} is not the id of a key in use (see `agridrone keys list`)"
+        )
+    _print_link(args, metadata, record.key_id)
     return 0
 
 
@@ -100,8 +168,10 @@ def _revoke(given: str, metadata: MetadataDB) -> int:
         record = metadata.revoke_api_key(key_id, _now_ms())
     except MetadataConflictError as exc:
         return _fail("revoke", str(exc))
+    ended = metadata.end_sessions_of_key(key_id, _now_ms())
     sys.stderr.write(
-        f"key {key_id} ({record.role} {record.subject!r}) revoked at {_iso(record.revoked_ms)}\n"
+        f"key {key_id} ({record.role} {record.subject!r}) revoked at {_iso(record.revoked_ms)};"
+        f" {ended} browser session(s) ended\n"
     )
     return 0
 

@@ -1,6 +1,6 @@
 """The metadata database: rejected-message log, API keys, the drone registry, fields,
 cooperatives (names, tariffs, members), flight summaries, late-data ranges, products,
-spray jobs, the spray diary and imported flight logs.
+spray jobs, the spray diary, imported flight logs, login links and browser sessions.
 
 One module per aggregate, each a mixin on ``Database`` with its own schema and numbered
 migrations; ``MetadataDB`` is all of them over one SQLite file (the default) or one
@@ -46,6 +46,7 @@ from storage.metadata.leases import Lease, LeaseTable
 from storage.metadata.log_imports import LogImportRecord, LogImportTable
 from storage.metadata.products import ProductRecord, ProductTable
 from storage.metadata.rejected import RejectedLog, RejectedMessage
+from storage.metadata.sessions import SessionTable
 
 
 class MetadataDB(
@@ -61,6 +62,7 @@ class MetadataDB(
     JobTable,
     DiaryTable,
     LogImportTable,
+    SessionTable,
 ):
     """The metadata database: a SQLite file (one connection per thread, WAL,
     synchronous=FULL) or PostgreSQL (a ``postgresql://`` URL; a small connection pool)."""

@@ -82,6 +82,7 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": HP}, (401, 403, 403, 200, 404, 200)),
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": YT}, (401, 403, 403, 404, 200, 200)),
     ("GET", "/api/v1/rejected", THE_DAY, OPERATOR),
+    ("GET", "/api/v1/session", {}, ANY_KEY),
     # Pages: the same rules page by page; a bad cursor is 422 for whoever may call the route.
     ("GET", "/api/v1/fields", {"limit": "1"}, ANY_KEY),
     ("GET", "/api/v1/fields", {"cursor": "!!"}, (401, 422, 422, 422, 422, 422)),

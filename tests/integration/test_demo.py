@@ -56,6 +56,24 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         # Besides their fields, every key lists the commune-wide no-spray zones (read-only).
         assert {(f["kind"], f["coop"]) for f in listed if f not in owned} == {("no_spray", "")}
         assert httpx.get(drones_url.group(1), timeout=5).status_code == 401
+        # The web app: each printed login link signs its role in once, by cookie.
+        web = re.search(r"web app\s+(http://\S+)", banner)
+        assert web, banner
+        for role, owner in (("farmer", farmer_key.group(2)), ("coop", None)):
+            link = re.search(rf"{role} login\s+(http://\S+/login/\S+)", banner)
+            assert link, banner
+            opened = httpx.get(link.group(1), timeout=10)
+            assert opened.status_code == 200
+            home = httpx.get(web.group(1), cookies=opened.cookies, timeout=10)
+            assert home.status_code == 200
+            assert "Ruộng của tôi" in home.text
+            me = httpx.get(
+                web.group(1) + "api/v1/session", cookies=opened.cookies, timeout=10
+            ).json()
+            assert me["role"] == role
+            if owner is not None:
+                assert me["subject"] == owner
+            assert httpx.get(link.group(1), timeout=10).status_code == 400  # once only
         metadata = MetadataDB(tmp_path / "var" / "agridrone.db")
         try:
             wait_until(

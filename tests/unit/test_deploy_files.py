@@ -412,3 +412,14 @@ def test_the_ingest_healthcheck_passes_only_once_the_worker_is_subscribed(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+def test_the_image_copies_every_package_the_project_installs() -> None:
+    """``pip install .`` in the Dockerfile finds only what was copied before it."""
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in project["tool"]["setuptools"]["packages"]["find"]["include"]}
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, flags=re.MULTILINE))
+    assert packages <= copied, sorted(packages - copied)

@@ -1,0 +1,608 @@
+"""The web app in a real browser: Debian's chromium driven by Playwright for Python against
+the real API server over the world's simulated flights (tests/integration/api_world.py).
+
+Sign-in by login link and by pasted key, "Ruộng của tôi" with the API's numbers, a field's
+coverage map (one outline, the coverage layers, a legend) and flights, a field of another
+cooperative denied in the user's language, the language switch remembered, sign-out; on a
+360 x 740 phone screen without horizontal scrolling and on a desktop, with no request leaving
+the origin and no console error. Screenshots go to test-artifacts/web/ (not committed).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import httpx
+import pytest
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    Request,
+    ViewportSize,
+    sync_playwright,
+)
+
+from fields.synthetic import T0_MS
+from storage.keys import Role, generate_key
+from storage.logins import LOGIN_LINK_TTL_MS, hash_token, new_token
+from storage.metadata import RejectedMessage
+from storage.sqlite import SqliteStore
+from tests.integration.api_world import HP, THE_DAY, World, running_world
+from web.pages import STATIC_DIR
+
+pytestmark = pytest.mark.integration
+
+CHROMIUM: Final = Path("/usr/bin/chromium")
+ARTIFACTS: Final = Path(__file__).resolve().parents[2] / "test-artifacts" / "web"
+PHONE: Final = ViewportSize(width=360, height=740)
+DESKTOP: Final = ViewportSize(width=1280, height=860)
+#: The issue's budget for the field page's compressed JS and CSS.
+FIELD_PAGE_BUDGET: Final = 300 * 1024
+FARMER_FIELD: Final = "dt-hp-004"  # nd-hp-00's field, sprayed by d-hp-a
+OTHER_COOP_FIELD: Final = "dt-yt-004"
+
+
+@pytest.fixture(scope="module")
+def web_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The API and web app over the world's flights (SQLite; the sign-in rules run on both
+    metadata stores in test_web_sessions.py)."""
+    folder = tmp_path_factory.mktemp("web-world")
+    with SqliteStore(folder / "telemetry.db") as store, running_world(store, folder) as w:
+        yield w
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's chromium (``make browser`` installs it), headless."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (scripts/install-browser.sh)")
+    if not (STATIC_DIR / "vendor" / "leaflet" / "leaflet.js").exists():
+        pytest.fail("the web app's Leaflet is not built: run `make web` (scripts/build-web.sh)")
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield launched
+        launched.close()
+
+
+@dataclass
+class Watched:
+    """A page with every request it made and every console error it logged."""
+
+    page: Page
+    origin: str
+    requests: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def check_clean(self) -> None:
+        """No request left the origin, nothing went wrong in the console."""
+        foreign = [u for u in self.requests if not u.startswith((self.origin, "data:", "blob:"))]
+        assert foreign == []
+        assert self.errors == []
+
+
+def _open(browser: Browser, world: World, viewport: ViewportSize) -> Watched:
+    context = browser.new_context(viewport=viewport, locale="vi-VN")
+    page = context.new_page()
+    watched = Watched(page, world.url)
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            watched.errors.append(message.text)
+
+    def on_request(request: Request) -> None:
+        watched.requests.append(request.url)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda exc: watched.errors.append(str(exc)))
+    page.on("request", on_request)
+    page.on(
+        "response",
+        lambda r: watched.errors.append(f"{r.status} {r.url}") if r.status == 401 else None,
+    )
+    return watched
+
+
+def _login_link(world: World, role: Role, subject: str) -> str:
+    new = generate_key(role, subject, "browser test", time.time_ns() // 1_000_000)
+    world.metadata.add_api_key(new.record)
+    token = new_token()
+    now = time.time_ns() // 1_000_000
+    world.metadata.add_login_link(
+        hash_token(token), new.record.key_id, now, now + LOGIN_LINK_TTL_MS
+    )
+    return f"{world.url}/login/{token}"
+
+
+def _no_horizontal_scroll(page: Page) -> None:
+    widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
+    assert widths[0] <= widths[1], f"page is {widths[0]} px wide in a {widths[1]} px window"
+
+
+#: Every element with text of its own whose WCAG 2 contrast ratio against its background
+#: (the first opaque one up its ancestors) is below 4.5, or 3 for large text.
+_CONTRAST_JS: Final = """() => {
+  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) return c.slice(0, 3);
+    }
+    return [255, 255, 255];
+  };
+  const bad = [];
+  for (const el of document.querySelectorAll('body *')) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || !el.offsetParent) continue;
+    const style = getComputedStyle(el);
+    const a = lum(rgb(style.color).slice(0, 3)), b = lum(background(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(style.fontSize), bold = parseInt(style.fontWeight) >= 700;
+    const large = size >= 24 || (bold && size >= 18.66);
+    if (ratio < (large ? 3 : 4.5)) {
+      bad.push(`${el.tagName} ${el.textContent.trim().slice(0, 30)} ${ratio.toFixed(2)}`);
+    }
+  }
+  return bad;
+}"""
+
+
+def _readable(page: Page) -> None:
+    """Accessibility basics: text contrast (WCAG AA), every input labelled."""
+    assert page.evaluate(_CONTRAST_JS) == []
+    unlabelled = page.evaluate(
+        "() => [...document.querySelectorAll('input:not([type=hidden])')]"
+        ".filter(i => !i.labels || !i.labels.length).map(i => i.id || i.name)"
+    )
+    assert unlabelled == []
+
+
+def _shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def _vi(x: float, digits: int) -> str:
+    """A number as the Vietnamese page writes it (decimal comma; our values are < 1000)."""
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
+def _api(world: World, path: str, headers: dict[str, str], **params: str) -> Any:
+    answer = httpx.get(world.url + path, params=params, headers=headers, timeout=60)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_a_farmer_signs_in_by_link_and_sees_their_fields(
+    browser: Browser, web_world: World
+) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.wait_for_selector(".field-card .coverage-pct", timeout=30_000)
+    assert page.evaluate("document.documentElement.lang") == "vi"
+    assert page.inner_text("h1") == "Ruộng của tôi"
+
+    # The numbers on the page are the API's, written the Vietnamese way.
+    key = web_world.headers["farmer_hp00"]
+    fields = [f for f in _api(web_world, "/api/v1/fields", key) if f["kind"] == "field"]
+    cards = page.locator(".field-card")
+    assert cards.count() == len(fields)
+    card = page.locator(f'.field-card[data-field="{FARMER_FIELD}"]')
+    api_field = next(f for f in fields if f["id"] == FARMER_FIELD)
+    area = card.locator(".area").inner_text()
+    assert area == f"{_vi(api_field['area_ha'], 2)} ha · {_vi(api_field['area_sao'], 1)} sào"
+    coverage = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+    assert card.locator(".date").inner_text() == "28/11/2025"
+    pct = card.locator(".coverage-pct").inner_text()
+    assert pct == f"{_vi(coverage['coverage']['coverage_pct'], 1)} %"
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "fields-phone")
+    w.check_clean()
+
+
+def test_the_field_page_draws_the_coverage_map_and_lists_the_flights(
+    browser: Browser, web_world: World
+) -> None:
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+        page.wait_for_selector("#legend li.total", timeout=30_000)
+        # One outline of the field, and the layers the API's GeoJSON holds.
+        assert page.locator("path.layer-field").count() == 1
+        key = web_world.headers["farmer_hp00"]
+        geo = _api(
+            web_world,
+            f"/api/v1/fields/{FARMER_FIELD}/coverage",
+            key,
+            format="geojson",
+            **THE_DAY,
+        )
+        kinds = {f["properties"]["kind"] for f in geo["features"]}
+        assert "covered" in kinds
+        for kind in kinds:
+            assert page.locator(f"path.layer-{kind}").count() >= 1, kind
+        legend = page.locator("#legend li")
+        assert legend.count() == 7  # outline, five layers, coverage
+        answer = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+        assert page.locator("#legend .coverage-pct").inner_text() == (
+            f"{_vi(answer['coverage']['coverage_pct'], 1)} %"
+        )
+        assert page.locator("table.flights tbody tr").count() == len(answer["flights"])
+        first = answer["flights"][0]
+        row = page.locator(f'tr[data-flight="{first["id"]}"] td')
+        assert row.nth(1).inner_text() == first["drone"]
+        assert row.nth(2).inner_text() == _vi(first["applied_l"], 1)
+        assert page.input_value("#from") == "28/11/2025"
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"field-{name}")
+        w.check_clean()
+
+
+def test_another_cooperatives_field_is_denied_in_vietnamese(
+    browser: Browser, web_world: World
+) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    w.errors.clear()
+    page.goto(f"{web_world.url}/fields/{OTHER_COOP_FIELD}")
+    alert = page.locator("#status.alert")
+    alert.wait_for(timeout=30_000)
+    assert "không có quyền xem" in alert.inner_text()
+    assert page.locator("path.layer-covered").count() == 0
+    assert not page.is_visible("#map")
+    _shot(page, "field-denied-phone")
+    # The browser logs the API's 404 itself; nothing else went wrong.
+    assert all("404" in e for e in w.errors)
+
+
+def test_sign_in_with_a_pasted_key_english_remembered_and_sign_out(
+    browser: Browser, web_world: World
+) -> None:
+    new = generate_key("coop", HP, "browser test", time.time_ns() // 1_000_000)
+    web_world.metadata.add_api_key(new.record)
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(f"{web_world.url}/")
+    page.wait_for_url(f"{web_world.url}/login")
+    # Accessibility basics: the input has its label, keyboard alone signs in.
+    assert page.locator("label[for=key]").inner_text() == "Khóa truy cập"
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "login-phone")
+    page.keyboard.press("Tab")  # brand link
+    page.keyboard.press("Tab")  # language switch
+    page.keyboard.press("Tab")  # the key
+    assert page.evaluate("document.activeElement.id") == "key"
+    page.keyboard.type(new.key)
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{web_world.url}/")
+    page.wait_for_selector(".field-card", timeout=30_000)
+    coop_fields = [
+        f
+        for f in _api(web_world, "/api/v1/fields", web_world.headers["coop_hp"])
+        if f["kind"] == "field"
+    ]
+    assert page.locator(".field-card").count() == len(coop_fields)
+
+    page.click("a.lang")
+    page.wait_for_selector("html[lang=en]")
+    assert page.inner_text("h1") == "My fields"
+    page.wait_for_selector(".field-card .coverage-pct", timeout=30_000)
+    page.reload()
+    assert page.evaluate("document.documentElement.lang") == "en"
+    # Every card has its last spraying (no request is still out when signing out).
+    page.wait_for_function(
+        """n => {
+            const cards = [...document.querySelectorAll('.field-card')];
+            return cards.length === n && !cards.some(c => c.innerText.includes('Loading'));
+        }""",
+        arg=len(coop_fields),
+        timeout=120_000,
+    )
+    _shot(page, "fields-en-phone")
+    page.click(".signout button")
+    page.wait_for_url(f"{web_world.url}/login")
+    page.goto(f"{web_world.url}/")
+    page.wait_for_url(f"{web_world.url}/login")
+    assert page.inner_text("h1") == "Sign in to agridrone"
+    w.check_clean()
+
+
+def test_a_used_login_link_says_what_to_do(browser: Browser, web_world: World) -> None:
+    link = _login_link(web_world, "farmer", "nd-hp-00")
+    assert httpx.get(link, timeout=30).status_code == 200  # someone opened it first
+    w = _open(browser, web_world, PHONE)
+    w.page.goto(link)
+    assert "Liên kết không dùng được" in w.page.inner_text("h1")
+    assert "hỏi hợp tác xã một liên kết mới" in w.page.inner_text("main")
+    _no_horizontal_scroll(w.page)
+    _shot(w.page, "link-used-phone")
+
+
+def test_the_field_page_weighs_at_most_300_kb_of_compressed_js_and_css(
+    web_world: World,
+) -> None:
+    cookie = httpx.get(_login_link(web_world, "farmer", "nd-hp-00"), timeout=30).cookies
+    page = httpx.get(f"{web_world.url}/fields/{FARMER_FIELD}", cookies=cookie, timeout=30)
+    assets = re.findall(r'(?:src|href)="(/static/[^"]+\.(?:js|css))"', page.text)
+    assert any(a.endswith("leaflet.js") for a in assets)
+    total = 0
+    with httpx.Client(base_url=web_world.url, timeout=30) as client:
+        for asset in assets:
+            with client.stream("GET", asset, headers={"Accept-Encoding": "gzip"}) as answer:
+                assert answer.status_code == 200
+                assert answer.headers["content-encoding"] == "gzip"
+                raw = b"".join(answer.iter_raw())
+            assert gzip.decompress(raw)
+            total += len(raw)
+        total += len(client.get("/sw.js").content)  # the service worker, fetched too
+    print(f"field page JS+CSS: {total} bytes gzip-compressed over {len(assets) + 1} files")
+    assert total <= FIELD_PAGE_BUDGET
+
+
+def test_the_date_range_picker_reads_dd_mm_yyyy(browser: Browser, web_world: World) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    page.fill("#from", "01/11/2025")
+    page.fill("#to", "02/11/2025")
+    page.click("#range button")
+    page.wait_for_url(f"{web_world.url}/fields/{FARMER_FIELD}?from=2025-11-01&to=2025-11-03")
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    assert page.inner_text("#flights") == "Không có chuyến bay nào trong khoảng ngày này."
+    assert page.inner_text("#status").startswith("01/11/2025 \N{EN DASH} 02/11/2025")
+    assert page.locator("path.layer-field").count() == 1
+    assert page.locator("path.layer-covered").count() == 0
+    w.check_clean()
+
+
+def _a_field_with_missed_strips(world: World, headers: dict[str, str]) -> tuple[str, Any]:
+    """A field flown over on THE_DAY whose coverage has missed strips, and that feature."""
+    flights = _api(world, "/api/v1/flights", headers, **THE_DAY)["flights"]
+    touched = sorted({part["field_id"] for f in flights for part in f.get("fields") or []})
+    for field_id in touched:
+        geo = _api(
+            world, f"/api/v1/fields/{field_id}/coverage", headers, format="geojson", **THE_DAY
+        )
+        for feature in geo["features"]:
+            if feature["properties"]["kind"] == "missed":
+                return field_id, feature
+    raise AssertionError(f"no field with missed strips among {touched}")
+
+
+def test_a_cooperative_taps_a_missed_strip_for_its_area(browser: Browser, web_world: World) -> None:
+    """A field of Hồng Phong's members crossed by a flight: its missed strips, one shape
+    each, tapped for their area."""
+    field_id, missed = _a_field_with_missed_strips(web_world, web_world.headers["coop_hp"])
+    w = _open(browser, web_world, DESKTOP)
+    page = w.page
+    page.goto(_login_link(web_world, "coop", HP))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/fields/{field_id}?from=2025-11-28&to=2025-11-29")
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    geometry = missed["geometry"]
+    polygons = 1 if geometry["type"] == "Polygon" else len(geometry["coordinates"])
+    strips = page.locator("path.layer-missed")
+    assert strips.count() == polygons  # one shape per missed strip, each tappable
+    box = strips.first.bounding_box()
+    assert box is not None
+    centre = {"clientX": box["x"] + box["width"] / 2, "clientY": box["y"] + box["height"] / 2}
+    strips.first.dispatch_event("click", {**centre, "bubbles": True})
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=10_000)
+    found = re.fullmatch(r"Dải bị sót: ([\d.,]+) ha \(([\d.]+) m²\)", popup.inner_text())
+    assert found is not None, popup.inner_text()
+    strip_m2 = int(found.group(2).replace(".", ""))
+    assert 0 < strip_m2 <= missed["properties"]["area_ha"] * 10_000 * 1.01
+    _shot(page, "field-coop-missed-desktop")
+    w.check_clean()
+
+
+def test_without_signal_the_last_answers_stay_readable_with_their_age(
+    browser: Browser, web_world: World
+) -> None:
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.wait_for_function("() => navigator.serviceWorker.ready.then(() => true)")
+    page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+    page.reload()  # now through the service worker, which keeps each answer
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    online_legend = page.inner_text("#legend")
+    assert page.locator("#offline").count() == 0
+
+    page.context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+    assert page.inner_text("#legend") == online_legend
+    assert page.locator("path.layer-field").count() == 1
+    banner = page.inner_text("#offline")
+    assert re.fullmatch(
+        r"Không có mạng\. Đang xem dữ liệu lúc \d\d/\d\d/\d{4} \d\d:\d\d \(\d+ phút trước\)\.",
+        banner,
+    ), banner
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "field-offline-phone")
+    page.context.set_offline(False)
+
+    # Signing out forgets the kept answers: the next person on this phone sees none of them.
+    page.click(".signout button")
+    page.wait_for_url(f"{web_world.url}/login")
+    page.wait_for_function("() => caches.has('agd-data').then(has => !has)")
+
+
+def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_world: World) -> None:
+    report = _api(
+        web_world,
+        "/api/v1/reports/usage",
+        web_world.headers["coop_hp"],
+        **{"from": "2025-11-01", "to": "2025-12-01"},
+    )
+    by_drone = _api(
+        web_world,
+        "/api/v1/reports/usage",
+        web_world.headers["coop_hp"],
+        group_by="drone",
+        **{"from": "2025-11-01", "to": "2025-12-01"},
+    )
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "coop", HP))
+        page.wait_for_url(f"{web_world.url}/")
+        page.click("a.coop-link")
+        page.wait_for_url(f"{web_world.url}/coop")
+        page.fill("#month", "11/2025")
+        page.click("#month-form button")
+        page.wait_for_url(f"{web_world.url}/coop?month=2025-11")
+        page.wait_for_selector("#members tbody tr", timeout=30_000)
+        page.wait_for_selector("#drones li", timeout=30_000)
+        totals = report["totals"]
+        assert page.inner_text('[data-total="flights"] dd') == str(totals["flights"])
+        amount = f"{totals['amount_vnd']:,}".replace(",", ".")
+        assert page.inner_text('[data-total="amount"] dd') == f"{amount} đ"
+        assert page.inner_text('[data-total="sprayed"] dd') == (
+            f"{_vi(totals['sprayed_ha'], 2)} ha · {_vi(totals['sprayed_sao'], 1)} sào"
+        )
+        assert page.locator("#members tbody tr").count() == len(report["rows"])
+        assert page.locator("#per-drone .bar-row").count() == len(by_drone["rows"])
+        assert page.inner_text('#drones li[data-drone="d-hp-a"]')
+        # The fleet map of the month's last day with flights: each drone's track, spray on
+        # and off.
+        page.wait_for_selector("#fleet-map path.track-on", timeout=30_000)
+        assert page.inner_text("#fleet-title") == "Bản đồ đội bay ngày 28/11/2025"
+        assert page.locator("#fleet-map path.track-off").count() >= 1
+        csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
+        assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"coop-{name}")
+        w.check_clean()
+
+
+def _plot(field_id: str, lon: float, *, owner: str = "nd-hp-00") -> dict[str, Any]:
+    lat = 21.13
+    ring = [[lon, lat], [lon + 0.0004, lat], [lon + 0.0004, lat + 0.0004], [lon, lat + 0.0004]]
+    return {
+        "type": "Feature",
+        "properties": {"id": field_id, "name": "Thửa mới", "owner": owner, "coop": HP},
+        "geometry": {"type": "Polygon", "coordinates": [[*ring, ring[0]]]},
+    }
+
+
+def test_a_cooperative_imports_a_file_and_sees_every_problem(
+    browser: Browser, web_world: World, tmp_path: Path
+) -> None:
+    bad = {
+        "type": "FeatureCollection",
+        "features": [_plot("dt-web-ok", 106.63), _plot("bad id!", 106.64), {"type": "Feature"}],
+    }
+    good = {"type": "FeatureCollection", "features": [_plot("dt-web-ok", 106.63)]}
+    (tmp_path / "bad.geojson").write_text(json.dumps(bad), encoding="utf-8")
+    (tmp_path / "good.geojson").write_text(json.dumps(good), encoding="utf-8")
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "coop", HP))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/coop/import")
+    assert page.locator("label[for=file]").inner_text() == "Tệp GeoJSON"
+
+    page.set_input_files("#file", str(tmp_path / "bad.geojson"))
+    page.click("#import-form button")
+    page.wait_for_selector("#problems li.problem", timeout=30_000)
+    assert page.inner_text("#status").startswith("Không nhập được:")
+    # Every problem of every refused feature (the API's list), the good one not named.
+    problems = page.locator("#problems li.problem").all_inner_texts()
+    assert any(p.startswith("feature 1 (bad id!): 'id'") for p in problems), problems
+    assert "feature 2: no 'id' property" in problems
+    assert "feature 2: no geometry" in problems
+    assert not any("dt-web-ok" in p for p in problems)
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "import-refused-phone")
+    coop = web_world.headers["coop_hp"]
+    missing = httpx.get(f"{web_world.url}/api/v1/fields/dt-web-ok", headers=coop, timeout=30)
+    assert missing.status_code == 404  # nothing of a file with problems is stored
+
+    page.set_input_files("#file", str(tmp_path / "good.geojson"))
+    page.click("#import-form button")
+    page.wait_for_selector("#problems li.imported", timeout=30_000)
+    assert page.inner_text("#status") == "Đã nhập 1 thửa."
+    assert _api(web_world, "/api/v1/fields/dt-web-ok", coop)["properties"]["name"] == "Thửa mới"
+    httpx.delete(
+        f"{web_world.url}/api/v1/fields/dt-web-ok", headers=coop, timeout=30
+    ).raise_for_status()
+    # The browser's 422 for the refused file is the only console line.
+    assert all("422" in e for e in w.errors)
+
+
+def test_an_operator_sees_rejected_messages_by_reason_and_every_drone(
+    browser: Browser, web_world: World
+) -> None:
+    received = T0_MS + 3_600_000  # on THE_DAY
+    web_world.metadata.record_rejections(
+        [
+            RejectedMessage(received, f"agri/v1/{HP}/d-hp-x/telemetry", "bad_json", "…", b"{"),
+            RejectedMessage(
+                received + 1000,
+                f"agri/v1/{HP}/d-hp-a/telemetry",
+                "out_of_range",
+                "sample 0: lat 91.5",
+                b"[]",
+                count=5,
+                by_reason={"out_of_range": 4, "wrong_type": 1},
+            ),
+        ]
+    )
+    ops = web_world.headers["operator"]
+    answer = _api(web_world, "/api/v1/rejected", ops, limit="1000", **THE_DAY)
+    drones = _api(web_world, "/api/v1/drones", ops, limit="1000")
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "operator", "ops"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.click("a.ops-link")
+    page.wait_for_url(f"{web_world.url}/ops")
+    page.fill("#day", "28/11/2025")
+    page.click("#day-form button")
+    page.wait_for_url(f"{web_world.url}/ops?day=2025-11-28")
+    page.wait_for_selector("#rejected-latest table", timeout=30_000)
+    page.wait_for_selector("#drones-last table", timeout=30_000)
+    shown = {
+        row.get_attribute("data-key"): row.locator(".bar-value").inner_text()
+        for row in page.locator("#rejected-day .bar-row").all()
+    }
+    assert shown == {k: str(v) for k, v in answer["returned_by_reason"].items()}
+    assert shown == {"bad_json": "1", "out_of_range": "4", "wrong_type": "1"}
+    assert page.locator("#rejected-latest tbody tr").count() == len(answer["messages"])
+    assert page.locator("#drones-last tbody tr").count() == len(drones)
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "ops-phone")
+    w.check_clean()
