@@ -386,7 +386,8 @@ class InfluxStore:
         params = {"coop": coop, "drone": drone, **_window(start_ms, end_ms)}
         for _, _, values in self._stream(Q_TRACK_POINTS, params):
             for row in values:
-                yield _track_point(row)
+                if not _partial(row):  # a point still being written (see ``_samples``)
+                    yield _track_point(row)
 
     def track_gaps(
         self, coop: str, drone: str, start_ms: int, end_ms: int, *, gap_ms: int, limit: int
@@ -608,6 +609,11 @@ def _opt_float(value: Any) -> float | None:
 _SAMPLE_COLUMNS: Final = ["time", *SAMPLE_FIELDS]
 
 
+def _partial(row: list[Any]) -> bool:
+    """Whether a (time, lat, lon, spraying, ...) row lacks one of its first four values."""
+    return any(v is None for v in row[:4])
+
+
 def _track_point(row: list[Any]) -> TrackPoint:
     """A (time, lat, lon, spraying) row."""
     t, lat, lon, spraying = row[:4]
@@ -615,10 +621,15 @@ def _track_point(row: list[Any]) -> TrackPoint:
 
 
 def _samples(coop: str, drone: str, columns: list[str], rows: list[list[Any]]) -> list[Sample]:
-    """Samples from one series' rows (InfluxDB writes whole floats as ints: 5.0 → 5)."""
+    """Samples from one series' rows (InfluxDB writes whole floats as ints: 5.0 → 5).
+
+    A row without its time, position or spray state is a point influxd is still writing
+    (it stores each field on its own, so a read beside a write may see some fields of a
+    point and not yet the others): it is left for the next read, never a crash."""
     if columns != _SAMPLE_COLUMNS:
         pos = [columns.index(c) if c in columns else None for c in _SAMPLE_COLUMNS]
         rows = [[None if i is None else row[i] for i in pos] for row in rows]
+    rows = [row for row in rows if not _partial(row)]
     return [
         Sample(
             coop,
