@@ -18,7 +18,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -34,6 +34,7 @@ from api.times import local_day
 from fields.registry import load_fields
 from fields.stored import to_stored
 from flights.service import FlightWatcher, watch
+from ingest.foreign import ForeignConfig
 from ingest.mqtt import BrokerAddress, ConsumerConfig, MqttProtocol
 from ingest.service import IngestConfig, IngestService
 from simulators.fleet import FlightConfig
@@ -73,19 +74,21 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--speaks",
-        default="wire,wire,mavlink-udp,mavlink-udp",
+        default=DEFAULT_SPEAKS,
         help="languages of the live fleet, assigned to the drones in turn (drones alternate "
         "between the two cooperatives): wire, mavlink-udp (raw MAVLink over UDP to a built-in "
-        "mavlink-bridge per drone) [wire,wire,mavlink-udp,mavlink-udp: each cooperative "
-        "gets a wire-v1 and a MAVLink drone]",
+        "mavlink-bridge per drone), mavproxy (MAVProxy's mqtt module JSON), dji (DJI Cloud API "
+        f"OSD) [{DEFAULT_SPEAKS}: each cooperative gets two languages]",
     )
     p.add_argument("--log-level", default="WARNING")
     p.set_defaults(handler=run)
 
 
-#: What the demo's live fleet may speak: MAVProxy JSON and DJI OSD need the ingest worker's
-#: own subscriptions to agri/mavlink/# and thing/product/+/osd (docs/integrations.md).
-DEMO_SPEAKS = ("wire", "mavlink-udp")
+#: What the demo's live fleet may speak; its worker takes MAVProxy and DJI topics too.
+DEMO_SPEAKS = ("wire", "mavlink-udp", "mavproxy", "dji")
+#: Drones alternate between the two cooperatives: one speaks wire v1 and MAVProxy JSON, the
+#: other MAVLink (through a built-in bridge) and DJI OSD.
+DEFAULT_SPEAKS = "wire,mavlink-udp,mavproxy,dji"
 
 
 def demo_speaks(text: str) -> tuple[str, ...]:
@@ -93,10 +96,7 @@ def demo_speaks(text: str) -> tuple[str, ...]:
     langs = tuple(w.strip() for w in text.split(",") if w.strip())
     bad = [w for w in langs if w not in DEMO_SPEAKS]
     if bad or not langs:
-        raise ValueError(
-            f"--speaks {text!r}: the demo carries {', '.join(DEMO_SPEAKS)} (mavproxy and dji "
-            "drones need the ingest worker's MAVProxy/DJI subscriptions)"
-        )
+        raise ValueError(f"--speaks {text!r}: the demo carries {', '.join(DEMO_SPEAKS)}")
     return langs
 
 
@@ -319,6 +319,36 @@ def seed_metadata(metadata: MetadataDB) -> DemoKeys:
     )
 
 
+def register_foreign_drones(metadata: MetadataDB, args: argparse.Namespace) -> None:
+    """Register the live fleet's MAVProxy and DJI drones with the settings the worker reads
+    them by (docs/integrations.md): the simulator's spray rule and flow sensor, and the
+    DJI serial. A DJI drone's samples are never counted as spraying (its OSD has no spray
+    state): the demo shows its track, not its coverage."""
+    from simulators.fleet import assign_drones
+    from simulators.foreign_out import FLOW_BATTERY, SPRAY_RULE, dji_serial
+    from simulators.geo import load_fields as load_sim_fields
+    from simulators.runner import plan_speakers
+    from storage.drones import DroneRecord
+
+    specs = assign_drones(load_sim_fields(), args.drones, None, args.seed)
+    now = int(time.time() * 1000)
+    for sp in plan_speakers(specs, args.speaks):
+        coop, drone = sp.spec.coop, sp.spec.drone
+        if sp.speaks not in {"mavproxy", "dji"} or metadata.drone(coop, drone) is not None:
+            continue
+        record = DroneRecord(coop, drone, None, now, "-")  # no MQTT login: embedded broker
+        if sp.speaks == "mavproxy":
+            record = replace(
+                record,
+                mavlink_spray=SPRAY_RULE,
+                mavlink_flow_battery=FLOW_BATTERY,
+                tank_capacity_l=DEMO_FLIGHT.tank_capacity_l,
+            )
+        else:
+            record = replace(record, dji_sn=dji_serial(coop, drone))
+        metadata.add_drone(record)
+
+
 def banner(
     args: argparse.Namespace, url: str, api: str, keys: DemoKeys, links: tuple[str, str]
 ) -> str:
@@ -401,10 +431,14 @@ def run(args: argparse.Namespace) -> int:
     store = SqliteStore(settings.sqlite_path)
     metadata = open_metadata(settings)
     keys = seed_metadata(metadata)
+    register_foreign_drones(metadata, args)
     with broker_url(args) as (url, protocol):
         address = BrokerAddress.from_url(url)
         ingest = IngestService(
-            IngestConfig(ConsumerConfig(address, "agridrone-demo-ingest", protocol=protocol)),
+            IngestConfig(
+                ConsumerConfig(address, "agridrone-demo-ingest", protocol=protocol),
+                foreign=ForeignConfig(),
+            ),
             store,
             metadata,
         )
