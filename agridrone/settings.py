@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     #: Retention of the rejected-message log (enforced by ``agridrone ingest``).
     rejected_retention_days: int = Field(default=30, ge=1)
     rejected_max_rows: int = Field(default=1_000_000, ge=1)
+    #: Speed limit between a drone's consecutive samples (``implausible_jump``); 0: no check.
+    max_speed_mps: float = Field(default=40.0, ge=0)
 
     @field_validator("data_dir")
     @classmethod
@@ -96,6 +98,8 @@ _FLAGS: dict[str, str] = {
     "broker_dir": "folder of Mosquitto's password file and ACL (passwd, acl)",
     "rejected_retention_days": "days the rejected-message log keeps a message",
     "rejected_max_rows": "most messages the rejected-message log holds (oldest deleted first)",
+    "max_speed_mps": "samples further from the drone's previous one than this speed allows "
+    "(+5 m) are rejected implausible_jump; 0 turns the check off",
 }
 
 

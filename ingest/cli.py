@@ -41,7 +41,12 @@ def register(subparsers: Any) -> None:
         "ingest", help="consume MQTT telemetry into the store (at-least-once)"
     )
     add_settings_arguments(
-        p, "mqtt_url", *STORE_SETTINGS, "rejected_retention_days", "rejected_max_rows"
+        p,
+        "mqtt_url",
+        *STORE_SETTINGS,
+        "rejected_retention_days",
+        "rejected_max_rows",
+        "max_speed_mps",
     )
     p.add_argument(
         "--client-id",
@@ -109,6 +114,7 @@ def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
             batch_messages=args.batch_messages,
             rejected_days=settings.rejected_retention_days,
             rejected_max_rows=settings.rejected_max_rows,
+            max_speed_mps=settings.max_speed_mps,
         ),
         inbox=InboxLimits(args.inbox_messages, args.inbox_mib * 2**20),
         require_registered=args.require_registered_drones,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ingest.inbox import Inbox, Received
+from ingest.jumps import IMPLAUSIBLE_JUMP, MAX_SPEED_MPS, Jump, JumpFilter
 from ingest.late import LATE_AFTER_MS, late_ranges
 from ingest.metrics import IngestMetrics
 from ingest.wire import Rows, decode_message, decode_rows
@@ -63,6 +64,9 @@ class WriterConfig:
     rejected_max_rows: int = 1_000_000
     #: How often (at most, after a batch) rows past their age are deleted.
     prune_every_s: float = 60.0
+    #: Samples further from the drone's previous one than this speed allows (plus 5 m of
+    #: noise) are rejected ``implausible_jump`` (``ingest.jumps``); 0 turns the check off.
+    max_speed_mps: float = MAX_SPEED_MPS
 
 
 @runtime_checkable
@@ -121,7 +125,11 @@ Admission = Callable[[str, str], bool]
 
 
 def decode_batch(
-    messages: Sequence[Received], admit: Admission | None = None, *, rows: bool = False
+    messages: Sequence[Received],
+    admit: Admission | None = None,
+    *,
+    rows: bool = False,
+    jumps: JumpFilter | None = None,
 ) -> DecodedBatch:
     """Decode every message; keep what is valid, and turn each message with refused content
     into one rejection record (a batch of 500 bad samples is one record counting 500).
@@ -129,6 +137,8 @@ def decode_batch(
     With ``rows``, telemetry messages of common samples become ``Rows`` (no ``Sample``
     objects) until a message needs the full decoder; from then on the batch's samples are
     ``Sample`` objects, the rows so far included, so they stay in the order received.
+    With ``jumps``, samples no drone can have flown to are refused ``implausible_jump``
+    (the filter keeps each drone's last accepted position across batches).
     """
     out = DecodedBatch([], [], [])
     fast = rows
@@ -141,7 +151,7 @@ def decode_batch(
                         _unknown_drone(msg, group.coop, group.drone, len(group.rows))
                     )
                 else:
-                    out.rows.append(group)
+                    _add_rows(out, msg, group, jumps)
                 continue
         decoded = decode_message(msg.topic, msg.payload, msg.received_ms)
         if fast and decoded.samples:
@@ -153,16 +163,66 @@ def decode_batch(
                 lost = len(decoded.samples) + len(decoded.events)
                 out.rejected.append(_unknown_drone(msg, first.coop, first.drone, lost))
                 continue
-        out.samples.extend(decoded.samples)
+        samples, jumped = _without_jumps(decoded.samples, jumps)
+        out.samples.extend(samples)
         out.events.extend(decoded.events)
-        if decoded.rejections:
-            out.rejected.append(
-                merge_rejections(
-                    RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
-                    for r in decoded.rejections
-                )
-            )
+        if decoded.rejections or jumped:
+            parts = [
+                RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
+                for r in decoded.rejections
+            ]
+            if jumped:
+                parts.append(_jumped(msg, jumped))
+            out.rejected.append(merge_rejections(parts))
     return out
+
+
+def _add_rows(out: DecodedBatch, msg: Received, group: Rows, jumps: JumpFilter | None) -> None:
+    """A message's rows into the batch, those at implausible positions refused."""
+    if jumps is None or not group.rows:
+        out.rows.append(group)
+        return
+    coop, drone, check = group.coop, group.drone, jumps.check
+    kept, jumped = [], []
+    for row in group.rows:
+        jump = check(coop, drone, row[0], row[1], row[2])
+        if jump is None:
+            kept.append(row)
+        else:
+            jumped.append(jump)
+    if jumped:
+        out.rejected.append(_jumped(msg, jumped))
+        group = Rows(coop, drone, kept)
+    out.rows.append(group)
+
+
+def _without_jumps(
+    samples: list[Sample], jumps: JumpFilter | None
+) -> tuple[list[Sample], list[Jump]]:
+    """The samples at plausible positions, and the refusals of the others."""
+    if jumps is None or not samples:
+        return samples, []
+    kept, jumped = [], []
+    for s in samples:
+        jump = jumps.check(s.coop, s.drone, s.ts_ms, s.lat, s.lon)
+        if jump is None:
+            kept.append(s)
+        else:
+            jumped.append(jump)
+    return kept, jumped
+
+
+def _jumped(msg: Received, jumped: list[Jump]) -> RejectedMessage:
+    """One record for a message's implausible samples (detail: the first, and how many)."""
+    more = f" (and {len(jumped) - 1} more)" if len(jumped) > 1 else ""
+    return RejectedMessage(
+        msg.received_ms,
+        msg.topic,
+        IMPLAUSIBLE_JUMP,
+        jumped[0].detail + more,
+        msg.payload[:1024],
+        count=len(jumped),
+    )
 
 
 def _unknown_drone(msg: Received, coop: str, drone: str, lost: int) -> RejectedMessage:
@@ -230,6 +290,11 @@ class BatchWriter:
         self._pruned_at: float | None = None
         #: Decode common samples as rows when the store can encode them so.
         self._rows = isinstance(store, RowEncoding)
+        #: Each drone's last accepted position, for ``implausible_jump`` (decoder thread only).
+        self.jumps: JumpFilter | None = None
+        if self.config.max_speed_mps > 0:
+            self.jumps = JumpFilter(self.config.max_speed_mps)
+        self._seeded = False
 
     def run(self, stop: threading.Event) -> None:
         """Write batches until ``stop`` is set and the inbox is drained (or the store is down).
@@ -271,7 +336,8 @@ class BatchWriter:
                     cfg.batch_messages, cfg.idle_wait_s, cfg.linger_s, cfg.batch_bytes
                 )
                 if batch:
-                    decoded = decode_batch(batch, self.admit, rows=self._rows)
+                    self._seed_jumps()
+                    decoded = decode_batch(batch, self.admit, rows=self._rows, jumps=self.jumps)
                     self._pre_encode(decoded)
                     _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
         except Exception:  # the writer then stops; nothing unwritten was acknowledged
@@ -279,6 +345,21 @@ class BatchWriter:
             raise
         finally:
             _put_unless(out, None, abandon)
+
+    def _seed_jumps(self) -> None:
+        """Anchor the jump filter at every drone's last stored position, once (so the first
+        sample after a restart is checked, not trusted); a store that cannot answer now
+        leaves the filter to anchor on what arrives."""
+        if self._seeded or self.jumps is None:
+            return
+        self._seeded = True
+        try:
+            last_seen = self.store.drones()
+        except StoreUnavailableError as exc:
+            log.warning("jump_filter_unseeded error=%r", str(exc))
+            return
+        self.jumps.seed(last_seen)
+        log.info("jump_filter_seeded drones=%d", len(self.jumps))
 
     def _pre_encode(self, decoded: DecodedBatch) -> None:
         """Encode the samples for the store now, if it can; a data error leaves them to the

@@ -1,0 +1,137 @@
+"""Positions no drone can have flown to: rejected as ``implausible_jump`` (pure, no I/O).
+
+The wire parser is stateless (one message at a time), so the check lives here, in state the
+ingest worker keeps per drone: the last sample it accepted (its *anchor*). A sample is
+implausible when it lies further from the anchor than ``max_speed_mps`` (40 m/s: faster than
+any agricultural or consumer drone; DJI's Air 2S tops out at 19 m/s) times the time between
+them, plus ``slack_m`` (5 m) for position noise: at 10 Hz two samples may both be a couple of
+metres off, and a tlog can carry two positions 17 ms apart. Samples are compared in the order
+they arrive, so an uploaded log is checked sample by sample too; two samples at the same
+millisecond in different places are a jump, at the same place a duplicate (stored once).
+
+The good samples around a glitch are kept: the anchor moves only to accepted samples, so the
+sample after a one-off jump is compared with the one before it. If the anchor itself was the
+glitch (the first sample after a restart, or a drone moved while switched off), the samples
+that follow agree with each other and not with it: after ``confirm`` such samples in a row
+(each within reach of the one before) the filter re-anchors on them, so a wrong anchor costs
+``confirm`` samples, never the rest of the flight. A restarted worker seeds its anchors
+from the store's last-seen positions (``seed``), so the first sample after a restart is
+checked against the drone's real previous position, not accepted blindly.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from storage.records import DroneLastSeen
+
+#: Reason recorded for a sample further from the drone's previous one than it can fly.
+IMPLAUSIBLE_JUMP: Final = "implausible_jump"
+#: The default speed limit between consecutive samples, m/s.
+MAX_SPEED_MPS: Final = 40.0
+#: Position noise allowed on top of the speed limit, metres.
+SLACK_M: Final = 5.0
+#: Consecutive samples that agree with each other but not with the anchor before the filter
+#: believes them (the anchor was the glitch).
+CONFIRM_SAMPLES: Final = 5
+
+_M_PER_DEG: Final = 111_320.0
+
+
+@dataclass(slots=True)
+class _Point:
+    ts_ms: int
+    lat: float
+    lon: float
+
+
+@dataclass(slots=True)
+class _State:
+    anchor: _Point
+    suspect: _Point | None = None
+    suspects: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Jump:
+    """One refused sample: its time and why, in words for the rejected-message log."""
+
+    ts_ms: int
+    detail: str
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Metres between two WGS84 points (equirectangular: exact enough below ~100 km, and
+    a jump beyond that is implausible by any measure)."""
+    dy = (lat2 - lat1) * _M_PER_DEG
+    dx = (lon2 - lon1) * _M_PER_DEG * math.cos(math.radians((lat1 + lat2) / 2.0))
+    return math.hypot(dx, dy)
+
+
+class JumpFilter:
+    """Per-drone anchors; ``check`` says whether the next sample of a drone is plausible.
+
+    Not thread-safe: the ingest worker's single decoder thread owns one.
+    """
+
+    def __init__(
+        self,
+        max_speed_mps: float = MAX_SPEED_MPS,
+        slack_m: float = SLACK_M,
+        confirm: int = CONFIRM_SAMPLES,
+    ) -> None:
+        if not max_speed_mps > 0 or slack_m < 0 or confirm < 1:
+            raise ValueError(
+                f"jump filter needs max_speed_mps > 0, slack_m >= 0, confirm >= 1; got "
+                f"{max_speed_mps}, {slack_m}, {confirm}"
+            )
+        self.max_speed_mps = max_speed_mps
+        self.slack_m = slack_m
+        self.confirm = confirm
+        self._drones: dict[tuple[str, str], _State] = {}
+
+    def __len__(self) -> int:
+        return len(self._drones)
+
+    def seed(self, last_seen: Iterable[DroneLastSeen]) -> None:
+        """Anchor drones at their last stored positions (after a restart); drones already
+        seen by this filter keep their own anchors."""
+        for d in last_seen:
+            self._drones.setdefault((d.coop, d.drone), _State(_Point(d.ts_ms, d.lat, d.lon)))
+
+    def _reach_m(self, a: _Point, ts_ms: int) -> float:
+        return self.max_speed_mps * abs(ts_ms - a.ts_ms) / 1000.0 + self.slack_m
+
+    def check(self, coop: str, drone: str, ts_ms: int, lat: float, lon: float) -> Jump | None:
+        """None when the sample is plausible (it becomes the drone's anchor), else why not."""
+        key = (coop, drone)
+        state = self._drones.get(key)
+        if state is None:
+            self._drones[key] = _State(_Point(ts_ms, lat, lon))
+            return None
+        a = state.anchor
+        far = distance_m(a.lat, a.lon, lat, lon)
+        if far <= self._reach_m(a, ts_ms):
+            state.anchor = _Point(ts_ms, lat, lon)
+            state.suspect, state.suspects = None, 0
+            return None
+        s = state.suspect
+        if s is not None and distance_m(s.lat, s.lon, lat, lon) <= self._reach_m(s, ts_ms):
+            state.suspects += 1
+        else:
+            state.suspects = 1
+        state.suspect = _Point(ts_ms, lat, lon)
+        if state.suspects > self.confirm:  # they agree among themselves: the anchor was wrong
+            state.anchor, state.suspect, state.suspects = state.suspect, None, 0
+            return None
+        dt_s = (ts_ms - a.ts_ms) / 1000.0
+        speed = "at the same instant" if dt_s == 0 else f"{far / abs(dt_s):.0f} m/s"
+        return Jump(
+            ts_ms,
+            f"sample ts={ts_ms} at {lat:.6f},{lon:.6f} is {far:.0f} m from the drone's "
+            f"previous sample (ts={a.ts_ms}, {dt_s:+.1f} s): {speed}, over the "
+            f"{self.max_speed_mps:g} m/s limit",
+        )
