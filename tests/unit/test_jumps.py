@@ -147,7 +147,7 @@ def test_the_decoder_refuses_jumps_across_batches_with_one_record_per_message(ro
 def test_a_jump_beside_a_bad_sample_counts_both_reasons() -> None:
     jumps = JumpFilter()
     decode_batch([received([sample(0, 0.0)])], jumps=jumps)
-    bad = {"ts": T0 + 100, "lat": 95.0, "lon": LON0, "spraying": True}
+    bad: dict[str, object] = {"ts": T0 + 100, "lat": 95.0, "lon": LON0, "spraying": True}
     out = decode_batch([received([bad, sample(2, 9000.0), sample(3, 1.0)])], jumps=jumps)
     (record,) = out.rejected
     assert record.reasons == {"out_of_range": 1, IMPLAUSIBLE_JUMP: 1}
