@@ -5,6 +5,7 @@ flown along its own planned swath lines."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,6 +15,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import shape
 
+from agridrone.cli import main
 from fields.coverage import (
     DENSE_STEP_SWATHS,
     GAP_LIMIT_S,
@@ -280,3 +282,27 @@ def test_the_fields2cover_parcel_flown_along_its_planned_lines_gets_its_known_co
     assert want_m2 / 1e4 <= sparse.covered_ha + sparse.uncertainty_ha
     # Each pass end is uncertain by one 10 m step of 3 m swath: 2 x 30 m² a pass.
     assert sparse.uncertainty_ha * 1e4 == pytest.approx(2 * runs * 30.0, rel=0.01)
+
+
+def test_agridrone_coverage_prints_sparse_with_its_uncertainty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fields = tmp_path / "strip.geojson"
+    fields.write_text(json.dumps(collection(feature("f", STRIP))))
+    s = line_samples([2.0 * i for i in range(41)])
+    track = tmp_path / "track.csv"
+    rows = [
+        f"{t},{la!r},{lo!r},true"
+        for t, la, lo in zip(s.ts_ms, s.lat.tolist(), s.lon.tolist(), strict=True)
+    ]
+    track.write_text("ts,lat,lon,spraying\n" + "\n".join(rows) + "\n")
+    code = main(["coverage", "--field", str(fields), "--track", str(track), "--swath", "5"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    (answer,) = [json.loads(line) for line in out.splitlines()]
+    assert answer["positioning"] == "sparse"
+    assert answer["covered_ha"] == pytest.approx(0.2)
+    assert answer["uncertainty_ha"] == pytest.approx(2 * SWATH * 10.0 / 1e4)
+    assert answer["uncertainty_pct"] == pytest.approx(100 * 2 * SWATH * 10.0 / 8000)
+    assert "positioning is sparse" in err
+    assert "covered 0.2000 ± 0.0100 ha (25.0 ± 1.2 %)" in err
