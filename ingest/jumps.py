@@ -22,9 +22,9 @@ checked against the drone's real previous position, not accepted blindly.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from storage.records import DroneLastSeen
 
@@ -42,17 +42,18 @@ _M_PER_DEG: Final = 111_320.0
 
 
 @dataclass(slots=True)
-class _Point:
-    ts_ms: int
+class _State:
+    ts_ms: int  # the anchor: the drone's last accepted sample
     lat: float
     lon: float
-
-
-@dataclass(slots=True)
-class _State:
-    anchor: _Point
-    suspect: _Point | None = None
+    m_per_deg_lon: float  # at the anchor's latitude
+    suspect: tuple[int, float, float] | None = None
     suspects: int = 0
+
+    def move(self, ts_ms: int, lat: float, lon: float) -> None:
+        self.ts_ms, self.lat, self.lon = ts_ms, lat, lon
+        self.m_per_deg_lon = _M_PER_DEG * math.cos(math.radians(lat))
+        self.suspect, self.suspects = None, 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,15 +65,19 @@ class Jump:
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Metres between two WGS84 points (equirectangular: exact enough below ~100 km, and
-    a jump beyond that is implausible by any measure)."""
+    """Metres between two WGS84 points (equirectangular at the first point's latitude:
+    exact enough below ~100 km, and a jump beyond that is implausible by any measure)."""
     dy = (lat2 - lat1) * _M_PER_DEG
-    dx = (lon2 - lon1) * _M_PER_DEG * math.cos(math.radians((lat1 + lat2) / 2.0))
+    dx = (lon2 - lon1) * _M_PER_DEG * math.cos(math.radians(lat1))
     return math.hypot(dx, dy)
 
 
+def _new_state(ts_ms: int, lat: float, lon: float) -> _State:
+    return _State(ts_ms, lat, lon, _M_PER_DEG * math.cos(math.radians(lat)))
+
+
 class JumpFilter:
-    """Per-drone anchors; ``check`` says whether the next sample of a drone is plausible.
+    """Per-drone anchors; ``scan`` says which of a drone's next samples are implausible.
 
     Not thread-safe: the ingest worker's single decoder thread owns one.
     """
@@ -100,38 +105,72 @@ class JumpFilter:
         """Anchor drones at their last stored positions (after a restart); drones already
         seen by this filter keep their own anchors."""
         for d in last_seen:
-            self._drones.setdefault((d.coop, d.drone), _State(_Point(d.ts_ms, d.lat, d.lon)))
-
-    def _reach_m(self, a: _Point, ts_ms: int) -> float:
-        return self.max_speed_mps * abs(ts_ms - a.ts_ms) / 1000.0 + self.slack_m
+            self._drones.setdefault((d.coop, d.drone), _new_state(d.ts_ms, d.lat, d.lon))
 
     def check(self, coop: str, drone: str, ts_ms: int, lat: float, lon: float) -> Jump | None:
         """None when the sample is plausible (it becomes the drone's anchor), else why not."""
+        refused = self.scan(coop, drone, ((ts_ms, lat, lon),))
+        return refused[0][1] if refused else None
+
+    def scan(
+        self, coop: str, drone: str, points: Sequence[Sequence[Any]]
+    ) -> list[tuple[int, Jump]]:
+        """Check a drone's next samples in order, each ``(ts_ms, lat, lon, ...)`` (a wire
+        row will do); the (index, why) of each implausible one, usually none. The common
+        case, every sample within reach of the one before, costs a few float operations per
+        sample and builds nothing."""
         key = (coop, drone)
         state = self._drones.get(key)
+        refused: list[tuple[int, Jump]] = []
+        if not points:
+            return refused
         if state is None:
-            self._drones[key] = _State(_Point(ts_ms, lat, lon))
-            return None
-        a = state.anchor
-        far = distance_m(a.lat, a.lon, lat, lon)
-        if far <= self._reach_m(a, ts_ms):
-            state.anchor = _Point(ts_ms, lat, lon)
-            state.suspect, state.suspects = None, 0
-            return None
+            first = points[0]
+            state = self._drones[key] = _new_state(first[0], first[1], first[2])
+        speed, slack = self.max_speed_mps / 1000.0, self.slack_m
+        a_ts, a_lat, a_lon, kx = state.ts_ms, state.lat, state.lon, state.m_per_deg_lon
+        for i, p in enumerate(points):
+            ts, lat, lon = p[0], p[1], p[2]
+            dy = (lat - a_lat) * _M_PER_DEG
+            dx = (lon - a_lon) * kx
+            reach = speed * abs(ts - a_ts) + slack
+            if dx * dx + dy * dy <= reach * reach:
+                a_ts, a_lat, a_lon = ts, lat, lon
+                if state.suspects:
+                    state.suspect, state.suspects = None, 0
+                continue
+            # Out of reach: bring the stored anchor up to date (any acceptance since the
+            # last refusal already cleared the suspects), then decide.
+            state.ts_ms, state.lat, state.lon = a_ts, a_lat, a_lon
+            jump = self._off_anchor(state, ts, lat, lon, math.sqrt(dx * dx + dy * dy))
+            if jump is not None:
+                refused.append((i, jump))
+            a_ts, a_lat, a_lon, kx = state.ts_ms, state.lat, state.lon, state.m_per_deg_lon
+        if (a_ts, a_lat, a_lon) != (state.ts_ms, state.lat, state.lon):
+            state.move(a_ts, a_lat, a_lon)  # accepted last: no suspects left
+        return refused
+
+    def _off_anchor(
+        self, state: _State, ts_ms: int, lat: float, lon: float, far: float
+    ) -> Jump | None:
+        """A sample out of the anchor's reach: a glitch, or (after ``confirm`` samples that
+        agree among themselves) proof that the anchor was wrong."""
         s = state.suspect
-        if s is not None and distance_m(s.lat, s.lon, lat, lon) <= self._reach_m(s, ts_ms):
+        if s is not None and distance_m(s[1], s[2], lat, lon) <= (
+            self.max_speed_mps * abs(ts_ms - s[0]) / 1000.0 + self.slack_m
+        ):
             state.suspects += 1
         else:
             state.suspects = 1
-        state.suspect = _Point(ts_ms, lat, lon)
+        state.suspect = (ts_ms, lat, lon)
         if state.suspects > self.confirm:  # they agree among themselves: the anchor was wrong
-            state.anchor, state.suspect, state.suspects = state.suspect, None, 0
+            state.move(ts_ms, lat, lon)
             return None
-        dt_s = (ts_ms - a.ts_ms) / 1000.0
+        dt_s = (ts_ms - state.ts_ms) / 1000.0
         speed = "at the same instant" if dt_s == 0 else f"{far / abs(dt_s):.0f} m/s"
         return Jump(
             ts_ms,
             f"sample ts={ts_ms} at {lat:.6f},{lon:.6f} is {far:.0f} m from the drone's "
-            f"previous sample (ts={a.ts_ms}, {dt_s:+.1f} s): {speed}, over the "
+            f"previous sample (ts={state.ts_ms}, {dt_s:+.1f} s): {speed}, over the "
             f"{self.max_speed_mps:g} m/s limit",
         )

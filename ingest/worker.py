@@ -182,17 +182,12 @@ def _add_rows(out: DecodedBatch, msg: Received, group: Rows, jumps: JumpFilter |
     if jumps is None or not group.rows:
         out.rows.append(group)
         return
-    coop, drone, check = group.coop, group.drone, jumps.check
-    kept, jumped = [], []
-    for row in group.rows:
-        jump = check(coop, drone, row[0], row[1], row[2])
-        if jump is None:
-            kept.append(row)
-        else:
-            jumped.append(jump)
-    if jumped:
-        out.rejected.append(_jumped(msg, jumped))
-        group = Rows(coop, drone, kept)
+    refused = jumps.scan(group.coop, group.drone, group.rows)
+    if refused:
+        out.rejected.append(_jumped(msg, [jump for _, jump in refused]))
+        drop = {i for i, _ in refused}
+        kept = [row for i, row in enumerate(group.rows) if i not in drop]
+        group = Rows(group.coop, group.drone, kept)
     out.rows.append(group)
 
 
@@ -202,14 +197,17 @@ def _without_jumps(
     """The samples at plausible positions, and the refusals of the others."""
     if jumps is None or not samples:
         return samples, []
-    kept, jumped = [], []
-    for s in samples:
-        jump = jumps.check(s.coop, s.drone, s.ts_ms, s.lat, s.lon)
-        if jump is None:
-            kept.append(s)
-        else:
-            jumped.append(jump)
-    return kept, jumped
+    first = samples[0]
+    if any(s.coop != first.coop or s.drone != first.drone for s in samples):
+        # Not one drone's message (callers outside the worker): one sample at a time.
+        checked = [(s, jumps.check(s.coop, s.drone, s.ts_ms, s.lat, s.lon)) for s in samples]
+        return [s for s, j in checked if j is None], [j for _, j in checked if j is not None]
+    points = [(s.ts_ms, s.lat, s.lon) for s in samples]
+    refused = jumps.scan(first.coop, first.drone, points)
+    if not refused:
+        return samples, []
+    drop = {i for i, _ in refused}
+    return [s for i, s in enumerate(samples) if i not in drop], [j for _, j in refused]
 
 
 def _jumped(msg: Received, jumped: list[Jump]) -> RejectedMessage:

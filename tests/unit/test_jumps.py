@@ -158,3 +158,33 @@ def test_without_a_filter_nothing_is_checked() -> None:
     out = decode_batch([received([sample(0, 0.0), sample(1, 9000.0)])])
     assert out.sample_count() == 2
     assert out.rejected == []
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3000), st.floats(-3000, 3000), st.floats(-3000, 3000)),
+        min_size=1,
+        max_size=40,
+    ),
+    st.lists(st.integers(1, 10), min_size=1, max_size=40),
+)
+def test_scanning_in_messages_refuses_exactly_what_one_at_a_time_refuses(
+    steps: list[tuple[int, float, float]], sizes: list[int]
+) -> None:
+    """Random tracks (glitches, bursts, far re-anchors), scanned message by message in any
+    split, refuse the same samples as checking them one by one."""
+    points, t = [], T0
+    for dt_ms, dy, dx in steps:
+        t += dt_ms
+        points.append((t, north(dy), LON0 + dx / 103_900.0))
+    one = JumpFilter()
+    want = [i for i, p in enumerate(points) if one.check("c", "d", *p) is not None]
+    many, got, at = JumpFilter(), list[int](), 0
+    for size in sizes * len(points):
+        if at >= len(points):
+            break
+        chunk = points[at : at + size]
+        got.extend(at + i for i, _ in many.scan("c", "d", chunk))
+        at += len(chunk)
+    assert got == want
