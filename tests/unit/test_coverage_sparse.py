@@ -28,6 +28,7 @@ from fields.coverage import (
 )
 from fields.registry import FieldRegistry, parse_fields
 from fields.synthetic import DONG_TRIEU, T0_MS, Flight, collection, feature, rectangle, take
+from flights.summary import decode_state, encode_state, merge_states
 from tests.realdata import needs_realdata, realdata
 
 SWATH = 5.0
@@ -306,3 +307,20 @@ def test_agridrone_coverage_prints_sparse_with_its_uncertainty(
     assert answer["uncertainty_pct"] == pytest.approx(100 * 2 * SWATH * 10.0 / 8000)
     assert "positioning is sparse" in err
     assert "covered 0.2000 ± 0.0100 ha (25.0 ± 1.2 %)" in err
+
+
+def test_a_flight_state_keeps_its_sparse_sums_and_older_states_read_as_dense() -> None:
+    engine = strip_engine()
+    first = engine.run(line_samples([2.0 * i for i in range(21)]))["f"]
+    second = engine.run(line_samples([70.0 + 2.0 * i for i in range(6)]))["f"]
+    doc = json.loads(json.dumps(encode_state(engine, first)))
+    back = decode_state(engine, doc)
+    assert back.sparse_samples == 21
+    assert back.uncertainty_m2 == pytest.approx(2 * SWATH * 10.0)
+    merged = engine.result(merge_states(engine, back, second))
+    assert merged.uncertainty_ha * 1e4 == pytest.approx(4 * SWATH * 10.0)
+    assert merged.positioning == "sparse"
+    old = {k: v for k, v in doc.items() if k not in ("sparse_samples", "uncertainty_m2")}
+    stale = decode_state(engine, old)  # stored before sparse tracks were told apart
+    assert (stale.sparse_samples, stale.uncertainty_m2) == (0, 0.0)
+    assert engine.result(stale).positioning == "unknown"
