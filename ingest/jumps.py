@@ -39,6 +39,9 @@ SLACK_M: Final = 5.0
 CONFIRM_SAMPLES: Final = 5
 
 _M_PER_DEG: Final = 111_320.0
+#: Metres per degree of longitude are recomputed when the anchor moved this far in latitude
+#: (0.01°, ~1 km: the error stays under 1e-5 of the distance).
+_K_REFRESH_DEG: Final = 0.01
 
 
 @dataclass(slots=True)
@@ -46,12 +49,13 @@ class _State:
     ts_ms: int  # the anchor: the drone's last accepted sample
     lat: float
     lon: float
-    m_per_deg_lon: float  # at the anchor's latitude
+    m_per_deg_lon: float  # at latitude k_lat, within _K_REFRESH_DEG of the anchor's
+    k_lat: float
     suspect: tuple[int, float, float] | None = None
     suspects: int = 0
 
     def move(self, ts_ms: int, lat: float, lon: float) -> None:
-        self.ts_ms, self.lat, self.lon = ts_ms, lat, lon
+        self.ts_ms, self.lat, self.lon, self.k_lat = ts_ms, lat, lon, lat
         self.m_per_deg_lon = _M_PER_DEG * math.cos(math.radians(lat))
         self.suspect, self.suspects = None, 0
 
@@ -64,6 +68,10 @@ class Jump:
     detail: str
 
 
+#: What ``scan`` answers when every sample is plausible (shared: nothing allocated).
+_NONE: Final[tuple[tuple[int, Jump], ...]] = ()
+
+
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """Metres between two WGS84 points (equirectangular at the first point's latitude:
     exact enough below ~100 km, and a jump beyond that is implausible by any measure)."""
@@ -73,7 +81,7 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 def _new_state(ts_ms: int, lat: float, lon: float) -> _State:
-    return _State(ts_ms, lat, lon, _M_PER_DEG * math.cos(math.radians(lat)))
+    return _State(ts_ms, lat, lon, _M_PER_DEG * math.cos(math.radians(lat)), lat)
 
 
 class JumpFilter:
@@ -96,59 +104,88 @@ class JumpFilter:
         self.max_speed_mps = max_speed_mps
         self.slack_m = slack_m
         self.confirm = confirm
-        self._drones: dict[tuple[str, str], _State] = {}
+        self._speed_per_ms = max_speed_mps / 1000.0
+        self._drones: dict[str, dict[str, _State]] = {}  # coop -> drone -> state
 
     def __len__(self) -> int:
-        return len(self._drones)
+        return sum(map(len, self._drones.values()))
 
     def seed(self, last_seen: Iterable[DroneLastSeen]) -> None:
         """Anchor drones at their last stored positions (after a restart); drones already
         seen by this filter keep their own anchors."""
         for d in last_seen:
-            self._drones.setdefault((d.coop, d.drone), _new_state(d.ts_ms, d.lat, d.lon))
+            drones = self._drones.setdefault(d.coop, {})
+            if d.drone not in drones:
+                drones[d.drone] = _new_state(d.ts_ms, d.lat, d.lon)
 
     def check(self, coop: str, drone: str, ts_ms: int, lat: float, lon: float) -> Jump | None:
-        """None when the sample is plausible (it becomes the drone's anchor), else why not."""
-        refused = self.scan(coop, drone, ((ts_ms, lat, lon),))
-        return refused[0][1] if refused else None
+        """None when the sample is plausible (it becomes the drone's anchor), else why not:
+        ``scan`` of one sample, without building anything when it is plausible."""
+        drones = self._drones.get(coop)
+        state = None if drones is None else drones.get(drone)
+        if state is None:
+            self._drones.setdefault(coop, {})[drone] = _new_state(ts_ms, lat, lon)
+            return None
+        dy = (lat - state.lat) * _M_PER_DEG
+        dx = (lon - state.lon) * state.m_per_deg_lon
+        reach = self._speed_per_ms * abs(ts_ms - state.ts_ms) + self.slack_m
+        if dx * dx + dy * dy <= reach * reach:
+            state.ts_ms, state.lat, state.lon = ts_ms, lat, lon
+            if state.suspects:
+                state.suspect, state.suspects = None, 0
+            if abs(lat - state.k_lat) > _K_REFRESH_DEG:
+                state.m_per_deg_lon = _M_PER_DEG * math.cos(math.radians(lat))
+                state.k_lat = lat
+            return None
+        return self._off_anchor(state, ts_ms, lat, lon, math.sqrt(dx * dx + dy * dy))
 
     def scan(
         self, coop: str, drone: str, points: Sequence[Sequence[Any]]
-    ) -> list[tuple[int, Jump]]:
+    ) -> Sequence[tuple[int, Jump]]:
         """Check a drone's next samples in order, each ``(ts_ms, lat, lon, ...)`` (a wire
         row will do); the (index, why) of each implausible one, usually none. The common
         case, every sample within reach of the one before, costs a few float operations per
         sample and builds nothing."""
-        key = (coop, drone)
-        state = self._drones.get(key)
-        refused: list[tuple[int, Jump]] = []
-        if not points:
-            return refused
+        drones = self._drones.get(coop)
+        state = None if drones is None else drones.get(drone)
         if state is None:
+            if not points:
+                return _NONE
             first = points[0]
-            state = self._drones[key] = _new_state(first[0], first[1], first[2])
-        speed, slack = self.max_speed_mps / 1000.0, self.slack_m
-        a_ts, a_lat, a_lon, kx = state.ts_ms, state.lat, state.lon, state.m_per_deg_lon
-        for i, p in enumerate(points):
-            ts, lat, lon = p[0], p[1], p[2]
-            dy = (lat - a_lat) * _M_PER_DEG
-            dx = (lon - a_lon) * kx
+            state = _new_state(first[0], first[1], first[2])
+            self._drones.setdefault(coop, {})[drone] = state
+        a_ts, a_lat, a_lon = state.ts_ms, state.lat, state.lon
+        kx, k_lat = state.m_per_deg_lon, state.k_lat
+        speed, slack = self._speed_per_ms, self.slack_m
+        pending = state.suspects != 0  # suspects to forget at the next accepted sample
+        refused: list[tuple[int, Jump]] | None = None  # built only when needed: no garbage
+        i = -1
+        for p in points:
+            i += 1
+            ts = p[0]
+            dy = (p[1] - a_lat) * _M_PER_DEG
+            dx = (p[2] - a_lon) * kx
             reach = speed * abs(ts - a_ts) + slack
             if dx * dx + dy * dy <= reach * reach:
-                a_ts, a_lat, a_lon = ts, lat, lon
-                if state.suspects:
-                    state.suspect, state.suspects = None, 0
+                a_ts, a_lat, a_lon = ts, p[1], p[2]
+                if pending:
+                    state.suspect, state.suspects, pending = None, 0, False
+                if abs(a_lat - k_lat) > _K_REFRESH_DEG:  # keep metres per degree of lon true
+                    kx, k_lat = _M_PER_DEG * math.cos(math.radians(a_lat)), a_lat
+                    state.m_per_deg_lon, state.k_lat = kx, k_lat
                 continue
-            # Out of reach: bring the stored anchor up to date (any acceptance since the
-            # last refusal already cleared the suspects), then decide.
+            # Out of reach: bring the stored anchor up to date, then decide.
             state.ts_ms, state.lat, state.lon = a_ts, a_lat, a_lon
-            jump = self._off_anchor(state, ts, lat, lon, math.sqrt(dx * dx + dy * dy))
+            jump = self._off_anchor(state, ts, p[1], p[2], math.sqrt(dx * dx + dy * dy))
             if jump is not None:
+                if refused is None:
+                    refused = []
                 refused.append((i, jump))
-            a_ts, a_lat, a_lon, kx = state.ts_ms, state.lat, state.lon, state.m_per_deg_lon
-        if (a_ts, a_lat, a_lon) != (state.ts_ms, state.lat, state.lon):
-            state.move(a_ts, a_lat, a_lon)  # accepted last: no suspects left
-        return refused
+            a_ts, a_lat, a_lon = state.ts_ms, state.lat, state.lon
+            kx, k_lat = state.m_per_deg_lon, state.k_lat
+            pending = state.suspects != 0
+        state.ts_ms, state.lat, state.lon = a_ts, a_lat, a_lon
+        return _NONE if refused is None else refused
 
     def _off_anchor(
         self, state: _State, ts_ms: int, lat: float, lon: float, far: float

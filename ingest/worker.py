@@ -182,7 +182,13 @@ def _add_rows(out: DecodedBatch, msg: Received, group: Rows, jumps: JumpFilter |
     if jumps is None or not group.rows:
         out.rows.append(group)
         return
-    refused = jumps.scan(group.coop, group.drone, group.rows)
+    rows = group.rows
+    if len(rows) == 1:  # a sample per message (the common live case): the cheapest call
+        row = rows[0]
+        jump = jumps.check(group.coop, group.drone, row[0], row[1], row[2])
+        refused: Sequence[tuple[int, Jump]] = () if jump is None else ((0, jump),)
+    else:
+        refused = jumps.scan(group.coop, group.drone, rows)
     if refused:
         out.rejected.append(_jumped(msg, [jump for _, jump in refused]))
         drop = {i for i, _ in refused}
@@ -194,20 +200,20 @@ def _add_rows(out: DecodedBatch, msg: Received, group: Rows, jumps: JumpFilter |
 def _without_jumps(
     samples: list[Sample], jumps: JumpFilter | None
 ) -> tuple[list[Sample], list[Jump]]:
-    """The samples at plausible positions, and the refusals of the others."""
+    """One message's samples at plausible positions, and the refusals of the others."""
     if jumps is None or not samples:
         return samples, []
-    first = samples[0]
-    if any(s.coop != first.coop or s.drone != first.drone for s in samples):
-        # Not one drone's message (callers outside the worker): one sample at a time.
-        checked = [(s, jumps.check(s.coop, s.drone, s.ts_ms, s.lat, s.lon)) for s in samples]
-        return [s for s, j in checked if j is None], [j for _, j in checked if j is not None]
-    points = [(s.ts_ms, s.lat, s.lon) for s in samples]
-    refused = jumps.scan(first.coop, first.drone, points)
-    if not refused:
+    check = jumps.check
+    jumped: dict[int, Jump] | None = None  # built only when a sample is refused
+    for i, s in enumerate(samples):
+        jump = check(s.coop, s.drone, s.ts_ms, s.lat, s.lon)
+        if jump is not None:
+            if jumped is None:
+                jumped = {}
+            jumped[i] = jump
+    if jumped is None:
         return samples, []
-    drop = {i for i, _ in refused}
-    return [s for i, s in enumerate(samples) if i not in drop], [j for _, j in refused]
+    return [s for i, s in enumerate(samples) if i not in jumped], list(jumped.values())
 
 
 def _jumped(msg: Received, jumped: list[Jump]) -> RejectedMessage:
