@@ -203,17 +203,16 @@ def _without_jumps(
     """One message's samples at plausible positions, and the refusals of the others."""
     if jumps is None or not samples:
         return samples, []
-    check = jumps.check
-    jumped: dict[int, Jump] | None = None  # built only when a sample is refused
-    for i, s in enumerate(samples):
-        jump = check(s.coop, s.drone, s.ts_ms, s.lat, s.lon)
-        if jump is not None:
-            if jumped is None:
-                jumped = {}
-            jumped[i] = jump
-    if jumped is None:
+    first = samples[0]  # one message's samples: one drone (the wire refuses a mismatch)
+    if len(samples) == 1:  # a sample per message: the cheapest call, nothing built
+        jump = jumps.check(first.coop, first.drone, first.ts_ms, first.lat, first.lon)
+        return (samples, []) if jump is None else ([], [jump])
+    points = [(s.ts_ms, s.lat, s.lon) for s in samples]
+    refused = jumps.scan(first.coop, first.drone, points)
+    if not refused:
         return samples, []
-    return [s for i, s in enumerate(samples) if i not in jumped], list(jumped.values())
+    drop = {i for i, _ in refused}
+    return [s for i, s in enumerate(samples) if i not in drop], [j for _, j in refused]
 
 
 def _jumped(msg: Received, jumped: list[Jump]) -> RejectedMessage:
