@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     dji_topic: str = "thing/product/+/osd"
     #: Largest flight log ``POST /api/v1/drones/{coop}/{drone}/logs`` accepts (413 past it).
     log_upload_max_mib: int = Field(default=256, ge=1)
+    #: Speed limit between a drone's consecutive samples (``implausible_jump``); 0: no check.
+    max_speed_mps: float = Field(default=40.0, ge=0)
 
     @field_validator("data_dir")
     @classmethod
@@ -106,6 +108,8 @@ _FLAGS: dict[str, str] = {
     "mavproxy_prefix": "MAVProxy topic prefix with {coop} and {drone} ('' = no MAVProxy)",
     "dji_topic": "DJI Cloud API OSD topic filter ('' = no DJI)",
     "log_upload_max_mib": "largest flight-log upload the API accepts, MiB (413 past it)",
+    "max_speed_mps": "samples further from the drone's previous one than this speed allows "
+    "(+5 m) are rejected implausible_jump; 0 turns the check off",
 }
 
 

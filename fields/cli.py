@@ -102,7 +102,15 @@ def run(args: argparse.Namespace) -> int:
 def _print(engine: Any, states: list[Any], fmt: str) -> None:
     results = [engine.result(state) for state in states]
     for r in results:
-        if r.uncertain and r.passes:
+        if r.sparse and r.passes:
+            sys.stderr.write(
+                f"agridrone coverage: field {r.field_id}: positioning is sparse (samples "
+                "further apart than half a swath): covered "
+                f"{r.covered_ha:.4f} ± {r.uncertainty_ha:.4f} ha "
+                f"({r.coverage_pct:.1f} ± {r.uncertainty_pct:.1f} %), gaps over the gap "
+                "limit are not counted as sprayed\n"
+            )
+        elif r.uncertain and r.passes:
             sys.stderr.write(
                 f"agridrone coverage: field {r.field_id}: positioning is {r.positioning}, "
                 "not RTK; gaps and overlap are uncertain (GNSS error of a metre or more)\n"

@@ -61,6 +61,9 @@ METRIC_KEYS: Final = (
     "mean_rate_l_per_ha",
     "rate_cv_pct",
     "passes",
+    "positioning",
+    "uncertainty_ha",
+    "uncertainty_pct",
 )
 
 #: Geometry kinds of ``CoverageGeometry`` and the GeoJSON output.
@@ -71,6 +74,25 @@ NEIGHBOURHOOD_M: Final = 1_000.0
 
 #: Share of spray samples with ``rtk_fixed`` above which gaps and overlap are trusted.
 RTK_SHARE: Final = 0.95
+
+#: The gap limit: two consecutive spray samples further apart in time than this are never
+#: bridged as sprayed swath (the pass is cut there). Chosen from speed and swath: it must
+#: bridge one lost message of the slowest regular source (DJI Cloud API OSD at 0.5 Hz: 2 s
+#: apart, 4 s over a lost one, plus jitter), and it must stay under the time of a headland
+#: turn plus the shortest pass, so that a bridged chord cannot cut across a turn into the
+#: next pass: at 5 m/s (typical spraying speed, 3-7 m/s) 5 s is 25 m, the length of the
+#: smallest Đông Triều plots (0.05 ha, ~20 x 25 m) and 5 swaths of 5 m. ``max_jump_m``
+#: (20 m: one 0.5 Hz step at 10 m/s) caps the same chord in distance (docs/coverage.md).
+GAP_LIMIT_S: Final = 5.0
+
+#: A pass is *dense* when its samples are at most this many swaths apart (on average):
+#: the drone moved at most half a swath between samples, so where each pass starts and
+#: ends is known to well under the swath (docs/coverage.md, "Sparse tracks").
+DENSE_STEP_SWATHS: Final = 0.5
+
+#: A field's result is ``sparse`` when more than this share of its spray samples belong to
+#: sparse passes.
+SPARSE_SHARE: Final = 0.05
 
 #: Decimals of the degrees in GeoJSON output: 1e-7 degree is about 1 cm.
 GEOJSON_DECIMALS: Final = 7
@@ -128,7 +150,7 @@ class CoverageParams:
     """Knobs of the definitions; the defaults are the documented, comparable ones."""
 
     default_swath_m: float | None = None
-    max_gap_s: float = 2.0
+    max_gap_s: float = GAP_LIMIT_S
     max_jump_m: float = 20.0
     max_flow_interval_s: float = 2.0
     smooth_s: float = 0.5
@@ -138,6 +160,7 @@ class CoverageParams:
     cell_m: float = 0.5
     max_cells: int = 4_000_000
     sliver_m2: float = 1.0
+    dense_step_swaths: float = DENSE_STEP_SWATHS
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -236,6 +259,7 @@ class Passes:
     start: IntArray  # first sample of each pass
     stop: IntArray  # one past the last sample of each pass
     bbox: FloatArray  # (n_pass, 4) lon/lat bounds widened by half a swath
+    step_m: FloatArray  # mean distance between consecutive samples of each pass (0: one sample)
 
 
 def split_passes(s: SampleArrays, p: CoverageParams) -> Passes:
@@ -266,6 +290,9 @@ def split_passes(s: SampleArrays, p: CoverageParams) -> Passes:
     lengths = np.bincount(pass_id[on], minlength=len(start)).astype(np.int64)
     stop = start + lengths
     slon, slat = _smooth(ts, lon, lat, start=start, stop=stop, half_window_s=p.smooth_s)
+    travelled = np.cumsum(jump)
+    steps = np.maximum(lengths - 1, 1)
+    step_m = np.where(lengths > 1, (travelled[stop - 1] - travelled[start]) / steps, 0.0)
     return Passes(
         t_ms=ts.astype(np.float64),
         lon=slon,
@@ -276,6 +303,7 @@ def split_passes(s: SampleArrays, p: CoverageParams) -> Passes:
         start=start,
         stop=stop,
         bbox=_pass_bounds(slon, slat, swath, start, lengths),
+        step_m=step_m,
     )
 
 
@@ -414,6 +442,10 @@ class FieldCoverage:
     passes: int = 0
     applied_l: float = 0.0
     fix_counts: tuple[int, ...] = field(default=(0,) * (len(FIX_QUALITIES) + 1))
+    #: Spray samples of this field's passes that belong to sparse passes.
+    sparse_samples: int = 0
+    #: ± m² of covered area from where sparse passes start and end (docs/coverage.md).
+    uncertainty_m2: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,12 +464,20 @@ class CoverageResult:
     mean_rate_l_per_ha: float | None
     rate_cv_pct: float | None
     passes: int
-    positioning: str  # "rtk", "gnss" or "unknown"
+    positioning: str  # "sparse", else the fix: "rtk", "gnss" or "unknown"
+    uncertainty_ha: float = 0.0  # ± on covered_ha (and missed_ha) from sparse sampling
+    uncertainty_pct: float = 0.0  # the same in points of coverage_pct
 
     @property
     def uncertain(self) -> bool:
-        """Gaps and overlap are within positioning noise unless the fix was RTK."""
+        """Gaps and overlap are within positioning noise unless the fix was RTK (and the
+        samples dense)."""
         return self.positioning != "rtk"
+
+    @property
+    def sparse(self) -> bool:
+        """The samples were further apart than the swath and speed allow (``DENSE_STEP_SWATHS``)."""
+        return self.positioning == "sparse"
 
     @property
     def field_sao(self) -> float:
@@ -498,6 +538,8 @@ class _Batch:
     density: FloatArray  # litres per square metre on each quad
     litres: float
     fix_counts: IntArray
+    sparse_samples: int
+    uncertainty_m2: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,7 +757,11 @@ class CoverageEngine:
             mean_rate_l_per_ha=mean_rate,
             rate_cv_pct=rate_cv,
             passes=state.passes,
-            positioning=_positioning(state.fix_counts),
+            positioning=_positioning(state.fix_counts, state.sparse_samples),
+            uncertainty_ha=min(state.uncertainty_m2, field_m2) / M2_PER_HA,
+            uncertainty_pct=(
+                100.0 * min(state.uncertainty_m2, field_m2) / field_m2 if field_m2 else 0.0
+            ),
         )
 
     def geometry(self, state: FieldCoverage) -> CoverageGeometry:
@@ -905,6 +951,9 @@ def _batch(pf: PreparedField, ps: Passes, candidates: IntArray, p: CoverageParam
         pass_index=local[keep_sample],
         heading_s=p.heading_s,
     )
+    sparse_samples, uncertainty_m2 = _sparse_ends(
+        pf, ps, candidates[touching], (x, y), np.cumsum(lengths)[touching] - 1, p=p
+    )
     fix = ps.fix[sel]
     fix_counts = np.bincount(
         np.where(fix < 0, len(FIX_QUALITIES), fix), minlength=len(FIX_QUALITIES) + 1
@@ -915,7 +964,46 @@ def _batch(pf: PreparedField, ps: Passes, candidates: IntArray, p: CoverageParam
         density=density,
         litres=float(ps.litres[sel].sum()),
         fix_counts=fix_counts,
+        sparse_samples=sparse_samples,
+        uncertainty_m2=uncertainty_m2,
     )
+
+
+def _sparse_ends(
+    pf: PreparedField,
+    ps: Passes,
+    passes: IntArray,
+    xy: tuple[FloatArray, FloatArray],
+    last_local: IntArray,
+    *,
+    p: CoverageParams,
+) -> tuple[int, float]:
+    """(spray samples in sparse passes, ± m² of covered area) for passes touching a field.
+
+    A pass is sparse when its mean sample step ``d`` exceeds ``dense_step_swaths`` swaths.
+    Its footprint runs from its first to its last spray sample, but the sprayer may have
+    opened anywhere in the step before the first and closed anywhere in the step after the
+    last: each end is uncertain by ``swath x d``, counted where that end lies within
+    ``d + swath/2`` of the field's target (an end far outside cannot move its covered area).
+    ``xy`` are the batch's samples in the field's plane; ``last_local`` the index there of
+    each pass's last sample.
+    """
+    x, y = xy
+    step = ps.step_m[passes]
+    swath = ps.swath[ps.start[passes]]
+    sparse = step > p.dense_step_swaths * swath
+    if not sparse.any():
+        return 0, 0.0
+    lengths = (ps.stop - ps.start)[passes]
+    first_local = last_local - lengths + 1
+    reach = (step + swath / 2.0)[sparse]
+    ends = shapely.points(
+        np.concatenate([x[first_local[sparse]], x[last_local[sparse]]]),
+        np.concatenate([y[first_local[sparse]], y[last_local[sparse]]]),
+    )
+    near = shapely.dwithin(ends, pf.target, np.concatenate([reach, reach]))
+    per_end = np.concatenate([(swath * step)[sparse]] * 2)
+    return int(lengths[sparse].sum()), float(per_end[near].sum())
 
 
 def pass_footprints(
@@ -1067,6 +1155,8 @@ def _merge(pf: PreparedField, state: FieldCoverage, b: _Batch) -> FieldCoverage:
         passes=state.passes + len(new),
         applied_l=state.applied_l + b.litres,
         fix_counts=tuple(int(a + c) for a, c in zip(state.fix_counts, b.fix_counts, strict=True)),
+        sparse_samples=state.sparse_samples + b.sparse_samples,
+        uncertainty_m2=state.uncertainty_m2 + b.uncertainty_m2,
     )
 
 
@@ -1105,8 +1195,10 @@ def polygonal_or_empty(geometry: Any) -> Any:
     return _EMPTY if found is None else found
 
 
-def _positioning(fix_counts: Sequence[int]) -> str:
+def _positioning(fix_counts: Sequence[int], sparse_samples: int = 0) -> str:
     total = sum(fix_counts)
+    if total and sparse_samples > SPARSE_SHARE * total:
+        return "sparse"
     unknown = fix_counts[-1]
     if total in (0, unknown):
         return "unknown"

@@ -529,6 +529,8 @@ def merge_states(engine: CoverageEngine, a: FieldCoverage, b: FieldCoverage) -> 
         passes=a.passes + b.passes,
         applied_l=a.applied_l + b.applied_l,
         fix_counts=tuple(x + y for x, y in zip(a.fix_counts, b.fix_counts, strict=True)),
+        sparse_samples=a.sparse_samples + b.sparse_samples,
+        uncertainty_m2=a.uncertainty_m2 + b.uncertainty_m2,
     )
 
 
@@ -559,6 +561,8 @@ def encode_state(engine: CoverageEngine, state: FieldCoverage) -> dict[str, Any]
         "passes": state.passes,
         "applied_l": state.applied_l,
         "fix_counts": list(state.fix_counts),
+        "sparse_samples": state.sparse_samples,
+        "uncertainty_m2": state.uncertainty_m2,
     }
 
 
@@ -592,6 +596,9 @@ def decode_state(engine: CoverageEngine, doc: Mapping[str, Any]) -> FieldCoverag
         passes=int(doc["passes"]),
         applied_l=float(doc["applied_l"]),
         fix_counts=tuple(int(c) for c in doc["fix_counts"]),
+        # States stored before sparse tracks were told apart hold neither: dense, 0 m².
+        sparse_samples=int(doc.get("sparse_samples", 0)),
+        uncertainty_m2=float(doc.get("uncertainty_m2", 0.0)),
     )
 
 

@@ -50,6 +50,7 @@ def register(subparsers: Any) -> None:
         "rejected_max_rows",
         "mavproxy_prefix",
         "dji_topic",
+        "max_speed_mps",
     )
     p.add_argument(
         "--client-id",
@@ -117,6 +118,7 @@ def build_config(args: argparse.Namespace, settings: Settings) -> IngestConfig:
             batch_messages=args.batch_messages,
             rejected_days=settings.rejected_retention_days,
             rejected_max_rows=settings.rejected_max_rows,
+            max_speed_mps=settings.max_speed_mps,
         ),
         inbox=InboxLimits(args.inbox_messages, args.inbox_mib * 2**20),
         require_registered=args.require_registered_drones,

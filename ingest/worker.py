@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ingest.inbox import Inbox, Received
+from ingest.jumps import IMPLAUSIBLE_JUMP, MAX_SPEED_MPS, Jump, JumpFilter
 from ingest.late import LATE_AFTER_MS, late_ranges
 from ingest.metrics import IngestMetrics
 from ingest.wire import Rows, decode_message, decode_rows
@@ -68,6 +69,9 @@ class WriterConfig:
     prune_every_s: float = 60.0
     #: How often (at most) foreign translators are asked for what they held too long.
     foreign_tick_s: float = 1.0
+    #: Samples further from the drone's previous one than this speed allows (plus 5 m of
+    #: noise) are rejected ``implausible_jump`` (``ingest.jumps``); 0 turns the check off.
+    max_speed_mps: float = MAX_SPEED_MPS
 
 
 @runtime_checkable
@@ -126,7 +130,11 @@ Admission = Callable[[str, str], bool]
 
 
 def decode_batch(
-    messages: Sequence[Received], admit: Admission | None = None, *, rows: bool = False
+    messages: Sequence[Received],
+    admit: Admission | None = None,
+    *,
+    rows: bool = False,
+    jumps: JumpFilter | None = None,
 ) -> DecodedBatch:
     """Decode every message; keep what is valid, and turn each message with refused content
     into one rejection record (a batch of 500 bad samples is one record counting 500).
@@ -134,6 +142,8 @@ def decode_batch(
     With ``rows``, telemetry messages of common samples become ``Rows`` (no ``Sample``
     objects) until a message needs the full decoder; from then on the batch's samples are
     ``Sample`` objects, the rows so far included, so they stay in the order received.
+    With ``jumps``, samples no drone can have flown to are refused ``implausible_jump``
+    (the filter keeps each drone's last accepted position across batches).
     """
     out = DecodedBatch([], [], [])
     fast = rows
@@ -146,7 +156,7 @@ def decode_batch(
                         _unknown_drone(msg, group.coop, group.drone, len(group.rows))
                     )
                 else:
-                    out.rows.append(group)
+                    _add_rows(out, msg, group, jumps)
                 continue
         decoded = decode_message(msg.topic, msg.payload, msg.received_ms)
         if fast and decoded.samples:
@@ -158,16 +168,69 @@ def decode_batch(
                 lost = len(decoded.samples) + len(decoded.events)
                 out.rejected.append(_unknown_drone(msg, first.coop, first.drone, lost))
                 continue
-        out.samples.extend(decoded.samples)
+        samples, jumped = _without_jumps(decoded.samples, jumps)
+        out.samples.extend(samples)
         out.events.extend(decoded.events)
-        if decoded.rejections:
-            out.rejected.append(
-                merge_rejections(
-                    RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
-                    for r in decoded.rejections
-                )
-            )
+        if decoded.rejections or jumped:
+            parts = [
+                RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
+                for r in decoded.rejections
+            ]
+            if jumped:
+                parts.append(_jumped(msg, jumped))
+            out.rejected.append(merge_rejections(parts))
     return out
+
+
+def _add_rows(out: DecodedBatch, msg: Received, group: Rows, jumps: JumpFilter | None) -> None:
+    """A message's rows into the batch, those at implausible positions refused."""
+    if jumps is None or not group.rows:
+        out.rows.append(group)
+        return
+    rows = group.rows
+    if len(rows) == 1:  # a sample per message (the common live case): the cheapest call
+        row = rows[0]
+        jump = jumps.check(group.coop, group.drone, row[0], row[1], row[2])
+        refused: Sequence[tuple[int, Jump]] = () if jump is None else ((0, jump),)
+    else:
+        refused = jumps.scan(group.coop, group.drone, rows)
+    if refused:
+        out.rejected.append(_jumped(msg, [jump for _, jump in refused]))
+        drop = {i for i, _ in refused}
+        kept = [row for i, row in enumerate(group.rows) if i not in drop]
+        group = Rows(group.coop, group.drone, kept)
+    out.rows.append(group)
+
+
+def _without_jumps(
+    samples: list[Sample], jumps: JumpFilter | None
+) -> tuple[list[Sample], list[Jump]]:
+    """One message's samples at plausible positions, and the refusals of the others."""
+    if jumps is None or not samples:
+        return samples, []
+    first = samples[0]  # one message's samples: one drone (the wire refuses a mismatch)
+    if len(samples) == 1:  # a sample per message: the cheapest call, nothing built
+        jump = jumps.check(first.coop, first.drone, first.ts_ms, first.lat, first.lon)
+        return (samples, []) if jump is None else ([], [jump])
+    points = [(s.ts_ms, s.lat, s.lon) for s in samples]
+    refused = jumps.scan(first.coop, first.drone, points)
+    if not refused:
+        return samples, []
+    drop = {i for i, _ in refused}
+    return [s for i, s in enumerate(samples) if i not in drop], [j for _, j in refused]
+
+
+def _jumped(msg: Received, jumped: list[Jump]) -> RejectedMessage:
+    """One record for a message's implausible samples (detail: the first, and how many)."""
+    more = f" (and {len(jumped) - 1} more)" if len(jumped) > 1 else ""
+    return RejectedMessage(
+        msg.received_ms,
+        msg.topic,
+        IMPLAUSIBLE_JUMP,
+        jumped[0].detail + more,
+        msg.payload[:1024],
+        count=len(jumped),
+    )
 
 
 def _unknown_drone(msg: Received, coop: str, drone: str, lost: int) -> RejectedMessage:
@@ -238,6 +301,11 @@ class BatchWriter:
         self._pruned_at: float | None = None
         #: Decode common samples as rows when the store can encode them so.
         self._rows = isinstance(store, RowEncoding)
+        #: Each drone's last accepted position, for ``implausible_jump`` (decoder thread only).
+        self.jumps: JumpFilter | None = None
+        if self.config.max_speed_mps > 0:
+            self.jumps = JumpFilter(self.config.max_speed_mps)
+        self._seeded = False
 
     def run(self, stop: threading.Event) -> None:
         """Write batches until ``stop`` is set and the inbox is drained (or the store is down).
@@ -288,6 +356,7 @@ class BatchWriter:
                         held = self.foreign.tick()
                         wire, extra = [*wire, *held.messages], extra + held.rejected
                 if batch or wire or extra:
+                    self._seed_jumps()
                     self._put_decoded(batch, wire, extra, out, abandon)
             if self.foreign is not None and not abandon.is_set():
                 rest = self.foreign.flush()
@@ -310,10 +379,25 @@ class BatchWriter:
         """Decode ``wire`` (the batch's wire-v1 messages and what its foreign ones became),
         add the foreign rejections, and pass it on to be stored; ``batch`` is acknowledged
         after."""
-        decoded = decode_batch(wire, self.admit, rows=self._rows)
+        decoded = decode_batch(wire, self.admit, rows=self._rows, jumps=self.jumps)
         decoded.rejected.extend(extra)
         self._pre_encode(decoded)
         _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
+
+    def _seed_jumps(self) -> None:
+        """Anchor the jump filter at every drone's last stored position, once (so the first
+        sample after a restart is checked, not trusted); a store that cannot answer now
+        leaves the filter to anchor on what arrives."""
+        if self._seeded or self.jumps is None:
+            return
+        self._seeded = True
+        try:
+            last_seen = self.store.drones()
+        except StoreUnavailableError as exc:
+            log.warning("jump_filter_unseeded error=%r", str(exc))
+            return
+        self.jumps.seed(last_seen)
+        log.info("jump_filter_seeded drones=%d", len(self.jumps))
 
     def _pre_encode(self, decoded: DecodedBatch) -> None:
         """Encode the samples for the store now, if it can; a data error leaves them to the
@@ -332,7 +416,7 @@ class BatchWriter:
         uploaded flight log's samples, ingest/logimport.py) through the same validation,
         rejected log, late-data ranges and metrics; what was stored, or None if a stop gave
         up on a store outage."""
-        decoded = decode_batch(messages, self.admit, rows=self._rows)
+        decoded = decode_batch(messages, self.admit, rows=self._rows, jumps=self.jumps)
         self._pre_encode(decoded)
         pending = _Pending(list(messages), decoded, time.perf_counter())
         return decoded if self.store_and_ack(pending, stop) else None

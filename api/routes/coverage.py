@@ -107,8 +107,12 @@ def field_coverage(
 
     ``coverage`` holds exactly the keys of `agridrone coverage` (field_ha, covered_ha,
     coverage_pct, missed_ha, overlap_ha, off_target_ha, no_spray_ha, applied_l,
-    mean_rate_l_per_ha, rate_cv_pct, passes). ``uncertain`` is true when the spraying was
-    not on RTK positioning: gaps and overlap are then within GNSS error. With
+    mean_rate_l_per_ha, rate_cv_pct, passes, positioning, uncertainty_ha, uncertainty_pct).
+    ``positioning`` is ``sparse`` when the samples were further apart than half a swath
+    (e.g. DJI's 0.5 Hz OSD): ``uncertainty_ha``/``uncertainty_pct`` then state the ± on
+    covered area from where passes start and end; else it is the fix (``rtk``, ``gnss``,
+    ``unknown``). ``uncertain`` is true unless the spraying was on RTK positioning with
+    dense samples: gaps and overlap are then within GNSS error. With
     ``format=geojson`` the answer is a FeatureCollection of the covered, missed, overlap,
     off-target and no-spray polygons, each with ``kind`` and ``area_ha``.
 

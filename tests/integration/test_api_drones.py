@@ -25,6 +25,7 @@ from api.routes.drones import (
     track_pieces,
 )
 from api.times import rfc3339
+from fields.coverage import GAP_LIMIT_S
 from fields.projection import metres_per_degree
 from storage.contract import TelemetryStore
 from storage.drones import DroneRecord
@@ -263,7 +264,7 @@ def test_a_long_track_is_thinned_in_the_store_keeping_every_flights_ends(
     assert body["max_points"] == 5_000
     assert body["points"] == len(coordinates(body)) <= 5_000
     assert body["downsampled"]["method"] == "store_buckets"
-    assert body["downsampled"]["gap_ms"] == 2000
+    assert body["downsampled"]["gap_ms"] == GAP_LIMIT_S * 1000
     assert (spray["properties"]["spraying"], dry["properties"]["spraying"]) == (True, False)
     assert spray["geometry"]["coordinates"][0] == [round(flights[0].lon, 7), LAT0]
     assert spray["properties"]["start"] == rfc3339(flights[0].ts_ms)
@@ -311,8 +312,9 @@ def test_the_track_is_streamed_as_geojson(api: Api) -> None:
 # --- track pieces, pure -----------------------------------------------------------------
 
 
-def test_a_gap_longer_than_two_seconds_breaks_the_line() -> None:
-    ts = [0, 200, 400, 2401, 2600]
+def test_a_gap_longer_than_the_gap_limit_breaks_the_line() -> None:
+    assert GAP_LIMIT_S == 5.0
+    ts = [0, 200, 400, 5401, 5600]
     pieces = track_pieces(ts, [LAT0] * 5, [LON0 + i * 1e-5 for i in range(5)], [True] * 5)
     assert [(p.first, p.last, p.spraying) for p in pieces] == [(0, 2, True), (3, 4, True)]
 
@@ -344,7 +346,7 @@ def test_when_even_line_ends_overflow_the_cap_the_answer_is_cut_and_says_where_t
 
 tracks = st.integers(min_value=1, max_value=60).flatmap(
     lambda n: st.tuples(
-        st.lists(st.integers(1, 3000), min_size=n, max_size=n),
+        st.lists(st.integers(1, 7000), min_size=n, max_size=n),
         st.lists(st.floats(0, 30).filter(lambda m: abs(m - 20) > 1e-6), min_size=n, max_size=n),
         st.lists(st.booleans(), min_size=n, max_size=n),
     )
@@ -361,7 +363,9 @@ def test_every_joined_step_is_drawn_exactly_once_with_its_spray_state(
     lon = LON0 + np.cumsum(steps) / PER_LON
     pieces = track_pieces(ts, np.full(len(ts), LAT0), lon, on)
     drawn = [(i, p.spraying) for p in pieces for i in range(p.first, p.last)]
-    joined = [i for i in range(len(ts) - 1) if dts[i + 1] <= 2000 and steps[i + 1] < 20]
+    joined = [
+        i for i in range(len(ts) - 1) if dts[i + 1] <= GAP_LIMIT_S * 1000 and steps[i + 1] < 20
+    ]
     assert sorted(i for i, _ in drawn) == joined
     assert all(spraying == (on[i] and on[i + 1]) for i, spraying in drawn)
     covered = {i for p in pieces for i in range(p.first, p.last + 1)}

@@ -18,6 +18,7 @@ from storage.influx import InfluxStore
 from storage.metadata import StoredField
 from storage.sqlite import SqliteStore
 from tests.integration.api_world import HP, THE_DAY, YT, World, running_world
+from tests.realdata import needs_realdata, realdata
 from tests.servers import Influxd
 
 pytestmark = pytest.mark.integration
@@ -416,3 +417,33 @@ def test_cooperative_zones_stay_with_their_cooperative(world: World) -> None:
         assert call(world, "GET", f"/fields/{fid}", who).status_code == 404
         listed = {f["id"] for f in call(world, "GET", "/fields", who).json()}
         assert fid not in listed
+
+
+# --- real dirty input ---------------------------------------------------------------------
+
+
+@needs_realdata
+def test_the_invalid_fields2cover_strips_are_422_with_a_message_per_feature(
+    world: World,
+) -> None:
+    """Fields2Cover's strips file as published (no ids, rings not closed), then with ids and
+    closed rings (self-intersecting): refused whole, each feature named, nothing stored."""
+    doc = orjson.loads(realdata("fields", "f2c_strips.geojson").read_bytes())
+    response = call(world, "POST", "/fields", "coop_hp", json=doc)
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]["problems"]
+    for i in range(3):
+        assert f"feature {i}: no 'id' property" in problems
+        assert any(p.startswith(f"feature {i} outer ring: ring not closed") for p in problems)
+    for i, f in enumerate(doc["features"]):
+        f["properties"]["id"] = f"f2c-strip-{i}"
+        ring = f["geometry"]["coordinates"][0]
+        ring.append(ring[0])
+    response = call(world, "POST", "/fields", "coop_hp", json=doc)
+    assert response.status_code == 422, response.text
+    problems = response.json()["detail"]["problems"]
+    assert len(problems) == 3
+    for i, problem in enumerate(problems):
+        assert problem.startswith(f"feature {i} (f2c-strip-{i}): invalid geometry")
+        assert "Self-intersection" in problem
+        assert stored(world, f"f2c-strip-{i}") is None

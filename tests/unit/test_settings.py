@@ -89,6 +89,17 @@ def test_the_rejected_log_retention_comes_from_flags_or_environment(
     assert (default_writer.rejected_days, default_writer.rejected_max_rows) == (30, 1_000_000)
 
 
+def test_the_jump_speed_limit_comes_from_flags_or_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert build_config(ingest_args(), settings_from_args(ingest_args())).writer.max_speed_mps == 40
+    monkeypatch.setenv("AGRIDRONE_MAX_SPEED_MPS", "25")
+    args = ingest_args()
+    assert build_config(args, settings_from_args(args)).writer.max_speed_mps == 25
+    args = ingest_args("--max-speed-mps", "0")
+    assert build_config(args, settings_from_args(args)).writer.max_speed_mps == 0
+
+
 def test_a_retention_below_one_is_refused_naming_it(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["ingest", "--rejected-retention-days", "0"]) == 2
     assert "AGRIDRONE_REJECTED_RETENTION_DAYS: Input should be greater than or equal to 1" in (
