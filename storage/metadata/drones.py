@@ -161,17 +161,6 @@ CREATE TABLE IF NOT EXISTS drones (
         if changed == 0:
             raise MetadataConflictError(_no_drone(coop, drone))
 
-    def set_drone_registration(self, coop: str, drone: str, registration: str | None) -> None:
-        """Set (or clear) a drone's registration number; ``MetadataConflictError`` if the
-        drone is not registered."""
-        with self._write() as conn:
-            changed = conn.execute(
-                "UPDATE drones SET registration = ? WHERE coop = ? AND drone = ?",
-                (registration, coop, drone),
-            ).rowcount
-        if changed == 0:
-            raise MetadataConflictError(_no_drone(coop, drone))
-
     def remove_drone(self, coop: str, drone: str) -> None:
         """Unregister a drone; ``MetadataConflictError`` if it is not registered."""
         with self._write() as conn:

@@ -35,7 +35,7 @@ def test_a_database_from_before_the_diary_is_migrated_in_place(metadata_url: str
         assert set(NEW_STEPS) <= again.applied_migrations()
         [drone] = again.drones()
         assert (drone.drone, drone.swath_m, drone.registration) == ("d1", 6.0, None)
-        again.set_drone_registration("htx-a", "d1", "VN-UAV-0001")
+        again.update_drone("htx-a", "d1", {"registration": "VN-UAV-0001"})
         assert again.drones()[0].registration == "VN-UAV-0001"
         again.add_product(ProductRecord("htx-a", "p1", "T", "A", "5%", "VN-1", "sâu", 15.0, 7))
         assert again.products("htx-a")[0].target == "sâu"
