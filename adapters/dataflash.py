@@ -46,10 +46,9 @@ from adapters._common import (
     heading_0_360,
     rejection,
 )
-from adapters.flightlog import LogKind, LogProblem, Progress, ReadState
+from adapters.flightlog import ChunkedLogReader, LogKind, LogProblem, Progress
 from adapters.mavlink import FIX_TYPES, UINT16_UNKNOWN, SprayRule
 
-CHUNK_BYTES: Final = 1 << 20
 HEAD: Final = b"\xa3\x95"
 FMT_ID: Final = 0x80
 #: FMT's own layout: type id, total length, name, field types, column names.
@@ -93,11 +92,11 @@ def gps_to_utc_ms(week: int, week_ms: int) -> int:
     return gps_ms  # unreachable: the last entry starts at 0
 
 
-class DataflashReader:
+class DataflashReader(ChunkedLogReader):
     """An ArduPilot DataFlash log as translations, streamed (module doc)."""
 
-    #: Bytes read from the stream at a time (the most of the file held at once, twice).
-    chunk_bytes: int = CHUNK_BYTES
+    unit = "message"
+    not_a = "not a DataFlash message (bad header or unknown type)"
     kind: Final = LogKind.DATAFLASH
 
     def __init__(
@@ -108,13 +107,10 @@ class DataflashReader:
         everything: bool = False,
         progress: Progress | None = None,
     ) -> None:
-        self.state = ReadState()
-        self._stream = stream
+        super().__init__(stream, progress)
         self._spray = spray
         self._everything = everything
-        self._progress = progress
         self._formats: dict[int, _Format] = {FMT_ID: _Format("FMT", FMT_LENGTH, FMT_STRUCT, (), ())}
-        self._corrupt_at: tuple[int, int] | None = None
         self._offset_ms: int | None = None  # UTC ms - TimeUS/1000, from the latest GPS
         self._last_ts: int | None = None
         self._held: list[tuple[int, WireObject]] = []  # (TimeUS, event) before a GPS time
@@ -126,33 +122,7 @@ class DataflashReader:
         self._rcou: dict[int, int] = {}
         self._rcin: dict[int, int] = {}
 
-    def __iter__(self) -> Iterator[Translation]:
-        state = self.state
-        buf = bytearray()
-        base = 0
-        eof = False
-        while not eof:
-            chunk = self._stream.read(self.chunk_bytes)
-            if chunk:
-                buf += chunk
-            else:
-                eof = True
-            i, out = self._messages(buf, base, eof)
-            yield from out
-            del buf[:i]
-            base += i
-            state.bytes_read = base
-            if self._progress is not None:
-                self._progress(base)
-        self._end_corrupt(base + len(buf))
-        if buf:
-            state.stopped = LogProblem(
-                base,
-                state.messages + 1,
-                f"the last message is cut short ({len(buf)} bytes of it left):"
-                " the file is truncated",
-            )
-        state.bytes_read = base + len(buf)
+    def _finish(self) -> Iterator[Translation]:
         if self._held:
             n = len(self._held)
             self._held = []
@@ -162,8 +132,6 @@ class DataflashReader:
             )
             yield Translation(rejections=(why,) * n)
 
-    # --- framing
-
     def _length_at(self, buf: bytearray, i: int) -> int | None:
         """The length of the message at ``i`` if its header is good and its type known."""
         if buf[i] != 0xA3 or buf[i + 1] != 0x95:
@@ -171,7 +139,7 @@ class DataflashReader:
         fmt = self._formats.get(buf[i + 2])
         return None if fmt is None else fmt.length
 
-    def _messages(self, buf: bytearray, base: int, eof: bool) -> tuple[int, list[Translation]]:
+    def _parse(self, buf: bytearray, base: int, eof: bool) -> tuple[int, list[Translation]]:
         out: list[Translation] = []
         state = self.state
         n = len(buf)
@@ -217,23 +185,6 @@ class DataflashReader:
                     return j
             j = buf.find(HEAD, j + 1)
         return None
-
-    def _end_corrupt(self, offset: int) -> None:
-        if self._corrupt_at is None:
-            return
-        start, message = self._corrupt_at
-        self._corrupt_at = None
-        self.state.skip(
-            LogProblem(
-                start,
-                message,
-                f"not a DataFlash message (bad header or unknown type); skipped"
-                f" {offset - start} bytes to the next message",
-            ),
-            offset - start,
-        )
-
-    # --- decoding
 
     def _message(self, buf: bytearray, i: int) -> Translation | None:
         msgid = buf[i + 2]

@@ -112,6 +112,81 @@ class ReadState:
             self.skipped.append(problem)
 
 
+#: Bytes a binary log reader reads at a time.
+CHUNK_BYTES: Final = 1 << 20
+
+
+class ChunkedLogReader:
+    """The streaming loop of a binary log reader: read ``chunk_bytes`` at a time, let the
+    kind's ``_parse`` frame what it can, keep the rest, report progress, and at the end
+    say where a cut-short last unit or an open corrupt stretch left off. Subclasses name
+    their ``unit`` ("record", "message") and what a corrupt stretch is not (``not_a``)."""
+
+    #: Bytes read from the stream at a time (the most of the file held at once, twice).
+    chunk_bytes: int = CHUNK_BYTES
+    unit: str = "message"
+    not_a: str = "not a message"
+
+    def __init__(self, stream: BinaryIO, progress: Progress | None) -> None:
+        self.state = ReadState()
+        self._stream = stream
+        self._progress = progress
+        self._corrupt_at: tuple[int, int] | None = None  # (offset, message) of a bad stretch
+
+    def __iter__(self) -> Iterator[Translation]:
+        state = self.state
+        buf = bytearray()
+        base = 0  # file offset of buf[0]
+        eof = False
+        while not eof:
+            chunk = self._stream.read(self.chunk_bytes)
+            if chunk:
+                buf += chunk
+            else:
+                eof = True
+            i, out = self._parse(buf, base, eof)
+            yield from out
+            del buf[:i]
+            base += i
+            state.bytes_read = base
+            if self._progress is not None:
+                self._progress(base)
+        self._end_corrupt(base + len(buf))
+        if buf:
+            state.stopped = LogProblem(
+                base,
+                state.messages + 1,
+                f"the last {self.unit} is cut short ({len(buf)} bytes of it left):"
+                " the file is truncated",
+            )
+        state.bytes_read = base + len(buf)
+        yield from self._finish()
+
+    def _parse(self, buf: bytearray, base: int, eof: bool) -> tuple[int, list[Translation]]:
+        """Frame and translate what ``buf`` (at file offset ``base``) holds: the bytes used
+        and the translations."""
+        raise NotImplementedError
+
+    def _finish(self) -> Iterator[Translation]:
+        """What the reader still holds once the file has ended."""
+        return iter(())
+
+    def _end_corrupt(self, offset: int) -> None:
+        """Close the corrupt stretch that started at ``_corrupt_at``, if one is open."""
+        if self._corrupt_at is None:
+            return
+        start, message = self._corrupt_at
+        self._corrupt_at = None
+        self.state.skip(
+            LogProblem(
+                start,
+                message,
+                f"{self.not_a}; skipped {offset - start} bytes to the next {self.unit}",
+            ),
+            offset - start,
+        )
+
+
 def tlog_record_length(buf: bytes | bytearray | memoryview, i: int) -> int | None:
     """The length of the tlog record at ``buf[i:]`` if its header is plausible (magic byte
     and a time in 2000..2100), else None; needs ``i + 12 <= len(buf)``."""

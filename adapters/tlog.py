@@ -30,10 +30,10 @@ from adapters.flightlog import (
     MAVLINK_V2,
     TLOG_MAX_US,
     TLOG_MIN_US,
+    ChunkedLogReader,
     LogKind,
     LogProblem,
     Progress,
-    ReadState,
     tlog_record_length,
 )
 from adapters.mavlink import (
@@ -44,7 +44,6 @@ from adapters.mavlink import (
     SprayRule,
 )
 
-CHUNK_BYTES: Final = 1 << 20
 #: Report progress every this many records.
 PROGRESS_EVERY: Final = 4096
 #: MAVLink ids the translator reads; SERVO_OUTPUT_RAW (36) and RC_CHANNELS (65) only when a
@@ -60,11 +59,11 @@ _MAGICS: Final = frozenset((MAVLINK_V1, MAVLINK_V2))
 _GCS_SYSID: Final = 255
 
 
-class TlogReader:
+class TlogReader(ChunkedLogReader):
     """One drone's ``.tlog`` as translations, streamed (module doc)."""
 
-    #: Bytes read from the stream at a time (the most of the file held at once, twice).
-    chunk_bytes: int = CHUNK_BYTES
+    unit = "record"
+    not_a = "not a tlog record (no MAVLink packet behind a plausible time)"
     kind: Final = LogKind.TLOG
 
     def __init__(
@@ -77,9 +76,7 @@ class TlogReader:
         everything: bool = False,
         progress: Progress | None = None,
     ) -> None:
-        self.state = ReadState()
-        self._stream = stream
-        self._progress = progress
+        super().__init__(stream, progress)
         self._everything = everything
         self.translator = MavlinkTranslator(MavlinkDrone(coop, drone, spray=spray))
         wanted = {**_ALWAYS, **_POSITION}
@@ -91,56 +88,13 @@ class TlogReader:
         self._mav = mavlink.MAVLink(None)
         self._vehicle: int | None = None  # system id of the first autopilot heard
         self._last_seq: int | None = None
-        self._corrupt_at: tuple[int, int] | None = None  # (offset, message) of a bad stretch
 
-    def __iter__(self) -> Iterator[Translation]:
-        state = self.state
-        buf = bytearray()
-        base = 0  # file offset of buf[0]
-        eof = False
-        while not eof:
-            chunk = self._stream.read(self.chunk_bytes)
-            if chunk:
-                buf += chunk
-            else:
-                eof = True
-            i, out = self._frames(buf, base, eof)
-            yield from out
-            del buf[:i]
-            base += i
-            state.bytes_read = base
-            if self._progress is not None:
-                self._progress(base)
-        self._end_corrupt(base + len(buf))
-        if buf and self._corrupt_at is None:
-            state.stopped = LogProblem(
-                base,
-                state.messages + 1,
-                f"the last record is cut short ({len(buf)} bytes of it left):"
-                " the file is truncated",
-            )
-        state.bytes_read = base + len(buf)
+    def _finish(self) -> Iterator[Translation]:
         flushed = self.translator.flush()
         if flushed:
             yield self._stamped(flushed)
 
-    def _end_corrupt(self, offset: int) -> None:
-        """Close the corrupt stretch that started at ``_corrupt_at``, if one is open."""
-        if self._corrupt_at is None:
-            return
-        start, message = self._corrupt_at
-        self._corrupt_at = None
-        self.state.skip(
-            LogProblem(
-                start,
-                message,
-                f"not a tlog record (no MAVLink packet behind a plausible time);"
-                f" skipped {offset - start} bytes to the next record",
-            ),
-            offset - start,
-        )
-
-    def _frames(  # noqa: PLR0912 - the per-record loop, kept in one piece for speed
+    def _parse(  # noqa: PLR0912 - the per-record loop, kept in one piece for speed
         self, buf: bytearray, base: int, eof: bool
     ) -> tuple[int, list[Translation]]:
         """Translate the whole records at the start of ``buf``; how far it got."""
