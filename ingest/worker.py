@@ -387,16 +387,18 @@ class BatchWriter:
     def _seed_jumps(self) -> None:
         """Anchor the jump filter at every drone's last stored position, once (so the first
         sample after a restart is checked, not trusted); a store that cannot answer now
-        leaves the filter to anchor on what arrives."""
+        leaves the filter to anchor on what arrives, and so does one whose stored rows cannot
+        be read as positions (a field type clash in InfluxDB, say): seeding is a refinement
+        and must never stop the decoder."""
         if self._seeded or self.jumps is None:
             return
         self._seeded = True
         try:
             last_seen = self.store.drones()
-        except StoreUnavailableError as exc:
+            self.jumps.seed(last_seen)
+        except Exception as exc:  # noqa: BLE001 -- see the docstring: logged, never fatal
             log.warning("jump_filter_unseeded error=%r", str(exc))
             return
-        self.jumps.seed(last_seen)
         log.info("jump_filter_seeded drones=%d", len(self.jumps))
 
     def _pre_encode(self, decoded: DecodedBatch) -> None:
