@@ -14,6 +14,7 @@ import html
 import json
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Final
 from urllib.parse import parse_qs, quote
@@ -218,6 +219,38 @@ def _to_login() -> RedirectResponse:
     return RedirectResponse("/login", status_code=303, headers={"Cache-Control": "no-store"})
 
 
+def _app_page(
+    request: Request,
+    metadata: MetadataDB,
+    title_key: str,
+    page_name: str,
+    body: Callable[[dict[str, str]], str],
+    *,
+    only: str | None = None,
+    data: dict[str, str] | None = None,
+    map_assets: bool = False,
+) -> Response:
+    """A signed-in page: the sign-in page without a live session, the missing page's answer
+    for a role other than ``only``, else ``page`` around ``body(messages)`` with the
+    session's CSRF token and role."""
+    session = _session_of(request, metadata)
+    if session is None:
+        return _to_login()
+    csrf, role = session
+    if only is not None and role != only:
+        return not_found_page(request)
+    return page(
+        request,
+        title_key,
+        body(catalogue(lang_of(request))),
+        page_name=page_name,
+        csrf=csrf,
+        data={"role": role, **(data or {})},
+        signed_in=True,
+        map_assets=map_assets,
+    )
+
+
 @functools.cache
 def _service_worker() -> str:
     """``static/sw.js`` with the release of the static files in its cache name, so a new
@@ -343,23 +376,13 @@ def switch_language(
 @router.get("/")
 def my_fields(request: Request, metadata: MetadataDep) -> Response:
     """ "Ruộng của tôi": the fields the key may see, each with its last spraying."""
-    session = _session_of(request, metadata)
-    if session is None:
-        return _to_login()
-    csrf, role = session
-    m = catalogue(lang_of(request))
-    body = f"""<h1>{_e(m["my_fields"])}</h1>
+
+    def body(m: dict[str, str]) -> str:
+        return f"""<h1>{_e(m["my_fields"])}</h1>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <ul id="fields" class="fields"></ul>"""
-    return page(
-        request,
-        "my_fields",
-        body,
-        page_name="fields",
-        csrf=csrf,
-        data={"role": role},
-        signed_in=True,
-    )
+
+    return _app_page(request, metadata, "my_fields", "fields", body)
 
 
 @router.get("/fields/{field_id}")
@@ -367,13 +390,10 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
     """One field: its coverage map with a legend and the flights that sprayed it."""
     if re.fullmatch(_FIELD_ID, field_id) is None:
         return not_found_page(request)
-    session = _session_of(request, metadata)
-    if session is None:
-        return _to_login()
-    csrf, role = session
-    m = catalogue(lang_of(request))
     tile_url = str(getattr(request.app.state, "web_tile_url", ""))
-    body = f"""<p><a href="/">{_e(m["back_to_fields"])}</a></p>
+
+    def body(m: dict[str, str]) -> str:
+        return f"""<p><a href="/">{_e(m["back_to_fields"])}</a></p>
 <h1 id="title">{_e(m["fields"])} {_e(field_id)}</h1>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <form id="range" class="range">
@@ -388,14 +408,14 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
 <section id="flights-box" aria-labelledby="flights-title">
 <h2 id="flights-title">{_e(m["flights"])}</h2>
 <div id="flights"></div></section>"""
-    return page(
+
+    return _app_page(
         request,
+        metadata,
         "fields",
+        "field",
         body,
-        page_name="field",
-        csrf=csrf,
-        data={"role": role, "field": field_id, "tiles": tile_url},
-        signed_in=True,
+        data={"field": field_id, "tiles": tile_url},
         map_assets=True,
     )
 
@@ -404,14 +424,10 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
 def coop_page(request: Request, metadata: MetadataDep) -> Response:
     """A cooperative's month: sprayed area, litres, flights per drone and per day, members
     with their area and bill, drones now, the usage report as CSV."""
-    session = _session_of(request, metadata)
-    if session is None:
-        return _to_login()
-    csrf, role = session
-    if role != "coop":
-        return not_found_page(request)
-    m = catalogue(lang_of(request))
-    body = f"""<h1>{_e(m["coop_title"])}</h1>
+    tile_url = str(getattr(request.app.state, "web_tile_url", ""))
+
+    def body(m: dict[str, str]) -> str:
+        return f"""<h1>{_e(m["coop_title"])}</h1>
 <form id="month-form" class="range">
 <label>{_e(m["month"])} <input name="month" id="month" type="text" inputmode="numeric"
  placeholder="mm/yyyy" pattern="[0-9]{{1,2}}/[0-9]{{4}}" maxlength="7" required></label>
@@ -436,15 +452,15 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 <div id="members"></div></section>
 <section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_now"])}</h2>
 <ul id="drones" class="drones"></ul></section>"""
-    tile_url = str(getattr(request.app.state, "web_tile_url", ""))
-    return page(
+
+    return _app_page(
         request,
+        metadata,
         "coop_title",
+        "coop",
         body,
-        page_name="coop",
-        csrf=csrf,
-        data={"role": role, "tiles": tile_url},
-        signed_in=True,
+        only="coop",
+        data={"tiles": tile_url},
         map_assets=True,
     )
 
@@ -453,14 +469,9 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 def import_page(request: Request, metadata: MetadataDep) -> Response:
     """A cooperative imports its plots from a GeoJSON file: the API's problems are listed
     one by one, and nothing is stored from a file that has any."""
-    session = _session_of(request, metadata)
-    if session is None:
-        return _to_login()
-    csrf, role = session
-    if role != "coop":
-        return not_found_page(request)
-    m = catalogue(lang_of(request))
-    body = f"""<h1>{_e(m["import_title"])}</h1>
+
+    def body(m: dict[str, str]) -> str:
+        return f"""<h1>{_e(m["import_title"])}</h1>
 <p>{_e(m["import_intro"])}</p>
 <form id="import-form" class="signin">
 <label for="file">{_e(m["import_file"])}</label>
@@ -469,14 +480,14 @@ def import_page(request: Request, metadata: MetadataDep) -> Response:
 </form>
 <p id="status" class="status" aria-live="polite" hidden></p>
 <ul id="problems" class="problems"></ul>"""
-    return page(
+
+    return _app_page(
         request,
+        metadata,
         "import_title",
+        "import",
         body,
-        page_name="import",
-        csrf=csrf,
-        data={"role": role},
-        signed_in=True,
+        only="coop",
     )
 
 
@@ -484,14 +495,9 @@ def import_page(request: Request, metadata: MetadataDep) -> Response:
 def operator_page(request: Request, metadata: MetadataDep) -> Response:
     """An operator's day: the rejected messages by reason (that day, all time, the latest),
     and every drone with its last message."""
-    session = _session_of(request, metadata)
-    if session is None:
-        return _to_login()
-    csrf, role = session
-    if role != "operator":
-        return not_found_page(request)
-    m = catalogue(lang_of(request))
-    body = f"""<h1>{_e(m["ops_title"])}</h1>
+
+    def body(m: dict[str, str]) -> str:
+        return f"""<h1>{_e(m["ops_title"])}</h1>
 <form id="day-form" class="range">
 <label>{_e(m["day"])} <input name="day" id="day" {_DAY_INPUT}></label>
 <button type="submit">{_e(m["show"])}</button>
@@ -503,12 +509,5 @@ def operator_page(request: Request, metadata: MetadataDep) -> Response:
 <h3>{_e(m["rejected_latest"])}</h3><div id="rejected-latest" class="scroll"></div></section>
 <section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_last"])}</h2>
 <div id="drones-last" class="scroll"></div></section>"""
-    return page(
-        request,
-        "ops_title",
-        body,
-        page_name="ops",
-        csrf=csrf,
-        data={"role": role},
-        signed_in=True,
-    )
+
+    return _app_page(request, metadata, "ops_title", "ops", body, only="operator")
