@@ -195,6 +195,8 @@ def _open_link(
 ) -> DroneLink | UdpLink:
     if sp.udp_port is not None:
         return UdpLink(udp_host, sp.udp_port, sp.spec.coop, sp.spec.drone)
+    if sp.speaks == "mavproxy":
+        qos = 0  # MAVProxy's mqtt module publishes every message at QoS 0
     return DroneLink(address, sp.spec.coop, sp.spec.drone, protocol=protocol, qos=qos)
 
 
