@@ -24,6 +24,7 @@ from shapely.affinity import rotate
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from shapely.ops import nearest_points
 
+from ingest.jumps import distance_m
 from simulators.faults import CLOGGED_FLOW_FACTOR, Faults
 from simulators.geo import FieldSet, FloatArray, LocalFrame, SimField, frame_for
 from storage.records import Event, Sample
@@ -59,6 +60,9 @@ class FlightConfig:
     battery_swap_below_pct: float = 60.0
     ground_s: tuple[float, float] = (60.0, 120.0)
     ferry_s: tuple[float, float] = (120.0, 300.0)
+    #: The drone is carried between plots (motorbike or truck on the dyke roads): a ferry
+    #: takes at least the distance at this speed, whatever ``ferry_s`` draws.
+    ferry_speed_mps: float = 8.0
     gnss: Gnss = "rtk"
     gnss_sigma_m: float | None = None
     gnss_tau_s: float | None = None
@@ -68,6 +72,7 @@ class FlightConfig:
         checks = {
             "rate_hz": 0 < self.rate_hz <= 50,
             "speed_mps": 0 < self.speed_mps <= 20,
+            "ferry_speed_mps": 0 < self.ferry_speed_mps <= 30,
             "swath_m": 0 < self.swath_m <= 30,
             "spacing_error": -0.9 < self.spacing_error < 2,
             "flow_lpm": 0 < self.flow_lpm <= 60,
@@ -679,7 +684,14 @@ def drone_jobs(
             yield truncate(job, until_ms)
             return
         yield job
-        state.t_ms += int(rng.uniform(*config.ferry_s) * 1000)
+        ferry_s = rng.uniform(*config.ferry_s)
+        if job.samples:
+            last = job.samples[-1]
+            to = spec.fields[n % len(spec.fields)].geometry.centroid
+            ferry_s = max(
+                ferry_s, distance_m(last.lat, last.lon, to.y, to.x) / config.ferry_speed_mps
+            )
+        state.t_ms += int(ferry_s * 1000)
 
 
 def truncate(job: Job, until_ms: int) -> Job:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shapely.affinity import rotate
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from ingest.jumps import JumpFilter, distance_m
 from simulators.faults import Faults
 from simulators.fleet import (
     DroneState,
@@ -218,6 +219,32 @@ def test_seq_and_ts_increase_across_jobs() -> None:
     assert seqs == list(range(len(samples)))
     ts = np.array([s.ts_ms for s in samples])
     assert np.all(np.diff(ts) > 0)
+
+
+def test_a_drone_reaches_its_next_plot_no_faster_than_it_can_be_carried() -> None:
+    # The demo's short ferries once put plots 3 km apart 30 s apart: 100 m/s, refused by
+    # ingest as implausible jumps. Every sample of a day's jobs passes ingest's own filter.
+    spec = assign_drones(load_fields(), 1)[0]
+    config = FlightConfig(ground_s=(3.0, 8.0), ferry_s=(20.0, 40.0))
+    jobs = list(drone_jobs(spec, config, seed=3, index=0, start_ms=T0, flights=12))
+    jumps = JumpFilter()
+    refused = [
+        (job.field.id, s.ts_ms)
+        for job in jobs
+        for s in job.samples
+        if jumps.check(s.coop, s.drone, s.ts_ms, s.lat, s.lon) is not None
+    ]
+    assert refused == []
+    far = [
+        (a.samples[-1], b.samples[0])
+        for a, b in itertools.pairwise(jobs)
+        if distance_m(a.samples[-1].lat, a.samples[-1].lon, b.samples[0].lat, b.samples[0].lon)
+        > 1000
+    ]
+    assert far  # the day does carry the drone between distant plots
+    for last, first in far:
+        metres = distance_m(last.lat, last.lon, first.lat, first.lon)
+        assert metres / ((first.ts_ms - last.ts_ms) / 1000) <= config.ferry_speed_mps * 1.1
 
 
 def test_samples_are_taken_at_the_configured_rate() -> None:
