@@ -17,11 +17,11 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
 import uvicorn
 
@@ -35,6 +35,7 @@ from fields.registry import load_fields
 from fields.stored import to_stored
 from flights.service import FlightWatcher, watch
 from ingest.foreign import ForeignConfig
+from ingest.metrics import IngestMetrics
 from ingest.mqtt import BrokerAddress, ConsumerConfig, MqttProtocol
 from ingest.service import IngestConfig, IngestService
 from simulators.fleet import FlightConfig
@@ -208,18 +209,58 @@ def flight_summaries(store: SqliteStore, metadata: MetadataDB) -> Iterator[None]
         thread.join(30)
 
 
-def backfill(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> None:
+#: Backfill messages published but not yet acknowledged by the ingest worker, at most.
+#: amqtt (the embedded broker) pushes every message to a subscriber at once and drops a QoS 1
+#: message whose PUBACK takes over 5 s, so a backfill that outruns the worker (a busy
+#: machine) loses data; the backfill waits for the worker instead.
+BACKFILL_WINDOW: Final = 2_000
+#: How long the backfill waits for the worker before it says so and goes on.
+BACKFILL_WAIT_S: Final = 120.0
+
+
+def wait_for_ingest(
+    metrics: IngestMetrics, published: int, window: int, wait_s: float = BACKFILL_WAIT_S
+) -> None:
+    """Block while more than ``window`` of ``published`` messages are not yet acknowledged
+    by the ingest worker of ``metrics``; after ``wait_s`` say so and return."""
+    deadline = time.monotonic() + wait_s
+    while (acked := metrics.value("agridrone_ingest_messages_acked_total")) < (published - window):
+        if time.monotonic() > deadline:
+            log.warning(
+                "backfill_ingest_behind published=%d acked=%d waited_s=%g",
+                published,
+                acked,
+                wait_s,
+            )
+            return
+        time.sleep(0.02)
+
+
+def ingest_pace(ingest: IngestService, window: int = BACKFILL_WINDOW) -> Callable[[int], None]:
+    """Flow control for ``run_fleet``: every hundredth message, wait for ``ingest``."""
+
+    def pace(published: int) -> None:
+        if published % 100 == 0:
+            wait_for_ingest(ingest.metrics, published, window)
+
+    return pace
+
+
+def backfill(
+    args: argparse.Namespace, url: str, protocol: MqttProtocol, ingest: IngestService
+) -> None:
     """Fly the fleet's earlier hours at full speed through the broker, so flights exist at once.
 
-    The past is published exactly like live telemetry (broker, ingest, store), only faster;
-    the flight watcher then summarizes those flights on its first round.
+    The past is published exactly like live telemetry (broker, ingest, store), only faster,
+    at the pace the ingest worker acknowledges it; the flight watcher then summarizes those
+    flights on its first round.
     """
     if args.backfill_hours <= 0:
         return
     hours = args.backfill_hours
     start = int(time.time() * 1000) - int((hours + 0.25) * 3600 * 1000)
     print(f"flying the last {hours:g} h of the fleet's day through the broker…", flush=True)
-    run_fleet(
+    stats = run_fleet(
         url,
         drones=args.drones,
         config=DEMO_FLIGHT,
@@ -228,7 +269,9 @@ def backfill(args: argparse.Namespace, url: str, protocol: MqttProtocol) -> None
         seed=args.seed + 1,
         protocol=protocol,
         start_ms=start,
+        pace=ingest_pace(ingest),
     )
+    wait_for_ingest(ingest.metrics, stats.messages, window=0)
 
 
 #: Demo drones spend seconds, not minutes, on the ground, so the first flights show at once.
@@ -444,7 +487,7 @@ def run(args: argparse.Namespace) -> int:
         )
         ingest.start(connect_timeout_s=15)
         since_ms = int(time.time() * 1000) - int((args.backfill_hours + 0.5) * 3_600_000)
-        backfill(args, url, protocol)
+        backfill(args, url, protocol, ingest)
         with (
             api_server(create_app(store, metadata), port_or_free(args.api_port)) as api,
             mavlink_bridges(args, url, protocol, settings.data_dir) as udp_base,

@@ -11,7 +11,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,12 +222,15 @@ def run_fleet(
     speaks: Sequence[str] = ("wire",),
     udp_host: str = "127.0.0.1",
     udp_base_port: int = 14550,
+    pace: Callable[[int], None] | None = None,
 ) -> FleetStats:
     """Fly and publish a fleet until done, ``duration_s`` of simulated time, or ``stop``.
 
     Without ``duration_s`` and ``flights`` it runs until ``stop`` is set (the demo's way).
     ``speaks`` assigns languages to the drones in turn (``plan_speakers``); mavlink-udp
     drones send raw MAVLink to ``udp_host:udp_base_port + k`` instead of using MQTT.
+    ``pace`` is called with the count published after each message and may block: flow
+    control for a receiver the broker cannot slow down (the demo's backfill).
     """
     if speedup <= 0:
         raise ValueError(f"speedup {speedup}: must be > 0 (use inf for as fast as possible)")
@@ -272,6 +275,8 @@ def run_fleet(
                     break
             if links[index].publish(message.topic, message.payload, stop=stop):
                 stats.messages += 1
+                if pace is not None:
+                    pace(stats.messages)
     finally:
         last = stats.sim_end_ms
         for link in links:

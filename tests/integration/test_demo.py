@@ -98,7 +98,11 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert "Traceback" not in out.read_text()
+    text = out.read_text()
+    at = text.find("Traceback")
+    assert at < 0, (
+        f"{text.count('Traceback')} tracebacks; the first:\n{text[max(0, at - 2000) : at + 3000]}"
+    )
 
 
 def printed_request(out: Path, heading: str) -> tuple[dict[str, str], str]:

@@ -144,6 +144,34 @@ def test_every_message_of_a_flight_arrives_in_wire_format(
     assert [orjson.loads(p)["state"] for p, _ in subscriber.status].count("offline") == 2
 
 
+def test_pace_hears_of_every_publish_and_holds_back_the_next(
+    mosquitto: Mosquitto, subscriber: Received
+) -> None:
+    def arrived() -> int:
+        with subscriber.lock:
+            return len(subscriber.telemetry) + len(subscriber.events)
+
+    told: list[tuple[int, int]] = []
+
+    def pace(published: int) -> None:
+        told.append((published, arrived()))
+        wait_for(lambda: arrived() >= published)  # flow control: the receiver catches up
+
+    stats = run_fleet(
+        mosquitto.url,
+        drones=1,
+        fields=subscriber.fields,
+        flights=1,
+        speedup=float("inf"),
+        seed=2,
+        config=FlightConfig(rate_hz=2.0),
+        pace=pace,
+    )
+    assert [n for n, _ in told] == list(range(1, stats.messages + 1))
+    # each message went out only once the receiver had every one before it
+    assert all(had >= n - 1 for n, had in told)
+
+
 def test_speedup_paces_the_publishes(mosquitto: Mosquitto, subscriber: Received) -> None:
     start = time.monotonic()
     stats = run_fleet(
