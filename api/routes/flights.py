@@ -1,4 +1,4 @@
-"""Flights: the stored flight summaries, listed and one by one.
+"""Flights: the stored flight summaries, listed and one by one, and a flight's track.
 
 Who sees what (``api.auth.can_see_flight``): operators every flight; a cooperative its own
 drones' flights whole, and other drones' flights over its members' fields; a farmer the
