@@ -402,6 +402,20 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
 <button type="submit">{_e(m["show"])}</button>
 </form>
 <div id="map" class="map" role="img" aria-label="{_e(m["legend"])}"></div>
+<section id="replay" class="replay" aria-labelledby="replay-title" hidden>
+<h2 id="replay-title">{_e(m["replay"])}</h2>
+<p id="replay-note" class="note" hidden></p>
+<div class="replay-controls">
+<button type="button" id="replay-play">{_e(m["replay_play"])}</button>
+<label for="replay-time">{_e(m["replay_time"])}</label>
+<output id="replay-clock" for="replay-time">--:--:--</output>
+<span id="replay-spray" class="replay-spray"></span>
+<input id="replay-time" type="range" min="0" max="0" step="1000" value="0">
+</div>
+<ul class="legend replay-legend"><li><span class="line line-on" aria-hidden="true"></span>
+<span class="label">{_e(m["spray_on"])}</span></li>
+<li><span class="line line-off" aria-hidden="true"></span>
+<span class="label">{_e(m["spray_off"])}</span></li></ul></section>
 <section id="legend-box" aria-labelledby="legend-title">
 <h2 id="legend-title">{_e(m["legend"])}</h2>
 <ul id="legend" class="legend"></ul></section>

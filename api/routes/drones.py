@@ -369,9 +369,14 @@ class TrackAnswer:
     members: dict[str, Any]
 
 
-def track_answer(layout: TrackLayout, max_points: int) -> TrackAnswer:
+def track_answer(
+    layout: TrackLayout, max_points: int, *, times_from_ms: int | None = None
+) -> TrackAnswer:
     """Features of the laid-out track thinned by stride to ``max_points`` positions, and
-    the members saying how many samples and positions and how it was thinned."""
+    the members saying how many samples and positions and how it was thinned.
+
+    With ``times_from_ms`` each feature also carries ``t_ms``: the time of each of its
+    positions, in ms after ``times_from_ms`` (a replay moves along them)."""
     ts, lat, lon = layout.ts, layout.lat, layout.lon
     pieces, read = layout.pieces, layout.read
     stride, fit = choose_stride(pieces, max_points) if pieces else (1, 0)
@@ -391,17 +396,16 @@ def track_answer(layout: TrackLayout, max_points: int) -> TrackAnswer:
                 if piece.first == piece.last
                 else {"type": "LineString", "coordinates": coords}
             )
-            yield {
-                "type": "Feature",
-                "geometry": geometry,
-                "properties": {
-                    "spraying": piece.spraying,
-                    "start": rfc3339(int(ts[piece.first])),
-                    "end": rfc3339(int(ts[piece.last])),
-                    "samples": piece.last - piece.first + 1 if exact else None,
-                    "length_m": round(float(along[piece.last] - along[piece.first]), 2),
-                },
+            properties: dict[str, Any] = {
+                "spraying": piece.spraying,
+                "start": rfc3339(int(ts[piece.first])),
+                "end": rfc3339(int(ts[piece.last])),
+                "samples": piece.last - piece.first + 1 if exact else None,
+                "length_m": round(float(along[piece.last] - along[piece.first]), 2),
             }
+            if times_from_ms is not None:
+                properties["t_ms"] = [int(ts[i]) - times_from_ms for i in idx]
+            yield {"type": "Feature", "geometry": geometry, "properties": properties}
 
     next_from: int | None = int(ts[pieces[fit].first]) if fit < len(pieces) else None
     if next_from is None and read is not None:

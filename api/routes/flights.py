@@ -1,4 +1,4 @@
-"""Flights: the stored flight summaries, listed and one by one.
+"""Flights: the stored flight summaries, listed and one by one, and a flight's track.
 
 Who sees what (``api.auth.can_see_flight``): operators every flight; a cooperative its own
 drones' flights whole, and other drones' flights over its members' fields; a farmer the
@@ -11,10 +11,12 @@ named it (``api.auth.can_see_flight_on_field``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import (
@@ -25,17 +27,42 @@ from api.auth import (
     can_see_flight,
     can_see_flight_on_field,
 )
-from api.deps import CatalogDep, MetadataDep
+from api.catalog import Catalog, FieldCatalog, heavy
+from api.deps import CatalogDep, MetadataDep, StoreDep
+from api.flight_tracks import (
+    TRACK_MARGIN_M,
+    Region,
+    around,
+    clip_layout,
+    positions_kept,
+    span_inside,
+    visible_region,
+)
 from api.overlaps import foreign_overlaps_of
 from api.pagination import CursorQuery, decode_cursor, encode_cursor
+from api.routes.drones import (
+    DEFAULT_TRACK_POINTS,
+    MAX_TRACK_POINTS,
+    TRACK_GAP_S,
+    TrackLayout,
+    layout_read,
+    stream_geojson,
+    track_answer,
+)
 from api.times import WindowDep, rfc3339
 from fields.registry import ID_PATTERN
-from storage.metadata import FlightAudience, StoredFlight
+from storage.metadata import FlightAudience, MetadataDB, StoredFlight
+from storage.thinning import MIN_TRACK_POINTS, TrackRead
 
 router = APIRouter(tags=["flights"])
 
 MAX_LIMIT: Final = 5000
 _ID: Final = f"^{ID_PATTERN}$"
+#: A flight id: ``{coop}.{drone}.{start epoch ms}`` (``flights.segment.flight_id``).
+FLIGHT_ID_PATTERN: Final = rf"^{ID_PATTERN}\.{ID_PATTERN}\.-?[0-9]{{1,19}}$"
+FlightIdPath = Annotated[
+    str, Path(pattern=FLIGHT_ID_PATTERN, description="flight id: {coop}.{drone}.{start ms}")
+]
 #: What a caller seeing a flight only through their fields is shown of it.
 _FIELD_VIEW_KEYS: Final = (
     "id",
@@ -193,12 +220,11 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
     )
 
 
-@router.get("/flights/{flight_id}")
-def get_flight(
-    flight_id: str, principal: PrincipalDep, metadata: MetadataDep, catalog: CatalogDep
-) -> dict[str, Any]:
-    """One flight's summary: distances, litres, footprint inside and outside fields, the
-    fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
+def seen_flight(
+    flight_id: str, principal: Principal, metadata: MetadataDB, catalog: FieldCatalog
+) -> tuple[StoredFlight, dict[str, Any]]:
+    """The flight and the caller's view of it; the 404 of an unknown id when the caller may
+    not see it."""
     flight = metadata.flight(flight_id)
     if flight is not None:
         known = catalog.current()
@@ -208,5 +234,117 @@ def get_flight(
         if can_see_flight(principal, flight.coop, touched):
             view = flight_view(principal, flight, owners, foreign_overlaps_of(known))
             if view is not None:
-                return view
+                return flight, view
     raise HTTPException(404, detail=f"no flight {flight_id!r}")
+
+
+@router.get("/flights/{flight_id}")
+def get_flight(
+    flight_id: str, principal: PrincipalDep, metadata: MetadataDep, catalog: CatalogDep
+) -> dict[str, Any]:
+    """One flight's summary: distances, litres, footprint inside and outside fields, the
+    fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
+    return seen_flight(flight_id, principal, metadata, catalog)[1]
+
+
+@router.get(
+    "/flights/{flight_id}/track",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/geo+json": {}}, "description": "GeoJSON"}},
+)
+def get_flight_track(  # noqa: PLR0917 -- path, principal, stores and max_points
+    flight_id: FlightIdPath,
+    principal: PrincipalDep,
+    metadata: MetadataDep,
+    catalog: CatalogDep,
+    store: StoreDep,
+    max_points: Annotated[
+        int,
+        Query(
+            ge=MIN_TRACK_POINTS,
+            le=MAX_TRACK_POINTS,
+            description=f"most positions to return ({MIN_TRACK_POINTS}..{MAX_TRACK_POINTS})",
+        ),
+    ] = DEFAULT_TRACK_POINTS,
+) -> StreamingResponse:
+    """The flight's track as GeoJSON lines, spraying and not spraying told apart, each
+    position with its time (``t_ms`` after the flight's start), for whoever may see the
+    flight.
+
+    Drawn and thinned as ``GET /drones/{coop}/{drone}/track`` over the flight's time. A
+    caller who sees the flight only through their fields (``whole_flight`` false) gets only
+    the positions over those fields and over unregistered ground within ``margin_m`` of
+    them (``clipped``; ``api.flight_tracks``).
+    """
+    flight, view = seen_flight(flight_id, principal, metadata, catalog)
+    start, end = flight.start_ms, flight.end_ms + 1
+
+    def read(start_ms: int, end_ms: int) -> TrackRead:
+        return store.drone_track(
+            flight.coop,
+            flight.drone,
+            start_ms,
+            end_ms,
+            max_points=max_points,
+            gap_ms=int(TRACK_GAP_S * 1000),
+        )
+
+    layout = layout_read(read(start, end))
+    clipped: dict[str, Any] | None = None
+    if not view["whole_flight"]:
+        field_ids = [s["field_id"] for s in view["fields"]]
+        with heavy():
+            region = _region(catalog.current(), flight.start_ms, field_ids)
+        layout = _clip(layout, region, read, start, end)
+        clipped = {"fields": field_ids, "margin_m": TRACK_MARGIN_M}
+    head = {
+        "flight": flight.id,
+        "coop": flight.coop,
+        "drone": flight.drone,
+        "start": view["start"],
+        "end": view["end"],
+        "start_ms": flight.start_ms,
+        "whole_flight": view["whole_flight"],
+        "clipped": clipped,
+    }
+    answer = track_answer(layout, max_points, times_from_ms=flight.start_ms)
+    if clipped is not None:
+        exact = layout.read is None or layout.read.bucket_ms is None
+        answer.members["samples"] = positions_kept(layout) if exact else None
+    return StreamingResponse(stream_geojson(head, answer), media_type="application/geo+json")
+
+
+def _region(known: Catalog, at_ms: int, field_ids: Sequence[str]) -> Region | None:
+    """Where a caller seeing the flight through ``field_ids`` may see its track, from the
+    fields as they were when it started; ``None`` if none of them is usable."""
+    by_id = known.by_id_at(at_ms)
+    own = [by_id[i] for i in field_ids if i in by_id and by_id[i].kind == "field"]
+    if not own:
+        return None
+    engine = known.engine_at(at_ms)
+    near = engine.near(around(own).outline())[0] if engine is not None else []
+    mine = {f.id for f in own}
+    return visible_region(own, [f for f in near if f.id not in mine])
+
+
+def _clip(
+    layout: TrackLayout,
+    region: Region | None,
+    read: Callable[[int, int], TrackRead],
+    start_ms: int,
+    end_ms: int,
+) -> TrackLayout:
+    """The layout cut to ``region``. A thinned track is read again over the span of the
+    flight spent near the region, so those positions are thinned no more than needed."""
+    if region is None:
+        return replace(layout, pieces=[])
+    inside = region.contains(layout.lon, layout.lat)
+    bucket_ms = None if layout.read is None else layout.read.bucket_ms
+    if bucket_ms is not None:
+        span = span_inside(layout.ts, inside, bucket_ms, start_ms, end_ms)
+        if span is None:
+            return replace(layout, pieces=[])
+        if span != (start_ms, end_ms):
+            layout = layout_read(read(*span))
+            inside = region.contains(layout.lon, layout.lat)
+    return clip_layout(layout, inside)

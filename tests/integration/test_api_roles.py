@@ -79,6 +79,16 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     # A hired drone's flight: its cooperative, the field's cooperative (that field's part).
     ("GET", "/api/v1/flights/{hired}", {}, (401, 404, 404, 200, 200, 200)),
     ("GET", "/api/v1/flights/{gone}", {}, (401, 404, 404, 404, 404, 404)),
+    # A flight's track: whoever sees the flight (a farmer and a hired drone's field
+    # cooperative only the part near their fields: test_api_flight_track.py).
+    ("GET", "/api/v1/flights/{hp}/track", {}, SEES_HP_FIELD),
+    ("GET", "/api/v1/flights/{yt}/track", {}, SEES_YT_FIELD),
+    ("GET", "/api/v1/flights/{hired}/track", {}, (401, 404, 404, 200, 200, 200)),
+    ("GET", "/api/v1/flights/{gone}/track", {}, (401, 404, 404, 404, 404, 404)),
+    ("GET", "/api/v1/flights/{hp}/track", {"max_points": "10"}, SEES_HP_FIELD),
+    ("GET", "/api/v1/flights/{hired}/track", {"max_points": "10"}, (401, 404, 404, 200, 200, 200)),
+    ("GET", "/api/v1/flights/{hp}/track", {"max_points": "3"}, (401, 422, 422, 422, 422, 422)),
+    ("GET", "/api/v1/flights/a.b/track", {}, (401, 422, 422, 422, 422, 422)),
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": HP}, (401, 403, 403, 200, 404, 200)),
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": YT}, (401, 403, 403, 404, 200, 200)),
     ("GET", "/api/v1/rejected", THE_DAY, OPERATOR),
@@ -189,6 +199,7 @@ def _template(path: str) -> str:
         (f"/api/v1/products/{HP}/validan", "/api/v1/products/{coop}/{product_id}"),
         (f"/api/v1/products/{YT}/anvil", "/api/v1/products/{coop}/{product_id}"),
         (f"/api/v1/jobs/{HP}.d-hp-a.j-none", "/api/v1/jobs/{job_id}"),
+        ("/api/v1/flights/a.b/", "/api/v1/flights/{flight_id}/"),
     ):
         path = path.replace(concrete, template)
     for name in ("{hp}", "{yt}", "{hired}", "{gone}"):

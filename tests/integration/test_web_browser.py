@@ -16,8 +16,10 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -48,6 +50,7 @@ DESKTOP: Final = ViewportSize(width=1280, height=860)
 FIELD_PAGE_BUDGET: Final = 300 * 1024
 FARMER_FIELD: Final = "dt-hp-004"  # nd-hp-00's field, sprayed by d-hp-a
 OTHER_COOP_FIELD: Final = "dt-yt-004"
+LOCAL: Final = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +256,79 @@ def test_the_field_page_draws_the_coverage_map_and_lists_the_flights(
         _no_horizontal_scroll(page)
         _readable(page)
         _shot(page, f"field-{name}")
+        w.check_clean()
+
+
+def _local_clock(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, LOCAL).strftime("%H:%M:%S")
+
+
+def test_a_farmer_replays_a_flight_over_their_field(browser: Browser, web_world: World) -> None:
+    key = web_world.headers["farmer_hp00"]
+    answer = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+    flight = answer["flights"][0]
+    track = _api(web_world, f"/api/v1/flights/{flight['id']}/track", key, max_points="2000")
+    spraying = [f for f in track["features"] if f["properties"]["spraying"]]
+    assert spraying
+    last_ms = max(t for f in track["features"] for t in f["properties"]["t_ms"])
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+        page.wait_for_selector("#legend li.total", timeout=30_000)
+        assert not page.is_visible("#replay")
+        # Keyboard only: the row's replay button, then the play/pause button and the slider.
+        page.focus(f'tr[data-flight="{flight["id"]}"] .replay-btn')
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#replay[data-points]", timeout=30_000)
+        # The track drawn is the API's: one shape per feature, every position, spray on and off.
+        assert int(page.get_attribute("#replay", "data-points") or 0) == track["points"]
+        shapes = page.locator("#map path.replay-on, #map path.replay-off, #map path.replay-point")
+        assert shapes.count() == len(track["features"])
+        assert page.locator("#map path.replay-on").count() == len(spraying)
+        assert page.inner_text("#replay-note").startswith("Chỉ hiện đường bay trên ruộng của bạn")
+        # It plays by itself: the local clock moves on; Enter on the focused button pauses.
+        start_clock = _local_clock(track["start_ms"])
+        page.wait_for_function(
+            "t => document.getElementById('replay-clock').textContent > t",
+            arg=start_clock,
+            timeout=30_000,
+        )
+        assert page.evaluate("document.activeElement.id") == "replay-play"
+        page.keyboard.press("Enter")
+        assert page.inner_text("#replay-play") == "▶ Phát"
+        paused = page.input_value("#replay-time")
+        page.wait_for_timeout(500)
+        assert page.input_value("#replay-time") == paused
+        # The slider: Home is the take-off's local time, End the last position's, an arrow
+        # a second; the drone marker moves with it (it lands where it took off).
+        page.focus("#replay-time")
+        page.keyboard.press("End")
+        assert page.inner_text("#replay-clock") == _local_clock(track["start_ms"] + last_ms)
+        page.keyboard.press("Home")
+        assert page.inner_text("#replay-clock") == start_clock
+        marker = page.locator("#map path.replay-marker")
+        at_start = marker.bounding_box()
+        for _ in range(20):
+            page.keyboard.press("ArrowRight")
+        assert page.inner_text("#replay-clock") == _local_clock(track["start_ms"] + 20_000)
+        assert marker.bounding_box() != at_start
+        assert page.get_attribute("#replay-time", "aria-valuetext")
+        assert page.get_attribute(f'tr[data-flight="{flight["id"]}"]', "class") == "replaying"
+        # The screenshot halfway through.
+        page.evaluate(
+            """() => {
+                const s = document.getElementById('replay-time');
+                s.value = String(Math.round(s.max / 2));
+                s.dispatchEvent(new Event('input'));
+                s.blur();
+            }"""
+        )
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"replay-{name}")
         w.check_clean()
 
 

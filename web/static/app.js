@@ -338,9 +338,9 @@
             var last = addDays(to, -1);
             var days = from === last ? showDay(from) : showDay(from) + " – " + showDay(last);
             setStatus(days + " · " + cropName(p.crop) + " · " + areaText(p.area_ha, p.area_sao));
-            drawMap(mapBox, tiles, feature, answers[1]);
+            var map = drawMap(mapBox, tiles, feature, answers[1]);
             legend(answers[0].coverage);
-            flights(answers[0].flights);
+            flights(answers[0].flights, replayer(map, mapBox));
           });
         });
       })
@@ -401,6 +401,7 @@
     });
     outline.addTo(map);
     map.fitBounds(outline.getBounds(), { padding: [12, 12] });
+    return { map: map, bounds: outline.getBounds() };
   }
 
   function legend(c) {
@@ -431,7 +432,7 @@
     );
   }
 
-  function flights(parts) {
+  function flights(parts, replay) {
     var box = document.getElementById("flights");
     if (!parts.length) {
       box.appendChild(el("p", { text: t("no_flights") }));
@@ -440,11 +441,29 @@
     var rows = parts.map(function (f) {
       var lpha = f.covered_ha > 0 ? f.applied_l / f.covered_ha : 0;
       return el("tr", { "data-flight": f.id }, [
-        el("td", { text: showDay(f.start) + " " + f.start.slice(11, 16) }),
+        el("td", { text: when(f) }),
         el("td", { text: f.drone }),
         el("td", { class: "num", text: num(f.applied_l, 1) }),
         el("td", { class: "num", text: num(lpha, 1) }),
+        el("td", { class: "act" }, [
+          el(
+            "button",
+            { type: "button", class: "replay-btn", "aria-label": t("replay_flight", { time: when(f) }) },
+            ["▶"]
+          ),
+        ]),
       ]);
+    });
+    box.addEventListener("click", function (ev) {
+      var button = ev.target.closest && ev.target.closest(".replay-btn");
+      if (!button) return;
+      var row = button.closest("tr");
+      var id = row.getAttribute("data-flight");
+      [].forEach.call(box.querySelectorAll("tr.replaying"), function (r) {
+        r.classList.remove("replaying");
+      });
+      row.classList.add("replaying");
+      replay(parts.filter(function (f) { return f.id === id; })[0]);
     });
     box.appendChild(
       el("table", { class: "flights" }, [
@@ -454,11 +473,176 @@
             el("th", { scope: "col", text: t("drone") }),
             el("th", { scope: "col", class: "num", text: t("litres") }),
             el("th", { scope: "col", class: "num", text: t("l_per_ha") }),
+            el("th", { scope: "col", class: "act" }, [el("span", { class: "sr-only", text: t("replay_col") })]),
           ]),
         ]),
         el("tbody", {}, rows),
       ])
     );
+  }
+
+  function when(f) {
+    return showDay(f.start) + " " + f.start.slice(11, 16);
+  }
+
+  /* --- a flight's replay on the field's map ---------------------------------------------- */
+
+  /* The whole flight plays in about this long, never slower than real time. */
+  var REPLAY_MS = 30000;
+  var CLOCK = new Intl.DateTimeFormat("en-GB", {
+    timeZone: TZ,
+    hour: "2-digit",
+    minute: "2-digit",
+    second: "2-digit",
+    hourCycle: "h23",
+  });
+
+  /* The positions of a flight's track (GET /flights/{id}/track) in time order: time, place,
+   * spray state of the line on to the next one, and whether a line joins it to the next. */
+  function timeline(track) {
+    var out = [];
+    track.features.forEach(function (f) {
+      var g = f.geometry;
+      var coords = g.type === "LineString" ? g.coordinates : [g.coordinates];
+      var times = f.properties.t_ms;
+      coords.forEach(function (c, i) {
+        out.push({ t: times[i], ll: [c[1], c[0]], on: f.properties.spraying, joined: i < coords.length - 1 });
+      });
+    });
+    return out.sort(function (a, b) { return a.t - b.t; }); /* stable: a line's start after the previous end */
+  }
+
+  /* The last position at or before ``ms`` (binary search). */
+  function at(line, ms) {
+    var lo = 0, hi = line.length - 1;
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (line[mid].t <= ms) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  }
+
+  /* A function that replays one flight (a row of the flights table) on ``map``. */
+  function replayer(drawn, mapBox) {
+    var L = window.L;
+    var map = drawn.map;
+    var box = document.getElementById("replay");
+    var play = document.getElementById("replay-play");
+    var slider = document.getElementById("replay-time");
+    var clock = document.getElementById("replay-clock");
+    var spray = document.getElementById("replay-spray");
+    var note = document.getElementById("replay-note");
+    var state = { line: [], start: 0, t: 0, playing: false, layer: null, marker: null, last: 0 };
+
+    function show(ms) {
+      var line = state.line;
+      if (!line.length) return;
+      state.t = Math.max(0, Math.min(ms, line[line.length - 1].t));
+      var k = at(line, state.t);
+      var p = line[k], ll = p.ll, on = p.joined && p.on;
+      if (p.joined && k + 1 < line.length && line[k + 1].t > p.t) {
+        var q = line[k + 1], f = (state.t - p.t) / (q.t - p.t);
+        ll = [p.ll[0] + f * (q.ll[0] - p.ll[0]), p.ll[1] + f * (q.ll[1] - p.ll[1])];
+      }
+      state.marker.setLatLng(ll);
+      state.marker.setStyle({ fillColor: on ? "#0d47a1" : "#ffffff" });
+      var text = CLOCK.format(new Date(state.start + state.t));
+      clock.textContent = text;
+      spray.textContent = t(on ? "replay_spraying" : "replay_not_spraying");
+      spray.className = "replay-spray " + (on ? "is-on" : "is-off");
+      slider.value = String(Math.round(state.t));
+      slider.setAttribute("aria-valuetext", text + ", " + spray.textContent);
+    }
+
+    function setPlaying(on) {
+      state.playing = on;
+      play.textContent = (on ? "❚❚ " : "▶ ") + t(on ? "replay_pause" : "replay_play");
+      play.setAttribute("aria-pressed", on ? "true" : "false");
+      if (on) {
+        state.last = 0;
+        window.requestAnimationFrame(step);
+      }
+    }
+
+    function step(now) {
+      if (!state.playing) return;
+      var end = state.line[state.line.length - 1].t;
+      if (state.last) show(state.t + (now - state.last) * Math.max(1, end / REPLAY_MS));
+      state.last = now;
+      if (state.t >= end) setPlaying(false);
+      else window.requestAnimationFrame(step);
+    }
+
+    play.addEventListener("click", function () {
+      if (!state.line.length) return;
+      if (!state.playing && state.t >= state.line[state.line.length - 1].t) show(0);
+      setPlaying(!state.playing);
+    });
+    slider.addEventListener("input", function () {
+      setPlaying(false);
+      show(Number(slider.value));
+    });
+
+    return function (flight) {
+      setPlaying(false);
+      if (state.layer) map.removeLayer(state.layer);
+      if (state.marker) map.removeLayer(state.marker);
+      state.line = [];
+      box.hidden = false;
+      box.removeAttribute("data-points");
+      document.getElementById("replay-title").textContent = t("replay_title", { time: when(flight), drone: flight.drone });
+      mapBox.scrollIntoView({ block: "start" });
+      var path = "/api/v1/flights/" + encodeURIComponent(flight.id) + "/track?max_points=2000";
+      return api(path)
+        .then(function (track) {
+          var points = 0;
+          state.layer = L.geoJSON(track, {
+            style: function (f) {
+              return f.properties.spraying
+                ? { className: "replay-on", color: "#0d47a1", weight: 3, smoothFactor: 0 }
+                : { className: "replay-off", color: "#212121", weight: 2, dashArray: "5 4", smoothFactor: 0 };
+            },
+            pointToLayer: function (f, latlng) {
+              return L.circleMarker(latlng, { radius: 3, className: "replay-point", color: "#212121" });
+            },
+            onEachFeature: function (f, layer) {
+              points += layer.getLatLngs ? layer.getLatLngs().length : 1;
+            },
+            interactive: false,
+          }).addTo(map);
+          state.line = timeline(track);
+          state.start = track.start_ms;
+          note.hidden = !track.clipped;
+          if (track.clipped) note.textContent = t("replay_clipped", { m: num(track.clipped.margin_m, 0) });
+          box.setAttribute("data-points", String(points));
+          if (!state.line.length) {
+            note.hidden = false;
+            note.textContent = t("replay_empty");
+            play.disabled = slider.disabled = true;
+            return;
+          }
+          play.disabled = slider.disabled = false;
+          map.fitBounds(state.layer.getBounds().extend(drawn.bounds), { padding: [8, 8] });
+          state.marker = L.circleMarker(state.line[0].ll, {
+            radius: 7,
+            className: "replay-marker",
+            color: "#000000",
+            weight: 2,
+            fillOpacity: 1,
+            interactive: false,
+          }).addTo(map);
+          slider.max = String(Math.ceil(state.line[state.line.length - 1].t / 1000) * 1000);
+          show(0);
+          play.focus({ preventScroll: true });
+          setPlaying(true);
+        })
+        .catch(function (e) {
+          if (e.message === "401") return;
+          note.hidden = false;
+          note.textContent = t("error_load", { status: e.status || "?" });
+        });
+    };
   }
 
   /* --- a cooperative's month ---------------------------------------------------------- */
