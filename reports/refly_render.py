@@ -45,7 +45,8 @@ def to_csv(pieces: Sequence[Mapping[str, Any]], lang: Lang) -> bytes:
 
 def to_text(answer: Mapping[str, Any], lang: Lang) -> str:
     """The list for a pilot to read: one line per piece, then a line per field without
-    pieces; points as ``lat,lon`` (as map apps take them)."""
+    pieces; points as ``lat,lon`` with decimal points whatever the language (as map apps
+    take them)."""
     vi = lang == "vi"
     lines = [
         (f"Công việc {answer['job']}: các vùng sót từ {answer['min_m2']:g} m² trở lên")
@@ -55,12 +56,13 @@ def to_text(answer: Mapping[str, Any], lang: Lang) -> str:
     for p in answer["pieces"]:
         line = p["line"]
         ends = f"{_point(line['start'])} → {_point(line['end'])}"
+        area, length, width = (_num(v, vi) for v in (p["area_m2"], line["length_m"], p["width_m"]))
         figures = (
-            f"{p['area_m2']:.1f} m², bay {ends}, dài {line['length_m']:.1f} m,"
-            f" hướng {line['heading_deg']:.0f}°, rộng {p['width_m']:.1f} m"
+            f"{area} m², bay {ends}, dài {length} m, hướng {line['heading_deg']:.0f}°,"
+            f" rộng {width} m"
             if vi
-            else f"{p['area_m2']:.1f} m², fly {ends}, {line['length_m']:.1f} m long,"
-            f" heading {line['heading_deg']:.0f}°, {p['width_m']:.1f} m wide"
+            else f"{area} m², fly {ends}, {length} m long, heading"
+            f" {line['heading_deg']:.0f}°, {width} m wide"
         )
         lines.append(f"{p['order']}. {p['field_id']} {p['field_name']}: {figures}")
     for f in answer["fields"]:
@@ -73,6 +75,12 @@ def to_text(answer: Mapping[str, Any], lang: Lang) -> str:
                 else f"- {f['field_id']}: no missed area that large"
             )
     return "\n".join(lines) + "\n"
+
+
+def _num(value: float, vi: bool) -> str:
+    """One decimal; a decimal comma in Vietnamese."""
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if vi else text
 
 
 def _point(p: Mapping[str, Any]) -> str:

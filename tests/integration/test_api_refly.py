@@ -427,6 +427,7 @@ def test_the_cli_gives_the_api_s_list(
     empty = [f for f in refly(w, "operator", min_m2=600)["fields"] if not f.get("pieces")]
     assert text.count("\n") == 1 + len(big) + len(empty)
     assert "Ruộng ông Bình" in text
+    assert f"{big[0]['area_m2']:.1f} m²".replace(".", ",") in text  # decimal comma in Vietnamese
     assert f"{big[0]['line']['start']['lat']:.7f},{big[0]['line']['start']['lon']:.7f}" in text
     geo = tmp_path / "refly.geojson"
     assert run_cli(["jobs", "refly", HP_JOB, "--format", "geojson", "-o", str(geo), *where]) == 0
