@@ -84,7 +84,7 @@ class ReflyPiece:
                 "start": _latlon(self.start),
                 "end": _latlon(self.end),
                 "length_m": round(self.length_m, 2),
-                "heading_deg": round(self.heading_deg, 1),
+                "heading_deg": _bearing(self.heading_deg),
             },
             "width_m": round(self.width_m, 2),
         }
@@ -99,7 +99,7 @@ class ReflyPiece:
             "area_m2": round(self.area_m2, 1),
             "length_m": round(self.length_m, 2),
             "width_m": round(self.width_m, 2),
-            "heading_deg": round(self.heading_deg, 1),
+            "heading_deg": _bearing(self.heading_deg),
         }
         line = [[round(c, GEOJSON_DECIMALS) for c in p] for p in (self.start, self.end)]
         return [
@@ -132,9 +132,9 @@ def flight_line(polygon: Any, tail_m: float = TAIL_M) -> tuple[Point, Point, flo
     rectangle of a polygon (metres) without its tails narrower than ``tail_m``."""
     core = polygonal_or_empty(
         shapely.buffer(
-            shapely.buffer(polygon, -tail_m / 2, join_style="mitre"),
+            shapely.buffer(polygon, -tail_m / 2, join_style="round"),
             tail_m / 2,
-            join_style="mitre",
+            join_style="round",
         )
     )
     rect = shapely.oriented_envelope(polygon if core.is_empty else core)
@@ -160,7 +160,8 @@ def heading(a: Point, b: Point) -> float:
     """Compass bearing (degrees clockwise from north, 0-360) from ``a`` to ``b`` in a plane
     whose y axis points north (a local transverse Mercator: grid north is true north to
     well under 0.01° near its centre)."""
-    return math.degrees(math.atan2(b[0] - a[0], b[1] - a[1])) % 360.0
+    bearing = math.degrees(math.atan2(b[0] - a[0], b[1] - a[1])) % 360.0
+    return 0.0 if bearing >= 360.0 else bearing  # -1e-15 % 360 is 360.0
 
 
 def _pieces(missed: Any, min_m2: float) -> list[_Piece]:
@@ -259,6 +260,11 @@ def feature_collection(pieces: Sequence[ReflyPiece], **members: Any) -> dict[str
     ride along at its top level (``job``, ``min_m2``)."""
     features = [feature for p in pieces for feature in p.features()]
     return {"type": "FeatureCollection", **members, "features": features}
+
+
+def _bearing(degrees: float) -> float:
+    """A bearing to 0.1°, 359.96° read as 0.0°."""
+    return round(degrees, 1) % 360.0
 
 
 def _latlon(p: Point) -> dict[str, float]:

@@ -22,6 +22,7 @@ from fields.refly import (
     TooManyPiecesError,
     feature_collection,
     flight_line,
+    heading,
     refly_pieces,
 )
 
@@ -131,6 +132,18 @@ def test_a_piece_narrower_than_a_tail_still_gets_its_line() -> None:
     assert (start[1], end[1]) == pytest.approx((0.4, 0.4))
 
 
+@pytest.mark.parametrize(
+    ("to", "bearing"),
+    [((0.0, 1.0), 0.0), ((1.0, 0.0), 90.0), ((0.0, -1.0), 180.0), ((-1.0, 0.0), 270.0),
+     ((-1e-16, 1.0), 0.0)],
+)  # fmt: skip
+def test_headings_are_compass_bearings_from_0_to_under_360(
+    to: tuple[float, float], bearing: float
+) -> None:
+    assert heading((0.0, 0.0), to) == pytest.approx(bearing)
+    assert heading((0.0, 0.0), to) < 360.0
+
+
 # --- the order to fly them --------------------------------------------------------------------
 
 
@@ -233,4 +246,5 @@ def test_listed_pieces_are_big_enough_and_never_more_than_the_missed_area(
         line = math.dist(plane_xy(p.start), plane_xy(p.end))
         assert line == pytest.approx(p.length_m, abs=0.01)
         assert 0.0 <= p.heading_deg < 360.0
+        assert 0.0 <= p.to_dict()["line"]["heading_deg"] < 360.0
     assert np.isfinite([c for p in listed for c in (*p.start, *p.end, *p.centroid)]).all()
