@@ -28,6 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "reports.coops_cli",
     "agridrone.products_cli",
     "agridrone.diary_cli",
+    "agridrone.jobs_cli",
     "ingest.broker_acl",
     "agridrone.init",
     "agridrone.demo",
@@ -61,6 +62,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diary": (
         "agridrone.diary_cli",
         "a field's spray diary; `diary verify` checks the diaries' hash chains",
+    ),
+    "jobs": (
+        "agridrone.jobs_cli",
+        "spray jobs: `jobs refly JOB_ID` lists the missed areas to fly again",
     ),
     "drones": ("ingest.broker_acl", "the drone registry and each drone's MQTT password"),
     "broker-acl": (

@@ -163,13 +163,24 @@ def _safe(text: str) -> str:
 
 def to_csv(entries: Sequence[Mapping[str, Any]], lang: Lang) -> bytes:
     """The diary as CSV bytes (UTF-8 with BOM)."""
-    cols = columns(lang)
+    return table_csv(columns(lang), entries, lang)
+
+
+def table_csv(cols: Sequence[Column], entries: Sequence[Mapping[str, Any]], lang: Lang) -> bytes:
+    """Rows as CSV bytes for Excel (UTF-8 with BOM; ``vi``: ``;`` and decimal comma), one
+    column per ``Column``; a text cell a spreadsheet would run as a formula is quoted."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=";" if lang == "vi" else ",", lineterminator="\r\n")
     writer.writerow([c.vi if lang == "vi" else c.en for c in cols])
     for e in entries:
-        writer.writerow([_safe(cell(c, e, lang)) for c in cols])
+        writer.writerow([_cell_text(c, e, lang) for c in cols])
     return out.getvalue().encode("utf-8-sig")
+
+
+def _cell_text(col: Column, entry: Mapping[str, Any], lang: Lang) -> str:
+    """A number cell as written (a negative one is no formula); other text made safe."""
+    text = cell(col, entry, lang)
+    return text if col.kind == "number" else _safe(text)
 
 
 # --- seasons and the PDF -------------------------------------------------------------------

@@ -5,22 +5,28 @@ drone sent). The drone's cooperative and operators read and correct a job; anyon
 404, as for a job that does not exist; farmers read what matters to them in their field's
 diary. ``PUT`` sets the details given (``null`` removes a correction, back to what the
 drone announced), refuses an unknown product or a dose out of range with 422 and stores
-nothing then, and rewrites the diary entries of the job's flights.
+nothing then, and rewrites the diary entries of the job's flights. ``GET .../refly`` is the
+job's re-fly list (``flights.refly``), for whoever may read the job.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+import orjson
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_see_drone
+from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_see_drone, can_see_field
+from api.catalog import being_recomputed, heavy
 from api.deps import CatalogDep, MetadataDep
-from api.times import WindowDep
+from api.times import WindowDep, rfc3339
+from fields.refly import DEFAULT_MIN_M2, MAX_MIN_M2, TooManyPiecesError, feature_collection
 from fields.registry import ID_PATTERN
 from flights.diary_sync import sync_job
 from flights.jobs import JOB_DETAIL_KEYS, check_detail
+from flights.refly import ReflyStaleError, ReflyStateError, refly_list
+from reports.refly_render import to_csv
 from storage.metadata import JobRecord, MetadataDB
 
 router = APIRouter(tags=["jobs"])
@@ -132,3 +138,70 @@ def put_job(
         raise _no_job(job_id)
     sync_job(metadata, updated, catalog.current().engine_at)
     return job_view(updated, metadata)
+
+
+@router.get(
+    "/jobs/{job_id}/refly",
+    response_model=None,
+    responses={
+        200: {
+            "description": "the re-fly list as JSON, a GeoJSON FeatureCollection or CSV",
+            "content": {"application/geo+json": {}, "text/csv": {}},
+        }
+    },
+)
+def job_refly(  # noqa: PLR0917 -- one parameter per documented query option
+    job_id: JobId,
+    principal: PrincipalDep,
+    metadata: MetadataDep,
+    catalog: CatalogDep,
+    min_m2: Annotated[
+        float,
+        Query(gt=0, le=MAX_MIN_M2, description="smallest missed piece listed (m²)"),
+    ] = DEFAULT_MIN_M2,
+    format_: Annotated[Literal["json", "geojson", "csv"], Query(alias="format")] = "json",
+    lang: Annotated[Literal["vi", "en"], Query(description="CSV language")] = "vi",
+) -> Response | dict[str, Any]:
+    """The missed pieces of at least ``min_m2`` of every field the job named, left by the
+    job's own flights, each with a flight line (the long axis of its minimum rotated
+    rectangle), in an order a pilot can fly them (field by field, nearest next)."""
+    job = _visible_job(principal, metadata, job_id)
+    current = catalog.current()
+
+    def may_see(field_id: str, ms: int) -> bool:
+        owner, coop = current.owners_at(ms).get(field_id, ("", ""))
+        return can_see_field(principal, owner, coop)
+
+    with heavy():
+        try:
+            answer = refly_list(
+                metadata,
+                job,
+                current.engine_at,
+                min_m2,
+                may_see=may_see,
+                outdated=lambda p: current.history.outdated(p.start_ms, p.computed_ms),
+            )
+        except ReflyStaleError as exc:
+            lo, hi = exc.window
+            raise being_recomputed(exc.flight_id, rfc3339(lo), rfc3339(hi)) from exc
+        except ReflyStateError as exc:
+            raise HTTPException(409, detail=str(exc)) from exc
+        except TooManyPiecesError as exc:
+            raise HTTPException(422, detail=str(exc)) from exc
+    doc = answer.to_dict()
+    name = f"bay-lai-{job.id}" if lang == "vi" else f"refly-{job.id}"
+    if format_ == "csv":
+        return Response(
+            to_csv(doc["pieces"], lang),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    if format_ == "geojson":
+        collection = feature_collection(answer.pieces, job=job.id, min_m2=min_m2)
+        return Response(
+            orjson.dumps(collection),
+            media_type="application/geo+json",
+            headers={"Content-Disposition": f'attachment; filename="{name}.geojson"'},
+        )
+    return doc

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -102,10 +102,14 @@ class World:
 
 @contextlib.contextmanager
 def running_world(
-    store: TelemetryStore, folder: Path, metadata_url: str | None = None
+    store: TelemetryStore,
+    folder: Path,
+    metadata_url: str | None = None,
+    planned: Sequence[Job] | None = None,
 ) -> Iterator[World]:
-    """Write the jobs into ``store``, summarize their flights, and serve the API (metadata in
-    ``metadata_url``, default a SQLite file in ``folder``)."""
+    """Write the jobs (``planned``, default ``jobs()``) into ``store``, summarize their
+    flights, and serve the API (metadata in ``metadata_url``, default a SQLite file in
+    ``folder``)."""
     metadata = MetadataDB(metadata_url or folder / "agridrone.db")
     registry = load_fields(DEFAULT_FIELDS_PATH)
     metadata.save_fields(to_stored([*registry.fields, *registry.no_spray]))
@@ -115,7 +119,7 @@ def running_world(
     for product in PRODUCTS:
         if metadata.product(product.coop, product.id) is None:
             metadata.add_product(product)
-    for job in jobs():
+    for job in jobs() if planned is None else planned:
         store.write_samples(job.samples)
         store.write_events(job.events)
     outcomes = rebuild(store, metadata, T0_MS - DAY_MS, T0_MS + DAY_MS, now_ms=T0_MS + 3 * DAY_MS)

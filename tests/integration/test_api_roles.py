@@ -21,7 +21,9 @@ import pytest
 
 from fields.registry import parse_fields
 from fields.stored import to_stored
+from fields.synthetic import T0_MS
 from storage.drones import DroneRecord
+from storage.metadata import JobRecord, job_key
 from tests.integration.api_world import HP, THE_DAY, YT, World
 
 pytestmark = pytest.mark.integration
@@ -121,6 +123,18 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/api/v1/jobs", THE_DAY, (401, 403, 403, 200, 200, 200)),
     ("GET", f"/api/v1/jobs/{HP}.d-hp-a.j-none", {}, (401, 404, 404, 404, 404, 404)),
     ("PUT", f"/api/v1/jobs/{HP}.d-hp-a.j-none", {}, (401, 422, 422, 422, 422, 422)),
+    # A job's re-fly list: who reads the job (``flights`` records a job of each drone).
+    ("GET", f"/api/v1/jobs/{HP}.d-hp-a.j-roles/refly", {}, SEES_HP_DRONE),
+    ("GET", f"/api/v1/jobs/{YT}.d-yt-a.j-roles/refly", {"format": "csv"}, SEES_YT_DRONE),
+    ("GET", f"/api/v1/jobs/{HP}.d-hp-a.j-roles/refly", {"format": "geojson"}, SEES_HP_DRONE),
+    ("GET", f"/api/v1/jobs/{HP}.d-hp-a.j-none/refly", {}, (401, 404, 404, 404, 404, 404)),
+    # A min_m2 out of bounds tells nothing about data: 422 for every key.
+    (
+        "GET",
+        f"/api/v1/jobs/{HP}.d-hp-a.j-roles/refly",
+        {"min_m2": "0"},
+        (401, 422, 422, 422, 422, 422),
+    ),
     # Flight-log upload (an empty body: 415 for who may upload, nothing stored; the drones
     # are registered by the ``flights`` fixture). tests/integration/test_api_logs.py imports.
     ("POST", f"{HP_DRONE}/logs", {}, (401, 404, 404, 415, 404, 415)),
@@ -159,10 +173,17 @@ def _square(field_id: str, coop: str, owner: str, name: str = "Thửa thử") ->
 @pytest.fixture(scope="module")
 def flights(world: World) -> dict[str, str]:
     """The ids of the flights the matrix names (and the world's two drones registered, so
-    that their owners may upload flight logs)."""
+    that their owners may upload flight logs, and a job ``j-roles`` of each drone on its
+    cooperative's field, for the re-fly list)."""
     for coop, drone in ((HP, "d-hp-a"), (YT, "d-yt-a")):
         if world.metadata.drone(coop, drone) is None:
             world.metadata.add_drone(DroneRecord(coop, drone, None, 0, "$7$not-a-real-hash"))
+    world.metadata.record_jobs(
+        [
+            JobRecord(job_key(coop, drone, "j-roles"), coop, drone, "j-roles", T0_MS, None, (f,))
+            for coop, drone, f in ((HP, "d-hp-a", HP_FIELD), (YT, "d-yt-a", YT_FIELD))
+        ]
+    )
 
     def first(field_id: str, coop: str) -> str:
         body = httpx.get(
@@ -200,6 +221,8 @@ def _template(path: str) -> str:
         (f"/api/v1/products/{YT}/anvil", "/api/v1/products/{coop}/{product_id}"),
         (f"/api/v1/jobs/{HP}.d-hp-a.j-none", "/api/v1/jobs/{job_id}"),
         ("/api/v1/flights/a.b/", "/api/v1/flights/{flight_id}/"),
+        (f"/api/v1/jobs/{HP}.d-hp-a.j-roles", "/api/v1/jobs/{job_id}"),
+        (f"/api/v1/jobs/{YT}.d-yt-a.j-roles", "/api/v1/jobs/{job_id}"),
     ):
         path = path.replace(concrete, template)
     for name in ("{hp}", "{yt}", "{hired}", "{gone}"):
@@ -253,6 +276,7 @@ _UNKNOWN: Final = (
     ("/anvil", "/p-none"),
     ("'validan'", "'p-none'"),
     ("'anvil'", "'p-none'"),
+    (".j-roles", ".j-none"),
 )
 
 
