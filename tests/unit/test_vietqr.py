@@ -58,7 +58,9 @@ def test_decoding_reads_the_amount_account_and_reference() -> None:
     amount=st.integers(1, 10**13 - 1),
     reference=st.from_regex(r"[A-Za-z0-9 .\-]{1,25}", fullmatch=True),
 )
-def test_every_valid_payload_round_trips(bank: str, account: str, amount: int, reference: str) -> None:
+def test_every_valid_payload_round_trips(
+    bank: str, account: str, amount: int, reference: str
+) -> None:
     text = payload(bank, account, amount, reference)
     assert decode(text) == VietQR(bank, account, amount, reference)
     assert text[-4:] == f"{binascii.crc_hqx(text[:-4].encode(), 0xFFFF):04X}"
