@@ -188,13 +188,13 @@ def _set(
     if args.name is not None or before is None:
         metadata.set_coop(args.coop, name=args.name)
     if bank is not None:
-        r = metadata.set_bank(args.coop, bank)
-        sys.stderr.write(f"cooperative {r.id} ({r.name}): {_bank_text(bank)}\n")
+        banked = metadata.set_bank(args.coop, bank)
+        sys.stderr.write(f"cooperative {banked.id} ({banked.name}): {_bank_text(bank)}\n")
         if tariff is None:
             return 0
     if tariff is None:
-        r = metadata.coop(args.coop)
-        sys.stderr.write(f"cooperative {args.coop} ({r.name if r else args.coop})\n")
+        named = metadata.coop(args.coop)
+        sys.stderr.write(f"cooperative {args.coop} ({named.name if named else args.coop})\n")
         return 0
     vnd, unit = tariff
     r = metadata.add_tariff(args.coop, vnd, unit=unit, effective_from=effective_from)
