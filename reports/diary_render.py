@@ -209,6 +209,21 @@ def font_path() -> Path:
     )
 
 
+def register_font() -> str:
+    """Register DejaVu Sans with ReportLab once per process (every PDF embeds the subset of
+    glyphs it uses) and switch to binary streams; the font's name for styles."""
+    from reportlab import rl_config
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    # Binary (not ASCII85) streams: smaller and ~30 % faster to write; 7-bit transport of
+    # PDFs is long gone.
+    rl_config.useA85 = 0
+    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path())))
+    return FONT_NAME
+
+
 #: Columns of the PDF's table (by position in its layout) whose text wraps: drone, pilot,
 #: product, target, flags; the rest are short and drawn as plain strings.
 _WRAPPED: Final = frozenset((1, 2, 3, 4, 12))
@@ -248,13 +263,10 @@ def to_pdf(
     head_hash: str | None,
 ) -> bytes:
     """The printable diary: a header per page, one season per page, every entry a row."""
-    from reportlab import rl_config
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.platypus import (
         PageBreak,
         Paragraph,
@@ -264,11 +276,7 @@ def to_pdf(
         TableStyle,
     )
 
-    # Binary (not ASCII85) streams: smaller and ~30 % faster to write; 7-bit transport of
-    # PDFs is long gone.
-    rl_config.useA85 = 0
-    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path())))
+    register_font()
     labels = _LABELS[lang]
     small = ParagraphStyle("cell", fontName=FONT_NAME, fontSize=6.2, leading=7.4)
     bold = ParagraphStyle("head", fontName=FONT_NAME, fontSize=6.4, leading=7.6)
