@@ -111,7 +111,8 @@ class InvoiceBook:
 
 def period_code(from_ms: int, to_ms: int, tz: str = TARIFF_TZ) -> tuple[date, date, str]:
     """(first local day, last local day, code) of a window: ``YYYY-MM`` for one whole
-    calendar month, else ``YYYYMMDD-YYYYMMDD`` (its first and last days)."""
+    calendar month, ``YYYYMMDD`` for one whole day, else ``YYYYMMDD-YYYYMMDD`` (its first
+    and last days)."""
     zone = ZoneInfo(tz)
     start = datetime.fromtimestamp(from_ms / 1000, tz=zone)
     end = datetime.fromtimestamp(to_ms / 1000, tz=zone)
@@ -120,6 +121,8 @@ def period_code(from_ms: int, to_ms: int, tz: str = TARIFF_TZ) -> tuple[date, da
     next_month = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     if midnight and first.day == 1 and end.date() == next_month:
         return first, last, f"{first:%Y-%m}"
+    if midnight and first == last:
+        return first, last, f"{first:%Y%m%d}"
     return first, last, f"{first:%Y%m%d}-{last:%Y%m%d}"
 
 

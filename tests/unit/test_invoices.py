@@ -141,10 +141,14 @@ def test_lines_are_exact_and_share_the_members_amount(
     assert sum(i.amount_vnd for i in invoices) == b.total_vnd
 
 
-def test_a_whole_month_is_named_by_its_month_and_any_other_window_by_its_days() -> None:
+def test_a_whole_month_or_day_is_named_by_it_and_any_other_window_by_its_days() -> None:
     assert period_code(*NOV) == (date(2025, 11, 1), date(2025, 11, 30), "2025-11")
     half = (NOV[0], NOV[0] + 15 * 86_400_000)
     assert period_code(*half) == (date(2025, 11, 1), date(2025, 11, 15), "20251101-20251115")
+    day = (NOV[0], NOV[0] + 86_400_000)
+    assert period_code(*day) == (date(2025, 11, 1), date(2025, 11, 1), "20251101")
+    morning = (NOV[0], NOV[0] + 43_200_000)
+    assert period_code(*morning)[2] == "20251101-20251101"
 
 
 def test_numbers_and_references_name_one_invoice() -> None:
