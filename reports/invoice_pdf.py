@@ -30,7 +30,7 @@ from reportlab.platypus import (
     TableStyle,
 )
 
-from reports.diary_render import register_font
+from reports.diary_render import register_font, wrap_text
 from reports.invoices import Invoice, InvoiceBook, Payee
 from reports.usage import Tariff
 
@@ -41,6 +41,7 @@ Lang = Literal["vi", "en"]
 QR_SCALE: Final = 8
 QR_BORDER: Final = 4  # the quiet zone the QR standard asks for, in modules
 QR_SIZE_MM: Final = 44
+_SMALL: Final = 8.5  # points: the tables' text
 
 _LABELS: Final[dict[str, dict[str, str]]] = {
     "vi": {
@@ -161,12 +162,11 @@ class _Renderer:
         self.labels = _LABELS[lang]
         self.title = ParagraphStyle("title", fontName=font, fontSize=13, leading=16)
         self.text = ParagraphStyle("text", fontName=font, fontSize=9, leading=12)
-        self.small = ParagraphStyle("small", fontName=font, fontSize=8, leading=10)
         self.big = ParagraphStyle("big", fontName=font, fontSize=11, leading=14)
         self.width = A4[0] - 30 * mm
         self.grid = TableStyle(
             [
-                ("FONT", (0, 0), (-1, -1), font, 8.5, 10.5),
+                ("FONT", (0, 0), (-1, -1), font, _SMALL, _SMALL + 2),
                 ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
                 ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.93, 0.88)),
                 ("BACKGROUND", (0, -1), (-1, -1), colors.Color(0.95, 0.95, 0.95)),
@@ -178,6 +178,10 @@ class _Renderer:
 
     def p(self, s: str, style: ParagraphStyle | None = None) -> Paragraph:
         return Paragraph(_esc(s), style or self.text)
+
+    def header(self, heads: tuple[str, ...], widths: list[float]) -> list[str]:
+        """Column headers wrapped to their columns (plain strings draw fast)."""
+        return [wrap_text(h, w, _SMALL) for h, w in zip(heads, widths, strict=True)]
 
     def vnd(self, amount: int) -> str:
         return _num(Decimal(amount), 0, self.lang)
@@ -220,12 +224,15 @@ class _Renderer:
 
     def heading(self, invoice: Invoice) -> list[Any]:
         book, labels = self.book, self.labels
+        lines = [
+            f"{labels['number']}: {invoice.number}   ·   {labels['period']}: {self.period}",
+            f"{labels['coop']}: {book.coop_name} ({book.coop})",
+            *([] if book.payee is None else [_payee(book.payee, labels)]),
+        ]
         return [
             self.p(labels["title"], self.title),
             Spacer(1, 2 * mm),
-            self.p(f"{labels['number']}: {invoice.number}   ·   {labels['period']}: {self.period}"),
-            self.p(f"{labels['coop']}: {book.coop_name} ({book.coop})"),
-            *([] if book.payee is None else [self.p(_payee(book.payee, labels))]),
+            Paragraph("<br/>".join(_esc(line) for line in lines), self.text),
             self.p(
                 f"{labels['member']}: {invoice.member_name or invoice.member} ({invoice.member})",
                 self.big,
@@ -235,11 +242,13 @@ class _Renderer:
 
     def lines(self, invoice: Invoice) -> Table:
         lang = self.lang
-        data: list[list[Any]] = [[self.p(h, self.small) for h in _HEADS[lang][0]]]
+        widths = [w * mm for w in (20, 46, 16, 18, 18, 32, 30)]
+        field = widths[1]
+        data: list[list[Any]] = [self.header(_HEADS[lang][0], widths)]
         data += [
             [
                 _day(line.day, lang),
-                self.p(f"{line.field_name} ({line.field_id})", self.small),
+                wrap_text(f"{line.field_name} ({line.field_id})", field, _SMALL),
                 str(line.flights),
                 _num(line.sprayed_ha, 4, lang),
                 _num(line.sprayed_sao, 2, lang),
@@ -259,7 +268,6 @@ class _Renderer:
                 self.vnd(invoice.amount_vnd),
             ]
         )
-        widths = [w * mm for w in (20, 46, 16, 18, 18, 32, 30)]
         table = Table(data, colWidths=widths, repeatRows=1)
         table.setStyle(self.grid)
         table.setStyle([("SPAN", (0, -1), (1, -1))])
@@ -289,12 +297,13 @@ class _Renderer:
         return KeepTogether([box])
 
     def summary(self) -> Table:
-        book, labels, small = self.book, self.labels, self.small
-        data: list[list[Any]] = [[self.p(h, small) for h in _HEADS[self.lang][1]]]
+        book, labels = self.book, self.labels
+        widths = [w * mm for w in (46, 56, 52, 26)]
+        data: list[list[Any]] = [self.header(_HEADS[self.lang][1], widths)]
         data += [
             [
-                self.p(f"{i.member_name or i.member} ({i.member})", small),
-                self.p(i.number, small),
+                wrap_text(f"{i.member_name or i.member} ({i.member})", widths[0], _SMALL),
+                wrap_text(i.number, widths[1], _SMALL),
                 i.reference,
                 self.vnd(i.amount_vnd),
             ]
@@ -302,9 +311,8 @@ class _Renderer:
         ]
         if book.unassigned is not None:
             unbilled = self.vnd(book.unassigned.amount_vnd)
-            data.append([self.p(labels["unassigned_row"], small), "", "", unbilled])
+            data.append([wrap_text(labels["unassigned_row"], widths[0], _SMALL), "", "", unbilled])
         data.append([labels["report_total"], "", "", self.vnd(book.total_vnd)])
-        widths = [self.width * f for f in (0.28, 0.28, 0.27, 0.17)]
         table = Table(data, colWidths=widths, repeatRows=1)
         table.setStyle(self.grid)
         table.setStyle([("ALIGN", (2, 1), (2, -1), "LEFT"), ("SPAN", (0, -1), (2, -1))])
