@@ -1,10 +1,12 @@
-"""``agridrone coops set|list|member``: cooperatives' names, tariff histories and member names.
+"""``agridrone coops set|list|member``: cooperatives' names, tariff histories, member names
+and the bank account members pay invoices into.
 
 A usage report bills sprayed hectares at the tariff in force on the local day each flight
 started, so the report route refuses a cooperative without one rather than bill 0. A
 tariff is per hectare or per sào (360 m²), whole đồng, from a local date; every tariff set
-is kept. Member names label the rows of reports grouped by member (ids otherwise). Bad
-input exits 2.
+is kept. Member names label the rows of reports grouped by member (ids otherwise). The bank
+account (NAPAS BIN, account number, holder's name) goes into each invoice's VietQR code.
+Bad input exits 2.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from zoneinfo import ZoneInfo
 from agridrone.settings import add_settings_arguments, settings_from_args
 from agridrone.stores import open_metadata
 from reports.usage import TARIFF_TZ, TariffUnit
-from storage.metadata import CoopRecord, MetadataDB, TariffRecord
+from reports.vietqr import VietQRError, account_name, check_bank
+from storage.metadata import BankAccount, CoopRecord, MetadataDB, TariffRecord
 
 EXIT_BAD_INPUT: Final = 2
 #: Above any real tariff (a hectare sprayed costs a few hundred thousand đồng).
@@ -63,6 +66,15 @@ def register(subparsers: Any) -> None:
         metavar="YYYY-MM-DD",
         help=f"first day of the tariff, from 00:00 {TARIFF_TZ}",
     )
+    put.add_argument(
+        "--bank-bin", metavar="BIN", help="the bank's 6-digit NAPAS BIN (e.g. 970405: Agribank)"
+    )
+    put.add_argument("--bank-account", metavar="NUMBER", help="the account members pay into")
+    put.add_argument(
+        "--account-name",
+        metavar="NAME",
+        help="the account holder as the bank shows it; stored upper case without diacritics",
+    )
     listing = actions.add_parser("list", help="every cooperative with its tariff history")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     member = actions.add_parser("member", help="name a member (the `owner` of their fields)")
@@ -88,16 +100,18 @@ def run(args: argparse.Namespace) -> int:
         return _fail(command, f"member id {args.member!r} does not match [A-Za-z0-9_-]{{1,64}}")
     tariff: tuple[int, TariffUnit] | None = None
     effective_from: date | None = None
+    bank: BankAccount | None = None
     if command == "set":
         try:
             tariff = _tariff_arg(args)
             effective_from = _date_arg(args.effective_from)
+            bank = _bank_arg(args)
         except ValueError as exc:
             return _fail(command, str(exc))
     metadata = open_metadata(settings_from_args(args))
     try:
         if command == "set":
-            return _set(metadata, args, tariff, effective_from)
+            return _set(metadata, args, tariff, effective_from, bank)
         if command == "member":
             metadata.set_members(args.coop, {args.member: args.name})
             sys.stderr.write(f"cooperative {args.coop}: member {args.member} is {args.name!r}\n")
@@ -125,6 +139,25 @@ def _tariff_arg(args: argparse.Namespace) -> tuple[int, TariffUnit] | None:
     return None
 
 
+def _bank_arg(args: argparse.Namespace) -> BankAccount | None:
+    """The bank account from --bank-bin/--bank-account/--account-name (all three or none),
+    checked as a VietQR code needs it."""
+    given = (args.bank_bin, args.bank_account, args.account_name)
+    if all(v is None for v in given):
+        return None
+    if any(v is None for v in given):
+        raise ValueError("give --bank-bin, --bank-account and --account-name together")
+    try:
+        check_bank(args.bank_bin, args.bank_account)
+        return BankAccount(args.bank_bin, args.bank_account, account_name(args.account_name))
+    except VietQRError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _bank_text(bank: BankAccount) -> str:
+    return f"bank {bank.bank_bin}, account {bank.account}, {bank.account_name}"
+
+
 def _date_arg(text: str | None) -> date | None:
     if text is None:
         return None
@@ -142,6 +175,7 @@ def _set(
     args: argparse.Namespace,
     tariff: tuple[int, TariffUnit] | None,
     effective_from: date | None,
+    bank: BankAccount | None,
 ) -> int:
     before = metadata.coop(args.coop)
     if tariff is not None and effective_from is None and before is not None and before.tariffs:
@@ -153,9 +187,14 @@ def _set(
         )
     if args.name is not None or before is None:
         metadata.set_coop(args.coop, name=args.name)
+    if bank is not None:
+        banked = metadata.set_bank(args.coop, bank)
+        sys.stderr.write(f"cooperative {banked.id} ({banked.name}): {_bank_text(bank)}\n")
+        if tariff is None:
+            return 0
     if tariff is None:
-        r = metadata.coop(args.coop)
-        sys.stderr.write(f"cooperative {args.coop} ({r.name if r else args.coop})\n")
+        named = metadata.coop(args.coop)
+        sys.stderr.write(f"cooperative {args.coop} ({named.name if named else args.coop})\n")
         return 0
     vnd, unit = tariff
     r = metadata.add_tariff(args.coop, vnd, unit=unit, effective_from=effective_from)
@@ -199,6 +238,13 @@ def _json_line(r: CoopRecord) -> str:
             }
             for t, gone in zip(r.tariffs, _superseded(r.tariffs), strict=True)
         ],
+        "bank": None
+        if r.bank is None
+        else {
+            "bin": r.bank.bank_bin,
+            "account": r.bank.account,
+            "account_name": r.bank.account_name,
+        },
     }
     return json.dumps(doc, ensure_ascii=False) + "\n"
 
@@ -215,4 +261,5 @@ def _text_lines(r: CoopRecord) -> str:
         since = "from the beginning" if t.effective_from is None else f"from {t.effective_from}"
         note = "  (superseded by a later one from the same day)" if gone else ""
         lines.append(f"  {_price(t):<18} {since:<20} set {_set_at(t.set_ms)}{note}")
+    lines.append("  bank account not set" if r.bank is None else f"  {_bank_text(r.bank)}")
     return "\n".join(lines) + "\n"

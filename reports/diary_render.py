@@ -220,6 +220,48 @@ def font_path() -> Path:
     )
 
 
+#: ReportLab's default padding of a table cell, left and right (points).
+CELL_PADDING: Final = 6
+
+
+def wrap_text(text: str, column: float, size: float) -> str:
+    """``text`` in lines that fit a table column ``column`` points wide at ``size`` points of
+    DejaVu Sans (words broken only when one alone is too wide), joined by newlines: a table
+    cell holding it draws the lines as they are."""
+    from reportlab.lib.utils import simpleSplit
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    register_font()
+    width = column - 2 * CELL_PADDING
+    out: list[str] = []
+    for paragraph in text.split("\n"):
+        for line in simpleSplit(paragraph, FONT_NAME, size, width) or [""]:
+            rest = line
+            while len(rest) > 1 and stringWidth(rest, FONT_NAME, size) > width:
+                cut = len(rest) - 1
+                while cut > 1 and stringWidth(rest[:cut], FONT_NAME, size) > width:
+                    cut -= 1
+                out.append(rest[:cut])
+                rest = rest[cut:]
+            out.append(rest)
+    return "\n".join(out)
+
+
+def register_font() -> str:
+    """Register DejaVu Sans with ReportLab once per process (every PDF embeds the subset of
+    glyphs it uses) and switch to binary streams; the font's name for styles."""
+    from reportlab import rl_config
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.ttfonts import TTFont
+
+    # Binary (not ASCII85) streams: smaller and ~30 % faster to write; 7-bit transport of
+    # PDFs is long gone.
+    rl_config.useA85 = 0
+    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path())))
+    return FONT_NAME
+
+
 #: Columns of the PDF's table (by position in its layout) whose text wraps: drone, pilot,
 #: product, target, flags; the rest are short and drawn as plain strings.
 _WRAPPED: Final = frozenset((1, 2, 3, 4, 12))
@@ -259,13 +301,10 @@ def to_pdf(
     head_hash: str | None,
 ) -> bytes:
     """The printable diary: a header per page, one season per page, every entry a row."""
-    from reportlab import rl_config
     from reportlab.lib import colors
     from reportlab.lib.pagesizes import A4, landscape
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.ttfonts import TTFont
     from reportlab.platypus import (
         PageBreak,
         Paragraph,
@@ -275,14 +314,9 @@ def to_pdf(
         TableStyle,
     )
 
-    # Binary (not ASCII85) streams: smaller and ~30 % faster to write; 7-bit transport of
-    # PDFs is long gone.
-    rl_config.useA85 = 0
-    if FONT_NAME not in pdfmetrics.getRegisteredFontNames():
-        pdfmetrics.registerFont(TTFont(FONT_NAME, str(font_path())))
+    register_font()
     labels = _LABELS[lang]
     small = ParagraphStyle("cell", fontName=FONT_NAME, fontSize=6.2, leading=7.4)
-    bold = ParagraphStyle("head", fontName=FONT_NAME, fontSize=6.4, leading=7.6)
     title = ParagraphStyle("title", fontName=FONT_NAME, fontSize=13, leading=16)
     text = ParagraphStyle("text", fontName=FONT_NAME, fontSize=8.5, leading=11)
     cols = {c.en: c for c in columns(lang)}
@@ -333,6 +367,16 @@ def to_pdf(
         ("Cảnh báo", "Flags", lambda e: c("Flags", e)),
     ]
     widths = [x * mm for x in (24, 24, 26, 46, 20, 20, 20, 12, 11, 11, 11, 18, 44)]
+    heads = list(zip(layout, widths, strict=True))
+    style = TableStyle(
+        [
+            ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
+            ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.93, 0.88)),
+            ("VALIGN", (0, 0), (-1, -1), "TOP"),
+            ("FONT", (0, 0), (-1, 0), FONT_NAME, 6.4, 7.6),
+            ("FONT", (0, 1), (-1, -1), FONT_NAME, 6.2, 7.4),
+        ]
+    )
 
     def number(value: Any, places: int) -> str:
         text = f"{float(value or 0):.{places}f}"
@@ -363,27 +407,18 @@ def to_pdf(
         if i:
             story.append(PageBreak())
         story += [*header(), Spacer(1, 2 * mm), Paragraph(esc(label), title), Spacer(1, 2 * mm)]
-        data = [[Paragraph(esc(vi if lang == "vi" else en), bold) for vi, en, _ in layout]]
-        # Short cells are plain strings (ReportLab draws them ~10x faster than paragraphs);
-        # only the columns whose text may need several lines wrap.
+        # Cells are plain strings, wrapped here to their column (ReportLab draws a string
+        # ~10x faster than a paragraph, which it parses as mark-up and wraps itself).
+        data = [[wrap_text(vi if lang == "vi" else en, w, 6.4) for (vi, en, _), w in heads]]
         data += [
             [
-                Paragraph(esc(get(e)), small) if i in _WRAPPED else get(e)
-                for i, (_, _, get) in enumerate(layout)
+                wrap_text(get(e), w, 6.2) if i in _WRAPPED else get(e)
+                for i, ((_, _, get), w) in enumerate(heads)
             ]
             for e in rows
         ]
         table = Table(data, colWidths=widths, repeatRows=1)
-        table.setStyle(
-            TableStyle(
-                [
-                    ("GRID", (0, 0), (-1, -1), 0.3, colors.grey),
-                    ("BACKGROUND", (0, 0), (-1, 0), colors.Color(0.9, 0.93, 0.88)),
-                    ("VALIGN", (0, 0), (-1, -1), "TOP"),
-                    ("FONT", (0, 1), (-1, -1), FONT_NAME, 6.2, 7.4),
-                ]
-            )
-        )
+        table.setStyle(style)
         story.append(table)
     if head_hash:
         story += [Spacer(1, 3 * mm), Paragraph(esc(f"{labels['head']}: {head_hash}"), small)]

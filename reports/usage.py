@@ -444,6 +444,39 @@ def usage_report(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class BilledPiece:
+    """One flight's billed hectares on one field, priced: the unit every report sums."""
+
+    flight: FlightUsage
+    field: FieldUsage
+    sprayed_ha: Decimal
+    period: TariffPeriod
+    exact_vnd: Fraction
+
+
+def billed_pieces(flights: Sequence[FlightUsage], tariffs: Sequence[Tariff]) -> list[BilledPiece]:
+    """Every (flight, billed field) pair with its hectares and exact amount, priced as
+    ``usage_report`` prices them (the same rule, the same quanta), in the flights' order;
+    ``NoTariffError`` as there. Invoices share a member's billed amount among these."""
+    billed = [replace(f, fields=f.billed) for f in flights]
+    priced = _price(billed, tariff_periods(tariffs), ZoneInfo(TARIFF_TZ))
+    out = []
+    for f in billed:
+        for p in f.fields:
+            ha = _ha(p.covered_ha)
+            period = priced[f.flight_id]
+            out.append(BilledPiece(f, p, ha, period, Fraction(ha) * period.tariff.vnd_per_ha))
+    return out
+
+
+def share_vnd(exact: Sequence[Fraction], total: int) -> list[int]:
+    """Share whole đồng ``total`` among the exact amounts by largest remainder (as rows
+    share a report's total): each part within 1 đồng of its exact amount, summing to
+    ``total``. ``total`` must be the sum of ``exact`` rounded to within 1 đồng per part."""
+    return _largest_remainder(exact, total)
+
+
 def _price(
     flights: Sequence[FlightUsage], periods: Sequence[TariffPeriod], zone: ZoneInfo
 ) -> dict[str, TariffPeriod]:

@@ -450,6 +450,7 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <dl id="totals" class="totals"></dl>
 <p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
+<a id="invoices" class="button" href="#" download>{_e(m["download_invoices"])}</a>
 <a class="button secondary" href="/coop/import">{_e(m["import_nav"])}</a></p>
 <section id="fleet-box" aria-labelledby="fleet-title" hidden>
 <h2 id="fleet-title"></h2>

@@ -1,4 +1,5 @@
-"""Reports: a cooperative's usage over a period, as JSON or as a CSV file for Excel.
+"""Reports: a cooperative's usage over a period, as JSON, as a CSV file for Excel, or as
+printable invoices (PDF, one per member, each with a VietQR code to pay it).
 
 The report covers the flights of the cooperative's own drones that started in [from, to),
 from their stored summaries (never raw samples), each billed at the cooperative's tariff in
@@ -19,8 +20,19 @@ from api.deps import CatalogDep, MetadataDep
 from api.times import Window, WindowDep, local_day
 from fields.registry import ID_PATTERN
 from fields.stored import FieldHistory
+from reports.diary_render import DiaryFontError
+from reports.invoices import Payee, invoice_book
 from reports.render import to_csv, to_json
-from reports.usage import FlightUsage, GroupBy, Tariff, UsageInputError, usage_report
+from reports.usage import (
+    BilledPiece,
+    FlightUsage,
+    GroupBy,
+    Tariff,
+    UsageInputError,
+    UsageReport,
+    billed_pieces,
+    usage_report,
+)
 from storage.metadata import CoopRecord, MetadataDB, StoredFlight
 
 router = APIRouter(tags=["reports"])
@@ -43,7 +55,12 @@ def _known(
 @router.get(
     "/reports/usage",
     response_model=None,
-    responses={200: {"content": {"text/csv": {}}, "description": "the report, JSON or CSV"}},
+    responses={
+        200: {
+            "content": {"text/csv": {}, "application/pdf": {}},
+            "description": "the report as JSON or CSV, or the members' invoices as PDF",
+        }
+    },
 )
 def usage(  # noqa: PLR0917 -- one parameter per documented query option
     principal: CoopOrOperatorDep,
@@ -60,9 +77,9 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
     group_by: Annotated[GroupBy, Query(description="one row per member, field, drone or day")] = (
         "member"
     ),
-    format_: Annotated[Literal["json", "csv"], Query(alias="format")] = "json",
+    format_: Annotated[Literal["json", "csv", "pdf"], Query(alias="format")] = "json",
     lang: Annotated[
-        Literal["vi", "en"], Query(description="CSV headers, dates and decimals")
+        Literal["vi", "en"], Query(description="CSV and PDF language, dates and decimals")
     ] = "vi",
 ) -> dict[str, Any] | Response:
     """Flights, flight hours, sprayed ha and sào, litres, mean L/ha, mean coverage % and the
@@ -71,7 +88,15 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
     Cooperatives read their own reports, operators any (naming ``coop``); farmer keys get
     403. CSV is UTF-8 with a byte-order mark; ``lang=vi`` gives Vietnamese headers,
     dd/mm/yyyy dates, ``;`` between cells and decimal commas, as Excel expects in Vietnam.
+    ``format=pdf`` gives one invoice per member (``group_by`` member), each with a VietQR
+    code of its total when the cooperative's bank account is set.
     """
+    if format_ == "pdf" and group_by != "member":
+        raise HTTPException(
+            422,
+            detail=f"format=pdf gives one invoice per member; leave group_by out (it was"
+            f" {group_by!r}) or ask for format=json or csv",
+        )
     if coop is None:
         if principal.role != "coop":
             raise HTTPException(
@@ -97,6 +122,7 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             " ask for a shorter window (e.g. one month at a time) and add the reports up",
         )
     _refuse_stale(fields.history, stored, window)
+    tariffs = [Tariff(Decimal(t.vnd), t.unit, t.effective_from) for t in record.tariffs]
     try:
         flights = [
             FlightUsage.from_document(f.summary_dict(), fields.by_id_at(f.start_ms)) for f in stored
@@ -104,12 +130,14 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
         report = usage_report(
             flights,
             group_by=group_by,
-            tariffs=[Tariff(Decimal(t.vnd), t.unit, t.effective_from) for t in record.tariffs],
+            tariffs=tariffs,
             member_names=metadata.member_names(coop),
             coop=coop,
             from_ms=window.start_ms,
             to_ms=window.end_ms,
         )
+        if format_ == "pdf":
+            return _invoices(report, billed_pieces(flights, tariffs), record, window, lang)
     except UsageInputError as exc:
         raise HTTPException(409, detail=str(exc)) from exc
     if format_ == "csv":
@@ -121,6 +149,32 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
             headers={"Content-Disposition": f'attachment; filename="{name}"'},
         )
     return to_json(report) | {"coop_name": record.name}
+
+
+def _invoices(
+    report: UsageReport,
+    pieces: list[BilledPiece],
+    record: CoopRecord,
+    window: Window,
+    lang: Literal["vi", "en"],
+) -> Response:
+    """The members' invoices as one PDF; without a bank account they say so, with no code."""
+    from reports.invoice_pdf import to_pdf  # ReportLab loads only when a PDF is asked for
+
+    bank = record.bank
+    payee = None if bank is None else Payee(bank.bank_bin, bank.account, bank.account_name)
+    book = invoice_book(report, pieces, coop_name=record.name, payee=payee)
+    try:
+        pdf = to_pdf(book, lang)
+    except DiaryFontError as exc:
+        raise HTTPException(500, detail=str(exc)) from exc
+    first, last = local_day(window.start_ms), local_day(window.end_ms - 1)
+    name = f"agridrone-invoices-{record.id}-{first:%Y%m%d}-{last:%Y%m%d}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
 
 
 def _refuse_stale(history: FieldHistory, stored: list[StoredFlight], window: Window) -> None:

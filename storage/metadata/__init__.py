@@ -18,7 +18,7 @@ from storage.metadata._db import (
     metadata_target,
 )
 from storage.metadata.api_keys import ApiKeyTable
-from storage.metadata.coops import CoopRecord, CoopTable, TariffRecord
+from storage.metadata.coops import BankAccount, CoopRecord, CoopTable, TariffRecord
 from storage.metadata.diary import DiaryRow, DiaryTable, WantedEntry
 from storage.metadata.dirty import LateRange, LateRangeLog
 from storage.metadata.drones import DroneTable
@@ -69,6 +69,7 @@ class MetadataDB(
 
 
 __all__ = [
+    "BankAccount",
     "ConstraintError",
     "CoopRecord",
     "Database",

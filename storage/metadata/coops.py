@@ -1,4 +1,5 @@
-"""Cooperatives: display names, tariff histories and member names, for usage reports.
+"""Cooperatives: display names, tariff histories, member names and the bank account members
+pay invoices into, for usage reports.
 
 Every tariff ever set is kept with the local date it takes effect (``coop_tariffs``); a
 report prices each flight at the tariff in force on its day (reports/usage.py). Databases
@@ -32,15 +33,27 @@ class TariffRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class BankAccount:
+    """Where members pay: the bank's 6-digit NAPAS BIN, the account number and the holder's
+    name as the bank shows it (upper case, no diacritics). Checked by the caller
+    (``reports.vietqr``)."""
+
+    bank_bin: str
+    account: str
+    account_name: str
+
+
+@dataclass(frozen=True, slots=True)
 class CoopRecord:
-    """A cooperative: its display name and every tariff set for it, in the order they were
-    set (of two from the same day, the later one is in force); empty until an operator
-    sets one."""
+    """A cooperative: its display name, every tariff set for it, in the order they were
+    set (of two from the same day, the later one is in force; empty until an operator
+    sets one), and its bank account (``None`` until set)."""
 
     id: str
     name: str
     updated_ms: int
     tariffs: tuple[TariffRecord, ...] = ()
+    bank: BankAccount | None = None
 
 
 def _migrate_single_tariff(tx: Tx) -> None:
@@ -60,6 +73,14 @@ def _migrate_single_tariff(tx: Tx) -> None:
             " table by hand"
         ) from exc
     tx.execute("ALTER TABLE coops DROP COLUMN tariff_vnd_per_ha")
+
+
+_BANK_COLUMNS = """
+ALTER TABLE coops ADD COLUMN bank_bin TEXT;
+ALTER TABLE coops ADD COLUMN bank_account TEXT;
+ALTER TABLE coops ADD COLUMN bank_account_name TEXT
+"""
+_COOP_COLUMNS = "id, name, updated_ms, bank_bin, bank_account, bank_account_name"
 
 
 class CoopTable(Database):
@@ -100,6 +121,7 @@ CREATE TABLE IF NOT EXISTS members (
             ),
         ),
         Step(2, "single tariff becomes a tariff history", run=_migrate_single_tariff),
+        Step(3, "bank account for invoices (VietQR)", _BANK_COLUMNS),
     )
 
     def set_coop(
@@ -137,6 +159,22 @@ CREATE TABLE IF NOT EXISTS members (
             _insert_tariff(conn, coop, TariffRecord(vnd, unit, effective_from, now))
         return self._written(coop)
 
+    def set_bank(self, coop: str, bank: BankAccount) -> CoopRecord:
+        """Set the account members pay into (creating the cooperative if needed), replacing
+        any before: invoices made from now on show it."""
+        now = int(time.time() * 1000)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO coops (id, name, updated_ms) VALUES (?, ?, ?)",
+                (coop, coop, now),
+            )
+            conn.execute(
+                "UPDATE coops SET bank_bin = ?, bank_account = ?, bank_account_name = ?,"
+                " updated_ms = ? WHERE id = ?",
+                (bank.bank_bin, bank.account, bank.account_name, now, coop),
+            )
+        return self._written(coop)
+
     def _written(self, coop: str) -> CoopRecord:
         record = self.coop(coop)
         if record is None:  # only if someone deletes rows behind our back
@@ -145,14 +183,14 @@ CREATE TABLE IF NOT EXISTS members (
 
     def coop(self, coop: str) -> CoopRecord | None:
         """One cooperative with its tariffs, or ``None`` when none was set up under that id."""
-        rows = self._read("SELECT id, name, updated_ms FROM coops WHERE id = ?", (coop,))
+        rows = self._read(f"SELECT {_COOP_COLUMNS} FROM coops WHERE id = ?", (coop,))  # noqa: S608
         if not rows:
             return None
         return _coop_record(rows[0], self._tariffs(coop).get(coop, ()))
 
     def coops(self) -> list[CoopRecord]:
         """Every cooperative set up, by id, with its tariffs."""
-        rows = self._read("SELECT id, name, updated_ms FROM coops ORDER BY id", ())
+        rows = self._read(f"SELECT {_COOP_COLUMNS} FROM coops ORDER BY id", ())  # noqa: S608
         tariffs = self._tariffs(None)
         return [_coop_record(r, tariffs.get(r[0], ())) for r in rows]
 
@@ -201,4 +239,5 @@ def _insert_tariff(conn: Tx, coop: str, t: TariffRecord) -> None:
 
 
 def _coop_record(row: tuple[Any, ...], tariffs: tuple[TariffRecord, ...]) -> CoopRecord:
-    return CoopRecord(id=row[0], name=row[1], updated_ms=int(row[2]), tariffs=tariffs)
+    bank = None if row[3] is None else BankAccount(row[3], row[4], row[5])
+    return CoopRecord(id=row[0], name=row[1], updated_ms=int(row[2]), tariffs=tariffs, bank=bank)

@@ -93,6 +93,19 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/api/v1/flights/a.b/track", {}, (401, 422, 422, 422, 422, 422)),
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": HP}, (401, 403, 403, 200, 404, 200)),
     ("GET", "/api/v1/reports/usage", {**THE_DAY, "coop": YT}, (401, 403, 403, 404, 200, 200)),
+    # Invoices (the same report as one PDF of a bill per member): the same rules.
+    (
+        "GET",
+        "/api/v1/reports/usage",
+        {**THE_DAY, "coop": HP, "format": "pdf"},
+        (401, 403, 403, 200, 404, 200),
+    ),
+    (
+        "GET",
+        "/api/v1/reports/usage",
+        {**THE_DAY, "coop": YT, "format": "pdf"},
+        (401, 403, 403, 404, 200, 200),
+    ),
     ("GET", "/api/v1/rejected", THE_DAY, OPERATOR),
     ("GET", "/api/v1/session", {}, ANY_KEY),
     # Pages: the same rules page by page; a bad cursor is 422 for whoever may call the route.

@@ -576,6 +576,11 @@ def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_worl
         assert page.locator("#fleet-map path.track-off").count() >= 1
         csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
         assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
+        invoices = page.evaluate(
+            "() => fetch(document.getElementById('invoices').href)"
+            ".then(r => r.headers.get('content-type'))"
+        )
+        assert invoices == "application/pdf"
         _no_horizontal_scroll(page)
         _readable(page)
         _shot(page, f"coop-{name}")

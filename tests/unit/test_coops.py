@@ -17,7 +17,7 @@ from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import collection, feature, rectangle
 from reports.usage import FlightUsage, UsageInputError
-from storage.metadata import CoopRecord, MetadataDB
+from storage.metadata import BankAccount, CoopRecord, MetadataDB
 
 
 def one_field(fid: str = "f-1") -> Any:
@@ -87,7 +87,8 @@ def test_a_database_with_one_tariff_per_coop_is_migrated_to_the_history(tmp_path
     with sqlite3.connect(path) as conn:
         columns = [r[1] for r in conn.execute("PRAGMA table_info(coops)")]
     conn.close()
-    assert columns == ["id", "name", "updated_ms"]
+    bank = ["bank_bin", "bank_account", "bank_account_name"]  # step 3
+    assert columns == ["id", "name", "updated_ms", *bank]
 
 
 def test_member_names_belong_to_their_coop(metadata: MetadataDB) -> None:
@@ -242,3 +243,64 @@ def test_a_summary_over_a_deleted_field_names_flight_and_field() -> None:
 def test_an_unreadable_summary_says_to_rebuild() -> None:
     with pytest.raises(UsageInputError, match=r"unreadable.*flights rebuild"):
         FlightUsage.from_document(summary_doc(duration_s="long"), {"f-1": one_field()})
+
+
+def test_a_bank_account_is_kept_and_replaced(metadata: MetadataDB) -> None:
+    metadata.set_coop("htx-a", name="HTX A", tariff_vnd_per_ha=250_000)
+    assert metadata.coop("htx-a") == replace(metadata.coops()[0], bank=None)
+    metadata.set_bank("htx-a", BankAccount("970405", "1234567890", "HTX A"))
+    metadata.set_bank("htx-a", BankAccount("970436", "0071000123456", "HTX A MOI"))
+    got = metadata.coop("htx-a")
+    assert got is not None
+    assert got.bank == BankAccount("970436", "0071000123456", "HTX A MOI")
+    assert (got.name, prices(got)) == ("HTX A", [(250_000, "ha", None)])
+    assert metadata.coops()[0].bank == got.bank
+
+
+def test_setting_a_bank_account_creates_the_coop(metadata: MetadataDB) -> None:
+    made = metadata.set_bank("htx-b", BankAccount("970405", "12", "HTX B"))
+    assert (made.id, made.name, made.tariffs) == ("htx-b", "htx-b", ())
+
+
+def test_the_cli_sets_the_bank_account_with_the_name_as_banks_show_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "300000") == 0
+    args = ["--bank-bin", "970405", "--bank-account", "1500201234567"]
+    assert coops_cli(tmp_path, "set", "htx-a", *args, "--account-name", "HTX Hồng Phong") == 0
+    assert "bank 970405, account 1500201234567, HTX HONG PHONG" in capsys.readouterr().err
+    [coop] = listed(tmp_path, capsys)
+    assert coop["bank"] == {
+        "bin": "970405",
+        "account": "1500201234567",
+        "account_name": "HTX HONG PHONG",
+    }
+    assert len(coop["tariffs"]) == 1
+    assert coops_cli(tmp_path, "list") == 0
+    assert "  bank 970405, account 1500201234567, HTX HONG PHONG" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--bank-bin", "970405", "--bank-account", "123"], "together"),
+        (["--bank-bin", "97045", "--bank-account", "123", "--account-name", "A"], "6-digit"),
+        (["--bank-bin", "970405", "--bank-account", "12-3", "--account-name", "A"], "1 to 19"),
+        (["--bank-bin", "970405", "--bank-account", "123", "--account-name", "HTX <A>"], "name"),
+    ],
+)
+def test_the_cli_refuses_a_bad_bank_account_and_stores_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], reason: str
+) -> None:
+    assert coops_cli(tmp_path, "set", "htx-a", *args) == 2
+    assert reason in capsys.readouterr().err
+    assert not (tmp_path / "m.db").exists() or listed(tmp_path, capsys) == []
+
+
+def test_a_refused_tariff_leaves_the_bank_account_unset(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "300000") == 0
+    bank = ["--bank-bin", "970405", "--bank-account", "123", "--account-name", "A"]
+    assert coops_cli(tmp_path, "set", "htx-a", "--tariff-vnd-per-ha", "1", *bank) == 2
+    assert listed(tmp_path, capsys)[0]["bank"] is None

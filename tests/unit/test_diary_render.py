@@ -86,3 +86,15 @@ def test_csv_cells_cannot_run_as_formulas() -> None:
     vi = to_csv([entry("2026-02-10")], "vi").decode("utf-8-sig")
     assert "15,2" in vi
     assert "17/02/2026" in vi
+
+
+def test_wrapped_cells_fit_their_column_and_keep_every_character() -> None:
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    from reports.diary_render import CELL_PADDING, FONT_NAME, wrap_text
+
+    text = "Validan 5SL; Validamycin 5% SL; VN-1234/BVTV " + "x" * 80 + " Bệnh khô vằn"
+    lines = wrap_text(text, 60.0, 6.2).split("\n")
+    assert len(lines) > 3
+    assert all(stringWidth(line, FONT_NAME, 6.2) <= 60.0 - 2 * CELL_PADDING for line in lines)
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")

@@ -727,6 +727,10 @@
       "href",
       "/api/v1/reports/usage?" + q({ from: from, to: to, format: "csv", lang: LANG })
     );
+    document.getElementById("invoices").setAttribute(
+      "href",
+      "/api/v1/reports/usage?" + q({ from: from, to: to, format: "pdf", lang: LANG })
+    );
     function report(groupBy) {
       return api("/api/v1/reports/usage?" + q(Object.assign({ group_by: groupBy }, window_)));
     }
