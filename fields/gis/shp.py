@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import unicodedata
 import zipfile
 from collections.abc import Mapping
 from datetime import date
@@ -148,15 +149,26 @@ def read_shapefile(files: Mapping[str, bytes], limits: Limits, what: str) -> dic
         )
         with reader:
             return collection(_features(reader, limits, what))
-    except UnicodeDecodeError as exc:
+    except (UnicodeDecodeError, shapefile.dbfFileException) as exc:
+        if not isinstance(exc, UnicodeDecodeError) and "decode" not in str(exc):
+            raise GisFormatError(f"{what}: the .dbf beside {shown} cannot be read") from exc
         raise GisFormatError(
             f"{what}: the .dbf text is not {encoding}; add a .cpg naming its encoding "
             "(e.g. UTF-8 or CP1258)"
         ) from exc
-    except (shapefile.ShapefileException, struct.error, ValueError, IndexError, EOFError) as exc:
-        if isinstance(exc, GisFormatError):
-            raise
-        raise GisFormatError(f"{what}: {shown} cannot be read ({exc})") from exc
+    except GisFormatError:
+        raise
+    # (pyshp warns of a damaged header, an error where warnings are errors, as in the tests)
+    except (
+        shapefile.ShapefileException,
+        struct.error,
+        ValueError,
+        IndexError,
+        EOFError,
+        Warning,
+    ) as exc:
+        why = " ".join(str(exc).split())
+        raise GisFormatError(f"{what}: {shown} cannot be read ({why[:160]})") from exc
 
 
 def _features(reader: shapefile.Reader, limits: Limits, what: str) -> list[dict[str, Any]]:
@@ -182,9 +194,11 @@ def _features(reader: shapefile.Reader, limits: Limits, what: str) -> list[dict[
 
 
 def _property(value: Any) -> Any:
-    """A DBF value as a property: text stripped of DBF's padding, dates as ISO text."""
+    """A DBF value as a property: text stripped of DBF's padding and composed (NFC: the
+    Windows Vietnamese code page stores tone marks as combining characters), dates as ISO
+    text."""
     if isinstance(value, str):
-        return value.strip()
+        return unicodedata.normalize("NFC", value.strip())
     if isinstance(value, date):
         return value.isoformat()
     return value
