@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from shapely.geometry import mapping
 
 from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_read_field
-from api.catalog import Catalog
+from api.catalog import Catalog, heavy
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
 from api.pagination import CursorQuery, decode_cursor, page_of, set_next
@@ -249,7 +249,8 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
     set_next(request, response, next_cursor)
     if format_ != "json":
         fc = {"type": "FeatureCollection", "features": [field_feature(f) for f in page]}
-        return file_response(fc, format_, "agridrone-fields", response.headers)
+        with heavy():  # (ISOXML takes about a second per 40,000 points)
+            return file_response(fc, format_, "agridrone-fields", response.headers)
     return [summary(f) for f in page]
 
 
@@ -412,7 +413,8 @@ def _document(body: Any, content_type: str) -> tuple[str, Any]:
             "kml+xml), or a KMZ, zipped Shapefile or ISOXML TaskData (application/zip)",
         )
     try:
-        read = gis.read(body, gis.API_LIMITS, what="the request body")
+        with heavy():
+            read = gis.read(body, gis.API_LIMITS, what="the request body")
     except gis.GisTooLargeError as exc:
         raise HTTPException(413, detail=f"{exc} (nothing was stored)") from exc
     except gis.GisFormatError as exc:

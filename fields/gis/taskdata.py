@@ -32,6 +32,7 @@ from isoxml.util.isoxml_io import isoxml_to_text
 from lxml import etree
 from pyproj import Geod
 from xsdata.exceptions import ParserError
+from xsdata.formats.dataclass.context import XmlContext
 from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 
@@ -45,9 +46,11 @@ _BOUNDARY: Final = iso4.PolygonType.PartfieldBoundary
 _ZONE: Final = iso4.PolygonType.BufferZone
 _GEOD: Final = Geod(ellps="WGS84")
 _CONVERT: Final = ShapelyConverterV4()
-_PARSER: Final = XmlParser(
-    ParserConfig(fail_on_unknown_properties=False, fail_on_unknown_attributes=False)
+_PARSER_CONFIG: Final = ParserConfig(
+    fail_on_unknown_properties=False, fail_on_unknown_attributes=False
 )
+#: xsdata's model metadata, built once and shared (a parser per call, for threads).
+_CONTEXT: Final = XmlContext()
 
 
 def to_taskdata_zip(fc: Mapping[str, Any], *, name: str) -> bytes:
@@ -161,7 +164,8 @@ def read_root(root: Any, limits: Limits, what: str) -> dict[str, Any]:
         raise GisFormatError(f"{what} refers to external files (XFR): send the whole zip")
     model = iso4 if version == "4" else iso3
     try:
-        task = _PARSER.from_bytes(etree.tostring(root), model.Iso11783TaskData)
+        parser = XmlParser(config=_PARSER_CONFIG, context=_CONTEXT)
+        task = parser.from_bytes(etree.tostring(root), model.Iso11783TaskData)
     # xsdata warns of a value it cannot convert (and keeps the text): an error where warnings
     # are errors (the tests); elsewhere ``_typed`` finds the text it kept.
     except (ParserError, ValueError, TypeError, Warning) as exc:
