@@ -11,6 +11,7 @@ it must say WGS84) and ``.cpg`` (UTF-8 without one); every DBF column becomes a 
 from __future__ import annotations
 
 import io
+import itertools
 import re
 import struct
 import unicodedata
@@ -37,6 +38,7 @@ WGS84_PRJ: Final = (
 DBF_NAME_CHARS: Final = 10
 DBF_TEXT_BYTES: Final = 254
 _NOT_NAME: Final = re.compile(r"[^A-Za-z0-9_]")
+_MISSING: Final[Any] = object()
 
 
 def to_shapefile_zip(fc: Mapping[str, Any], *, name: str) -> bytes:
@@ -175,7 +177,14 @@ def _features(reader: shapefile.Reader, limits: Limits, what: str) -> list[dict[
     names = [f.name for f in reader.fields if f.name != "DeletionFlag"]
     out: list[dict[str, Any]] = []
     records = reader.iterRecords(deleted_as_None=True)
-    for index, (shape, record) in enumerate(zip(reader.iterShapes(), records, strict=False)):
+    pairs = itertools.zip_longest(reader.iterShapes(), records, fillvalue=_MISSING)
+    for index, (shape, record) in enumerate(pairs):
+        if shape is _MISSING or record is _MISSING:
+            raise GisFormatError(
+                f"{what}: the .shp and the .dbf hold different numbers of records (the "
+                f"{'.shp' if shape is _MISSING else '.dbf'} ends at record {index}); export "
+                "the layer again"
+            )
         if record is None:
             continue  # a deleted record
         check_count(len(out) + 1, limits, what)

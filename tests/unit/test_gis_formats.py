@@ -271,6 +271,19 @@ def test_a_damaged_shp_is_refused_not_a_crash(tmp_path: Path, warnings_as: str) 
         gis.read(zipped(tmp_path, "plots"), gis.API_LIMITS)
 
 
+def test_a_dbf_with_fewer_records_than_shapes_is_refused(tmp_path: Path) -> None:
+    two = collection(_field("s1", box(0, 0, 50, 50)), _field("s2", box(60, 0, 110, 50)))
+    one = collection(_field("s1", box(0, 0, 50, 50)))
+    with (
+        zipfile.ZipFile(io.BytesIO(exported("shp", two))) as a,
+        zipfile.ZipFile(io.BytesIO(exported("shp", one))) as b,
+    ):
+        files = {n: a.read(n) for n in a.namelist()}
+        files["Dong-Trieu.dbf"] = b.read("Dong-Trieu.dbf")
+    with pytest.raises(gis.GisFormatError, match="different numbers of records"):
+        gis.read_shapefile(files, gis.API_LIMITS, "the zip")
+
+
 def test_two_shapefiles_in_one_zip_are_refused() -> None:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as archive:
