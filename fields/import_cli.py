@@ -1,6 +1,7 @@
 """``agridrone fields import FILE --coop C``: register a cooperative's plots from a GeoJSON
-FeatureCollection of any size, with the API's validation and rules (docs/api.md, "Importing
-fields from the command line").
+FeatureCollection of any size (or a KML, KMZ, Shapefile or ISOXML TaskData, converted by
+``fields.gis``), with the API's validation and rules (docs/api.md, "Importing fields from the
+command line").
 
 The command acts as an operator of the local installation (it writes the metadata database
 directly), so ``--force`` and commune-wide zones are available, as they are to an operator's
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, TextIO
@@ -44,10 +46,12 @@ def register(subparsers: Any) -> None:
     actions = fields_p.add_subparsers(dest="fields_command", required=True, metavar="ACTION")
     imp = actions.add_parser(
         "import",
-        help="register fields from a GeoJSON FeatureCollection (any size)",
+        help="register fields from GeoJSON (any size), KML/KMZ, a Shapefile or ISOXML",
         description=(
             "Register a cooperative's fields and no-spray zones from a GeoJSON "
-            "FeatureCollection, with the API's validation and ownership/overlap rules; the "
+            "FeatureCollection, a KML or KMZ, a Shapefile (.shp beside its .dbf and .prj, or "
+            "zipped) or an ISOXML TaskData (zipped, or TASKDATA.XML), told apart by content, "
+            "with the API's validation and ownership/overlap rules; the "
             "command acts as an operator of this installation. A feature without 'coop' is "
             'the --coop cooperative\'s (a zone with "scope": "commune" is commune-wide). '
             "A refused feature never stops the others. Exit code 0: every feature stored "
@@ -55,7 +59,9 @@ def register(subparsers: Any) -> None:
             "3: the metadata database failed."
         ),
     )
-    imp.add_argument("file", type=Path, metavar="FILE", help="GeoJSON FeatureCollection")
+    imp.add_argument(
+        "file", type=Path, metavar="FILE", help="GeoJSON, KML, KMZ, Shapefile or ISOXML file"
+    )
     imp.add_argument("--coop", required=True, help="the cooperative the fields belong to")
     imp.add_argument(
         "--force",
@@ -156,7 +162,6 @@ def import_file(
     ``UnreadableFileError`` before anything is stored when the file cannot be read whole."""
     import logging
 
-    from fields.geojson_stream import FeatureStream
     from fields.importing import Importer, import_starts, plan_import
     from fields.registry import Field, parse_feature
     from fields.stored import FieldHistory
@@ -164,7 +169,7 @@ def import_file(
     log = logging.getLogger("agridrone.fields")
     summary = Summary()
     parsed: list[tuple[int, Field]] = []
-    stream = FeatureStream(path)
+    stream = _features_of(path)
     with _bar(progress, "reading", stream.size, "B") as bar:
         for index, feature in stream:
             summary.features += 1
@@ -222,6 +227,72 @@ def import_file(
     summary.updated = sum(p.row.id not in changed_meanwhile for p in plan.updated)
     summary.unchanged = len(plan.unchanged)
     return summary
+
+
+def _features_of(path: Path) -> Any:
+    """What reads the file's features: GeoJSON is streamed one feature at a time, any other
+    format (a zip, XML, a ``.shp``) is read whole and converted (``GisFile``)."""
+    from fields.geojson_stream import FeatureStream
+
+    try:
+        with path.open("rb") as f:
+            head = f.read(64)
+    except OSError:
+        head = b""  # (the stream says why it cannot be read)
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    if path.suffix.lower() == ".shp" or head[:4] == b"PK\x03\x04" or start == b"<":
+        return GisFile(path)
+    return FeatureStream(path)
+
+
+class GisFile:
+    """The features of a KML, KMZ, Shapefile or ISOXML file, converted to GeoJSON features
+    (``fields.gis``), with ``FeatureStream``'s interface: ``(index, feature)`` pairs, ``size``
+    and ``bytes_read``; ``UnreadableFileError`` when the file cannot be read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            self.size = path.stat().st_size
+        except OSError:
+            self.size = 0
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[tuple[int, Any]]:
+        from fields import gis
+        from fields.geojson_stream import UnreadableFileError
+
+        try:
+            if self.path.suffix.lower() == ".shp":
+                fc = gis.read_shapefile(self._beside(), gis.FILE_LIMITS, str(self.path))
+            else:
+                data = self._bytes(self.path)
+                fc = gis.read(data, gis.FILE_LIMITS, what=str(self.path)).collection
+        except gis.GisFormatError as exc:
+            raise UnreadableFileError(str(exc)) from exc
+        except OSError as exc:
+            raise UnreadableFileError(f"{self.path}: cannot read the file: {exc.strerror}") from exc
+        self.bytes_read = self.size
+        yield from enumerate(fc["features"])
+
+    def _beside(self) -> dict[str, bytes]:
+        """The ``.shp`` and the files beside it of the same name (.dbf, .shx, .prj, .cpg)."""
+        stem = self.path.stem.lower()
+        return {
+            p.name: self._bytes(p)
+            for p in self.path.parent.iterdir()
+            if p.is_file() and p.stem.lower() == stem
+        }
+
+    @staticmethod
+    def _bytes(path: Path) -> bytes:
+        from fields import gis
+
+        if path.stat().st_size > gis.FILE_LIMITS.max_bytes:
+            raise gis.GisTooLargeError(
+                f"{path} is over the limit of {gis.FILE_LIMITS.max_bytes >> 20} MiB: split it"
+            )
+        return path.read_bytes()
 
 
 def _latest_seq(history: FieldHistory, field_id: str) -> int | None:

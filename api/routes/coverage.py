@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, PrincipalDep, can_read_field
@@ -19,7 +19,7 @@ from api.catalog import Catalog, FieldCatalog, being_recomputed, heavy
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import visible_parts
 from api.routes.diary import diary_entries, visible_entry
-from api.routes.fields import FieldId, FieldSummary, summary
+from api.routes.fields import FieldId, FieldSummary, field_feature, file_response, summary
 from api.times import Window, WindowDep, rfc3339
 from fields.coverage import CoverageEngine, FieldCoverage, UnpreparedFieldError
 from fields.registry import M2_PER_HA, SAO_M2
@@ -89,7 +89,12 @@ class _Computed:
 @router.get(
     "/fields/{field_id}/coverage",
     response_model=None,
-    responses={200: {"description": "FieldCoverageAnswer, or a GeoJSON FeatureCollection"}},
+    responses={
+        200: {
+            "description": "FieldCoverageAnswer, or the polygons as GeoJSON, KML, a zipped "
+            "Shapefile or zipped ISOXML (format=)"
+        }
+    },
 )
 def field_coverage(
     field_id: FieldId,
@@ -99,10 +104,14 @@ def field_coverage(
     catalog: CatalogDep,
     window: WindowDep,
     format_: Annotated[
-        Literal["json", "geojson"],
-        Query(alias="format", description="json: metrics and flights; geojson: the polygons"),
+        Literal["json", "geojson", "kml", "shp", "isoxml"],
+        Query(
+            alias="format",
+            description="json: metrics and flights; geojson: the polygons; kml, shp (zipped "
+            "Shapefile), isoxml (ISO 11783-10 TaskData, zipped): the polygons as a file",
+        ),
     ] = "json",
-) -> FieldCoverageAnswer | dict[str, Any]:
+) -> FieldCoverageAnswer | dict[str, Any] | Response:
     """Coverage of one field by the flights that started in [from, to).
 
     ``coverage`` holds exactly the keys of `agridrone coverage` (field_ha, covered_ha,
@@ -114,7 +123,9 @@ def field_coverage(
     ``unknown``). ``uncertain`` is true unless the spraying was on RTK positioning with
     dense samples: gaps and overlap are then within GNSS error. With
     ``format=geojson`` the answer is a FeatureCollection of the covered, missed, overlap,
-    off-target and no-spray polygons, each with ``kind`` and ``area_ha``.
+    off-target and no-spray polygons, each with ``kind`` and ``area_ha``; ``kml``, ``shp``
+    and ``isoxml`` give the same polygons as a file (ISOXML: a partfield with the field's
+    boundary and the layers as its polygons, docs/gis.md).
 
     Each flight counts on the version of the field valid when it started. The top level is
     the version valid at the window's end (or the last one in it the caller may see);
@@ -131,7 +142,7 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
     catalog: FieldCatalog,
     window: Window,
     format_: str,
-) -> FieldCoverageAnswer | dict[str, Any]:
+) -> FieldCoverageAnswer | dict[str, Any] | Response:
     current = catalog.current()
     history = current.history
     versions = [
@@ -166,9 +177,11 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
         if v.field.kind == "field"
     ]
     main = computed[-1]
-    if format_ == "geojson":
+    if format_ != "json":
         result = main.engine.result(main.state)
         features = main.engine.geometry(main.state).features(uncertain=result.uncertain)
+        if format_ != "geojson":
+            return _coverage_file(main.parsed, features, format_, window)
         return {
             "type": "FeatureCollection",
             "field_id": field_id,
@@ -193,6 +206,16 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
         versions=answers,
         flags=window_flags(principal, metadata, field_id, window),
     )
+
+
+def _coverage_file(
+    parsed: RegisteredField, layers: list[dict[str, Any]], format_: str, window: Window
+) -> Response:
+    """The coverage polygons as a KML, Shapefile or ISOXML file; ISOXML's polygons belong
+    to a partfield, so the field itself goes first there."""
+    features = [field_feature(parsed), *layers] if format_ == "isoxml" else layers
+    name = f"{parsed.id}-coverage-{window.start[:10]}-{window.end[:10]}"
+    return file_response({"type": "FeatureCollection", "features": features}, format_, name)
 
 
 def window_flags(

@@ -1,4 +1,5 @@
-"""Fields: import a cooperative's plots as GeoJSON, list them, fetch one.
+"""Fields: import a cooperative's plots (GeoJSON, KML, a zipped Shapefile or ISOXML), list
+them, fetch one; lists and fields also as KML, Shapefile or ISOXML files (docs/gis.md).
 
 Who sees what: a farmer sees the fields they own, a cooperative its members' fields, an
 operator all. A field someone may not see answers 404, exactly like one that does not exist.
@@ -10,8 +11,8 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Sequence
-from typing import Annotated, Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Final, Literal, cast
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
@@ -19,11 +20,12 @@ from pydantic import BaseModel
 from shapely.geometry import mapping
 
 from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_read_field
-from api.catalog import Catalog
+from api.catalog import Catalog, heavy
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, visible_overlaps
 from api.pagination import CursorQuery, decode_cursor, page_of, set_next
 from api.times import TimeInputError, parse_time, rfc3339
+from fields import gis
 from fields.coverage import rfc7946_polygons
 from fields.registry import ID_PATTERN, Field, FieldRegistry, FieldValidationError, parse_fields
 from fields.stored import FieldHistory, UnusableFieldError, to_stored
@@ -86,20 +88,50 @@ def summary(f: Field) -> FieldSummary:
     )
 
 
-@router.post("/fields", status_code=201)
-def import_fields(
+#: The bodies ``POST /fields`` reads, for the OpenAPI description.
+_IMPORT_BODIES: Final = {
+    "requestBody": {
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            "application/geo+json": {"schema": {"type": "object"}},
+            gis.KML_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}},
+            "application/zip": {"schema": {"type": "string", "format": "binary"}},
+        }
+    }
+}
+#: Where a converted file's features get their properties, for the 422 of its problems.
+_PROPERTIES_FROM: Final = {
+    "KML": "each Placemark's <name> and ExtendedData Data (id, owner, coop, crop, kind, scope)",
+    "KMZ": "each Placemark's <name> and ExtendedData Data (id, owner, coop, crop, kind, scope)",
+    "Shapefile": "the .dbf columns id, name, owner, coop, crop, kind, scope",
+    "ISOXML": "each partfield's code (id), designator (name), customer (owner), farm (coop) "
+    "and crop type",
+}
+
+
+@router.post("/fields", status_code=201, openapi_extra=_IMPORT_BODIES)
+def import_fields(  # noqa: PLR0917 -- principal, stores, the body and its type, force
     principal: CoopOrOperatorDep,
     metadata: MetadataDep,
     catalog: CatalogDep,
-    collection: Annotated[dict[str, Any], Body(description="GeoJSON FeatureCollection")],
+    request: Request,
+    collection: Annotated[
+        Any,
+        Body(
+            description="GeoJSON FeatureCollection; or KML, KMZ, a zipped Shapefile or ISOXML "
+            "TaskData sent with their Content-Type (docs/gis.md)"
+        ),
+    ],
     force: Annotated[
         bool, Query(description="operators: register fields over another cooperative's")
     ] = False,
 ) -> ImportResult:
-    """Register fields from a GeoJSON Feature or FeatureCollection; an id already registered
-    by the caller's cooperative gets a new version (valid from now), one of another
-    cooperative is 409 and nothing is stored."""
-    registry = _parsed(collection)
+    """Register fields from a GeoJSON Feature or FeatureCollection (or a KML, KMZ, zipped
+    Shapefile or ISOXML TaskData, validated the same way); an id already registered by the
+    caller's cooperative gets a new version (valid from now), one of another cooperative is
+    409 and nothing is stored."""
+    source, doc = _document(collection, request.headers.get("content-type", ""))
+    registry = _parsed(doc, source)
     everything = [*registry.fields, *registry.no_spray]
     known = catalog.current().history
     now = _now_ms()
@@ -145,7 +177,31 @@ PageLimit = Annotated[
 ]
 
 
-@router.get("/fields")
+ExportFormat = Literal["json", "geojson", "kml", "shp", "isoxml"]
+FormatQuery = Annotated[
+    ExportFormat,
+    Query(
+        alias="format",
+        description="json: the listing; geojson, kml, shp (zipped Shapefile) or isoxml "
+        "(ISO 11783-10 TaskData, zipped): the outlines as a file",
+    ),
+]
+#: The OpenAPI description of a route that also answers files.
+_FILES: Final = {
+    "description": "a GeoJSON, KML, zipped Shapefile or zipped ISOXML file (format=)",
+    "content": {
+        "application/geo+json": {},
+        gis.KML_MEDIA_TYPE: {},
+        "application/zip": {},
+    },
+}
+
+
+@router.get(
+    "/fields",
+    response_model=list[FieldSummary] | list[OverlapPair],
+    responses={200: _FILES},
+)
 def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filters, page
     principal: PrincipalDep,
     catalog: CatalogDep,
@@ -156,14 +212,18 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
     ] = False,
     limit: PageLimit = FIELDS_PAGE,
     cursor: CursorQuery = None,
-) -> list[FieldSummary] | list[OverlapPair]:
+    format_: FormatQuery = "json",
+) -> list[FieldSummary] | list[OverlapPair] | Response:
     """The fields (and no-spray zones) the caller may see, by id (no-spray zones last); with
-    ``overlaps=true``, the pairs of them that overlap significantly, with the area.
+    ``overlaps=true``, the pairs of them that overlap significantly, with the area. With
+    ``format=geojson|kml|shp|isoxml``, the same page of fields as a file of their outlines.
 
     A page of ``limit``; the next page's cursor is in ``X-Next-Cursor`` (and ``Link``).
     """
     current = catalog.current()
     registry = current.registry
+    if overlaps and format_ != "json":
+        raise HTTPException(422, detail="format: overlaps=true answers JSON only; leave format out")
     if overlaps:
         after = decode_cursor("overlaps", cursor, (str, str))
         pairs, next_cursor = page_of(
@@ -187,7 +247,37 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
         visible=lambda f: can_read_field(principal, f.kind, f.owner, f.coop),
     )
     set_next(request, response, next_cursor)
+    if format_ != "json":
+        fc = {"type": "FeatureCollection", "features": [field_feature(f) for f in page]}
+        with heavy():  # (ISOXML takes about a second per 40,000 points)
+            return file_response(fc, format_, "agridrone-fields", response.headers)
     return [summary(f) for f in page]
+
+
+def field_feature(f: Field) -> dict[str, Any]:
+    """A field as the API hands it out: its GeoJSON Feature, outline as RFC 7946 wants it,
+    with its area in hectares and sào."""
+    feature = f.to_feature()
+    feature["geometry"] = mapping(rfc7946_polygons(f.geometry))
+    feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))
+    return feature
+
+
+def file_response(
+    fc: dict[str, Any], fmt: str, name: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A FeatureCollection handed out as a file of ``fmt`` (``fields.gis.export``), with
+    ``headers`` (a page's ``X-Next-Cursor`` and ``Link``) carried over."""
+    exported = gis.export(fc, cast(gis.ExportFormat, fmt), name=name)
+    kept = {k: v for k, v in (headers or {}).items() if k.lower() in ("x-next-cursor", "link")}
+    return Response(
+        content=exported.content,
+        media_type=exported.media_type,
+        headers={
+            **kept,
+            "Content-Disposition": f'attachment; filename="{exported.filename}"',
+        },
+    )
 
 
 _listing_lock = threading.Lock()
@@ -212,9 +302,12 @@ def _listing_order(current: Catalog) -> list[Field]:
         return order
 
 
-@router.get("/fields/{field_id}")
-def get_field(field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep) -> dict[str, Any]:
-    """One field (or no-spray zone) as a GeoJSON Feature, with its area in hectares and sào.
+@router.get("/fields/{field_id}", response_model=dict[str, Any], responses={200: _FILES})
+def get_field(
+    field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep, format_: FormatQuery = "json"
+) -> dict[str, Any] | Response:
+    """One field (or no-spray zone) as a GeoJSON Feature, with its area in hectares and sào;
+    with ``format=geojson|kml|shp|isoxml``, as a file (a FeatureCollection of it).
 
     Commune-wide zones are readable by every key; a stored field that can no longer be
     used is 409 saying why, to whoever may see it.
@@ -225,9 +318,9 @@ def get_field(field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep) -
         _raise_if_unusable(principal, current.history, field_id)
     if f is None or not can_read_field(principal, f.kind, f.owner, f.coop):
         raise HTTPException(404, detail=f"no field {field_id!r}")
-    feature = f.to_feature()
-    feature["geometry"] = mapping(rfc7946_polygons(f.geometry))
-    feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))
+    feature = field_feature(f)
+    if format_ != "json":
+        return file_response({"type": "FeatureCollection", "features": [feature]}, format_, f.id)
     return feature
 
 
@@ -304,19 +397,46 @@ def _stored(features: Sequence[Field]) -> list[Any]:
         raise _problems([f"a feature's properties cannot be stored as JSON ({exc})"]) from exc
 
 
-def _parsed(doc: Any) -> FieldRegistry:
+def _document(body: Any, content_type: str) -> tuple[str, Any]:
+    """The body as a GeoJSON document and the format it came in: JSON as FastAPI parsed it;
+    KML, KMZ, a zipped Shapefile or ISOXML converted (``fields.gis``), told apart by content.
+    415 for another Content-Type, 413 past the unpacked-size limit, 422 naming what to fix
+    in a file that cannot be read."""
+    if not isinstance(body, bytes):
+        return "GeoJSON", body
+    media = content_type.split(";", 1)[0].strip().lower()
+    if media not in gis.READ_MEDIA_TYPES:
+        raise HTTPException(
+            415,
+            detail=f"Content-Type {media[:100]!r} is not read here: send GeoJSON "
+            "(application/json or application/geo+json), KML (application/vnd.google-earth."
+            "kml+xml), or a KMZ, zipped Shapefile or ISOXML TaskData (application/zip)",
+        )
+    try:
+        with heavy():
+            read = gis.read(body, gis.API_LIMITS, what="the request body")
+    except gis.GisTooLargeError as exc:
+        raise HTTPException(413, detail=f"{exc} (nothing was stored)") from exc
+    except gis.GisFormatError as exc:
+        raise HTTPException(422, detail=f"{exc} (nothing was stored)") from exc
+    return read.format, read.collection
+
+
+def _parsed(doc: Any, source: str = "GeoJSON") -> FieldRegistry:
     """The request body's fields, validated by the registry; 422 listing every problem."""
     try:
         return parse_fields(doc, source="request body")
     except FieldValidationError as exc:
-        raise _problems(exc.problems) from exc
+        raise _problems(exc.problems, source) from exc
 
 
-def _problems(problems: Sequence[str]) -> HTTPException:
-    """The 422 of a GeoJSON body, one problem per line."""
-    return HTTPException(
-        422, detail={"message": "the GeoJSON has problems", "problems": list(problems)}
-    )
+def _problems(problems: Sequence[str], source: str = "GeoJSON") -> HTTPException:
+    """The 422 of a body's features, one problem per line (for a converted file, saying
+    where its features' properties come from)."""
+    message = f"the {source} has problems"
+    if source in _PROPERTIES_FROM:
+        message += f" (its features' properties are {_PROPERTIES_FROM[source]})"
+    return HTTPException(422, detail={"message": message, "problems": list(problems)})
 
 
 def _taken(ids: Sequence[str]) -> str:

@@ -114,6 +114,6 @@ def test_a_no_spray_zone_has_no_coverage_of_its_own(world: World) -> None:
 
 
 def test_an_unknown_format_is_422_naming_the_parameter(world: World) -> None:
-    response = coverage(world, "operator", format="kml")
+    response = coverage(world, "operator", format="gpx")
     assert response.status_code == 422
     assert "format" in response.json()["detail"]

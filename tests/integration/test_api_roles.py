@@ -19,6 +19,7 @@ import httpx
 import orjson
 import pytest
 
+from fields.gis import KML_MEDIA_TYPE, export
 from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import T0_MS
@@ -68,6 +69,21 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", f"/api/v1/fields/{YT_FIELD}/coverage", THE_DAY, SEES_YT_FIELD),
     ("GET", f"/api/v1/fields/{HP_FIELD}/versions", {}, SEES_HP_FIELD),
     ("GET", f"/api/v1/fields/{YT_FIELD}/versions", {}, SEES_YT_FIELD),
+    # GIS files (docs/gis.md): the same callers as the JSON they stand for.
+    ("GET", "/api/v1/fields", {"format": "shp"}, ANY_KEY),
+    ("GET", "/api/v1/fields", {"format": "isoxml", "limit": "1"}, ANY_KEY),
+    ("GET", f"/api/v1/fields/{HP_FIELD}", {"format": "kml"}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}", {"format": "isoxml"}, SEES_YT_FIELD),
+    ("GET", f"/api/v1/fields/{ZONE}", {"format": "kml"}, ANY_KEY),
+    ("GET", f"/api/v1/fields/{HP_FIELD}/coverage", {**THE_DAY, "format": "kml"}, SEES_HP_FIELD),
+    ("GET", f"/api/v1/fields/{YT_FIELD}/coverage", {**THE_DAY, "format": "shp"}, SEES_YT_FIELD),
+    ("GET", f"/api/v1/fields/{HP_FIELD}/coverage", {**THE_DAY, "format": "isoxml"}, SEES_HP_FIELD),
+    (
+        "GET",
+        f"/api/v1/fields/{ZONE}/coverage",
+        {**THE_DAY, "format": "kml"},
+        (401, 422, 422, 422, 422, 422),
+    ),
     ("GET", "/api/v1/drones", {}, ANY_KEY),
     ("GET", HP_DRONE, {}, SEES_HP_DRONE),
     ("GET", YT_DRONE, {}, SEES_YT_DRONE),
@@ -156,12 +172,13 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
 
 #: (name, method, expected status per role) of the writes. Each targets a fresh field of
 #: Hồng Phong's member nd-hp-00 made for the case (``target``).
-#: - ``import``: POST a new Hồng Phong field;
+#: - ``import``: POST a new Hồng Phong field; ``import-kml``: the same as a KML file;
 #: - ``take``: POST the target's id as a Yên Thọ field (another cooperative's id);
 #: - ``rename`` / ``move``: PUT a new name / PUT ``coop`` Yên Thọ;
 #: - ``delete``: DELETE the target.
 WRITES: Final[tuple[tuple[str, str, tuple[int, ...]], ...]] = (
     ("import", "POST", (401, 403, 403, 201, 422, 201)),
+    ("import-kml", "POST", (401, 403, 403, 201, 422, 201)),
     ("take", "POST", (401, 403, 403, 422, 409, 201)),
     ("rename", "PUT", (401, 403, 403, 200, 404, 200)),
     ("move", "PUT", (401, 403, 403, 403, 404, 200)),
@@ -368,19 +385,25 @@ def test_writing_answers_by_role_and_owner_and_refusals_change_nothing(
         body = {"type": "Feature", "properties": {"name": "Tên mới"}}
     elif name == "move":
         body = {"type": "Feature", "properties": {"coop": YT, "owner": "nd-yt-02"}}
+    elif name == "import-kml":
+        fresh = f"{target}-new"
+        body, path = {"type": "FeatureCollection", "features": [_square(fresh, HP, "nd-hp-00")]}, ""
     headers = {} if role == "none" else world.headers[role]
+    content, content_type = None if body is None else orjson.dumps(body), "application/json"
+    if name == "import-kml" and body is not None:
+        content, content_type = export(body, "kml", name="fields").content, KML_MEDIA_TYPE
     response = httpx.request(
         method,
         f"{world.url}/api/v1/fields{path.removeprefix('/api/v1/fields')}",
-        content=None if body is None else orjson.dumps(body),
-        headers={**headers, "Content-Type": "application/json"},
+        content=content,
+        headers={**headers, "Content-Type": content_type},
         timeout=30,
     )
     assert response.status_code == expected, response.text
     if expected >= 400:
         assert response.json()["detail"]
         assert _stored(world, target) == before
-        if name == "import":
+        if name.startswith("import"):
             assert world.metadata.stored_field(f"{target}-new") is None
     if name == "take" and expected == 409:
         assert HP not in response.text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ from typing import Any
 import pytest
 
 from agridrone.cli import main
+from fields import gis
 from fields.import_cli import import_file
 from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import collection, feature, rectangle
 from storage.metadata import MetadataDB
+from tests.gis_readers import gdal_write
 
 # Plots 100 m x 50 m side by side along x (they share only boundaries).
 A = rectangle(100, 50, 0, 0)
@@ -317,3 +320,48 @@ def test_progress_goes_to_stderr_and_the_summary_to_stdout(tmp_path: Path) -> No
         + done.stdout[done.stdout.index(" refused") + len(" refused") :]
     )
     assert "reading" not in done.stdout
+
+
+# --- KML, Shapefile and ISOXML files (fields.gis) -------------------------------------------
+
+
+def _gis_file(path: Path, fmt: gis.ExportFormat, *features: dict[str, Any]) -> Path:
+    path.write_bytes(gis.export(collection(*features), fmt, name="plots").content)
+    return path
+
+
+@pytest.mark.parametrize(("fmt", "name"), [("kml", "f.kml"), ("shp", "f.zip"), ("isoxml", "t.zip")])
+def test_kml_shapefile_and_isoxml_files_are_imported_with_the_same_rules(
+    tmp_path: Path, run_import: Run, fmt: gis.ExportFormat, name: str
+) -> None:
+    register(tmp_path, feature("taken", C, owner="o9", coop="c2"))
+    source = _gis_file(tmp_path / name, fmt, plot("p1", A, name="Ruộng Gò"), plot("taken", B))
+    code, summary = run_import(source)
+    assert code == 1
+    assert (summary["features"], summary["added"]) == (2, 1)
+    assert "the id is already taken" in refused(summary)[1]
+    assert current(tmp_path) == {"p1": "c1", "taken": "c2"}
+
+
+def test_a_shp_beside_its_dbf_and_prj_is_imported(tmp_path: Path, run_import: Run) -> None:
+    archive = _gis_file(tmp_path / "plots.zip", "shp", plot("p1", A), plot("p2", B))
+    folder = tmp_path / "layer"
+    with zipfile.ZipFile(archive) as z:
+        z.extractall(folder)
+    code, summary = run_import(folder / "plots.shp")
+    assert (code, summary["added"]) == (0, 2)
+
+
+def test_a_shapefile_not_in_wgs84_is_unreadable_and_stores_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gdal_write(tmp_path, "utm", "ESRI Shapefile", [({"id": "u1"}, A)], "EPSG:32648")
+    db = str(tmp_path / "meta.db")
+    code = main(
+        ["fields", "import", str(tmp_path / "utm.shp"), "--coop", "c1", "--metadata-path", db]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "'WGS 84 / UTM zone 48N' (EPSG:32648), not WGS84" in err
+    assert "nothing was stored" in err
+    assert current(tmp_path) == {}
