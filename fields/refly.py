@@ -15,7 +15,7 @@ first field's largest piece, flown towards the field's other pieces.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -253,6 +253,30 @@ def refly_pieces(
             )
             here = ll[1]
     return out
+
+
+def polygon_collection(collection: Mapping[str, Any]) -> dict[str, Any]:
+    """A re-fly FeatureCollection for the GIS formats, which take polygons only: each
+    missed piece with its flight line's ends (``start_lat`` … ``end_lon``) as properties."""
+    lines = {
+        f["properties"]["order"]: f["geometry"]["coordinates"]
+        for f in collection["features"]
+        if f["properties"]["kind"] == "line"
+    }
+    features = []
+    for f in collection["features"]:
+        props = f["properties"]
+        if props["kind"] != "missed" or f["geometry"] is None:
+            continue
+        (start_lon, start_lat), (end_lon, end_lat) = lines[props["order"]]
+        ends = {
+            "start_lat": start_lat,
+            "start_lon": start_lon,
+            "end_lat": end_lat,
+            "end_lon": end_lon,
+        }
+        features.append({**f, "properties": {**props, **ends}})
+    return {"type": "FeatureCollection", "features": features}
 
 
 def feature_collection(pieces: Sequence[ReflyPiece], **members: Any) -> dict[str, Any]:

@@ -20,8 +20,15 @@ from pydantic import BaseModel, ConfigDict
 from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_see_drone, can_see_field
 from api.catalog import being_recomputed, heavy
 from api.deps import CatalogDep, MetadataDep
+from api.routes.fields import file_response
 from api.times import WindowDep, rfc3339
-from fields.refly import DEFAULT_MIN_M2, MAX_MIN_M2, TooManyPiecesError, feature_collection
+from fields.refly import (
+    DEFAULT_MIN_M2,
+    MAX_MIN_M2,
+    TooManyPiecesError,
+    feature_collection,
+    polygon_collection,
+)
 from fields.registry import ID_PATTERN
 from flights.diary_sync import sync_job
 from flights.jobs import JOB_DETAIL_KEYS, check_detail
@@ -145,8 +152,14 @@ def put_job(
     response_model=None,
     responses={
         200: {
-            "description": "the re-fly list as JSON, a GeoJSON FeatureCollection or CSV",
-            "content": {"application/geo+json": {}, "text/csv": {}},
+            "description": "the re-fly list as JSON, a GeoJSON FeatureCollection, CSV, KML, "
+            "a zipped Shapefile or ISOXML TaskData",
+            "content": {
+                "application/geo+json": {},
+                "text/csv": {},
+                "application/vnd.google-earth.kml+xml": {},
+                "application/zip": {},
+            },
         }
     },
 )
@@ -159,7 +172,9 @@ def job_refly(  # noqa: PLR0917 -- one parameter per documented query option
         float,
         Query(gt=0, le=MAX_MIN_M2, description="smallest missed piece listed (m²)"),
     ] = DEFAULT_MIN_M2,
-    format_: Annotated[Literal["json", "geojson", "csv"], Query(alias="format")] = "json",
+    format_: Annotated[
+        Literal["json", "geojson", "csv", "kml", "shp", "isoxml"], Query(alias="format")
+    ] = "json",
     lang: Annotated[Literal["vi", "en"], Query(description="CSV language")] = "vi",
 ) -> Response | dict[str, Any]:
     """The missed pieces of at least ``min_m2`` of every field the job named, left by the
@@ -197,6 +212,10 @@ def job_refly(  # noqa: PLR0917 -- one parameter per documented query option
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
         )
+    if format_ in ("kml", "shp", "isoxml"):
+        # GIS files carry the pieces as polygons, each flight line in its properties.
+        pieces = polygon_collection(feature_collection(answer.pieces))
+        return file_response(pieces, format_, name)
     if format_ == "geojson":
         collection = feature_collection(answer.pieces, job=job.id, min_m2=min_m2)
         return Response(

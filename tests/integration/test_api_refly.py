@@ -49,6 +49,7 @@ from simulators.geo import load_fields as load_sim_fields
 from storage.influx import InfluxStore
 from storage.records import Event
 from storage.sqlite import SqliteStore
+from tests.gis_readers import gdal_read, pln_polygon, same_shape, taskdata
 from tests.integration.api_world import HP, YT, World, running_world
 from tests.servers import Influxd, Postgres
 
@@ -288,7 +289,7 @@ def test_a_min_m2_out_of_bounds_is_422_naming_the_limit(
 
 def test_a_bad_format_is_422(world: tuple[World, str]) -> None:
     w, _ = world
-    response = get(w, f"/api/v1/jobs/{HP_JOB}/refly", "coop_hp", format="kml")
+    response = get(w, f"/api/v1/jobs/{HP_JOB}/refly", "coop_hp", format="gpx")
     assert response.status_code == 422
     assert "format" in json.dumps(response.json())
 
@@ -383,6 +384,46 @@ def test_the_geojson_has_each_piece_and_its_line_in_rfc7946(world: tuple[World, 
             start, end = f["geometry"]["coordinates"]
             assert start == [piece["line"]["start"]["lon"], piece["line"]["start"]["lat"]]
             assert end == [piece["line"]["end"]["lon"], piece["line"]["end"]["lat"]]
+
+
+@pytest.mark.parametrize("fmt", ["kml", "shp"])
+def test_gis_files_carry_each_piece_and_its_line_s_ends(world: tuple[World, str], fmt: str) -> None:
+    w, _ = world
+    pieces = refly(w)["pieces"]
+    response = get(w, f"/api/v1/jobs/{HP_JOB}/refly", "coop_hp", format=fmt)
+    assert response.status_code == 200
+    _meta, attributes, geometries = gdal_read(response.content)  # GDAL: an independent reader
+    assert len(attributes) == len(pieces)
+    for attrs, geometry in zip(attributes, geometries, strict=True):
+        piece = pieces[int(attrs["order"]) - 1]
+        assert attrs["field_id"] == piece["field_id"]
+        assert float(attrs["start_lat"]) == piece["line"]["start"]["lat"]
+        assert float(attrs["end_lon"]) == piece["line"]["end"]["lon"]
+        assert geometry.contains(shapely.Point(piece["centroid"]["lon"], piece["centroid"]["lat"]))
+
+
+def test_an_isoxml_file_has_the_pieces_as_treatment_zones_of_their_fields(
+    world: tuple[World, str],
+) -> None:
+    w, _ = world
+    pieces = refly(w)["pieces"]
+    response = get(w, f"/api/v1/jobs/{HP_JOB}/refly", "coop_hp", format="isoxml")
+    assert response.status_code == 200
+    root = taskdata(response.content)
+    got = {
+        pfd.get("B"): shapely.union_all(
+            [pln_polygon(pln) for pln in pfd.iter("PLN") if pln.get("A") == "2"]
+        )
+        for pfd in root.iter("PFD")
+    }
+    doc = get(w, f"/api/v1/jobs/{HP_JOB}/refly", "coop_hp", format="geojson").json()
+    for field_id in {p["field_id"] for p in pieces}:
+        missed = [
+            shape(f["geometry"])
+            for f in doc["features"]
+            if f["properties"]["kind"] == "missed" and f["properties"]["field_id"] == field_id
+        ]
+        assert same_shape(got[field_id], shapely.union_all(missed))
 
 
 def test_the_csv_opens_in_excel_with_vietnamese_intact(world: tuple[World, str]) -> None:
