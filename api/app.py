@@ -31,6 +31,7 @@ from api.routes import (
     flights,
     health,
     jobs,
+    keys,
     logs,
     metrics,
     products,
@@ -89,6 +90,7 @@ def create_app(
         jobs.router,
         diary.router,
         session.router,
+        keys.router,
     )
     for router in routers:
         measured.include(app, router, prefix="/api/v1")
