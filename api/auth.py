@@ -103,8 +103,8 @@ def authenticate(
     header = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
     if (header is None or not header.strip()) and cookie:
-        key = session_principal(request, metadata, cookie)
-        return Principal(key.role, key.subject, key.key_id, key.coop)
+        held = session_principal(request, metadata, cookie)
+        return Principal(held.role, held.subject, held.key_id, held.coop)
     key = bearer_key(request)
     key_id = parse_key_id(key)
     if key_id is None:

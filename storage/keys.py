@@ -127,9 +127,7 @@ def validate_name(name: str) -> str | None:
     return None
 
 
-def generate_key(
-    role: Role, subject: str, name: str, now_ms: int, *, coop: str = ""
-) -> NewKey:
+def generate_key(role: Role, subject: str, name: str, now_ms: int, *, coop: str = "") -> NewKey:
     """A new random key for ``role``/``subject`` (a farmer key may belong to ``coop``);
     ``ValueError`` says what is wrong."""
     problem = validate_subject(role, subject) or validate_key_coop(role, coop)

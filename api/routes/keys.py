@@ -97,7 +97,7 @@ class NewKeyBody(BaseModel):
         max_length=64,
         description="farmer keys: the cooperative it is for (a cooperative's own key: its own)",
     )
-    login_link: bool = Field(False, description="also make a one-time login link")
+    login_link: bool = Field(default=False, description="also make a one-time login link")
     base_url: str | None = Field(
         None, max_length=300, description="the web app's address in the link (default: this one)"
     )
@@ -251,7 +251,7 @@ def revoke_key(key_id: KeyId, principal: CoopOrOperatorDep, metadata: MetadataDe
 
 
 @router.post("/keys/{key_id}/login-link", status_code=201)
-def new_login_link(
+def new_login_link(  # noqa: PLR0917 -- path, principal, metadata, request/response, body
     key_id: KeyId,
     principal: CoopOrOperatorDep,
     metadata: MetadataDep,

@@ -300,9 +300,9 @@ def test_a_write_by_cookie_needs_the_csrf_token(world: World) -> None:
     forged = httpx.post(world.url + KEYS, json=body, cookies={COOKIE: cookie}, timeout=30)
     assert forged.status_code == 403
     assert _stored_keys(world) == keys
-    csrf = httpx.get(
-        f"{world.url}/api/v1/session", cookies={COOKIE: cookie}, timeout=30
-    ).json()["csrf"]
+    csrf = httpx.get(f"{world.url}/api/v1/session", cookies={COOKIE: cookie}, timeout=30).json()[
+        "csrf"
+    ]
     made = httpx.post(
         world.url + KEYS,
         json=body,

@@ -606,3 +606,100 @@ def test_an_operator_sees_rejected_messages_by_reason_and_every_drone(
     _readable(page)
     _shot(page, "ops-phone")
     w.check_clean()
+
+
+def test_an_operator_creates_a_key_whose_link_signs_in_then_revokes_it(
+    browser: Browser, web_world: World
+) -> None:
+    """Create a farmer key with its login link; the link opened elsewhere signs in as that
+    key; revoking the key on the page ends that session."""
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "operator", "ops"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/ops")
+    page.click('a[href="/keys"]')
+    page.wait_for_url(f"{web_world.url}/keys")
+    page.wait_for_selector("#keys .key-card", timeout=30_000)
+    page.select_option("#key-role", "farmer")
+    page.fill("#key-subject", "nd-hp-00")
+    page.fill("#key-name", "Bà Hoa, thôn 3")
+    page.fill("#key-coop", HP)
+    page.click("#key-form button")
+    page.wait_for_selector("#link-box:not([hidden])", timeout=30_000)
+    assert page.inner_text("#link-title") == "Khóa mới của Bà Hoa, thôn 3"
+    key = page.input_value("#key-value")
+    key_id = key.split("_")[1]
+    link = page.input_value("#login-url")
+    assert link.startswith(f"{web_world.url}/login/")
+    assert (page.get_attribute("#login-qr", "src") or "").startswith("data:image/svg+xml")
+    png = page.get_attribute("#login-qr-png", "href") or ""
+    assert png.startswith("data:image/png;base64,")
+    record = web_world.metadata.api_key(key_id)
+    assert record is not None
+    assert (record.role, record.subject, record.coop) == ("farmer", "nd-hp-00", HP)
+    card = page.locator(f'.key-card[data-key="{key_id}"]')
+    assert card.locator("h3").inner_text() == "Bà Hoa, thôn 3"
+    assert card.locator(".key-status").inner_text() == "Đang dùng"
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "keys-operator-phone")
+
+    # The link, opened on the farmer's phone, signs in as the new key: their field.
+    farmer = _open(browser, web_world, PHONE)
+    farmer.page.goto(link)
+    farmer.page.wait_for_url(f"{web_world.url}/")
+    farmer.page.wait_for_selector(f'.field-card[data-field="{FARMER_FIELD}"]', timeout=30_000)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator("button.revoke").click()
+    revoked = page.locator(f'.key-card.revoked[data-key="{key_id}"]')
+    revoked.wait_for(timeout=30_000)
+    assert revoked.locator(".key-status").inner_text().startswith("Đã thu hồi ngày ")
+    assert page.inner_text("#status") == (
+        "Đã thu hồi khóa của Bà Hoa, thôn 3; 1 phiên đăng nhập đã kết thúc."
+    )
+    assert page.is_hidden("#link-box")
+    farmer.page.reload()
+    farmer.page.wait_for_url(f"{web_world.url}/login")
+    w.check_clean()
+
+
+def test_a_cooperative_gives_its_member_a_login_link(browser: Browser, web_world: World) -> None:
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "coop", HP))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/coop?month=2025-11")
+        page.click('a[href="/keys"]')
+        page.wait_for_url(f"{web_world.url}/keys")
+        assert page.inner_text("h1") == "Liên kết đăng nhập của thành viên"
+        assert page.locator("#key-role").count() == 0  # farmer keys only
+        # The members it may name: the owners of its fields.
+        page.wait_for_function("() => document.querySelectorAll('#owners option').length > 0")
+        owners = page.eval_on_selector_all("#owners option", "os => os.map(o => o.value)")
+        coop_fields = _api(web_world, "/api/v1/fields", web_world.headers["coop_hp"])
+        assert owners == sorted({f["owner"] for f in coop_fields if f["owner"]})
+        page.fill("#key-subject", "nd-hp-01")
+        page.fill("#key-name", "Chị Lan")
+        page.click("#key-form button")
+        page.wait_for_selector("#link-box:not([hidden])", timeout=30_000)
+        first = page.input_value("#login-url")
+        key_id = page.input_value("#key-value").split("_")[1]
+        card = page.locator(f'.key-card[data-key="{key_id}"]')
+        assert card.locator(".key-who").inner_text() == "Nông dân · nd-hp-01"
+        # A new link for the same key replaces the one shown; both work once.
+        card.locator("button.new-link").click()
+        page.wait_for_function(
+            "first => document.getElementById('login-url').value !== first", arg=first
+        )
+        assert page.inner_text("#link-title") == "Liên kết đăng nhập mới cho Chị Lan"
+        assert page.is_hidden("#new-key")
+        record = web_world.metadata.api_key(key_id)
+        assert record is not None
+        assert (record.role, record.coop) == ("farmer", HP)
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"keys-coop-{name}")
+        w.check_clean()

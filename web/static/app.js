@@ -804,6 +804,180 @@
       });
   }
 
+  /* --- keys and login links (operators: every key; cooperatives: their members') ------- */
+
+  function csrfToken() {
+    return document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  }
+
+  /* A write by the session cookie (with its CSRF token): the answer's status and JSON. */
+  function send(method, path, body) {
+    return fetch(path, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(function (r) {
+      if (r.status === 401) {
+        window.location.assign("/login");
+        throw new Error("401");
+      }
+      return r.json().then(function (doc) {
+        return { status: r.status, ok: r.ok, body: doc };
+      });
+    });
+  }
+
+  function refusal(answer) {
+    var d = answer.body && answer.body.detail;
+    var message = typeof d === "string" ? d : (d && d.message) || String(answer.status);
+    return t("key_refused", { message: message });
+  }
+
+  function keysPage() {
+    var role = document.body.getAttribute("data-role");
+    var list = document.getElementById("keys");
+    var box = document.getElementById("link-box");
+    var urlInput = document.getElementById("login-url");
+
+    function roleName(r) {
+      return t("role_" + r);
+    }
+
+    function showLink(title, link, key, keyId) {
+      box.setAttribute("data-key", keyId);
+      document.getElementById("link-title").textContent = title;
+      document.getElementById("new-key").hidden = !key;
+      document.getElementById("key-value").value = key || "";
+      urlInput.value = link.url;
+      document.getElementById("login-note").textContent = t("login_link_note", { date: showDay(link.expires) });
+      document.getElementById("login-qr").setAttribute("src", link.qr_svg);
+      document.getElementById("login-qr-png").setAttribute("href", link.qr_png);
+      box.hidden = false;
+      box.scrollIntoView({ block: "nearest" });
+    }
+
+    function card(k) {
+      var who = k.name || k.subject;
+      var status = k.revoked ? t("key_revoked", { date: showDay(k.revoked) }) : t("key_active");
+      var details = roleName(k.role) + " · " + k.subject + (k.coop && role === "operator" ? " · " + k.coop : "");
+      var item = el("li", { class: "key-card" + (k.revoked ? " revoked" : ""), "data-key": k.key_id }, [
+        el("h3", { text: who }),
+        el("p", { class: "key-who", text: details }),
+        el("p", { class: "key-when" }, [
+          el("span", { text: t("key_created", { date: showDay(k.created) }) }),
+          document.createTextNode(" · "),
+          el("span", { class: "key-status", text: status }),
+          el("span", { class: "key-id", text: " · " + k.key_id }),
+        ]),
+      ]);
+      if (!k.revoked) {
+        var linkButton = el("button", { type: "button", class: "secondary new-link", text: t("new_link") });
+        var revokeButton = el("button", { type: "button", class: "danger revoke", text: t("revoke") });
+        linkButton.addEventListener("click", function () {
+          send("POST", "/api/v1/keys/" + encodeURIComponent(k.key_id) + "/login-link", {})
+            .then(function (a) {
+              if (!a.ok) return setStatus(refusal(a), true);
+              setStatus("");
+              showLink(t("login_link_title", { name: who }), a.body, null, k.key_id);
+            })
+            .catch(function (e) {
+              if (e.message !== "401") setStatus(t("error_load", { status: "?" }), true);
+            });
+        });
+        revokeButton.addEventListener("click", function () {
+          if (!window.confirm(t("revoke_confirm", { name: who }))) return;
+          send("DELETE", "/api/v1/keys/" + encodeURIComponent(k.key_id))
+            .then(function (a) {
+              if (!a.ok) return setStatus(refusal(a), true);
+              setStatus(t("key_revoked_done", { name: who, n: a.body.sessions_ended }));
+              if (box.getAttribute("data-key") === k.key_id) box.hidden = true;
+              item.replaceWith(card(a.body));
+            })
+            .catch(function (e) {
+              if (e.message !== "401") setStatus(t("error_load", { status: "?" }), true);
+            });
+        });
+        item.appendChild(el("p", { class: "key-actions" }, [linkButton, revokeButton]));
+      }
+      return item;
+    }
+
+    function load() {
+      return api("/api/v1/keys").then(function (keys) {
+        list.textContent = "";
+        if (!keys.length) list.appendChild(el("li", { class: "empty", text: t("no_keys") }));
+        keys
+          .slice()
+          .reverse()
+          .forEach(function (k) {
+            list.appendChild(card(k));
+          });
+      });
+    }
+
+    load().catch(function (e) {
+      if (e.message !== "401") setStatus(t("error_load", { status: e.status || "?" }), true);
+    });
+    /* The members a cooperative may name: the owners of its fields. */
+    if (role === "coop") {
+      api("/api/v1/fields?limit=10000")
+        .then(function (fields) {
+          var owners = {};
+          fields.forEach(function (f) {
+            if (f.owner) owners[f.owner] = true;
+          });
+          var datalist = document.getElementById("owners");
+          Object.keys(owners)
+            .sort()
+            .forEach(function (o) {
+              datalist.appendChild(el("option", { value: o }));
+            });
+        })
+        .catch(function () {
+          return null;
+        });
+    }
+
+    document.getElementById("copy-link").addEventListener("click", function () {
+      urlInput.select();
+      var done = function () {
+        setStatus(t("copied"));
+      };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(urlInput.value).then(done, done);
+      else {
+        document.execCommand("copy");
+        done();
+      }
+    });
+
+    document.getElementById("key-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = {
+        role: role === "operator" ? document.getElementById("key-role").value : "farmer",
+        subject: document.getElementById("key-subject").value.trim(),
+        name: document.getElementById("key-name").value.trim(),
+        login_link: true,
+      };
+      var coopInput = document.getElementById("key-coop");
+      if (coopInput && coopInput.value.trim() && body.role === "farmer") body.coop = coopInput.value.trim();
+      send("POST", "/api/v1/keys", body)
+        .then(function (a) {
+          if (!a.ok) return setStatus(refusal(a), true);
+          setStatus("");
+          ev.target.reset();
+          var empty = list.querySelector(".empty");
+          if (empty) empty.remove();
+          list.prepend(card(a.body));
+          var who = a.body.name || a.body.subject;
+          showLink(t("new_key_title", { name: who }), a.body.login, a.body.key, a.body.key_id);
+        })
+        .catch(function (e) {
+          if (e.message !== "401") setStatus(t("error_load", { status: "?" }), true);
+        });
+    });
+  }
+
   var page = document.body.getAttribute("data-page");
   if ("serviceWorker" in navigator && window.isSecureContext) {
     if (page === "login" && window.caches) {
@@ -820,4 +994,5 @@
   else if (page === "coop") coopPage();
   else if (page === "import") importPage();
   else if (page === "ops") opsPage();
+  else if (page === "keys") keysPage();
 })();
