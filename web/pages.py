@@ -435,13 +435,15 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 </form>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <dl id="totals" class="totals"></dl>
-<p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
+<p class="actions"><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
 <a class="button secondary" href="/coop/import">{_e(m["import_nav"])}</a>
 <a class="button secondary" href="/keys">{_e(m["members_links_nav"])}</a></p>
 <section id="fleet-box" aria-labelledby="fleet-title" hidden>
 <h2 id="fleet-title"></h2>
 <div id="fleet-map" class="map" role="img" aria-labelledby="fleet-title"></div>
-<ul class="legend"><li><span class="swatch swatch-covered" aria-hidden="true"></span>
+<ul class="legend"><li><span class="swatch swatch-fleet-field" aria-hidden="true"></span>
+<span class="label">{_e(m["layer_field"])}</span></li>
+<li><span class="swatch swatch-covered" aria-hidden="true"></span>
 <span class="label">{_e(m["spray_on"])}</span></li>
 <li><span class="swatch swatch-no_spray" aria-hidden="true"></span>
 <span class="label">{_e(m["spray_off"])}</span></li></ul></section>
@@ -499,7 +501,7 @@ def operator_page(request: Request, metadata: MetadataDep) -> Response:
 
     def body(m: dict[str, str], _role: str) -> str:
         return f"""<h1>{_e(m["ops_title"])}</h1>
-<p><a class="button secondary" href="/keys">{_e(m["keys_nav"])}</a></p>
+<p class="actions"><a class="button secondary" href="/keys">{_e(m["keys_nav"])}</a></p>
 <form id="day-form" class="range">
 <label>{_e(m["day"])} <input name="day" id="day" {_DAY_INPUT}></label>
 <button type="submit">{_e(m["show"])}</button>
@@ -566,7 +568,7 @@ def keys_page(request: Request, metadata: MetadataDep) -> Response:
 <label for="login-url">{_e(m["login_link"])}</label>
 <input id="login-url" class="secret" readonly spellcheck="false">
 <p id="login-note" class="note"></p>
-<p class="key-actions">
+<p class="actions">
 <button type="button" id="copy-link" class="secondary">{_e(m["copy"])}</button>
 <a id="login-qr-png" class="button secondary" download="agridrone-login.png"
  href="#">{_e(m["login_qr_png"])}</a></p>

@@ -11,7 +11,7 @@ import threading
 import time
 import weakref
 from collections.abc import Sequence
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Query, Request, Response
@@ -156,14 +156,24 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
     ] = False,
     limit: PageLimit = FIELDS_PAGE,
     cursor: CursorQuery = None,
-) -> list[FieldSummary] | list[OverlapPair]:
+    format_: Annotated[
+        Literal["json", "geojson"],
+        Query(alias="format", description="json: the listing; geojson: the outlines too"),
+    ] = "json",
+) -> list[FieldSummary] | list[OverlapPair] | dict[str, Any]:
     """The fields (and no-spray zones) the caller may see, by id (no-spray zones last); with
-    ``overlaps=true``, the pairs of them that overlap significantly, with the area.
+    ``overlaps=true``, the pairs of them that overlap significantly, with the area; with
+    ``format=geojson``, the same page as a FeatureCollection of their outlines (each as
+    ``GET /fields/{id}`` answers it).
 
     A page of ``limit``; the next page's cursor is in ``X-Next-Cursor`` (and ``Link``).
     """
     current = catalog.current()
     registry = current.registry
+    if overlaps and format_ == "geojson":
+        raise HTTPException(
+            422, detail="format=geojson lists the fields' outlines; leave it out with overlaps=true"
+        )
     if overlaps:
         after = decode_cursor("overlaps", cursor, (str, str))
         pairs, next_cursor = page_of(
@@ -177,7 +187,7 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
         return pairs
     after = decode_cursor("fields", cursor, (int, str))
     if registry is None:
-        return []
+        return {"type": "FeatureCollection", "features": []} if format_ == "geojson" else []
     page, next_cursor = page_of(
         "fields",
         _listing_order(current),
@@ -187,6 +197,8 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
         visible=lambda f: can_read_field(principal, f.kind, f.owner, f.coop),
     )
     set_next(request, response, next_cursor)
+    if format_ == "geojson":
+        return {"type": "FeatureCollection", "features": [feature_of(f) for f in page]}
     return [summary(f) for f in page]
 
 
@@ -225,6 +237,11 @@ def get_field(field_id: FieldId, principal: PrincipalDep, catalog: CatalogDep) -
         _raise_if_unusable(principal, current.history, field_id)
     if f is None or not can_read_field(principal, f.kind, f.owner, f.coop):
         raise HTTPException(404, detail=f"no field {field_id!r}")
+    return feature_of(f)
+
+
+def feature_of(f: Field) -> dict[str, Any]:
+    """A field as a GeoJSON Feature (RFC 7946 winding) with its area in hectares and sào."""
     feature = f.to_feature()
     feature["geometry"] = mapping(rfc7946_polygons(f.geometry))
     feature["properties"].update(area_ha=round(f.area_ha, 6), area_sao=round(f.area_sao, 3))

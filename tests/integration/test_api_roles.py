@@ -55,6 +55,7 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/metrics", {}, OPERATOR),
     ("GET", "/api/v1/fields", {}, ANY_KEY),
     ("GET", "/api/v1/fields", {"overlaps": "true"}, ANY_KEY),
+    ("GET", "/api/v1/fields", {"format": "geojson"}, ANY_KEY),
     ("GET", f"/api/v1/fields/{HP_FIELD}", {}, SEES_HP_FIELD),
     ("GET", f"/api/v1/fields/{YT_FIELD}", {}, SEES_YT_FIELD),
     ("GET", "/api/v1/fields/dt-gone", {}, (401, 404, 404, 404, 404, 404)),

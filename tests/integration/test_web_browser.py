@@ -498,6 +498,21 @@ def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_worl
         page.wait_for_selector("#fleet-map path.track-on", timeout=30_000)
         assert page.inner_text("#fleet-title") == "Bản đồ đội bay ngày 28/11/2025"
         assert page.locator("#fleet-map path.track-off").count() >= 1
+        # Under the tracks, one outline per field of the cooperative.
+        coop_fields = [
+            f
+            for f in _api(web_world, "/api/v1/fields", web_world.headers["coop_hp"])
+            if f["kind"] == "field" and f["coop"] == HP
+        ]
+        assert coop_fields
+        page.wait_for_function(
+            "n => document.querySelectorAll('#fleet-map path.fleet-field').length >= n",
+            arg=len(coop_fields),
+            timeout=30_000,
+        )
+        outlines = page.locator("#fleet-map .leaflet-fields-pane path.fleet-field")
+        assert outlines.count() == len(coop_fields)
+        assert page.locator("#fleet-map .leaflet-overlay-pane path.fleet-field").count() == 0
         csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
         assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
         _no_horizontal_scroll(page)

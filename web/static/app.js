@@ -21,6 +21,8 @@
   var KINDS = ["covered", "overlap", "missed", "off_target", "no_spray"];
   var M2_PER_HA = 10000;
   var M2_PER_SAO = 360;
+  /* The fleet map draws the cooperative's first fields only (by id), under the tracks. */
+  var FLEET_FIELDS = 2000;
 
   function t(key, vars) {
     var s = M[key] || key;
@@ -497,8 +499,25 @@
     var tiles = document.body.getAttribute("data-tiles");
     var map = L.map("fleet-map", { attributionControl: !!tiles, zoomSnap: 0.25 });
     if (tiles) L.tileLayer(tiles, { maxZoom: 21 }).addTo(map);
+    /* The cooperative's fields lie under the tracks, whichever arrives first. */
+    map.createPane("fields").style.zIndex = 350;
     var bounds = L.latLngBounds([]);
-    return Promise.all(
+    var fieldBounds = L.latLngBounds([]);
+    var outlines = api("/api/v1/fields?" + q({ format: "geojson", limit: FLEET_FIELDS })).then(function (all) {
+      var mine = (all.features || []).filter(function (f) {
+        return f.properties.kind !== "no_spray" && f.properties.coop === coop;
+      });
+      if (!mine.length) return;
+      var layer = L.geoJSON({ type: "FeatureCollection", features: mine }, {
+        pane: "fields",
+        style: function () {
+          return { className: "fleet-field", color: "#1b3a1b", weight: 1.5, fillColor: "#c5e1a5", fillOpacity: 0.35 };
+        },
+        interactive: false,
+      }).addTo(map);
+      fieldBounds.extend(layer.getBounds());
+    });
+    var tracks = Promise.all(
       droneRows.map(function (r) {
         var path =
           "/api/v1/drones/" + encodeURIComponent(coop) + "/" + encodeURIComponent(r.key) +
@@ -518,8 +537,10 @@
           if (layer.getLayers().length) bounds.extend(layer.getBounds());
         });
       })
-    ).then(function () {
+    );
+    return Promise.all([outlines.catch(function () { return null; }), tracks]).then(function () {
       if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+      else if (fieldBounds.isValid()) map.fitBounds(fieldBounds, { padding: [12, 12] });
       else map.setView([21.08, 106.52], 13);
     });
   }
