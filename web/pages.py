@@ -470,8 +470,9 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 
 @router.get("/coop/import")
 def import_page(request: Request, metadata: MetadataDep) -> Response:
-    """A cooperative imports its plots from a GeoJSON file: the API's problems are listed
-    one by one, and nothing is stored from a file that has any."""
+    """A cooperative imports its plots from a GeoJSON file: every problem is listed in the
+    user's language, and nothing is stored from a file that has any unless the user chose
+    to import only the valid features."""
 
     def body(m: dict[str, str], _role: str) -> str:
         return f"""<h1>{_e(m["import_title"])}</h1>
@@ -479,6 +480,8 @@ def import_page(request: Request, metadata: MetadataDep) -> Response:
 <form id="import-form" class="signin">
 <label for="file">{_e(m["import_file"])}</label>
 <input id="file" name="file" type="file" accept=".geojson,.json,application/geo+json" required>
+<p class="check"><input id="valid-only" name="valid_only" type="checkbox">
+<label for="valid-only">{_e(m["import_valid_only"])}</label></p>
 <button type="submit">{_e(m["import_button"])}</button>
 </form>
 <p id="status" class="status" aria-live="polite" hidden></p>

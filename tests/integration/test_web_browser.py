@@ -551,13 +551,15 @@ def test_a_cooperative_imports_a_file_and_sees_every_problem(
     page.set_input_files("#file", str(tmp_path / "bad.geojson"))
     page.click("#import-form button")
     page.wait_for_selector("#problems li.problem", timeout=30_000)
-    assert page.inner_text("#status").startswith("Không nhập được:")
-    # Every problem of every refused feature (the API's list), the good one not named.
+    assert page.inner_text("#status").startswith("Tệp có lỗi ở 2 chỗ; không thửa nào được nhập.")
+    # Every problem of every refused feature, in Vietnamese; the good one not named.
     problems = page.locator("#problems li.problem").all_inner_texts()
-    assert any(p.startswith("feature 1 (bad id!): 'id'") for p in problems), problems
-    assert "feature 2: no 'id' property" in problems
-    assert "feature 2: no geometry" in problems
-    assert not any("dt-web-ok" in p for p in problems)
+    assert problems == [
+        "Thửa thứ 2 (bad id!): mã 'bad id!' không hợp lệ: dùng 1 đến 64 chữ cái không dấu,"
+        " chữ số, '_' hoặc '-' (không có dấu cách, '/' hay '.')",
+        "Thửa thứ 3: thiếu thuộc tính 'id' (mã thửa)",
+        "Thửa thứ 3: không có hình (geometry)",
+    ]
     _no_horizontal_scroll(page)
     _readable(page)
     _shot(page, "import-refused-phone")
@@ -575,6 +577,57 @@ def test_a_cooperative_imports_a_file_and_sees_every_problem(
     ).raise_for_status()
     # The browser's 422 for the refused file is the only console line.
     assert all("422" in e for e in w.errors)
+
+
+def test_a_cooperative_imports_only_the_valid_features_of_a_file(
+    browser: Browser, web_world: World, tmp_path: Path
+) -> None:
+    mixed = {
+        "type": "FeatureCollection",
+        "features": [
+            _plot("dt-web-valid", 106.65),
+            _plot("dt-web-swapped", 106.66) | {"geometry": _swapped(106.66)},
+        ],
+    }
+    (tmp_path / "mixed.geojson").write_text(json.dumps(mixed), encoding="utf-8")
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "coop", HP))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/coop/import")
+        page.set_input_files("#file", str(tmp_path / "mixed.geojson"))
+        page.check("#valid-only")
+        page.click("#import-form button")
+        page.wait_for_selector("#problems li.imported", timeout=30_000)
+        assert page.inner_text("#status") == (
+            "Đã nhập 1 thửa; 1 thửa có lỗi dưới đây không được nhập."
+        )
+        imported = page.locator("#problems li.imported").all_inner_texts()
+        assert imported == ["dt-web-valid · Thửa mới"]
+        (problem,) = page.locator("#problems li.problem").all_inner_texts()
+        assert problem == (
+            "Thửa thứ 2 (dt-web-swapped), đường bao ngoài: đỉnh thứ 1 [21.13, 106.66] có vẻ"
+            " ghi [vĩ độ, kinh độ] (bị đảo); GeoJSON ghi [kinh độ, vĩ độ], ví dụ [106.66, 21.13]"
+        )
+        coop = web_world.headers["coop_hp"]
+        assert _api(web_world, "/api/v1/fields/dt-web-valid", coop)["properties"]["id"]
+        swapped = f"{web_world.url}/api/v1/fields/dt-web-swapped"
+        assert httpx.get(swapped, headers=coop, timeout=30).status_code == 404
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"import-valid-only-{name}")
+        httpx.delete(
+            f"{web_world.url}/api/v1/fields/dt-web-valid", headers=coop, timeout=30
+        ).raise_for_status()
+        w.check_clean()
+
+
+def _swapped(lon: float) -> dict[str, Any]:
+    """A square written [lat, lon], as a spreadsheet export may swap them."""
+    lat = 21.13
+    ring = [[lat, lon], [lat, lon + 0.0004], [lat + 0.0004, lon + 0.0004], [lat + 0.0004, lon]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 def test_an_operator_sees_rejected_messages_by_reason_and_every_drone(

@@ -660,11 +660,65 @@
   /* The API's body limit (api.limits.MAX_BODY_BYTES): say so before sending. */
   var MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
 
+  /* Parameters a page shows counting from 1 (the API counts features and vertices from 0). */
+  var FROM_ONE = { vertex: true, first: true };
+
+  /* One problem of an import in the page's language ("Thửa thứ 2 (bad id!): mã … không hợp
+   * lệ …"), from its code and parameters; the API's English text for a code this page does
+   * not know. */
+  function problemText(p) {
+    var params = p.params || {};
+    var key = "problem_" + p.code;
+    if (!M[key]) return p.text;
+    var label =
+      p.index === null || p.index === undefined
+        ? t("problem_document")
+        : p.id
+        ? t("problem_feature_id", { n: p.index + 1, id: p.id })
+        : t("problem_feature", { n: p.index + 1 });
+    var place = [];
+    if (typeof params.polygon === "number") place.push(t("problem_polygon", { n: params.polygon + 1 }));
+    if (typeof params.ring === "number") {
+      place.push(params.ring === 0 ? t("problem_outer_ring") : t("problem_hole", { n: params.ring }));
+    }
+    var shown = {};
+    Object.keys(params).forEach(function (k) {
+      var v = params[k];
+      if (typeof v === "number") {
+        v = FROM_ONE[k] ? v + 1 : v;
+        shown[k] = k === "pct" && v < 1 ? "< 1" : new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 4 }).format(v);
+      } else shown[k] = v;
+    });
+    return label + (place.length ? ", " + place.join(", ") : "") + ": " + t(key, shown);
+  }
+
+  /* How many places (features, or the whole file) the problems are in. */
+  function placesOf(problems) {
+    var seen = {};
+    problems.forEach(function (p) {
+      seen[p.index === null || p.index === undefined ? "file" : p.index] = true;
+    });
+    return Object.keys(seen).length;
+  }
+
   function importPage() {
     var form = document.getElementById("import-form");
     var input = document.getElementById("file");
+    var validOnly = document.getElementById("valid-only");
     var problems = document.getElementById("problems");
-    var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+
+    function listProblems(coded, texts) {
+      if (coded) {
+        coded.forEach(function (p) {
+          problems.appendChild(el("li", { class: "problem", "data-code": p.code, text: problemText(p) }));
+        });
+        return;
+      }
+      texts.forEach(function (p) {
+        problems.appendChild(el("li", { class: "problem", text: p }));
+      });
+    }
+
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       problems.textContent = "";
@@ -684,10 +738,11 @@
             setStatus(t("import_not_json"), true);
             return null;
           }
-          return fetch("/api/v1/fields", {
+          var path = "/api/v1/fields" + (validOnly.checked ? "?valid_only=true" : "");
+          return fetch(path, {
             method: "POST",
             credentials: "same-origin",
-            headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+            headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
             body: text,
           }).then(function (r) {
             if (r.status === 401) {
@@ -696,20 +751,30 @@
             }
             return r.json().then(function (body) {
               if (r.ok) {
-                setStatus(t("import_done", { n: body.imported }));
+                var refused = body.refused || [];
+                setStatus(
+                  refused.length
+                    ? t("import_done_partial", { n: body.imported, m: placesOf(refused) })
+                    : t("import_done", { n: body.imported })
+                );
                 body.fields.forEach(function (f) {
                   problems.appendChild(
                     el("li", { class: "imported" }, [el("a", { href: "/fields/" + encodeURIComponent(f.id), text: f.id + " · " + (f.name || "") })])
                   );
                 });
+                listProblems(refused, []);
                 return null;
               }
               var detail = body.detail;
-              var message = typeof detail === "string" ? detail : (detail && detail.message) || String(r.status);
-              setStatus(t("import_refused", { message: message }), true);
-              ((detail && detail.problems) || body.problems || []).forEach(function (p) {
-                problems.appendChild(el("li", { class: "problem", text: p }));
-              });
+              var coded = body.coded_problems;
+              if (coded && coded.length) {
+                var all = validOnly.checked && r.status === 422 && coded.every(function (p) { return p.index !== null; });
+                setStatus(all ? t("import_nothing_valid") : t("import_problems", { n: placesOf(coded) }), true);
+              } else {
+                var message = typeof detail === "string" ? detail : (detail && detail.message) || String(r.status);
+                setStatus(t("import_refused", { message: message }), true);
+              }
+              listProblems(coded, (detail && detail.problems) || body.problems || []);
               return null;
             });
           });
