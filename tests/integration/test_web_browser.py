@@ -555,8 +555,10 @@ def test_a_cooperative_imports_a_file_and_sees_every_problem(
     # Every problem of every refused feature, in Vietnamese; the good one not named.
     problems = page.locator("#problems li.problem").all_inner_texts()
     assert problems == [
-        "Thửa thứ 2 (bad id!): mã 'bad id!' không hợp lệ: dùng 1 đến 64 chữ cái không dấu,"
-        " chữ số, '_' hoặc '-' (không có dấu cách, '/' hay '.')",
+        (
+            "Thửa thứ 2 (bad id!): mã 'bad id!' không hợp lệ: dùng 1 đến 64 chữ cái không dấu,"
+            " chữ số, '_' hoặc '-' (không có dấu cách, '/' hay '.')"
+        ),
         "Thửa thứ 3: thiếu thuộc tính 'id' (mã thửa)",
         "Thửa thứ 3: không có hình (geometry)",
     ]
