@@ -335,3 +335,22 @@ def test_cli_revoke_of_an_unknown_or_malformed_key_exits_2(
     code = run_cli(["keys", "revoke", given_key, "--metadata-path", str(tmp_path / "m.db")])
     assert code == 2
     assert "keys list" in capsys.readouterr().err
+
+
+def test_cli_create_gives_a_farmer_key_its_cooperative(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "meta.db")
+    argv = ["keys", "create", "--role", "farmer", "--subject", "nd-1", "--coop", "htx-1"]
+    assert run_cli([*argv, "--metadata-path", path]) == 0
+    key_id = parse_key_id(capsys.readouterr().out.strip())
+    assert key_id is not None
+    record = MetadataDB(path).api_key(key_id)
+    assert record is not None
+    assert record.coop == "htx-1"
+    assert run_cli(["keys", "list", "--json", "--metadata-path", path]) == 0
+    assert json.loads(capsys.readouterr().out)["coop"] == "htx-1"
+    refused = ["keys", "create", "--role", "coop", "--subject", "htx-1", "--coop", "htx-1"]
+    assert run_cli([*refused, "--metadata-path", path]) == 2
+    assert "only farmer keys" in capsys.readouterr().err
+    assert len(MetadataDB(path).api_keys()) == 1
