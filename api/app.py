@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 import web
 from api.catalog import FieldCatalog
 from api.limits import RequestLimitsMiddleware
+from api.problems import ProblemsError
 from api.routes import (
     coverage,
     diary,
@@ -31,6 +32,7 @@ from api.routes import (
     flights,
     health,
     jobs,
+    keys,
     logs,
     metrics,
     products,
@@ -89,6 +91,7 @@ def create_app(
         jobs.router,
         diary.router,
         session.router,
+        keys.router,
     )
     for router in routers:
         measured.include(app, router, prefix="/api/v1")
@@ -115,7 +118,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     elif exc.status_code == 405:
         allowed = headers.get("allow", headers.get("Allow", ""))
         detail = f"{request.method} is not allowed on {request.url.path}; use {allowed}"
-    return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=headers)
+    body: dict[str, Any] = {"detail": detail}
+    if isinstance(exc, ProblemsError):
+        body["coded_problems"] = exc.coded
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 
 def describe_problem(error: dict[str, Any]) -> str:

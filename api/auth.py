@@ -36,11 +36,13 @@ _OTHER_SCHEMES: Final = {
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The caller behind a valid key: a farmer, a cooperative or an operator."""
+    """The caller behind a valid key: a farmer, a cooperative or an operator. ``coop``: the
+    cooperative a farmer key was made for (it then sees only that cooperative's fields)."""
 
     role: Role
     subject: str
     key_id: str
+    coop: str = ""
 
 
 def _unauthorized(detail: str, headers: dict[str, str]) -> HTTPException:
@@ -101,7 +103,8 @@ def authenticate(
     header = request.headers.get("authorization")
     cookie = request.cookies.get(SESSION_COOKIE)
     if (header is None or not header.strip()) and cookie:
-        return Principal(*session_principal(request, metadata, cookie))
+        held = session_principal(request, metadata, cookie)
+        return Principal(held.role, held.subject, held.key_id, held.coop)
     key = bearer_key(request)
     key_id = parse_key_id(key)
     if key_id is None:
@@ -121,7 +124,7 @@ def authenticate(
             f"API key {key_id} has been revoked; ask an operator for a new key",
             _INVALID,
         )
-    return Principal(record.role, record.subject, record.key_id)
+    return Principal(record.role, record.subject, record.key_id, record.coop)
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
@@ -151,11 +154,14 @@ CoopOrOperatorDep = Annotated[Principal, Depends(require_role("coop", "operator"
 
 
 def can_see_field(principal: Principal, field_owner: str, field_coop: str) -> bool:
-    """Operators see every field, a cooperative its members' fields, a farmer their own."""
+    """Operators see every field, a cooperative its members' fields, a farmer their own (of
+    their key's cooperative only, when the key was made for one)."""
     if principal.role == "operator":
         return True
     if principal.role == "coop":
         return bool(field_coop) and field_coop == principal.subject
+    if principal.coop and field_coop != principal.coop:
+        return False
     return bool(field_owner) and field_owner == principal.subject
 
 

@@ -43,6 +43,13 @@ def register(subparsers: Any) -> None:
         help="farmer: the `owner` of their fields; coop: the cooperative id; operator: anyone",
     )
     create.add_argument("--name", default="", help="a note saying who holds the key")
+    create.add_argument(
+        "--coop",
+        default="",
+        metavar="COOP",
+        help="farmer keys: the cooperative it is for (it then sees only that cooperative's"
+        " fields, and that cooperative may manage it)",
+    )
     link = actions.add_parser("link", help="a new one-time login link for an existing key")
     link.add_argument("key", metavar="KEY_ID", help="the key id from `keys list` (or the key)")
     for p in (create, link):
@@ -129,13 +136,14 @@ def _create(args: argparse.Namespace, metadata: MetadataDB) -> int:
     if problem is not None:
         return _fail("create", problem)
     try:
-        new = generate_key(args.role, args.subject, args.name, _now_ms())
+        new = generate_key(args.role, args.subject, args.name, _now_ms(), coop=args.coop)
     except ValueError as exc:
         return _fail("create", str(exc))
     metadata.add_api_key(new.record)
     sys.stdout.write(new.key + "\n")
     sys.stderr.write(
-        f"key {new.record.key_id}: {args.role} {args.subject!r}. It is shown only this once "
+        f"key {new.record.key_id}: {args.role} {args.subject!r}"
+        f"{f' of {args.coop}' if args.coop else ''}. It is shown only this once "
         "and only its hash is kept; send it as `Authorization: Bearer <key>`.\n"
     )
     if args.login_url is not None:
@@ -184,14 +192,23 @@ def _list(records: list[ApiKeyRecord], *, as_json: bool) -> None:
                 "role": r.role,
                 "subject": r.subject,
                 "name": r.name,
+                "coop": r.coop or None,
                 "created": _iso(r.created_ms),
                 "revoked": _iso(r.revoked_ms),
             }
             sys.stdout.write(json.dumps(doc, ensure_ascii=False) + "\n")
         return
-    rows = [("KEY_ID", "ROLE", "SUBJECT", "CREATED", "REVOKED", "NAME")]
+    rows = [("KEY_ID", "ROLE", "SUBJECT", "COOP", "CREATED", "REVOKED", "NAME")]
     rows.extend(
-        (r.key_id, r.role, r.subject, _iso(r.created_ms) or "", _iso(r.revoked_ms) or "-", r.name)
+        (
+            r.key_id,
+            r.role,
+            r.subject,
+            r.coop or "-",
+            _iso(r.created_ms) or "",
+            _iso(r.revoked_ms) or "-",
+            r.name,
+        )
         for r in records
     )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -24,6 +24,7 @@ from pydantic import BaseModel
 
 from api.auth import Principal, can_see_field, can_see_flight_on_field
 from api.catalog import Catalog
+from api.problems import ProblemsError
 from fields.importing import Importer, ImportPlan, overlap_message, plan_import
 from fields.overlaps import (
     Overlap,
@@ -48,47 +49,31 @@ class OverlapPair(BaseModel):
     same_coop: bool
 
 
-def check_import(
+def plan_checked(
     principal: Principal,
-    features: Sequence[Field],
+    features: Sequence[tuple[int, Field]],
     catalog: Catalog,
     *,
     force: bool,
     valid_from: Mapping[str, int | None],
 ) -> ImportPlan:
-    """Refuse an import that breaks the zone-scope or overlap rules (403 / 409), before
-    anything is stored; otherwise return the plan (``fields.importing.plan_import``), whose
-    other problems (another cooperative's features or ids) the routes answer themselves.
-    Only the features the caller may register are checked for overlaps.
-    """
+    """The plan of an import (``fields.importing.plan_import``) of (document index, field)
+    pairs: 403 for ``force`` without an operator key; every significant overlap with
+    another cooperative's field is logged (refused, or forced through by an operator)."""
     importer = Importer(
         coop=principal.subject if principal.role == "coop" else None,
         operator=principal.role == "operator",
         force=force,
     )
-    plan = plan_import(importer, list(enumerate(features)), catalog.history, valid_from=valid_from)
+    plan = plan_import(importer, features, catalog.history, valid_from=valid_from)
     if plan.refusal == "force":
         raise HTTPException(
             403,
             detail=f"force=true is for operators: it registers fields over another "
             f"cooperative's; key {principal.key_id} is a {principal.role} key",
         )
-    commune = plan.of_kind("forbidden", "commune")
-    if commune:
-        raise HTTPException(
-            403,
-            detail={
-                "message": "commune-wide no-spray zones (scope 'commune', no 'coop') bind "
-                "every cooperative's fields and are registered by an operator; give the "
-                f'zone "coop": {principal.subject!r} to make it your cooperative\'s',
-                "problems": [p.reason for p in commune],
-            },
-        )
-    conflicts = plan.overlaps
-    if not conflicts:
-        return plan
     event = "field_overlap_forced" if force else "field_overlap_refused"
-    for o in conflicts:
+    for o in plan.overlaps:
         log.warning(
             "%s key=%s field=%s coop=%s other=%s other_coop=%s area_m2=%.1f",
             event,
@@ -99,14 +84,43 @@ def check_import(
             o.b.coop,
             o.area_m2,
         )
-    if force:
+    return plan
+
+
+def check_import(
+    principal: Principal,
+    features: Sequence[tuple[int, Field]],
+    catalog: Catalog,
+    *,
+    force: bool,
+    valid_from: Mapping[str, int | None],
+) -> ImportPlan:
+    """Refuse an import that breaks the zone-scope or overlap rules (403 / 409), before
+    anything is stored; otherwise return the plan (``plan_checked``), whose other problems
+    (another cooperative's features or ids) the routes answer themselves. Only the features
+    the caller may register are checked for overlaps.
+    """
+    plan = plan_checked(principal, features, catalog, force=force, valid_from=valid_from)
+    commune = plan.of_kind("forbidden", "commune")
+    if commune:
+        raise ProblemsError(
+            403,
+            detail={
+                "message": "commune-wide no-spray zones (scope 'commune', no 'coop') bind "
+                "every cooperative's fields and are registered by an operator; give the "
+                f'zone "coop": {principal.subject!r} to make it your cooperative\'s',
+                "problems": [p.reason for p in commune],
+            },
+            problems=[p.coded() for p in commune],
+        )
+    conflicts = plan.overlaps
+    if not conflicts or force:
         return plan
-    raise HTTPException(
+    refused = plan.of_kind("conflict", "overlap")
+    raise ProblemsError(
         409,
-        detail={
-            "message": overlap_message(conflicts),
-            "problems": [p.reason for p in plan.of_kind("conflict", "overlap")],
-        },
+        detail={"message": overlap_message(conflicts), "problems": [p.reason for p in refused]},
+        problems=[p.coded() for p in refused],
     )
 
 

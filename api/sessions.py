@@ -23,7 +23,7 @@ from typing import Final
 
 from fastapi import HTTPException, Request, Response, status
 
-from storage.keys import ApiKeyRecord, Role
+from storage.keys import ApiKeyRecord
 from storage.logins import SESSION_TTL_MS, SessionRecord, hash_token, is_token, new_token
 from storage.metadata import MetadataDB
 
@@ -77,9 +77,9 @@ def csrf_ok(request: Request, session: SessionRecord, given: str | None) -> bool
     return hmac.compare_digest(given.encode(), session.csrf.encode())
 
 
-def session_principal(request: Request, metadata: MetadataDB, cookie: str) -> tuple[Role, str, str]:
-    """(role, subject, key id) of a request's session cookie; 401 if the session is
-    unknown, ended, expired or its key revoked; 403 for a write without the CSRF token."""
+def session_principal(request: Request, metadata: MetadataDB, cookie: str) -> ApiKeyRecord:
+    """The key a request's session cookie stands for; 401 if the session is unknown,
+    ended, expired or its key revoked; 403 for a write without the CSRF token."""
     found = live_session(metadata, cookie, now_ms())
     if found is None:
         raise _unauthorized(f"the session has ended or is not valid; {_SIGN_IN_AGAIN}")
@@ -92,7 +92,7 @@ def session_principal(request: Request, metadata: MetadataDB, cookie: str) -> tu
             detail="a write by session cookie needs the X-CSRF-Token header of the session"
             " (GET /api/v1/session) and must come from this site's own pages",
         )
-    return key.role, key.subject, key.key_id
+    return key
 
 
 def start_session(metadata: MetadataDB, key: ApiKeyRecord, now: int) -> tuple[str, SessionRecord]:

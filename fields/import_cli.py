@@ -175,7 +175,7 @@ def import_file(
             summary.features += 1
             f, problems, _ = parse_feature(index, _owned(feature, coop))
             if f is None:
-                summary.refuse(index, problems)
+                summary.refuse(index, [p.text for p in problems])
             else:
                 parsed.append((index, f))
             if index % 256 == 0:

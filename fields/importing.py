@@ -29,7 +29,7 @@ import numpy as np
 import shapely
 
 from fields.overlaps import OVERLAP_M2, OVERLAP_SHARE, Overlap, import_conflicts, overlaps_between
-from fields.registry import Field
+from fields.registry import Field, FieldProblem, Param
 from fields.stored import FieldHistory, to_stored
 from storage.metadata import FieldVersion, StoredField
 
@@ -65,6 +65,11 @@ class Problem:
     rule: Rule
     detail: str
     reason: str
+    params: Mapping[str, Param] = field(default_factory=dict)
+
+    def coded(self) -> FieldProblem:
+        """The problem as the API lists it, its rule as its code (``FieldProblem``)."""
+        return FieldProblem(self.reason, self.rule, self.params, self.index, self.field_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +107,15 @@ class ImportPlan:
 
 def shown_overlap(area_m2: float, share: float, field_id: str) -> str:
     """The overlap as a refusal names it, rounded: "about 3000 m² (50 % of fb)"."""
-    area = round(area_m2 / SHOWN_M2_STEP) * SHOWN_M2_STEP
-    pct = round(share * 100)
+    area, pct = rounded_overlap(area_m2, share)
     part = f"{pct} %" if pct >= 1 else "under 1 %"
     return f"about {area} m² ({part} of {field_id})"
+
+
+def rounded_overlap(area_m2: float, share: float) -> tuple[int, int]:
+    """(m² to the nearest ``SHOWN_M2_STEP``, whole %) of an overlap, as refusals name it
+    (0 %: under 1 %)."""
+    return round(area_m2 / SHOWN_M2_STEP) * SHOWN_M2_STEP, round(share * 100)
 
 
 def import_starts(
@@ -149,7 +159,11 @@ def plan_import(
         for i, f in checked
         if f.kind == "field" and (importer.operator or f.coop == importer.coop)
     ]
-    plan.overlaps = _conflicts([f for _, f in mine], history, valid_from)
+    # A feature whose id is taken replaces nothing: the taken field's versions stay in the
+    # comparison for the import's other features.
+    taken = {p.field_id for p in plan.problems if p.rule == "taken"}
+    replaced = {f.id for _, f in mine} - taken
+    plan.overlaps = _conflicts([f for _, f in mine], history, valid_from, replaced)
     if not importer.force:
         index_of = {f.id: i for i, f in mine}
         for o in plan.overlaps:
@@ -157,9 +171,16 @@ def plan_import(
                 "overlaps a field of another cooperative by "
                 f"{shown_overlap(o.area_m2, o.share_a, o.a.id)}"
             )
+            area, pct = rounded_overlap(o.area_m2, o.share_a)
             plan.problems.append(
                 Problem(
-                    index_of[o.a.id], o.a.id, "conflict", "overlap", detail, _line(o.a.id, detail)
+                    index_of[o.a.id],
+                    o.a.id,
+                    "conflict",
+                    "overlap",
+                    detail,
+                    _line(o.a.id, detail),
+                    {"area_m2": area, "pct": pct},
                 )
             )
     refused = {p.index for p in plan.problems}
@@ -200,7 +221,7 @@ def _problem(
     if f.id in first:
         detail = f"duplicate id, already used by feature {first[f.id]}"
         line = f"feature {index} ({f.id}): {detail}"
-        return [Problem(index, f.id, "invalid", "duplicate", detail, line)]
+        return [Problem(index, f.id, "invalid", "duplicate", detail, line, {"first": first[f.id]})]
     commune = f.scope == "commune"
     if commune and not importer.operator:
         detail = "scope 'commune' needs an operator key"
@@ -210,7 +231,8 @@ def _problem(
     if owner is not None and f.coop != owner:
         detail = f"its coop {f.coop!r} is not the import's ({owner!r})"
         line = f"feature {f.id} (coop {f.coop!r}) belongs to another cooperative"
-        out.append(Problem(index, f.id, "invalid", "foreign", detail, line))
+        params: dict[str, Param] = {"coop": f.coop, "import_coop": owner}
+        out.append(Problem(index, f.id, "invalid", "foreign", detail, line, params))
     latest = _latest(history, f.id)
     if owner is not None and latest is not None and latest.field.coop != owner:
         detail = "the id is already taken (by another cooperative or a commune-wide zone)"
@@ -229,18 +251,21 @@ def _latest(history: FieldHistory, field_id: str) -> FieldVersion | None:
 
 
 def _conflicts(
-    mine: Sequence[Field], history: FieldHistory, valid_from: Mapping[str, int | None]
+    mine: Sequence[Field],
+    history: FieldHistory,
+    valid_from: Mapping[str, int | None],
+    replaced: set[str],
 ) -> list[Overlap]:
     """The significant cross-cooperative overlaps of the new fields, with every version of
-    the registered fields valid from their start on and with each other; one per pair of
-    ids (the largest area). Only stored versions near a new field, of another cooperative,
-    are parsed (an ``STRtree`` over their stored outlines picks them)."""
+    the registered fields valid from their start on (but those of the ids the import
+    ``replaced``) and with each other; one per pair of ids (the largest area), never a
+    field with its own id's versions. Only stored versions near a new field, of another
+    cooperative, are parsed (an ``STRtree`` over their stored outlines picks them)."""
     if not mine:
         return []
     by_start: dict[int | None, list[Field]] = {}
     for f in mine:
         by_start.setdefault(valid_from.get(f.id), []).append(f)
-    new_ids = {f.id for f in mine}
     coops = {f.coop for f in mine}
     outlines = _outlines(history)
     pairs: list[Overlap] = []
@@ -249,14 +274,16 @@ def _conflicts(
             v
             for v in outlines.near(group)
             if v.field.kind == "field"
-            and v.id not in new_ids
+            and v.id not in replaced
             # Overlaps within one cooperative never count: its own versions need no look.
             and not (len(coops) == 1 and v.field.coop in coops)
             and (start is None or v.valid_to_ms is None or start < v.valid_to_ms)
         ]
         registered = history.usable(near)
         pairs += [
-            o for o in overlaps_between(group, registered) if o.across_coops and o.significant
+            o
+            for o in overlaps_between(group, registered)
+            if o.across_coops and o.significant and o.a.id != o.b.id
         ]
     if len(coops) > 1:
         pairs += import_conflicts(mine, [])

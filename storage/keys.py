@@ -44,6 +44,10 @@ class ApiKeyRecord:
     name: str
     created_ms: int
     revoked_ms: int | None = None
+    #: A farmer key made for one cooperative (by it, or by an operator): it sees only that
+    #: cooperative's fields of its farmer, and that cooperative may list, revoke and give
+    #: it login links. ``""``: every field of its farmer (operator-made, unscoped).
+    coop: str = ""
 
     @property
     def revoked(self) -> bool:
@@ -102,14 +106,35 @@ def validate_subject(role: str, subject: str) -> str | None:
     return None
 
 
-def generate_key(role: Role, subject: str, name: str, now_ms: int) -> NewKey:
-    """A new random key for ``role``/``subject``; ``ValueError`` says what is wrong."""
-    problem = validate_subject(role, subject)
+def validate_key_coop(role: str, coop: str) -> str | None:
+    """Why ``coop`` cannot be the cooperative of a ``role`` key, or ``None`` if it can: only
+    farmer keys have one (a cooperative key's subject is its cooperative), a wire id."""
+    if not coop:
+        return None
+    if role != "farmer":
+        return f"only farmer keys belong to a cooperative; a {role} key has no 'coop'"
+    if _WIRE_ID_RE.fullmatch(coop) is None:
+        return f"a cooperative id must match [A-Za-z0-9_-]{{1,64}}; got {coop[:80]!r}"
+    return None
+
+
+def validate_name(name: str) -> str | None:
+    """Why ``name`` cannot name a key, or ``None``."""
+    if len(name) > MAX_NAME_LENGTH:
+        return f"the name is {len(name)} characters; at most {MAX_NAME_LENGTH}"
+    if any(not ch.isprintable() for ch in name):
+        return "the name holds control characters"
+    return None
+
+
+def generate_key(role: Role, subject: str, name: str, now_ms: int, *, coop: str = "") -> NewKey:
+    """A new random key for ``role``/``subject`` (a farmer key may belong to ``coop``);
+    ``ValueError`` says what is wrong."""
+    problem = validate_subject(role, subject) or validate_key_coop(role, coop)
+    problem = problem or validate_name(name)
     if problem is not None:
         raise ValueError(problem)
-    if len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"the name is {len(name)} characters; at most {MAX_NAME_LENGTH}")
     key_id = "".join(secrets.choice(_KEY_ID_ALPHABET) for _ in range(KEY_ID_LENGTH))
     key = f"{KEY_PREFIX}{key_id}_{secrets.token_urlsafe(SECRET_BYTES)}"
-    record = ApiKeyRecord(key_id, hash_key(key), role, subject, name, now_ms)
+    record = ApiKeyRecord(key_id, hash_key(key), role, subject, name, now_ms, coop=coop)
     return NewKey(key, record)

@@ -224,25 +224,25 @@ def _app_page(
     metadata: MetadataDB,
     title_key: str,
     page_name: str,
-    body: Callable[[dict[str, str]], str],
+    body: Callable[[dict[str, str], str], str],
     *,
-    only: str | None = None,
+    only: tuple[str, ...] | None = None,
     data: dict[str, str] | None = None,
     map_assets: bool = False,
 ) -> Response:
     """A signed-in page: the sign-in page without a live session, the missing page's answer
-    for a role other than ``only``, else ``page`` around ``body(messages)`` with the
+    for a role not in ``only``, else ``page`` around ``body(messages, role)`` with the
     session's CSRF token and role."""
     session = _session_of(request, metadata)
     if session is None:
         return _to_login()
     csrf, role = session
-    if only is not None and role != only:
+    if only is not None and role not in only:
         return not_found_page(request)
     return page(
         request,
         title_key,
-        body(catalogue(lang_of(request))),
+        body(catalogue(lang_of(request)), role),
         page_name=page_name,
         csrf=csrf,
         data={"role": role, **(data or {})},
@@ -377,7 +377,7 @@ def switch_language(
 def my_fields(request: Request, metadata: MetadataDep) -> Response:
     """ "Ruộng của tôi": the fields the key may see, each with its last spraying."""
 
-    def body(m: dict[str, str]) -> str:
+    def body(m: dict[str, str], _role: str) -> str:
         return f"""<h1>{_e(m["my_fields"])}</h1>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <ul id="fields" class="fields"></ul>"""
@@ -392,7 +392,7 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
         return not_found_page(request)
     tile_url = str(getattr(request.app.state, "web_tile_url", ""))
 
-    def body(m: dict[str, str]) -> str:
+    def body(m: dict[str, str], _role: str) -> str:
         return f"""<p><a href="/">{_e(m["back_to_fields"])}</a></p>
 <h1 id="title">{_e(m["fields"])} {_e(field_id)}</h1>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
@@ -440,7 +440,7 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
     with their area and bill, drones now, the usage report as CSV."""
     tile_url = str(getattr(request.app.state, "web_tile_url", ""))
 
-    def body(m: dict[str, str]) -> str:
+    def body(m: dict[str, str], _role: str) -> str:
         return f"""<h1>{_e(m["coop_title"])}</h1>
 <form id="month-form" class="range">
 <label>{_e(m["month"])} <input name="month" id="month" type="text" inputmode="numeric"
@@ -449,13 +449,16 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 </form>
 <p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
 <dl id="totals" class="totals"></dl>
-<p><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
+<p class="actions"><a id="csv" class="button" href="#" download>{_e(m["download_csv"])}</a>
 <a id="invoices" class="button" href="#" download>{_e(m["download_invoices"])}</a>
-<a class="button secondary" href="/coop/import">{_e(m["import_nav"])}</a></p>
+<a class="button secondary" href="/coop/import">{_e(m["import_nav"])}</a>
+<a class="button secondary" href="/keys">{_e(m["members_links_nav"])}</a></p>
 <section id="fleet-box" aria-labelledby="fleet-title" hidden>
 <h2 id="fleet-title"></h2>
 <div id="fleet-map" class="map" role="img" aria-labelledby="fleet-title"></div>
-<ul class="legend"><li><span class="swatch swatch-covered" aria-hidden="true"></span>
+<ul class="legend"><li><span class="swatch swatch-fleet-field" aria-hidden="true"></span>
+<span class="label">{_e(m["layer_field"])}</span></li>
+<li><span class="swatch swatch-covered" aria-hidden="true"></span>
 <span class="label">{_e(m["spray_on"])}</span></li>
 <li><span class="swatch swatch-no_spray" aria-hidden="true"></span>
 <span class="label">{_e(m["spray_off"])}</span></li></ul></section>
@@ -474,7 +477,7 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
         "coop_title",
         "coop",
         body,
-        only="coop",
+        only=("coop",),
         data={"tiles": tile_url},
         map_assets=True,
     )
@@ -482,15 +485,18 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 
 @router.get("/coop/import")
 def import_page(request: Request, metadata: MetadataDep) -> Response:
-    """A cooperative imports its plots from a GeoJSON file: the API's problems are listed
-    one by one, and nothing is stored from a file that has any."""
+    """A cooperative imports its plots from a GeoJSON file: every problem is listed in the
+    user's language, and nothing is stored from a file that has any unless the user chose
+    to import only the valid features."""
 
-    def body(m: dict[str, str]) -> str:
+    def body(m: dict[str, str], _role: str) -> str:
         return f"""<h1>{_e(m["import_title"])}</h1>
 <p>{_e(m["import_intro"])}</p>
 <form id="import-form" class="signin">
 <label for="file">{_e(m["import_file"])}</label>
 <input id="file" name="file" type="file" accept=".geojson,.json,application/geo+json" required>
+<p class="check"><input id="valid-only" name="valid_only" type="checkbox">
+<label for="valid-only">{_e(m["import_valid_only"])}</label></p>
 <button type="submit">{_e(m["import_button"])}</button>
 </form>
 <p id="status" class="status" aria-live="polite" hidden></p>
@@ -502,7 +508,7 @@ def import_page(request: Request, metadata: MetadataDep) -> Response:
         "import_title",
         "import",
         body,
-        only="coop",
+        only=("coop",),
     )
 
 
@@ -511,8 +517,9 @@ def operator_page(request: Request, metadata: MetadataDep) -> Response:
     """An operator's day: the rejected messages by reason (that day, all time, the latest),
     and every drone with its last message."""
 
-    def body(m: dict[str, str]) -> str:
+    def body(m: dict[str, str], _role: str) -> str:
         return f"""<h1>{_e(m["ops_title"])}</h1>
+<p class="actions"><a class="button secondary" href="/keys">{_e(m["keys_nav"])}</a></p>
 <form id="day-form" class="range">
 <label>{_e(m["day"])} <input name="day" id="day" {_DAY_INPUT}></label>
 <button type="submit">{_e(m["show"])}</button>
@@ -525,4 +532,67 @@ def operator_page(request: Request, metadata: MetadataDep) -> Response:
 <section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_last"])}</h2>
 <div id="drones-last" class="scroll"></div></section>"""
 
-    return _app_page(request, metadata, "ops_title", "ops", body, only="operator")
+    return _app_page(request, metadata, "ops_title", "ops", body, only=("operator",))
+
+
+@router.get("/keys")
+def keys_page(request: Request, metadata: MetadataDep) -> Response:
+    """Keys and login links: an operator's every key (create, revoke, a new login link with
+    its QR code); a cooperative's the same for its members' farmer keys."""
+
+    def body(m: dict[str, str], role: str) -> str:
+        operator = role == "operator"
+        title = m["keys_title"] if operator else m["members_links_title"]
+        intro = m["keys_intro_operator"] if operator else m["keys_intro_coop"]
+        subject = m["key_subject"] if operator else m["key_subject_member"]
+        role_field = (
+            f"""<label for="key-role">{_e(m["key_role"])}</label>
+<select id="key-role" name="role">
+<option value="farmer">{_e(m["role_farmer"])}</option>
+<option value="coop">{_e(m["role_coop"])}</option>
+<option value="operator">{_e(m["role_operator"])}</option>
+</select>"""
+            if operator
+            else ""
+        )
+        coop_field = (
+            f"""<label for="key-coop">{_e(m["key_coop"])}</label>
+<input id="key-coop" name="coop" maxlength="64" pattern="[A-Za-z0-9_\\-]{{1,64}}"
+ autocomplete="off" spellcheck="false" autocapitalize="off">"""
+            if operator
+            else ""
+        )
+        return f"""<h1>{_e(title)}</h1>
+<p>{_e(intro)}</p>
+<form id="key-form" class="signin key-form">
+{role_field}
+<label for="key-subject">{_e(subject)}</label>
+<input id="key-subject" name="subject" list="owners" maxlength="128" required
+ autocomplete="off" spellcheck="false" autocapitalize="off">
+<datalist id="owners"></datalist>
+<label for="key-name">{_e(m["key_name"])}</label>
+<input id="key-name" name="name" maxlength="200" autocomplete="off">
+{coop_field}
+<button type="submit">{_e(m["key_create"])}</button>
+</form>
+<p id="status" class="status" aria-live="polite" hidden></p>
+<section id="link-box" class="link-box" aria-labelledby="link-title" hidden>
+<h2 id="link-title"></h2>
+<div id="new-key" hidden>
+<p>{_e(m["new_key_once"])}</p>
+<label for="key-value">{_e(m["key_value"])}</label>
+<input id="key-value" class="secret" readonly spellcheck="false">
+</div>
+<label for="login-url">{_e(m["login_link"])}</label>
+<input id="login-url" class="secret" readonly spellcheck="false">
+<p id="login-note" class="note"></p>
+<p class="actions">
+<button type="button" id="copy-link" class="secondary">{_e(m["copy"])}</button>
+<a id="login-qr-png" class="button secondary" download="agridrone-login.png"
+ href="#">{_e(m["login_qr_png"])}</a></p>
+<img id="login-qr" class="qr" alt="{_e(m["login_qr_alt"])}" width="264" height="264">
+</section>
+<section aria-labelledby="keys-title"><h2 id="keys-title">{_e(m["keys_list"])}</h2>
+<ul id="keys" class="keys"></ul></section>"""
+
+    return _app_page(request, metadata, "keys_title", "keys", body, only=("operator", "coop"))

@@ -22,12 +22,22 @@ from shapely.geometry import mapping
 from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_read_field
 from api.catalog import Catalog, heavy
 from api.deps import CatalogDep, MetadataDep
-from api.overlaps import OverlapPair, check_import, visible_overlaps
+from api.overlaps import OverlapPair, check_import, plan_checked, visible_overlaps
 from api.pagination import CursorQuery, decode_cursor, page_of, set_next
+from api.problems import ProblemsError
 from api.times import TimeInputError, parse_time, rfc3339
 from fields import gis
 from fields.coverage import rfc7946_polygons
-from fields.registry import ID_PATTERN, Field, FieldRegistry, FieldValidationError, parse_fields
+from fields.registry import (
+    ID_PATTERN,
+    Field,
+    FieldProblem,
+    FieldRegistry,
+    FieldValidationError,
+    document_problem,
+    parse_each,
+    parse_fields,
+)
 from fields.stored import FieldHistory, UnusableFieldError, to_stored
 from flights.service import resummarize_since
 from storage.metadata import (
@@ -67,11 +77,25 @@ class FieldSummary(BaseModel):
     area_sao: float
 
 
+class CodedProblem(BaseModel):
+    """A refused feature's problem: ``text`` in English, ``code`` and ``params`` for a page
+    to say it in its own language; ``index`` (in the document) and ``id`` name the feature
+    (``null``: the whole document)."""
+
+    index: int | None
+    id: str | None
+    code: str
+    params: dict[str, str | int | float]
+    text: str
+
+
 class ImportResult(BaseModel):
-    """What an import stored."""
+    """What an import stored (``imported``, ``fields``), and with ``valid_only=true`` the
+    problems of the features it refused."""
 
     imported: int
     fields: list[FieldSummary]
+    refused: list[CodedProblem] = []
 
 
 def summary(f: Field) -> FieldSummary:
@@ -110,7 +134,7 @@ _PROPERTIES_FROM: Final = {
 
 
 @router.post("/fields", status_code=201, openapi_extra=_IMPORT_BODIES)
-def import_fields(  # noqa: PLR0917 -- principal, stores, the body and its type, force
+def import_fields(  # noqa: PLR0917 -- principal, stores, the body and its type, two flags
     principal: CoopOrOperatorDep,
     metadata: MetadataDep,
     catalog: CatalogDep,
@@ -125,36 +149,88 @@ def import_fields(  # noqa: PLR0917 -- principal, stores, the body and its type,
     force: Annotated[
         bool, Query(description="operators: register fields over another cooperative's")
     ] = False,
+    valid_only: Annotated[
+        bool,
+        Query(
+            description="store the features without problems and list the refused ones"
+            " (default: a document with any problem stores nothing)"
+        ),
+    ] = False,
 ) -> ImportResult:
     """Register fields from a GeoJSON Feature or FeatureCollection (or a KML, KMZ, zipped
     Shapefile or ISOXML TaskData, validated the same way); an id already registered by the
     caller's cooperative gets a new version (valid from now), one of another cooperative is
-    409 and nothing is stored."""
+    409 and nothing is stored. With ``valid_only=true`` every feature without a problem is
+    stored and the refused ones are listed (``refused``), by the same rules."""
     source, doc = _document(collection, request.headers.get("content-type", ""))
-    registry = _parsed(doc, source)
-    everything = [*registry.fields, *registry.no_spray]
+    pairs, problems = _parsed_each(doc, source)
+    if problems and not valid_only:
+        raise _problems(problems, source)
     known = catalog.current().history
     now = _now_ms()
     # A new id's first version is valid from the beginning of time, a known id's next
     # one from now: each is checked against what other cooperatives held since then.
-    starts = {f.id: (now if known.of(f.id) else None) for f in everything}
-    plan = check_import(principal, everything, catalog.current(), force=force, valid_from=starts)
-    foreign = plan.of_kind("invalid", "foreign")
-    if foreign:
-        raise HTTPException(
-            422,
-            detail={
-                "message": f"your key is for cooperative {principal.subject!r}",
-                "problems": [p.reason for p in foreign],
-            },
+    starts = {f.id: (now if known.of(f.id) else None) for _, f in pairs}
+    if valid_only:
+        plan = plan_checked(principal, pairs, catalog.current(), force=force, valid_from=starts)
+        refused = {p.index for p in plan.problems}
+        problems = sorted(
+            [*problems, *(p.coded() for p in plan.problems)],
+            key=lambda p: -1 if p.index is None else p.index,
         )
-    # The plan saw each id's latest version in the catalog; the write re-checks them in its
-    # transaction, so an id registered or changed meanwhile (another key, another API
-    # process) refuses the import instead of being ended by it.
-    seen = {f.id: (versions[-1].seq if (versions := known.of(f.id)) else None) for f in everything}
+        pairs = [(i, f) for i, f in pairs if i not in refused]
+        if not pairs:
+            raise ProblemsError(
+                422,
+                detail={
+                    "message": "no feature of the GeoJSON can be imported; nothing was stored",
+                    "problems": [p.text for p in problems],
+                },
+                problems=problems,
+            )
+    else:
+        plan = check_import(principal, pairs, catalog.current(), force=force, valid_from=starts)
+        foreign = plan.of_kind("invalid", "foreign")
+        if foreign:
+            raise ProblemsError(
+                422,
+                detail={
+                    "message": f"your key is for cooperative {principal.subject!r}",
+                    "problems": [p.reason for p in foreign],
+                },
+                problems=[p.coded() for p in foreign],
+            )
+    everything = [f for _, f in pairs]
+    _store(principal, metadata, known, everything, now, {f.id: i for i, f in pairs})
+    if valid_only:
+        log.info(
+            "field_import_valid_only key=%s stored=%d refused=%d",
+            principal.key_id,
+            len(everything),
+            len({p.index for p in problems}),
+        )
+    return ImportResult(
+        imported=len(everything),
+        fields=[summary(f) for f in everything],
+        refused=[CodedProblem(**p.to_dict()) for p in problems],
+    )
+
+
+def _store(  # noqa: PLR0917 -- who, where, against what, what, when, and its indexes
+    principal: Principal,
+    metadata: MetadataDep,
+    known: FieldHistory,
+    features: Sequence[Field],
+    now: int,
+    index_of: dict[str, int],
+) -> None:
+    """Store an import in one transaction. The plan saw each id's latest version in the
+    catalog; the write re-checks them, so an id registered or changed meanwhile (another
+    key, another API process) refuses the import (409) instead of being ended by it."""
+    seen = {f.id: (versions[-1].seq if (versions := known.of(f.id)) else None) for f in features}
     try:
         metadata.save_fields_bulk(
-            _stored(everything),
+            _stored(features),
             expected=seen,
             at_ms=now,
             by=changed_by(principal),
@@ -163,10 +239,19 @@ def import_fields(  # noqa: PLR0917 -- principal, stores, the body and its type,
             atomic=True,
         )
     except FieldOwnershipError as exc:
-        raise HTTPException(409, detail=_taken(exc.ids)) from exc
+        taken = [
+            FieldProblem(
+                f"feature {field_id}: the id is already taken",
+                "taken",
+                {},
+                index_of.get(field_id),
+                field_id,
+            )
+            for field_id in exc.ids
+        ]
+        raise ProblemsError(409, detail=_taken(exc.ids), problems=taken) from exc
     except FieldsChangedError as exc:
         raise HTTPException(409, detail=str(exc)) from exc
-    return ImportResult(imported=len(everything), fields=[summary(f) for f in everything])
 
 
 #: ``GET /fields`` and ``/versions`` page size: default and most.
@@ -237,6 +322,9 @@ def list_fields(  # noqa: PLR0917 -- principal, catalog, request/response, filte
         return pairs
     after = decode_cursor("fields", cursor, (int, str))
     if registry is None:
+        if format_ != "json":
+            empty = {"type": "FeatureCollection", "features": []}
+            return file_response(empty, format_, "agridrone-fields")
         return []
     page, next_cursor = page_of(
         "fields",
@@ -394,7 +482,9 @@ def _stored(features: Sequence[Field]) -> list[Any]:
     try:
         return to_stored(features)
     except orjson.JSONEncodeError as exc:
-        raise _problems([f"a feature's properties cannot be stored as JSON ({exc})"]) from exc
+        reason = str(exc)
+        text = f"a feature's properties cannot be stored as JSON ({reason})"
+        raise _problems([document_problem("not_storable", text, reason=reason)]) from exc
 
 
 def _document(body: Any, content_type: str) -> tuple[str, Any]:
@@ -427,16 +517,33 @@ def _parsed(doc: Any, source: str = "GeoJSON") -> FieldRegistry:
     try:
         return parse_fields(doc, source="request body")
     except FieldValidationError as exc:
-        raise _problems(exc.problems, source) from exc
+        raise _problems(exc.coded, source) from exc
 
 
-def _problems(problems: Sequence[str], source: str = "GeoJSON") -> HTTPException:
-    """The 422 of a body's features, one problem per line (for a converted file, saying
-    where its features' properties come from)."""
+def _parsed_each(
+    doc: Any, source: str = "GeoJSON"
+) -> tuple[list[tuple[int, Field]], list[FieldProblem]]:
+    """The request body's valid features (document index, field; fields before zones, as
+    listed) and the problems of the others; 422 for a body that is no GeoJSON of fields or
+    is over the limits."""
+    try:
+        pairs, problems, _ = parse_each(doc, source="request body")
+    except FieldValidationError as exc:
+        raise _problems(exc.coded, source) from exc
+    return sorted(pairs, key=lambda p: (p[1].kind != "field", p[0])), problems
+
+
+def _problems(problems: Sequence[FieldProblem], source: str = "GeoJSON") -> ProblemsError:
+    """The 422 of a body's features, one problem per line, each with its code (for a
+    converted file, saying where its features' properties come from)."""
     message = f"the {source} has problems"
     if source in _PROPERTIES_FROM:
         message += f" (its features' properties are {_PROPERTIES_FROM[source]})"
-    return HTTPException(422, detail={"message": message, "problems": list(problems)})
+    return ProblemsError(
+        422,
+        detail={"message": message, "problems": [p.text for p in problems]},
+        problems=problems,
+    )
 
 
 def _taken(ids: Sequence[str]) -> str:
@@ -535,7 +642,7 @@ def redraw_field(
     new = next(iter((*parsed.fields, *parsed.no_spray)))
     check_import(
         principal,
-        [new],
+        [(0, new)],
         catalog.current(),
         force=force,
         valid_from={new.id: now if start is None else start},

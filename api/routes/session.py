@@ -14,12 +14,14 @@ router = APIRouter(tags=["session"])
 
 
 class SessionAnswer(BaseModel):
-    """The caller: role, subject and key; ``csrf`` and ``expires`` only for a session."""
+    """The caller: role, subject and key (``coop``: the cooperative a farmer key is for);
+    ``csrf`` and ``expires`` only for a session."""
 
     role: str
     subject: str
     key_id: str
     name: str
+    coop: str | None = None
     via: str
     csrf: str | None = None
     expires: str | None = None
@@ -36,6 +38,7 @@ def who_am_i(principal: PrincipalDep, metadata: MetadataDep, request: Request) -
         subject=principal.subject,
         key_id=principal.key_id,
         name=name,
+        coop=principal.coop or None,
         via="bearer",
     )
     header = request.headers.get("authorization")

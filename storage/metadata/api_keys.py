@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from storage.keys import ApiKeyRecord, Role
-from storage.metadata._db import ConstraintError, Database, MetadataConflictError
+from storage.metadata._db import ConstraintError, Database, MetadataConflictError, Step
 
-_KEY_COLUMNS = "key_id, key_sha256, role, subject, name, created_ms, revoked_ms"
+_KEY_COLUMNS = "key_id, key_sha256, role, subject, name, created_ms, revoked_ms, coop"
 
 
 class ApiKeyTable(Database):
@@ -24,13 +24,21 @@ CREATE TABLE IF NOT EXISTS api_keys (
     revoked_ms  INTEGER
 );
 """
+    migrations: ClassVar[tuple[Step, ...]] = (
+        Step(1, "create tables", schema),
+        Step(
+            2,
+            "the cooperative of a farmer key",
+            "ALTER TABLE api_keys ADD COLUMN coop TEXT NOT NULL DEFAULT ''",
+        ),
+    )
 
     def add_api_key(self, record: ApiKeyRecord) -> None:
         """Store a new key's record (its hash, never the key)."""
         try:
             with self._write() as conn:
                 conn.execute(
-                    f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
+                    f"INSERT INTO api_keys ({_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",  # noqa: S608
                     (
                         record.key_id,
                         record.key_sha256,
@@ -39,6 +47,7 @@ CREATE TABLE IF NOT EXISTS api_keys (
                         record.name,
                         record.created_ms,
                         record.revoked_ms,
+                        record.coop,
                     ),
                 )
         except ConstraintError as exc:
@@ -54,12 +63,20 @@ CREATE TABLE IF NOT EXISTS api_keys (
         )
         return _key_record(row[0]) if row else None
 
-    def api_keys(self, *, include_revoked: bool = True) -> list[ApiKeyRecord]:
-        """Every key, oldest first."""
-        where = "" if include_revoked else " WHERE revoked_ms IS NULL"
+    def api_keys(
+        self, *, include_revoked: bool = True, farmers_of: str | None = None
+    ) -> list[ApiKeyRecord]:
+        """Every key (or the farmer keys of cooperative ``farmers_of``), oldest first."""
+        wheres, params = [], []
+        if not include_revoked:
+            wheres.append("revoked_ms IS NULL")
+        if farmers_of is not None:
+            wheres.append("role = 'farmer' AND coop = ?")
+            params.append(farmers_of)
+        where = f" WHERE {' AND '.join(wheres)}" if wheres else ""
         rows = self._read(
             f"SELECT {_KEY_COLUMNS} FROM api_keys{where} ORDER BY created_ms, key_id",  # noqa: S608
-            (),
+            tuple(params),
         )
         return [_key_record(r) for r in rows]
 
@@ -93,4 +110,5 @@ def _key_record(row: tuple[Any, ...]) -> ApiKeyRecord:
         name=row[4],
         created_ms=int(row[5]),
         revoked_ms=None if row[6] is None else int(row[6]),
+        coop=str(row[7]),
     )

@@ -358,7 +358,16 @@ def test_posting_the_id_of_a_commune_zone_says_it_is_taken_naming_no_owner(world
     response = call(world, "POST", "/fields", "coop_hp", json=zone)
     assert response.status_code == 409
     assert response.json() == {
-        "detail": "field id 'dt-ns-01' is already taken; choose another id (nothing was stored)"
+        "detail": "field id 'dt-ns-01' is already taken; choose another id (nothing was stored)",
+        "coded_problems": [
+            {
+                "index": 0,
+                "id": "dt-ns-01",
+                "code": "taken",
+                "params": {},
+                "text": "feature dt-ns-01: the id is already taken",
+            }
+        ],
     }
 
 

@@ -13,6 +13,7 @@ specified route by route in test_api_*.py; the lists are checked here for owners
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any, Final
 
 import httpx
@@ -24,6 +25,7 @@ from fields.registry import parse_fields
 from fields.stored import to_stored
 from fields.synthetic import T0_MS
 from storage.drones import DroneRecord
+from storage.keys import generate_key
 from storage.metadata import JobRecord, job_key
 from tests.integration.api_world import HP, THE_DAY, YT, World
 
@@ -35,6 +37,7 @@ YT_DRONE: Final = f"/api/v1/drones/{YT}/d-yt-a"
 HP_FIELD: Final = "dt-hp-004"
 YT_FIELD: Final = "dt-yt-004"
 ZONE: Final = "dt-ns-01"  # a commune-wide no-spray zone of the packaged fields
+NO_KEY: Final = "zzzzzzzzz0"  # a key id no key has
 
 #: Who may see a thing of Hồng Phong's member nd-hp-00, of Yên Thọ's member nd-yt-02, of a
 #: cooperative alone (its drones), and routes for operators only.
@@ -55,6 +58,7 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     ("GET", "/metrics", {}, OPERATOR),
     ("GET", "/api/v1/fields", {}, ANY_KEY),
     ("GET", "/api/v1/fields", {"overlaps": "true"}, ANY_KEY),
+    ("GET", "/api/v1/fields", {"format": "geojson"}, ANY_KEY),
     ("GET", f"/api/v1/fields/{HP_FIELD}", {}, SEES_HP_FIELD),
     ("GET", f"/api/v1/fields/{YT_FIELD}", {}, SEES_YT_FIELD),
     ("GET", "/api/v1/fields/dt-gone", {}, (401, 404, 404, 404, 404, 404)),
@@ -168,6 +172,14 @@ READS: Final[tuple[tuple[str, str, dict[str, str], tuple[int, ...]], ...]] = (
     # are registered by the ``flights`` fixture). tests/integration/test_api_logs.py imports.
     ("POST", f"{HP_DRONE}/logs", {}, (401, 404, 404, 415, 404, 415)),
     ("POST", f"{YT_DRONE}/logs", {}, (401, 404, 404, 404, 415, 415)),
+    # Keys: operators every key, a cooperative the farmer keys made for it (KEY_WRITES);
+    # farmers none. A bodiless create is 422, an unknown key 404, a malformed id 422.
+    ("GET", "/api/v1/keys", {}, (401, 403, 403, 200, 200, 200)),
+    ("GET", "/api/v1/keys", {"active": "true"}, (401, 403, 403, 200, 200, 200)),
+    ("POST", "/api/v1/keys", {}, (401, 403, 403, 422, 422, 422)),
+    ("DELETE", f"/api/v1/keys/{NO_KEY}", {}, (401, 403, 403, 404, 404, 404)),
+    ("DELETE", "/api/v1/keys/a.b", {}, (401, 403, 403, 422, 422, 422)),
+    ("POST", f"/api/v1/keys/{NO_KEY}/login-link", {}, (401, 403, 403, 404, 404, 404)),
 )
 
 #: (name, method, expected status per role) of the writes. Each targets a fresh field of
@@ -183,6 +195,41 @@ WRITES: Final[tuple[tuple[str, str, tuple[int, ...]], ...]] = (
     ("rename", "PUT", (401, 403, 403, 200, 404, 200)),
     ("move", "PUT", (401, 403, 403, 403, 404, 200)),
     ("delete", "DELETE", (401, 403, 403, 200, 404, 200)),
+)
+
+#: (name, method, path, body, expected status per role) of the key writes. Each case
+#: targets a fresh key (``{target}``), made by an operator:
+#: - ``member``: a farmer key made for Hồng Phong; ``unscoped``: a farmer key of no
+#:   cooperative; ``coop``: a Hồng Phong cooperative key.
+KEY_WRITES: Final[tuple[tuple[str, str, str, dict[str, Any] | None, tuple[int, ...]], ...]] = (
+    ("revoke member", "DELETE", "/{member}", None, (401, 403, 403, 200, 404, 200)),
+    ("revoke unscoped", "DELETE", "/{unscoped}", None, (401, 403, 403, 404, 404, 200)),
+    ("revoke coop", "DELETE", "/{coop}", None, (401, 403, 403, 404, 404, 200)),
+    ("link member", "POST", "/{member}/login-link", {}, (401, 403, 403, 201, 404, 201)),
+    ("link unscoped", "POST", "/{unscoped}/login-link", {}, (401, 403, 403, 404, 404, 201)),
+    ("link coop", "POST", "/{coop}/login-link", None, (401, 403, 403, 404, 404, 201)),
+    (
+        "create own farmer",
+        "POST",
+        "",
+        {"role": "farmer", "subject": "nd-hp-00"},
+        (401, 403, 403, 201, 201, 201),
+    ),
+    (
+        "create hp farmer",
+        "POST",
+        "",
+        {"role": "farmer", "subject": "nd-hp-00", "coop": HP},
+        (401, 403, 403, 201, 422, 201),
+    ),
+    ("create coop", "POST", "", {"role": "coop", "subject": HP}, (401, 403, 403, 403, 403, 201)),
+    (
+        "create operator",
+        "POST",
+        "",
+        {"role": "operator", "subject": "ops"},
+        (401, 403, 403, 403, 403, 201),
+    ),
 )
 
 #: Each write case gets its own square, 60 m apart, far from the world's fields.
@@ -253,6 +300,8 @@ def _template(path: str) -> str:
         ("/api/v1/flights/a.b/", "/api/v1/flights/{flight_id}/"),
         (f"/api/v1/jobs/{HP}.d-hp-a.j-roles", "/api/v1/jobs/{job_id}"),
         (f"/api/v1/jobs/{YT}.d-yt-a.j-roles", "/api/v1/jobs/{job_id}"),
+        (f"/api/v1/keys/{NO_KEY}", "/api/v1/keys/{key_id}"),
+        ("/api/v1/keys/a.b", "/api/v1/keys/{key_id}"),
     ):
         path = path.replace(concrete, template)
     for name in ("{hp}", "{yt}", "{hired}", "{gone}"):
@@ -265,6 +314,9 @@ def test_every_route_is_in_the_matrix(world: World) -> None:
     write_paths["DELETE"] = write_paths["PUT"]
     tested = {(m, _template(p)) for m, p, _, _ in READS}
     tested |= {(m, write_paths[m]) for _, m, _ in WRITES}
+    tested |= {
+        (m, "/api/v1/keys" + re.sub(r"\{\w+\}", "{key_id}", p)) for _, m, p, _, _ in KEY_WRITES
+    }
     assert _routes_served(world) == tested
 
 
@@ -408,6 +460,48 @@ def test_writing_answers_by_role_and_owner_and_refusals_change_nothing(
     if name == "take" and expected == 409:
         assert HP not in response.text
         assert "nd-hp-00" not in response.text
+
+
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "expected", "role"),
+    [
+        pytest.param(n, m, p, b, status, role, id=f"{n} as {role}")
+        for n, m, p, b, statuses in KEY_WRITES
+        for role, status in zip(ROLES, statuses, strict=True)
+    ],
+)
+def test_key_writes_answer_by_role_and_refusals_change_nothing(  # noqa: PLR0917 -- a case
+    world: World,
+    name: str,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    expected: int,
+    role: str,
+) -> None:
+    targets = {
+        "member": generate_key("farmer", "nd-hp-00", name, 0, coop=HP).record,
+        "unscoped": generate_key("farmer", "nd-hp-00", name, 0).record,
+        "coop": generate_key("coop", HP, name, 0).record,
+    }
+    for label, record in targets.items():
+        world.metadata.add_api_key(record)
+        path = path.replace("{" + label + "}", record.key_id)
+    keys_before = world.metadata.api_keys()
+    links_before = world.metadata._read("SELECT token_sha256 FROM login_links", ())
+    headers = {} if role == "none" else world.headers[role]
+    response = httpx.request(
+        method,
+        f"{world.url}/api/v1/keys{path}",
+        content=None if body is None else orjson.dumps(body),
+        headers={**headers, "Content-Type": "application/json"},
+        timeout=30,
+    )
+    assert response.status_code == expected, response.text
+    if expected >= 400:
+        assert response.json()["detail"]
+        assert world.metadata.api_keys() == keys_before
+        assert world.metadata._read("SELECT token_sha256 FROM login_links", ()) == links_before
 
 
 def _ids(world: World, role: str, route: str) -> set[str]:

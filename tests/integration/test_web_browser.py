@@ -574,6 +574,21 @@ def test_a_cooperatives_month_equals_its_usage_report(browser: Browser, web_worl
         page.wait_for_selector("#fleet-map path.track-on", timeout=30_000)
         assert page.inner_text("#fleet-title") == "Bản đồ đội bay ngày 28/11/2025"
         assert page.locator("#fleet-map path.track-off").count() >= 1
+        # Under the tracks, one outline per field of the cooperative.
+        coop_fields = [
+            f
+            for f in _api(web_world, "/api/v1/fields", web_world.headers["coop_hp"])
+            if f["kind"] == "field" and f["coop"] == HP
+        ]
+        assert coop_fields
+        page.wait_for_function(
+            "n => document.querySelectorAll('#fleet-map path.fleet-field').length >= n",
+            arg=len(coop_fields),
+            timeout=30_000,
+        )
+        outlines = page.locator("#fleet-map .leaflet-fields-pane path.fleet-field")
+        assert outlines.count() == len(coop_fields)
+        assert page.locator("#fleet-map .leaflet-overlay-pane path.fleet-field").count() == 0
         csv = page.evaluate("() => fetch(document.getElementById('csv').href).then(r => r.text())")
         assert csv.startswith("Mã thành viên;Thành viên;")  # fetch drops the BOM
         invoices = page.evaluate(
@@ -617,13 +632,17 @@ def test_a_cooperative_imports_a_file_and_sees_every_problem(
     page.set_input_files("#file", str(tmp_path / "bad.geojson"))
     page.click("#import-form button")
     page.wait_for_selector("#problems li.problem", timeout=30_000)
-    assert page.inner_text("#status").startswith("Không nhập được:")
-    # Every problem of every refused feature (the API's list), the good one not named.
+    assert page.inner_text("#status").startswith("Tệp có lỗi ở 2 chỗ; không thửa nào được nhập.")
+    # Every problem of every refused feature, in Vietnamese; the good one not named.
     problems = page.locator("#problems li.problem").all_inner_texts()
-    assert any(p.startswith("feature 1 (bad id!): 'id'") for p in problems), problems
-    assert "feature 2: no 'id' property" in problems
-    assert "feature 2: no geometry" in problems
-    assert not any("dt-web-ok" in p for p in problems)
+    assert problems == [
+        (
+            "Thửa thứ 2 (bad id!): mã 'bad id!' không hợp lệ: dùng 1 đến 64 chữ cái không dấu,"
+            " chữ số, '_' hoặc '-' (không có dấu cách, '/' hay '.')"
+        ),
+        "Thửa thứ 3: thiếu thuộc tính 'id' (mã thửa)",
+        "Thửa thứ 3: không có hình (geometry)",
+    ]
     _no_horizontal_scroll(page)
     _readable(page)
     _shot(page, "import-refused-phone")
@@ -641,6 +660,57 @@ def test_a_cooperative_imports_a_file_and_sees_every_problem(
     ).raise_for_status()
     # The browser's 422 for the refused file is the only console line.
     assert all("422" in e for e in w.errors)
+
+
+def test_a_cooperative_imports_only_the_valid_features_of_a_file(
+    browser: Browser, web_world: World, tmp_path: Path
+) -> None:
+    mixed = {
+        "type": "FeatureCollection",
+        "features": [
+            _plot("dt-web-valid", 106.65),
+            _plot("dt-web-swapped", 106.66) | {"geometry": _swapped(106.66)},
+        ],
+    }
+    (tmp_path / "mixed.geojson").write_text(json.dumps(mixed), encoding="utf-8")
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "coop", HP))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/coop/import")
+        page.set_input_files("#file", str(tmp_path / "mixed.geojson"))
+        page.check("#valid-only")
+        page.click("#import-form button")
+        page.wait_for_selector("#problems li.imported", timeout=30_000)
+        assert page.inner_text("#status") == (
+            "Đã nhập 1 thửa; 1 thửa có lỗi dưới đây không được nhập."
+        )
+        imported = page.locator("#problems li.imported").all_inner_texts()
+        assert imported == ["dt-web-valid · Thửa mới"]
+        (problem,) = page.locator("#problems li.problem").all_inner_texts()
+        assert problem == (
+            "Thửa thứ 2 (dt-web-swapped), đường bao ngoài: đỉnh thứ 1 [21.13, 106.66] có vẻ"
+            " ghi [vĩ độ, kinh độ] (bị đảo); GeoJSON ghi [kinh độ, vĩ độ], ví dụ [106.66, 21.13]"
+        )
+        coop = web_world.headers["coop_hp"]
+        assert _api(web_world, "/api/v1/fields/dt-web-valid", coop)["properties"]["id"]
+        swapped = f"{web_world.url}/api/v1/fields/dt-web-swapped"
+        assert httpx.get(swapped, headers=coop, timeout=30).status_code == 404
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"import-valid-only-{name}")
+        httpx.delete(
+            f"{web_world.url}/api/v1/fields/dt-web-valid", headers=coop, timeout=30
+        ).raise_for_status()
+        w.check_clean()
+
+
+def _swapped(lon: float) -> dict[str, Any]:
+    """A square written [lat, lon], as a spreadsheet export may swap them."""
+    lat = 21.13
+    ring = [[lat, lon], [lat, lon + 0.0004], [lat + 0.0004, lon + 0.0004], [lat + 0.0004, lon]]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 def test_an_operator_sees_rejected_messages_by_reason_and_every_drone(
@@ -687,3 +757,100 @@ def test_an_operator_sees_rejected_messages_by_reason_and_every_drone(
     _readable(page)
     _shot(page, "ops-phone")
     w.check_clean()
+
+
+def test_an_operator_creates_a_key_whose_link_signs_in_then_revokes_it(
+    browser: Browser, web_world: World
+) -> None:
+    """Create a farmer key with its login link; the link opened elsewhere signs in as that
+    key; revoking the key on the page ends that session."""
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "operator", "ops"))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/ops")
+    page.click('a[href="/keys"]')
+    page.wait_for_url(f"{web_world.url}/keys")
+    page.wait_for_selector("#keys .key-card", timeout=30_000)
+    page.select_option("#key-role", "farmer")
+    page.fill("#key-subject", "nd-hp-00")
+    page.fill("#key-name", "Bà Hoa, thôn 3")
+    page.fill("#key-coop", HP)
+    page.click("#key-form button")
+    page.wait_for_selector("#link-box:not([hidden])", timeout=30_000)
+    assert page.inner_text("#link-title") == "Khóa mới của Bà Hoa, thôn 3"
+    key = page.input_value("#key-value")
+    key_id = key.split("_")[1]
+    link = page.input_value("#login-url")
+    assert link.startswith(f"{web_world.url}/login/")
+    assert (page.get_attribute("#login-qr", "src") or "").startswith("data:image/svg+xml")
+    png = page.get_attribute("#login-qr-png", "href") or ""
+    assert png.startswith("data:image/png;base64,")
+    record = web_world.metadata.api_key(key_id)
+    assert record is not None
+    assert (record.role, record.subject, record.coop) == ("farmer", "nd-hp-00", HP)
+    card = page.locator(f'.key-card[data-key="{key_id}"]')
+    assert card.locator("h3").inner_text() == "Bà Hoa, thôn 3"
+    assert card.locator(".key-status").inner_text() == "Đang dùng"
+    _no_horizontal_scroll(page)
+    _readable(page)
+    _shot(page, "keys-operator-phone")
+
+    # The link, opened on the farmer's phone, signs in as the new key: their field.
+    farmer = _open(browser, web_world, PHONE)
+    farmer.page.goto(link)
+    farmer.page.wait_for_url(f"{web_world.url}/")
+    farmer.page.wait_for_selector(f'.field-card[data-field="{FARMER_FIELD}"]', timeout=30_000)
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator("button.revoke").click()
+    revoked = page.locator(f'.key-card.revoked[data-key="{key_id}"]')
+    revoked.wait_for(timeout=30_000)
+    assert revoked.locator(".key-status").inner_text().startswith("Đã thu hồi ngày ")
+    assert page.inner_text("#status") == (
+        "Đã thu hồi khóa của Bà Hoa, thôn 3; 1 phiên đăng nhập đã kết thúc."
+    )
+    assert page.is_hidden("#link-box")
+    farmer.page.reload()
+    farmer.page.wait_for_url(f"{web_world.url}/login")
+    w.check_clean()
+
+
+def test_a_cooperative_gives_its_member_a_login_link(browser: Browser, web_world: World) -> None:
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport)
+        page = w.page
+        page.goto(_login_link(web_world, "coop", HP))
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/coop?month=2025-11")
+        page.click('a[href="/keys"]')
+        page.wait_for_url(f"{web_world.url}/keys")
+        assert page.inner_text("h1") == "Liên kết đăng nhập của thành viên"
+        assert page.locator("#key-role").count() == 0  # farmer keys only
+        # The members it may name: the owners of its fields.
+        page.wait_for_function("() => document.querySelectorAll('#owners option').length > 0")
+        owners = page.eval_on_selector_all("#owners option", "os => os.map(o => o.value)")
+        coop_fields = _api(web_world, "/api/v1/fields", web_world.headers["coop_hp"])
+        assert owners == sorted({f["owner"] for f in coop_fields if f["owner"]})
+        page.fill("#key-subject", "nd-hp-01")
+        page.fill("#key-name", "Chị Lan")
+        page.click("#key-form button")
+        page.wait_for_selector("#link-box:not([hidden])", timeout=30_000)
+        first = page.input_value("#login-url")
+        key_id = page.input_value("#key-value").split("_")[1]
+        card = page.locator(f'.key-card[data-key="{key_id}"]')
+        assert card.locator(".key-who").inner_text() == "Nông dân · nd-hp-01"
+        # A new link for the same key replaces the one shown; both work once.
+        card.locator("button.new-link").click()
+        page.wait_for_function(
+            "first => document.getElementById('login-url').value !== first", arg=first
+        )
+        assert page.inner_text("#link-title") == "Liên kết đăng nhập mới cho Chị Lan"
+        assert page.is_hidden("#new-key")
+        record = web_world.metadata.api_key(key_id)
+        assert record is not None
+        assert (record.role, record.coop) == ("farmer", HP)
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"keys-coop-{name}")
+        w.check_clean()

@@ -309,8 +309,8 @@ def test_a_session_sees_exactly_what_its_key_sees(
         path = template
         for name, flight_id in flight_ids.items():
             path = path.replace("{" + name + "}", flight_id)
-        if path in ("/api/v1/session", "/metrics"):
-            continue  # who-am-I names the key; /metrics counts the requests themselves
+        if path in ("/api/v1/session", "/metrics", "/api/v1/keys"):
+            continue  # who-am-I and the key list name the keys; /metrics counts requests
         if method != "GET":
             continue  # the matrix's bodiless writes: by cookie they need the CSRF token
         by_key = httpx.request(
@@ -345,6 +345,25 @@ def test_pages_need_a_session_and_speak_vietnamese_first(world: World) -> None:
     # Only local paths: the switch never sends the browser to another site.
     away = httpx.get(f"{world.url}/lang/en", params={"next": "//evil.example/"}, timeout=30)
     assert away.headers["location"] == "/"
+
+
+@pytest.mark.parametrize(
+    ("role", "subject", "status", "title"),
+    [
+        ("farmer", "nd-hp-00", 404, "Không có trang này"),
+        ("coop", HP, 200, "Liên kết đăng nhập của thành viên"),
+        ("operator", "ops", 200, "Khóa truy cập"),
+    ],
+)
+def test_the_keys_page_is_for_operators_and_cooperatives(
+    world: World, role: Role, subject: str, status: int, title: str
+) -> None:
+    assert httpx.get(f"{world.url}/keys", timeout=30).headers["location"] == "/login"
+    cookie, _ = _session_by_link(world, role, subject)
+    page = _get(world, "/keys", cookie)
+    assert page.status_code == status
+    assert f"<h1>{title}</h1>" in page.text
+    assert ('id="key-role"' in page.text) is (role == "operator")
 
 
 def test_a_browser_gets_a_page_for_a_missing_page_and_api_clients_keep_json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -22,9 +23,11 @@ from storage.keys import (
     is_key_id,
     key_matches,
     parse_key_id,
+    validate_key_coop,
     validate_subject,
 )
 from storage.metadata import MetadataConflictError, MetadataDB
+from storage.metadata.api_keys import ApiKeyTable
 
 T0 = 1_764_300_000_000
 
@@ -129,6 +132,67 @@ def test_generate_key_refuses_a_bad_subject() -> None:
         generate_key("coop", "htx hong phong", "", T0)
 
 
+@pytest.mark.parametrize(
+    ("role", "coop", "fragment"),
+    [
+        ("coop", "htx-1", "only farmer keys"),
+        ("operator", "htx-1", "only farmer keys"),
+        ("farmer", "htx 1", "[A-Za-z0-9_-]"),
+    ],
+)
+def test_only_farmer_keys_belong_to_a_cooperative(role: str, coop: str, fragment: str) -> None:
+    problem = validate_key_coop(role, coop)
+    assert problem is not None
+    assert fragment in problem
+    with pytest.raises(ValueError, match=re.escape(fragment)):
+        generate_key(role, "htx-1", "", T0, coop=coop)  # type: ignore[arg-type]
+
+
+def test_a_name_with_control_characters_is_refused() -> None:
+    with pytest.raises(ValueError, match="control characters"):
+        generate_key("farmer", "nd-1", "Bà Hoa\nthôn 3", T0)
+
+
+def test_a_farmer_keys_cooperative_is_stored_and_listed_by_it(metadata: MetadataDB) -> None:
+    member = generate_key("farmer", "nd-hp-13", "Bà Hoa", T0, coop="htx-hong-phong")
+    other = generate_key("farmer", "nd-as-01", "", T0 + 1, coop="htx-an-sinh")
+    unscoped = generate_key("farmer", "nd-hp-13", "", T0 + 2)
+    coop = generate_key("coop", "htx-hong-phong", "", T0 + 3)
+    for new in (member, other, unscoped, coop):
+        metadata.add_api_key(new.record)
+    assert metadata.api_key(member.record.key_id) == member.record
+    assert member.record.coop == "htx-hong-phong"
+    assert metadata.api_key(unscoped.record.key_id) == unscoped.record
+    assert metadata.api_keys(farmers_of="htx-hong-phong") == [member.record]
+    metadata.revoke_api_key(member.record.key_id, T0 + 9)
+    assert metadata.api_keys(farmers_of="htx-hong-phong", include_revoked=False) == []
+    assert len(metadata.api_keys()) == 4
+
+
+def test_a_key_table_from_before_cooperatives_keeps_its_keys(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.executescript(ApiKeyTable.schema)
+    new = generate_key("farmer", "nd-hp-13", "cũ", T0)
+    r = new.record
+    conn.execute(
+        "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, NULL)",
+        (r.key_id, r.key_sha256, r.role, r.subject, r.name, r.created_ms),
+    )
+    conn.execute(
+        "CREATE TABLE schema_migrations (aggregate TEXT NOT NULL, version INTEGER NOT NULL,"
+        " description TEXT NOT NULL, applied_ms INTEGER NOT NULL,"
+        " PRIMARY KEY (aggregate, version))"
+    )
+    conn.execute("INSERT INTO schema_migrations VALUES ('ApiKeyTable', 1, 'create tables', 0)")
+    conn.commit()
+    conn.close()
+    db = MetadataDB(path)
+    assert db.api_key(r.key_id) == r  # coop "" : every field of its farmer, as before
+    assert ("ApiKeyTable", 2) in db.applied_migrations()
+    db.close()
+
+
 def test_a_stored_key_is_found_by_its_id(db: MetadataDB) -> None:
     new = generate_key("coop", "htx-hong-phong", "văn phòng", T0)
     db.add_api_key(new.record)
@@ -186,7 +250,7 @@ def test_an_unknown_role_cannot_reach_the_table(db: MetadataDB) -> None:
     conn = sqlite3.connect(db.path)
     with pytest.raises(sqlite3.IntegrityError):
         conn.execute(
-            "INSERT INTO api_keys VALUES (?, ?, 'pilot', 's', '', 0, NULL)",
+            "INSERT INTO api_keys VALUES (?, ?, 'pilot', 's', '', 0, NULL, '')",
             ("x" * 10, new.record.key_sha256),
         )
     conn.close()
@@ -260,7 +324,7 @@ def test_cli_revoke_accepts_the_key_id_or_the_key(
     assert all(r.revoked for r in MetadataDB(path).api_keys())
     assert run_cli(["keys", "list", "--active", "--metadata-path", path]) == 0
     assert capsys.readouterr().out.strip().splitlines() == [
-        "KEY_ID  ROLE  SUBJECT  CREATED  REVOKED  NAME"
+        "KEY_ID  ROLE  SUBJECT  COOP  CREATED  REVOKED  NAME"
     ]
 
 
@@ -271,3 +335,22 @@ def test_cli_revoke_of_an_unknown_or_malformed_key_exits_2(
     code = run_cli(["keys", "revoke", given_key, "--metadata-path", str(tmp_path / "m.db")])
     assert code == 2
     assert "keys list" in capsys.readouterr().err
+
+
+def test_cli_create_gives_a_farmer_key_its_cooperative(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = str(tmp_path / "meta.db")
+    argv = ["keys", "create", "--role", "farmer", "--subject", "nd-1", "--coop", "htx-1"]
+    assert run_cli([*argv, "--metadata-path", path]) == 0
+    key_id = parse_key_id(capsys.readouterr().out.strip())
+    assert key_id is not None
+    record = MetadataDB(path).api_key(key_id)
+    assert record is not None
+    assert record.coop == "htx-1"
+    assert run_cli(["keys", "list", "--json", "--metadata-path", path]) == 0
+    assert json.loads(capsys.readouterr().out)["coop"] == "htx-1"
+    refused = ["keys", "create", "--role", "coop", "--subject", "htx-1", "--coop", "htx-1"]
+    assert run_cli([*refused, "--metadata-path", path]) == 2
+    assert "only farmer keys" in capsys.readouterr().err
+    assert len(MetadataDB(path).api_keys()) == 1

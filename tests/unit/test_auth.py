@@ -222,6 +222,22 @@ def test_field_visibility(role: str, kind: str) -> None:
     assert can_see_field(PRINCIPALS[role], owner, coop) is (kind in FIELD_EXPECTED[role])
 
 
+#: A farmer key made for Hồng Phong (by it, or by an operator naming it).
+MEMBER_KEY = Principal("farmer", "nd-hp-13", "k000000011", coop="htx-hong-phong")
+
+
+@pytest.mark.parametrize("kind", FIELDS)
+def test_a_farmer_key_made_for_a_cooperative_sees_only_its_fields(kind: str) -> None:
+    owner, coop = FIELDS[kind]
+    assert can_see_field(MEMBER_KEY, owner, coop) is (kind == "own")
+
+
+def test_a_cooperative_farmer_key_sees_through_it_only_its_flights() -> None:
+    own, elsewhere = FIELDS["own"], FIELDS["own_elsewhere"]
+    assert can_see_flight(MEMBER_KEY, "htx-an-sinh", [own])
+    assert not can_see_flight(MEMBER_KEY, "htx-an-sinh", [elsewhere])
+
+
 def test_an_empty_subject_never_matches_an_unassigned_field() -> None:
     blank_farmer = Principal("farmer", "", "k000000009")
     blank_coop = Principal("coop", "", "k000000010")

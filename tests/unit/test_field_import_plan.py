@@ -84,6 +84,21 @@ def test_another_cooperatives_feature_is_invalid_and_its_id_a_conflict() -> None
     assert p.to_store == []
 
 
+def test_a_taken_id_in_the_file_does_not_hide_its_field_from_the_others() -> None:
+    """The file names another cooperative's id (refused: taken) and draws a new field over
+    that cooperative's field: the taken feature replaces nothing, so the new field overlaps
+    the stored one."""
+    stored = parsed(feature("theirs", rectangle(100, 50, 0, 0), coop="c2"))
+    new = parsed(
+        feature("theirs", rectangle(50, 50, 500, 0), coop="c1"),
+        feature("over", rectangle(100, 50, 0, 0), coop="c1"),
+    )
+    p = plan(COOP_C1, new, history_of(*stored))
+    assert [(x.index, x.rule) for x in p.problems] == [(0, "taken"), (1, "overlap")]
+    assert p.problems[1].params == {"area_m2": 5000, "pct": 100}
+    assert p.to_store == []
+
+
 def test_an_overlap_with_another_cooperatives_field_is_a_conflict_unless_forced() -> None:
     stored = parsed(feature("theirs", rectangle(100, 50, 0, 0), coop="c2"))
     new = parsed(feature("mine", rectangle(100, 50, 50, 0), coop="c1"))

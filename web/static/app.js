@@ -21,6 +21,8 @@
   var KINDS = ["covered", "overlap", "missed", "off_target", "no_spray"];
   var M2_PER_HA = 10000;
   var M2_PER_SAO = 360;
+  /* The fleet map draws the cooperative's first fields only (by id), under the tracks. */
+  var FLEET_FIELDS = 2000;
 
   function t(key, vars) {
     var s = M[key] || key;
@@ -681,8 +683,25 @@
     var tiles = document.body.getAttribute("data-tiles");
     var map = L.map("fleet-map", { attributionControl: !!tiles, zoomSnap: 0.25 });
     if (tiles) L.tileLayer(tiles, { maxZoom: 21 }).addTo(map);
+    /* The cooperative's fields lie under the tracks, whichever arrives first. */
+    map.createPane("fields").style.zIndex = 350;
     var bounds = L.latLngBounds([]);
-    return Promise.all(
+    var fieldBounds = L.latLngBounds([]);
+    var outlines = api("/api/v1/fields?" + q({ format: "geojson", limit: FLEET_FIELDS })).then(function (all) {
+      var mine = (all.features || []).filter(function (f) {
+        return f.properties.kind !== "no_spray" && f.properties.coop === coop;
+      });
+      if (!mine.length) return;
+      var layer = L.geoJSON({ type: "FeatureCollection", features: mine }, {
+        pane: "fields",
+        style: function () {
+          return { className: "fleet-field", color: "#1b3a1b", weight: 1.5, fillColor: "#c5e1a5", fillOpacity: 0.35 };
+        },
+        interactive: false,
+      }).addTo(map);
+      fieldBounds.extend(layer.getBounds());
+    });
+    var tracks = Promise.all(
       droneRows.map(function (r) {
         var path =
           "/api/v1/drones/" + encodeURIComponent(coop) + "/" + encodeURIComponent(r.key) +
@@ -702,8 +721,10 @@
           if (layer.getLayers().length) bounds.extend(layer.getBounds());
         });
       })
-    ).then(function () {
+    );
+    return Promise.all([outlines.catch(function () { return null; }), tracks]).then(function () {
       if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+      else if (fieldBounds.isValid()) map.fitBounds(fieldBounds, { padding: [12, 12] });
       else map.setView([21.08, 106.52], 13);
     });
   }
@@ -827,11 +848,65 @@
   /* The API's body limit (api.limits.MAX_BODY_BYTES): say so before sending. */
   var MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
 
+  /* Parameters a page shows counting from 1 (the API counts features and vertices from 0). */
+  var FROM_ONE = { vertex: true, first: true };
+
+  /* One problem of an import in the page's language ("Thửa thứ 2 (bad id!): mã … không hợp
+   * lệ …"), from its code and parameters; the API's English text for a code this page does
+   * not know. */
+  function problemText(p) {
+    var params = p.params || {};
+    var key = "problem_" + p.code;
+    if (!M[key]) return p.text;
+    var label =
+      p.index === null || p.index === undefined
+        ? t("problem_document")
+        : p.id
+        ? t("problem_feature_id", { n: p.index + 1, id: p.id })
+        : t("problem_feature", { n: p.index + 1 });
+    var place = [];
+    if (typeof params.polygon === "number") place.push(t("problem_polygon", { n: params.polygon + 1 }));
+    if (typeof params.ring === "number") {
+      place.push(params.ring === 0 ? t("problem_outer_ring") : t("problem_hole", { n: params.ring }));
+    }
+    var shown = {};
+    Object.keys(params).forEach(function (k) {
+      var v = params[k];
+      if (typeof v === "number") {
+        v = FROM_ONE[k] ? v + 1 : v;
+        shown[k] = k === "pct" && v < 1 ? "< 1" : new Intl.NumberFormat(LOCALE, { maximumFractionDigits: 4 }).format(v);
+      } else shown[k] = v;
+    });
+    return label + (place.length ? ", " + place.join(", ") : "") + ": " + t(key, shown);
+  }
+
+  /* How many places (features, or the whole file) the problems are in. */
+  function placesOf(problems) {
+    var seen = {};
+    problems.forEach(function (p) {
+      seen[p.index === null || p.index === undefined ? "file" : p.index] = true;
+    });
+    return Object.keys(seen).length;
+  }
+
   function importPage() {
     var form = document.getElementById("import-form");
     var input = document.getElementById("file");
+    var validOnly = document.getElementById("valid-only");
     var problems = document.getElementById("problems");
-    var csrf = document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+
+    function listProblems(coded, texts) {
+      if (coded) {
+        coded.forEach(function (p) {
+          problems.appendChild(el("li", { class: "problem", "data-code": p.code, text: problemText(p) }));
+        });
+        return;
+      }
+      texts.forEach(function (p) {
+        problems.appendChild(el("li", { class: "problem", text: p }));
+      });
+    }
+
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       problems.textContent = "";
@@ -851,10 +926,11 @@
             setStatus(t("import_not_json"), true);
             return null;
           }
-          return fetch("/api/v1/fields", {
+          var path = "/api/v1/fields" + (validOnly.checked ? "?valid_only=true" : "");
+          return fetch(path, {
             method: "POST",
             credentials: "same-origin",
-            headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+            headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
             body: text,
           }).then(function (r) {
             if (r.status === 401) {
@@ -863,20 +939,30 @@
             }
             return r.json().then(function (body) {
               if (r.ok) {
-                setStatus(t("import_done", { n: body.imported }));
+                var refused = body.refused || [];
+                setStatus(
+                  refused.length
+                    ? t("import_done_partial", { n: body.imported, m: placesOf(refused) })
+                    : t("import_done", { n: body.imported })
+                );
                 body.fields.forEach(function (f) {
                   problems.appendChild(
                     el("li", { class: "imported" }, [el("a", { href: "/fields/" + encodeURIComponent(f.id), text: f.id + " · " + (f.name || "") })])
                   );
                 });
+                listProblems(refused, []);
                 return null;
               }
               var detail = body.detail;
-              var message = typeof detail === "string" ? detail : (detail && detail.message) || String(r.status);
-              setStatus(t("import_refused", { message: message }), true);
-              ((detail && detail.problems) || body.problems || []).forEach(function (p) {
-                problems.appendChild(el("li", { class: "problem", text: p }));
-              });
+              var coded = body.coded_problems;
+              if (coded && coded.length) {
+                var all = validOnly.checked && r.status === 422 && coded.every(function (p) { return p.index !== null; });
+                setStatus(all ? t("import_nothing_valid") : t("import_problems", { n: placesOf(coded) }), true);
+              } else {
+                var message = typeof detail === "string" ? detail : (detail && detail.message) || String(r.status);
+                setStatus(t("import_refused", { message: message }), true);
+              }
+              listProblems(coded, (detail && detail.problems) || body.problems || []);
               return null;
             });
           });
@@ -992,6 +1078,180 @@
       });
   }
 
+  /* --- keys and login links (operators: every key; cooperatives: their members') ------- */
+
+  function csrfToken() {
+    return document.querySelector('meta[name="csrf-token"]').getAttribute("content");
+  }
+
+  /* A write by the session cookie (with its CSRF token): the answer's status and JSON. */
+  function send(method, path, body) {
+    return fetch(path, {
+      method: method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrfToken() },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    }).then(function (r) {
+      if (r.status === 401) {
+        window.location.assign("/login");
+        throw new Error("401");
+      }
+      return r.json().then(function (doc) {
+        return { status: r.status, ok: r.ok, body: doc };
+      });
+    });
+  }
+
+  function refusal(answer) {
+    var d = answer.body && answer.body.detail;
+    var message = typeof d === "string" ? d : (d && d.message) || String(answer.status);
+    return t("key_refused", { message: message });
+  }
+
+  function keysPage() {
+    var role = document.body.getAttribute("data-role");
+    var list = document.getElementById("keys");
+    var box = document.getElementById("link-box");
+    var urlInput = document.getElementById("login-url");
+
+    function roleName(r) {
+      return t("role_" + r);
+    }
+
+    function showLink(title, link, key, keyId) {
+      box.setAttribute("data-key", keyId);
+      document.getElementById("link-title").textContent = title;
+      document.getElementById("new-key").hidden = !key;
+      document.getElementById("key-value").value = key || "";
+      urlInput.value = link.url;
+      document.getElementById("login-note").textContent = t("login_link_note", { date: showDay(link.expires) });
+      document.getElementById("login-qr").setAttribute("src", link.qr_svg);
+      document.getElementById("login-qr-png").setAttribute("href", link.qr_png);
+      box.hidden = false;
+      box.scrollIntoView({ block: "nearest" });
+    }
+
+    function card(k) {
+      var who = k.name || k.subject;
+      var status = k.revoked ? t("key_revoked", { date: showDay(k.revoked) }) : t("key_active");
+      var details = roleName(k.role) + " · " + k.subject + (k.coop && role === "operator" ? " · " + k.coop : "");
+      var item = el("li", { class: "key-card" + (k.revoked ? " revoked" : ""), "data-key": k.key_id }, [
+        el("h3", { text: who }),
+        el("p", { class: "key-who", text: details }),
+        el("p", { class: "key-when" }, [
+          el("span", { text: t("key_created", { date: showDay(k.created) }) }),
+          document.createTextNode(" · "),
+          el("span", { class: "key-status", text: status }),
+          el("span", { class: "key-id", text: " · " + k.key_id }),
+        ]),
+      ]);
+      if (!k.revoked) {
+        var linkButton = el("button", { type: "button", class: "secondary new-link", text: t("new_link") });
+        var revokeButton = el("button", { type: "button", class: "danger revoke", text: t("revoke") });
+        linkButton.addEventListener("click", function () {
+          send("POST", "/api/v1/keys/" + encodeURIComponent(k.key_id) + "/login-link", {})
+            .then(function (a) {
+              if (!a.ok) return setStatus(refusal(a), true);
+              setStatus("");
+              showLink(t("login_link_title", { name: who }), a.body, null, k.key_id);
+            })
+            .catch(function (e) {
+              if (e.message !== "401") setStatus(t("error_load", { status: "?" }), true);
+            });
+        });
+        revokeButton.addEventListener("click", function () {
+          if (!window.confirm(t("revoke_confirm", { name: who }))) return;
+          send("DELETE", "/api/v1/keys/" + encodeURIComponent(k.key_id))
+            .then(function (a) {
+              if (!a.ok) return setStatus(refusal(a), true);
+              setStatus(t("key_revoked_done", { name: who, n: a.body.sessions_ended }));
+              if (box.getAttribute("data-key") === k.key_id) box.hidden = true;
+              item.replaceWith(card(a.body));
+            })
+            .catch(function (e) {
+              if (e.message !== "401") setStatus(t("error_load", { status: "?" }), true);
+            });
+        });
+        item.appendChild(el("p", { class: "key-actions" }, [linkButton, revokeButton]));
+      }
+      return item;
+    }
+
+    function load() {
+      return api("/api/v1/keys").then(function (keys) {
+        list.textContent = "";
+        if (!keys.length) list.appendChild(el("li", { class: "empty", text: t("no_keys") }));
+        keys
+          .slice()
+          .reverse()
+          .forEach(function (k) {
+            list.appendChild(card(k));
+          });
+      });
+    }
+
+    load().catch(function (e) {
+      if (e.message !== "401") setStatus(t("error_load", { status: e.status || "?" }), true);
+    });
+    /* The members a cooperative may name: the owners of its fields. */
+    if (role === "coop") {
+      api("/api/v1/fields?limit=10000")
+        .then(function (fields) {
+          var owners = {};
+          fields.forEach(function (f) {
+            if (f.owner) owners[f.owner] = true;
+          });
+          var datalist = document.getElementById("owners");
+          Object.keys(owners)
+            .sort()
+            .forEach(function (o) {
+              datalist.appendChild(el("option", { value: o }));
+            });
+        })
+        .catch(function () {
+          return null;
+        });
+    }
+
+    document.getElementById("copy-link").addEventListener("click", function () {
+      urlInput.select();
+      var done = function () {
+        setStatus(t("copied"));
+      };
+      if (navigator.clipboard && window.isSecureContext) navigator.clipboard.writeText(urlInput.value).then(done, done);
+      else {
+        document.execCommand("copy");
+        done();
+      }
+    });
+
+    document.getElementById("key-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var body = {
+        role: role === "operator" ? document.getElementById("key-role").value : "farmer",
+        subject: document.getElementById("key-subject").value.trim(),
+        name: document.getElementById("key-name").value.trim(),
+        login_link: true,
+      };
+      var coopInput = document.getElementById("key-coop");
+      if (coopInput && coopInput.value.trim() && body.role === "farmer") body.coop = coopInput.value.trim();
+      send("POST", "/api/v1/keys", body)
+        .then(function (a) {
+          if (!a.ok) return setStatus(refusal(a), true);
+          setStatus("");
+          ev.target.reset();
+          var empty = list.querySelector(".empty");
+          if (empty) empty.remove();
+          list.prepend(card(a.body));
+          var who = a.body.name || a.body.subject;
+          showLink(t("new_key_title", { name: who }), a.body.login, a.body.key, a.body.key_id);
+        })
+        .catch(function (e) {
+          if (e.message !== "401") setStatus(t("error_load", { status: "?" }), true);
+        });
+    });
+  }
+
   var page = document.body.getAttribute("data-page");
   if ("serviceWorker" in navigator && window.isSecureContext) {
     if (page === "login" && window.caches) {
@@ -1008,4 +1268,5 @@
   else if (page === "coop") coopPage();
   else if (page === "import") importPage();
   else if (page === "ops") opsPage();
+  else if (page === "keys") keysPage();
 })();
