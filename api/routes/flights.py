@@ -7,6 +7,9 @@ shows its time, drone, data quality and the part on the caller's fields (and whe
 job named them), not what the drone did elsewhere for someone else. A field drawn over a
 field of the drone's own cooperative shows that cooperative's flights only when the job
 named it (``api.auth.can_see_flight_on_field``).
+
+Each flight carries the compliance flags that concern it (``api.flight_flags``): the list
+their codes (``flag_codes``), one flight the flags themselves (``flags``).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from api.auth import (
     can_see_flight_on_field,
 )
 from api.deps import CatalogDep, MetadataDep
+from api.flight_flags import flag_codes, flags_by_flight
 from api.overlaps import foreign_overlaps_of
 from api.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.times import WindowDep, rfc3339
@@ -177,6 +181,9 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
             break
         wanted *= 2
     shown = views[:limit]
+    flags = flags_by_flight(principal, metadata, [(f, _seen_fields(v)) for f, v in shown])
+    for f, v in shown:
+        v["flag_codes"] = flag_codes(flags[f.id])
     next_cursor = (
         encode_cursor("flights", (shown[-1][0].start_ms, shown[-1][0].id))
         if len(views) > limit
@@ -198,7 +205,8 @@ def get_flight(
     flight_id: str, principal: PrincipalDep, metadata: MetadataDep, catalog: CatalogDep
 ) -> dict[str, Any]:
     """One flight's summary: distances, litres, footprint inside and outside fields, the
-    fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
+    fields it touched, speed, height, battery, samples and data quality (docs/flights.md),
+    and the compliance flags that concern it (``flags``; docs/diary.md)."""
     flight = metadata.flight(flight_id)
     if flight is not None:
         known = catalog.current()
@@ -208,5 +216,14 @@ def get_flight(
         if can_see_flight(principal, flight.coop, touched):
             view = flight_view(principal, flight, owners, foreign_overlaps_of(known))
             if view is not None:
-                return view
+                flags = flags_by_flight(principal, metadata, [(flight, _seen_fields(view))])
+                return view | {
+                    "flag_codes": flag_codes(flags[flight.id]),
+                    "flags": flags[flight.id],
+                }
     raise HTTPException(404, detail=f"no flight {flight_id!r}")
+
+
+def _seen_fields(view: Mapping[str, Any]) -> set[str]:
+    """The fields the caller sees the flight over (its flags are those fields' only)."""
+    return {str(s.get("field_id")) for s in view.get("fields") or []}
