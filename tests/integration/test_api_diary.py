@@ -679,3 +679,51 @@ def test_a_farmer_sees_only_the_flags_of_their_own_fields_on_a_flight(
     assert theirs["whole_flight"] is True
     assert theirs["flags"] == []
     assert get(w, f"/api/v1/flights/{flight_id}", "operator").json()["flags"] == whole
+
+
+# --- flags in the usage report --------------------------------------------------------------
+
+
+def _usage_csv(w: World, who: str, **params: str) -> list[dict[str, str]]:
+    answer = get(w, "/api/v1/reports/usage", who, format="csv", **params, **THE_DAY)
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1 : rows.index([])]]
+
+
+def test_the_usage_report_names_the_flags_of_each_row(world: tuple[World, str]) -> None:
+    w, _ = world
+    # Every flag the drone's job raised on every field it sprayed, each once.
+    raised = [(e, f) for e in _every_entry(w) if e["job"] == HP_JOB for f in e["flags"]]
+    codes = [f["code"] for _, f in raised]
+    report = get(w, "/api/v1/reports/usage", "coop_hp", group_by="drone", **THE_DAY).json()
+    [row] = report["rows"]
+    assert row["flag_codes"] == sorted(set(codes))
+    assert row["flag_counts"] == {c: codes.count(c) for c in sorted(set(codes))}
+    [cells] = [c for c in _usage_csv(w, "coop_hp", group_by="drone") if c["Máy bay"] == "d-hp-a"]
+    texts = {f"{e['field_id']} {f['code']}: {f['message_vi']}" for e, f in raised}
+    assert set(cells["Cảnh báo"].split(" | ")) == texts
+    # Grouped by field, the field's own flags are written without its id.
+    [own] = [c for c in _usage_csv(w, "coop_hp", group_by="field") if c["Mã thửa"] == "dt-hp-004"]
+    [entry] = [e for e, _ in raised if e["field_id"] == "dt-hp-004"][:1]
+    assert {f"{f['code']}: {f['message_vi']}" for f in entry["flags"]} <= set(
+        own["Cảnh báo"].split(" | ")
+    )
+
+
+def test_a_hired_drone_s_report_has_no_flags_of_the_hiring_cooperative_s_fields(
+    world: tuple[World, str],
+) -> None:
+    w, _ = world
+    report = get(w, "/api/v1/reports/usage", "coop_yt", group_by="field", **THE_DAY).json()
+    by_key = {r["key"]: r for r in report["rows"]}
+    assert by_key["dt-hp-002"]["flag_codes"] == []  # Hồng Phong's field: its diary's flags
+    # Its own job on its own fields (billed to dt-yt-004, the field it named; the flags of
+    # the neighbours it strayed onto go with that work).
+    own = [e for e in _every_entry(w) if e["job"] == YT_JOB2 and e["field_coop"] == YT]
+    assert by_key["dt-yt-004"]["flag_codes"] == sorted({f["code"] for e in own for f in e["flags"]})
+    assert by_key["dt-yt-004"]["flag_codes"] != []
+    # An operator reads every diary: the same work, with Hồng Phong's field's flags.
+    seen = get(w, "/api/v1/reports/usage", "operator", coop=YT, group_by="field", **THE_DAY).json()
+    hp = {r["key"]: r for r in seen["rows"]}["dt-hp-002"]
+    assert "wind" in hp["flag_codes"]
+    assert seen["totals"] == report["totals"]
