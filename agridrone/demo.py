@@ -43,7 +43,7 @@ from simulators.geo import DEFAULT_FIELDS_PATH
 from simulators.runner import run_fleet
 from storage.keys import Role, generate_key, parse_key_id
 from storage.logins import LOGIN_LINK_TTL_MS, hash_token, login_url, new_token
-from storage.metadata import MetadataDB
+from storage.metadata import MetadataDB, ProductRecord
 from storage.secrets import shown_url
 from storage.sqlite import SqliteStore
 
@@ -274,8 +274,30 @@ def backfill(
     wait_for_ingest(ingest.metrics, stats.messages, window=0)
 
 
-#: Demo drones spend seconds, not minutes, on the ground, so the first flights show at once.
-DEMO_FLIGHT = FlightConfig(ground_s=(3.0, 8.0), ferry_s=(20.0, 40.0))
+#: The rice fungicide each demo cooperative registers and its drones name in their
+#: ``job_start`` (docs/diary.md), so the demo's spray diary has a product, a dose and
+#: safe-harvest dates. Made up for the demo: no real product's name or registration.
+DEMO_PRODUCT: Final = ProductRecord(
+    coop="",  # each cooperative's own copy
+    id="difecon",
+    trade_name="Difecon 300EC",
+    active_ingredient="Difenoconazole 150 g/L + Propiconazole 150 g/L",
+    concentration="300 g/L EC",
+    registration_no="VN-2025-0300/BVTV",
+    target="Bệnh khô vằn, lem lép hạt lúa",
+    dose_l_per_ha=15.0,
+    phi_days=14,
+)
+#: Demo drones spend seconds, not minutes, on the ground, so the first flights show at once;
+#: they apply about the planned 15 L/ha (2.7 L/min at 6 m/s over a 5 m swath) and announce
+#: the product.
+DEMO_FLIGHT = FlightConfig(
+    ground_s=(3.0, 8.0),
+    ferry_s=(20.0, 40.0),
+    flow_lpm=2.7,
+    product=DEMO_PRODUCT.id,
+    dose_l_per_ha=DEMO_PRODUCT.dose_l_per_ha,
+)
 
 
 @contextlib.contextmanager
@@ -336,13 +358,15 @@ DEMO_TARIFF_VND_PER_HA = 200_000
 
 def seed_metadata(metadata: MetadataDB) -> DemoKeys:
     """Register the sample Đông Triều fields and their cooperatives (with an example
-    tariff), and make one key per role (new keys each run)."""
+    tariff and the demo's product), and make one key per role (new keys each run)."""
     registry = load_fields(DEFAULT_FIELDS_PATH)
     everything = [*registry.fields, *registry.no_spray]
     metadata.save_fields(to_stored(everything))
     for coop in sorted({f.coop for f in registry.fields if f.coop}):
         if metadata.coop(coop) is None:
             metadata.set_coop(coop, tariff_vnd_per_ha=DEMO_TARIFF_VND_PER_HA)
+        if metadata.product(coop, DEMO_PRODUCT.id) is None:
+            metadata.add_product(replace(DEMO_PRODUCT, coop=coop))
     first = registry.fields[0]
     now = int(time.time() * 1000)
     subjects: tuple[tuple[Role, str], ...] = (

@@ -18,6 +18,10 @@ their defaults (``ComplianceParams``):
 - ``wind``: the job reported wind above ``wind_limit_mps`` (3.4 m/s, the top of the "light"
   class);
 - ``phi_conflict``: sprayed before an earlier product's safe-harvest date on the field.
+
+``attribute`` says which of the entry's flights each flag concerns (``flights``, ``scope``):
+a flag with a place, the flights whose own spray lies in it; a flag judged over the whole
+job (dose, deposit CV, the job's wind, PHI, the job's details), every flight of the job.
 """
 
 from __future__ import annotations
@@ -134,6 +138,49 @@ def _flag(
     code: str, vi: str, en: str, where: dict[str, Any] | None, **extra: Any
 ) -> dict[str, Any]:
     return {"code": code, "message_vi": vi, "message_en": en, "where": where, **extra}
+
+
+#: Flags whose place is made of the flights' spray: each concerns the flights whose own
+#: footprint lies in it. ``rth_spray`` concerns the flights that sprayed during a
+#: return-to-home; every other flag is judged over the whole job.
+PLACE_CODES: Final = ("no_spray_buffer", "off_target", "not_job_field")
+
+
+def attribute(
+    flags: Sequence[Mapping[str, Any]],
+    flights: Sequence[tuple[str, float]],
+    spots: Places | None,
+    footprints: Mapping[str, Any] | None,
+) -> list[dict[str, Any]]:
+    """Each flag with the entry's ``flights`` it concerns and its ``scope``: ``"flight"``
+    when its place or time falls in those flights' own spraying, ``"job"`` when it was
+    judged over the whole job (then every flight of the entry carries it).
+
+    ``flights``: the entry's flights in time order, each (id, seconds sprayed during a
+    return-to-home); ``footprints``: each flight's own spray footprint around the field in
+    ``spots.plane`` (``None`` when the flights could not be placed)."""
+    every = [fid for fid, _ in flights]
+    out: list[dict[str, Any]] = []
+    for flag in flags:
+        code = flag.get("code")
+        concerned: list[str] = []
+        if code == "rth_spray":
+            concerned = [fid for fid, rth_s in flights if rth_s > 0]
+        elif code in PLACE_CODES and spots is not None and footprints:
+            place = {
+                "no_spray_buffer": spots.near_zone,
+                "off_target": spots.off_target,
+                "not_job_field": spots.covered,
+            }[str(code)]
+            concerned = [
+                fid
+                for fid in every
+                if fid in footprints
+                and float(shapely.intersection(footprints[fid], place).area) >= MIN_FLAG_M2
+            ]
+        scope = "flight" if concerned else "job"
+        out.append({**flag, "flights": concerned or every, "scope": scope})
+    return out
 
 
 def compliance_flags(

@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from flights.compliance import ComplianceParams, Places, compliance_flags
+from flights.compliance import ComplianceParams, Places, attribute, compliance_flags
 from storage.drones import DroneRecord
 from storage.metadata.jobs import JobRecord, job_key
 from storage.metadata.products import ProductRecord
@@ -79,6 +79,8 @@ class GroupCoverage:
     rate_l_per_ha: float | None = None
     exact: bool = True  # False: summed per flight (the states could not be merged)
     spots: Places | None = None  # where the spraying lies, for the compliance flags
+    #: Each flight's own spray footprint in ``spots.plane`` (which flights a flag concerns)
+    footprints: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,7 +269,7 @@ def diary_bodies(
         k: d for k, d in (written or {}).items() if not d.get("withdrawn")
     }
     known.update({k: {**body, "entry": k} for k, (_, body) in out.items()})
-    for key, (_, body) in out.items():
+    for key, (served, body) in out.items():
         earlier = [
             d for k, d in known.items() if k != key and str(d.get("start")) < str(body["start"])
         ]
@@ -279,4 +281,37 @@ def diary_bodies(
             earlier,
             params or ComplianceParams(),
         )
+        body["flags"] = attribute(
+            body["flags"],
+            [(f.flight_id, f.rth_spray_s) for f in served],
+            spots[key].spots,
+            spots[key].footprints,
+        )
+    return out
+
+
+def flight_flags(entries: Sequence[Mapping[str, Any]], flight_id: str) -> list[dict[str, Any]]:
+    """The compliance flags of ``entries`` (latest versions) that concern one flight: of the
+    entries it served, the flags ``attribute`` gave it, each with its entry's field, entry
+    key, job and date, and ``scope`` (``"flight"``: its place or time is in this flight's
+    spraying; ``"job"``: judged over the whole job). A flag written before flags named
+    their flights concerns every flight of its entry."""
+    out: list[dict[str, Any]] = []
+    for e in entries:
+        if e.get("withdrawn") or flight_id not in (e.get("flights") or []):
+            continue
+        for f in e.get("flags") or []:
+            if flight_id not in f.get("flights", [flight_id]):
+                continue
+            shown = {k: v for k, v in f.items() if k != "flights"}
+            out.append(
+                shown
+                | {
+                    "scope": f.get("scope", "job"),
+                    "field_id": e.get("field_id"),
+                    "entry": e.get("entry"),
+                    "job": e.get("job"),
+                    "date": e.get("date"),
+                }
+            )
     return out

@@ -230,10 +230,13 @@ def _coverage(
     if engine is None or field_id not in engine.fields:
         return summed
     field_ha = engine.fields[field_id].field.area_ha
+    footprints: dict[str, Any] = {}
     try:
         state = engine.empty(field_id)
         for p in parts:
-            state = merge_states(engine, state, decode_state(engine, p.state_doc()))
+            own = decode_state(engine, p.state_doc())
+            footprints[p.flight_id] = own.footprint
+            state = merge_states(engine, state, own)
     except (StateMismatchError, ValueError) as exc:
         log.warning("diary_coverage_summed field=%s error=%r", field_id, str(exc))
         return GroupCoverage(field_ha, summed.covered_ha, summed.applied_l, exact=False)
@@ -245,4 +248,5 @@ def _coverage(
         r.rate_cv_pct,
         r.mean_rate_l_per_ha,
         spots=places(engine, state, params),
+        footprints=footprints,
     )

@@ -4,7 +4,8 @@ CSV is UTF-8 with a byte-order mark (without it Excel guesses a legacy code page
 garbles Vietnamese). ``lang="vi"``: Vietnamese headers, dd/mm/yyyy, decimal comma and ``;``
 between cells, which is what Excel expects under a Vietnamese locale. ``lang="en"``: English
 headers, ISO dates, decimal point, ``,``. After the totals row, an empty line and one line per
-tariff applied. docs/reports.md, "CSV".
+tariff applied. docs/reports.md, "CSV". Each row also names the compliance flags of its
+flights (``code: message`` in the report's language, joined by `` | ``, as the diary's CSV).
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ class _Dialect:
     tariff_from: str
     tariff_since_start: str
     tariff_through: str
+    #: The last column: the compliance flags of the row's flights.
+    flags: str = ""
 
 
 _DIALECTS: Final[dict[str, _Dialect]] = {
@@ -71,6 +74,7 @@ _DIALECTS: Final[dict[str, _Dialect]] = {
         tariff_from="từ {}",
         tariff_since_start="từ đầu",
         tariff_through=" đến hết {}",
+        flags="Cảnh báo",
     ),
     "en": _Dialect(
         delimiter=",",
@@ -100,6 +104,7 @@ _DIALECTS: Final[dict[str, _Dialect]] = {
         tariff_from="from {}",
         tariff_since_start="from the start",
         tariff_through=" through {}",
+        flags="Flags",
     ),
 }
 
@@ -114,7 +119,7 @@ def to_json(report: UsageReport) -> dict[str, Any]:
         "to": _instant(report.to_ms, zone),
         "tz": report.tz,
         "tariffs": [_tariff_json(u) for u in report.tariffs],
-        "rows": [_row_json(r, zone) for r in report.rows],
+        "rows": [_row_json(r, zone) | _flags_json(r) for r in report.rows],
         "totals": _row_json(report.totals, zone),
         "not_billed_ha": _rounded(report.not_billed_ha, 6),
     }
@@ -129,10 +134,16 @@ def to_csv(report: UsageReport, lang: Lang = "vi") -> bytes:
     keys = d.key_headers[report.group_by]
     out = io.StringIO()
     writer = csv.writer(out, delimiter=d.delimiter, lineterminator="\r\n")
-    writer.writerow([*keys, *d.figure_headers])
+    writer.writerow([*keys, *d.figure_headers, d.flags])
     for row in report.rows:
-        writer.writerow([*_key_cells(row, report.group_by, len(keys), d, lang), *_figures(row, d)])
-    writer.writerow([d.total, *[""] * (len(keys) - 1), *_figures(report.totals, d)])
+        writer.writerow(
+            [
+                *_key_cells(row, report.group_by, len(keys), d, lang),
+                *_figures(row, d),
+                _flag_cell(row, report.group_by, lang),
+            ]
+        )
+    writer.writerow([d.total, *[""] * (len(keys) - 1), *_figures(report.totals, d), ""])
     if report.tariffs:
         writer.writerow([])
         writer.writerows(_tariff_cells(u, d, lang) for u in report.tariffs)
@@ -186,6 +197,27 @@ def _row_json(row: UsageRow, zone: ZoneInfo) -> dict[str, Any]:
         "first_start": _instant(row.first_start_ms, zone),
         "last_end": _instant(row.last_end_ms, zone),
     }
+
+
+def _flags_json(row: UsageRow) -> dict[str, Any]:
+    """The row's flags: their distinct codes, and how many flags of each (a flag counts once
+    per diary entry, however many of the job's flights it concerns)."""
+    counts: dict[str, int] = {}
+    for f in row.flags:
+        counts[f.code] = counts.get(f.code, 0) + 1
+    return {"flag_codes": sorted(counts), "flag_counts": dict(sorted(counts.items()))}
+
+
+def _flag_cell(row: UsageRow, group_by: GroupBy, lang: Lang) -> str:
+    """``code: message`` of each flag in the report's language, the same text once; a flag
+    of another field than the row's own (every flag of a member, drone or day row) starts
+    with that field's id."""
+    texts = []
+    for f in row.flags:
+        own = group_by == "field" and f.field_id == row.key
+        text = f"{f.code}: {f.message_vi if lang == 'vi' else f.message_en}"
+        texts.append(text if own else f"{f.field_id} {text}")
+    return _safe_text(" | ".join(dict.fromkeys(texts)))
 
 
 def _key_cells(row: UsageRow, group_by: GroupBy, n: int, d: _Dialect, lang: Lang) -> list[str]:

@@ -136,6 +136,23 @@ class FieldUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageFlag:
+    """A compliance flag that concerns a flight (docs/diary.md, "Flags per flight"): the
+    field and diary entry it was raised on, its code and its messages."""
+
+    field_id: str
+    entry: str
+    code: str
+    message_vi: str
+    message_en: str
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """One flag of one entry (the flights of a job share their job's flags)."""
+        return (self.field_id, self.entry, self.code)
+
+
+@dataclass(frozen=True, slots=True)
 class FlightUsage:
     """One stored flight as the usage report needs it."""
 
@@ -148,6 +165,7 @@ class FlightUsage:
     litres: float
     fields: tuple[FieldUsage, ...] = ()
     job_fields: tuple[str, ...] = ()  # the fields its job named (flights.jobs); () = unknown
+    flags: tuple[UsageFlag, ...] = ()  # the compliance flags that concern it
 
     @property
     def billed(self) -> tuple[FieldUsage, ...]:
@@ -180,9 +198,15 @@ class FlightUsage:
         )
 
     @classmethod
-    def from_document(cls, doc: Mapping[str, Any], registry: Mapping[str, Field]) -> FlightUsage:
+    def from_document(
+        cls,
+        doc: Mapping[str, Any],
+        registry: Mapping[str, Field],
+        flags: Sequence[UsageFlag] = (),
+    ) -> FlightUsage:
         """The same from a stored summary document (``FlightSummary.to_dict()``), whose
-        figures are rounded to 1e-6 ha and the millilitre: the report's own quanta."""
+        figures are rounded to 1e-6 ha and the millilitre: the report's own quanta; with
+        the compliance flags that concern the flight."""
         flight_id = str(doc.get("id"))
         try:
             head = (
@@ -219,6 +243,7 @@ class FlightUsage:
             litres=litres,
             fields=tuple(_field_usage(flight_id, registry, f) for f in figures),
             job_fields=job_fields,
+            flags=tuple(flags),
         )
 
 
@@ -260,6 +285,8 @@ class UsageRow:
     last_end_ms: int | None
     #: The exact amount before rounding: each hectare at the tariff of its flight's day.
     exact_vnd: Fraction = Fraction(0)
+    #: The compliance flags of the group's flights, each once (docs/reports.md, "Flags").
+    flags: tuple[UsageFlag, ...] = ()
 
     @property
     def flight_hours(self) -> Decimal:
@@ -321,6 +348,7 @@ class _Acc:
     field_ha: float = 0.0
     first_ms: int | None = None
     last_ms: int | None = None
+    flags: dict[tuple[str, str, str], UsageFlag] = field(default_factory=dict)
 
     def add(
         self,
@@ -359,6 +387,7 @@ class _Acc:
             first_start_ms=self.first_ms,
             last_end_ms=self.last_ms,
             exact_vnd=self.vnd,
+            flags=tuple(self.flags.values()),
         )
 
 
@@ -407,6 +436,7 @@ def usage_report(
         ms = flight_ms(f)
         rate = priced[f.flight_id].tariff.vnd_per_ha if f.flight_id in priced else Fraction(0)
         total.add(f, ms, Decimal(0), f.fields, rate)
+        rows_of: dict[str, set[str]] = {}  # the rows the flight counts in, with their fields
         if group_by in ("member", "field") and f.fields:
             shares = split_ms(ms, [_ha(p.covered_ha) for p in f.fields])
             for p, part in zip(f.fields, shares, strict=True):
@@ -415,11 +445,20 @@ def usage_report(
                 else:
                     key, label = p.field_id, p.field_name or p.field_id
                 acc(key, label).add(f, part, _litres(p.litres), (p,), rate)
+                rows_of.setdefault(key, set()).add(p.field_id)
         elif group_by in ("member", "field"):
             acc(UNASSIGNED, "").add(f, ms, _litres(f.litres), (), rate)
+            rows_of[UNASSIGNED] = set()
         else:
             key = f.drone if group_by == "drone" else local_date(f.start_ms, zone)
             acc(key, key).add(f, ms, _litres(f.litres), f.fields, rate)
+            rows_of[key] = {p.field_id for p in f.fields}
+        for flag in f.flags:
+            # The row of the flag's field; a flag of a field the flight is not billed for
+            # (a neighbour's) goes with the work that caused it: every row of the flight.
+            keys = [k for k, fids in rows_of.items() if flag.field_id in fids] or list(rows_of)
+            for k in keys:
+                groups[k].flags.setdefault(flag.key, flag)
 
     ordered = sorted(groups.items(), key=lambda kv: (kv[0] == UNASSIGNED, kv[0]))
     billed_total, amounts = allocate_vnd([a.vnd for _, a in ordered])

@@ -67,6 +67,12 @@ class FlightConfig:
     gnss_sigma_m: float | None = None
     gnss_tau_s: float | None = None
     faults: Faults = field(default_factory=Faults)
+    #: What each ``job_start`` announces for the spray diary (docs/diary.md, "Jobs"): a
+    #: product id of the drone's cooperative and the planned dose. Either one also gives
+    #: the job an id (``j-<start ms>``; details of a job without one are not recorded) and
+    #: has its ``job_end`` name it. ``None``: the job_start names its field only.
+    product: str | None = None
+    dose_l_per_ha: float | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -79,6 +85,8 @@ class FlightConfig:
             "tank_capacity_l": self.tank_capacity_l > self.flow_lpm / 60 / self.rate_hz,
             "battery_reserve_pct": 0 <= self.battery_reserve_pct < 90,
             "gnss": self.gnss in GNSS_DEFAULTS,
+            "dose_l_per_ha": self.dose_l_per_ha is None or 0 < self.dose_l_per_ha <= 500,
+            "product": self.product is None or bool(self.product.strip()),
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:
@@ -94,6 +102,16 @@ class FlightConfig:
     def spacing_m(self) -> float:
         """Distance between neighbouring pass lines."""
         return self.swath_m * (1 + self.spacing_error)
+
+    def job_details(self, start_ms: int) -> dict[str, Any]:
+        """What a job starting at ``start_ms`` announces besides its field: its id, product
+        and dose when the config names a product or a dose, else nothing."""
+        details: dict[str, Any] = {}
+        if self.product is not None:
+            details["product"] = self.product
+        if self.dose_l_per_ha is not None:
+            details["dose_l_per_ha"] = self.dose_l_per_ha
+        return {"job": f"j-{start_ms}", **details} if details else {}
 
     def noise(self) -> tuple[float, float, str]:
         """(sigma per axis in m, correlation time in s, wire ``fix``) of the receiver."""
@@ -509,11 +527,15 @@ def plan_job(
     route = plan_route(local, config, rng)
     flight = _Flight(config, state, rng, sim_field.id)
     ground_ms = int(rng.uniform(*config.ground_s) * 1000)
-    flight.event("job_start", name=sim_field.name, owner=sim_field.owner, crop=sim_field.crop)
+    details = config.job_details(state.t_ms)
+    flight.event(
+        "job_start", name=sim_field.name, owner=sim_field.owner, crop=sim_field.crop, **details
+    )
     flight.refill_and_swap(state.t_ms, ground_ms, top_up_below=0.5)
     flight.t_ms = state.t_ms + ground_ms
     flight.run(route)
-    flight.event("job_end", passes=route.pass_lines - len(route.missed_strips))
+    closes = {"job": details["job"]} if details else {}
+    flight.event("job_end", passes=route.pass_lines - len(route.missed_strips), **closes)
     c = flight.cols
     ts = np.asarray(c["t"], dtype=np.int64)
     x_true, y_true = np.asarray(c["x"]), np.asarray(c["y"])

@@ -419,6 +419,9 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
 <section id="legend-box" aria-labelledby="legend-title">
 <h2 id="legend-title">{_e(m["legend"])}</h2>
 <ul id="legend" class="legend"></ul></section>
+<section id="flags-box" aria-labelledby="flags-title">
+<h2 id="flags-title">{_e(m["flags"])}</h2>
+<ul id="flags" class="flag-list"></ul></section>
 <section id="flights-box" aria-labelledby="flights-title">
 <h2 id="flights-title">{_e(m["flights"])}</h2>
 <div id="flights"></div></section>"""
@@ -468,6 +471,9 @@ def coop_page(request: Request, metadata: MetadataDep) -> Response:
 <div id="per-day" class="bars"></div></section>
 <section aria-labelledby="members-title"><h2 id="members-title">{_e(m["members"])}</h2>
 <div id="members"></div></section>
+<section aria-labelledby="coop-flags-title"><h2 id="coop-flags-title">{_e(m["flags"])}</h2>
+<h3>{_e(m["flags_members"])}</h3><div id="flags-members"></div>
+<h3>{_e(m["flags_drones"])}</h3><div id="flags-drones"></div></section>
 <section aria-labelledby="drones-title"><h2 id="drones-title">{_e(m["drones_now"])}</h2>
 <ul id="drones" class="drones"></ul></section>"""
 

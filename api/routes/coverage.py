@@ -73,7 +73,7 @@ class FieldCoverageAnswer(BaseModel):
     flights: list[FlightPart]
     versions: list[VersionCoverage]
     #: The compliance flags of the diary entries of jobs that started in the window
-    #: (docs/diary.md), each with its ``entry`` and ``job``.
+    #: (docs/diary.md), each with its ``entry``, ``job`` and ``date``.
     flags: list[dict[str, Any]] = []
 
 
@@ -222,10 +222,14 @@ def window_flags(
     principal: Principal, metadata: MetadataDB, field_id: str, window: Window
 ) -> list[dict[str, Any]]:
     """The flags of the field's diary entries (latest versions the caller may see) whose
-    jobs started in the window."""
+    jobs started in the window, each with its entry, job and local date."""
     rows = metadata.diary_rows(field_id, window.start_ms, window.end_ms)
     entries = diary_entries(rows, history=False, visible=visible_entry(principal))
-    return [{**f, "entry": e["entry"], "job": e.get("job")} for e in entries for f in e["flags"]]
+    return [
+        {**f, "entry": e["entry"], "job": e.get("job"), "date": e.get("date")}
+        for e in entries
+        for f in e["flags"]
+    ]
 
 
 def _computed(

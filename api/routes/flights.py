@@ -7,6 +7,9 @@ shows its time, drone, data quality and the part on the caller's fields (and whe
 job named them), not what the drone did elsewhere for someone else. A field drawn over a
 field of the drone's own cooperative shows that cooperative's flights only when the job
 named it (``api.auth.can_see_flight_on_field``).
+
+Each flight carries the compliance flags that concern it (``api.flight_flags``): the list
+their codes (``flag_codes``), one flight the flags themselves (``flags``).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from api.auth import (
 )
 from api.catalog import Catalog, FieldCatalog, heavy
 from api.deps import CatalogDep, MetadataDep, StoreDep
+from api.flight_flags import flag_codes, flags_by_flight
 from api.flight_tracks import (
     TRACK_MARGIN_M,
     Region,
@@ -204,6 +208,9 @@ def list_flights(  # noqa: PLR0917 -- one parameter per documented query filter
             break
         wanted *= 2
     shown = views[:limit]
+    flags = flags_by_flight(principal, metadata, [(f, _seen_fields(v)) for f, v in shown])
+    for f, v in shown:
+        v["flag_codes"] = flag_codes(flags[f.id])
     next_cursor = (
         encode_cursor("flights", (shown[-1][0].start_ms, shown[-1][0].id))
         if len(views) > limit
@@ -243,8 +250,16 @@ def get_flight(
     flight_id: str, principal: PrincipalDep, metadata: MetadataDep, catalog: CatalogDep
 ) -> dict[str, Any]:
     """One flight's summary: distances, litres, footprint inside and outside fields, the
-    fields it touched, speed, height, battery, samples and data quality (docs/flights.md)."""
-    return seen_flight(flight_id, principal, metadata, catalog)[1]
+    fields it touched, speed, height, battery, samples and data quality (docs/flights.md),
+    and the compliance flags that concern it (``flags``; docs/diary.md)."""
+    flight, view = seen_flight(flight_id, principal, metadata, catalog)
+    flags = flags_by_flight(principal, metadata, [(flight, _seen_fields(view))])
+    return view | {"flag_codes": flag_codes(flags[flight.id]), "flags": flags[flight.id]}
+
+
+def _seen_fields(view: Mapping[str, Any]) -> set[str]:
+    """The fields the caller sees the flight over (its flags are those fields' only)."""
+    return {str(s.get("field_id")) for s in view.get("fields") or []}
 
 
 @router.get(

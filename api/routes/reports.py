@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from api.auth import CoopOrOperatorDep, Principal, can_see_coop
 from api.catalog import being_recomputed
 from api.deps import CatalogDep, MetadataDep
+from api.flight_flags import flags_by_flight
 from api.times import Window, WindowDep, local_day
 from fields.registry import ID_PATTERN
 from fields.stored import FieldHistory
@@ -28,6 +29,7 @@ from reports.usage import (
     FlightUsage,
     GroupBy,
     Tariff,
+    UsageFlag,
     UsageInputError,
     UsageReport,
     billed_pieces,
@@ -123,9 +125,13 @@ def usage(  # noqa: PLR0917 -- one parameter per documented query option
         )
     _refuse_stale(fields.history, stored, window)
     tariffs = [Tariff(Decimal(t.vnd), t.unit, t.effective_from) for t in record.tariffs]
+    flags = usage_flags(principal, metadata, stored)
     try:
         flights = [
-            FlightUsage.from_document(f.summary_dict(), fields.by_id_at(f.start_ms)) for f in stored
+            FlightUsage.from_document(
+                f.summary_dict(), fields.by_id_at(f.start_ms), flags.get(f.id, ())
+            )
+            for f in stored
         ]
         report = usage_report(
             flights,
@@ -175,6 +181,33 @@ def _invoices(
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
+
+
+def usage_flags(
+    principal: Principal, metadata: MetadataDB, stored: list[StoredFlight]
+) -> dict[str, list[UsageFlag]]:
+    """The compliance flags of each flight that the caller may read in its fields' diaries
+    (docs/diary.md, "Flags per flight")."""
+    seen = []
+    for f in stored:
+        try:
+            touched = {str(s["field_id"]) for s in f.summary_dict().get("fields") or []}
+        except (KeyError, TypeError, ValueError):
+            touched = set()  # an unreadable summary is refused by the report itself
+        seen.append((f, touched))
+    return {
+        fid: [
+            UsageFlag(
+                str(g.get("field_id")),
+                str(g.get("entry")),
+                str(g.get("code")),
+                str(g.get("message_vi", "")),
+                str(g.get("message_en", "")),
+            )
+            for g in found
+        ]
+        for fid, found in flags_by_flight(principal, metadata, seen).items()
+    }
 
 
 def _refuse_stale(history: FieldHistory, stored: list[StoredFlight], window: Window) -> None:

@@ -240,6 +240,22 @@ CREATE TABLE IF NOT EXISTS diary_rules (
         )
         return [(str(r[0]), str(r[1])) for r in rows]
 
+    def diary_latest_of_drone(
+        self, coop: str, drone: str, start_ms: int, end_ms: int
+    ) -> list[DiaryRow]:
+        """The latest version of each entry by the drone whose flights span some instant of
+        [start, end] (withdrawn ones included: the caller skips them), by field then number;
+        what a flight's compliance flags are read from."""
+        rows = self._read(
+            f"SELECT {_COLUMNS} FROM diary_entries d"  # noqa: S608
+            " WHERE coop = ? AND drone = ? AND last_ms >= ? AND first_ms <= ?"
+            " AND NOT EXISTS (SELECT 1 FROM diary_entries l WHERE l.field_id = d.field_id"
+            " AND l.entry_key = d.entry_key AND l.n > d.n)"
+            " ORDER BY field_id, n",
+            (coop, drone, start_ms, end_ms),
+        )
+        return [_row(r) for r in rows]
+
     def diary_fields(self) -> list[str]:
         """Every field with diary entries."""
         rows = self._read("SELECT DISTINCT field_id FROM diary_entries ORDER BY field_id", ())

@@ -11,7 +11,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -199,7 +199,9 @@ def test_the_entry_of_a_job_has_every_column(world: tuple[World, str]) -> None:
     assert {f["code"] for f in entry["flags"]} == {"no_spray_buffer", "off_target"}
     [off] = [f for f in entry["flags"] if f["code"] == "off_target"]
     assert off["area_m2"] == pytest.approx(metrics["off_target_ha"] * 10_000, abs=0.1)
-    assert cov["flags"] == [{**f, "entry": HP_JOB, "job": HP_JOB} for f in entry["flags"]]
+    assert cov["flags"] == [
+        {**f, "entry": HP_JOB, "job": HP_JOB, "date": entry["date"]} for f in entry["flags"]
+    ]
     assert entry["version"] == 1
     assert entry["superseded"] is False
     assert answer["field"]["owner_name"] == "Nguyễn Văn Hưng"
@@ -586,3 +588,142 @@ def test_an_operator_may_correct_any_job_and_an_unchanged_detail_writes_no_entry
     cleared = send(w, "PUT", path, "coop_hp", {"pilot_name": None})
     assert cleared.json()["overrides"] == {}
     assert cleared.json()["details"]["pilot_name"] == "Nguyễn Văn Hưng"  # as announced
+
+
+# --- flags per flight -----------------------------------------------------------------------
+
+
+def _instant(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds")
+
+
+def _own_spray(w: World, field_id: str, flight: dict[str, Any]) -> Any:
+    """Where one flight alone sprayed around a field (the coverage of a window holding only
+    its start): covered, off-target and no-spray ground, in WGS84."""
+    window = {"from": _instant(flight["start_ms"]), "to": _instant(flight["start_ms"] + 1)}
+    geo = get(w, f"/api/v1/fields/{field_id}/coverage", "operator", format="geojson", **window)
+    kinds = ("covered", "off_target", "no_spray")
+    shapes = [
+        shapely.geometry.shape(f["geometry"])
+        for f in geo.json()["features"]
+        if f["properties"]["kind"] in kinds
+    ]
+    return shapely.union_all(shapes)
+
+
+def test_a_placed_flag_is_on_the_flights_whose_own_spray_lies_in_it(
+    world: tuple[World, str],
+) -> None:
+    w, _ = world
+    [entry] = get(w, "/api/v1/fields/dt-hp-004/diary", "coop_hp").json()["entries"]
+    outline = next(f for f in load_fields(DEFAULT_FIELDS_PATH).fields if f.id == "dt-hp-004")
+    plane = LocalPlane.around(*outline.geometry.centroid.coords[0])
+    placed = [f for f in entry["flags"] if f["code"] in ("no_spray_buffer", "off_target")]
+    assert placed  # the scenario sprays by the canal and past the field's ends
+    carried: dict[str, set[str]] = {code["code"]: set() for code in placed}
+    for flight_id in entry["flights"]:
+        flight = get(w, f"/api/v1/flights/{flight_id}", "coop_hp").json()
+        own = plane.to_plane(_own_spray(w, "dt-hp-004", flight))
+        codes = {f["code"] for f in flight["flags"] if f["field_id"] == "dt-hp-004"}
+        for flag in placed:
+            inside = shapely.intersection(
+                own, plane.to_plane(shapely.geometry.shape(flag["where"]))
+            )
+            if flag["code"] in codes:
+                carried[flag["code"]].add(flight_id)
+                assert inside.area > 0.4, (flight_id, flag["code"])
+            else:
+                assert inside.area < 1.0, (flight_id, flag["code"], inside.area)
+        assert flight["flag_codes"] == sorted({f["code"] for f in flight["flags"]})
+    for flag in placed:
+        assert carried[flag["code"]] == set(flag["flights"]) != set()
+        assert flag["scope"] == "flight"
+
+
+def test_a_job_level_flag_is_on_every_flight_of_the_job(world: tuple[World, str]) -> None:
+    w, _ = world
+    entries = get(w, "/api/v1/fields/dt-hp-002/diary", "coop_hp").json()["entries"]
+    [entry] = [e for e in entries if e["job"] == f"{YT}.d-yt-a.j-1"]
+    [wind] = [f for f in entry["flags"] if f["code"] == "wind"]
+    assert (wind["scope"], wind["flights"]) == ("job", entry["flights"])
+    for flight_id in entry["flights"]:
+        flags = get(w, f"/api/v1/flights/{flight_id}", "coop_hp").json()["flags"]
+        [shown] = [f for f in flags if f["code"] == "wind" and f["field_id"] == "dt-hp-002"]
+        assert shown == {
+            **{k: v for k, v in wind.items() if k != "flights"},
+            "field_id": "dt-hp-002",
+            "entry": entry["entry"],
+            "job": entry["job"],
+            "date": entry["date"],
+        }
+
+
+def test_a_farmer_sees_only_the_flags_of_their_own_fields_on_a_flight(
+    world: tuple[World, str],
+) -> None:
+    w, _ = world
+    hired = get(w, "/api/v1/flights", "operator", field="dt-hp-002", **THE_DAY).json()
+    flight_id = hired["flights"][0]["id"]
+    whole = get(w, f"/api/v1/flights/{flight_id}", "coop_hp").json()["flags"]
+    # The flight strayed onto the neighbour's dt-hp-003: its flags are in Hồng Phong's view.
+    assert {f["field_id"] for f in whole} == {"dt-hp-002", "dt-hp-003"}
+    mine = get(w, f"/api/v1/flights/{flight_id}", "farmer_hp01").json()
+    assert mine["flags"] == [f for f in whole if f["field_id"] == "dt-hp-002"]
+    listed = get(w, "/api/v1/flights", "farmer_hp01", **THE_DAY).json()["flights"]
+    [item] = [f for f in listed if f["id"] == flight_id]
+    assert item["flag_codes"] == sorted({f["code"] for f in mine["flags"]})
+    assert "flags" not in item  # the list is compact
+    # The hired drone's own cooperative sees its flight whole, but not the flags of the
+    # fields of the cooperative that hired it (they are that field's diary's).
+    theirs = get(w, f"/api/v1/flights/{flight_id}", "coop_yt").json()
+    assert theirs["whole_flight"] is True
+    assert theirs["flags"] == []
+    assert get(w, f"/api/v1/flights/{flight_id}", "operator").json()["flags"] == whole
+
+
+# --- flags in the usage report --------------------------------------------------------------
+
+
+def _usage_csv(w: World, who: str, **params: str) -> list[dict[str, str]]:
+    answer = get(w, "/api/v1/reports/usage", who, format="csv", **params, **THE_DAY)
+    rows = list(csv.reader(io.StringIO(answer.content.decode("utf-8-sig")), delimiter=";"))
+    return [dict(zip(rows[0], r, strict=True)) for r in rows[1 : rows.index([])]]
+
+
+def test_the_usage_report_names_the_flags_of_each_row(world: tuple[World, str]) -> None:
+    w, _ = world
+    # Every flag the drone's job raised on every field it sprayed, each once.
+    raised = [(e, f) for e in _every_entry(w) if e["job"] == HP_JOB for f in e["flags"]]
+    codes = [f["code"] for _, f in raised]
+    report = get(w, "/api/v1/reports/usage", "coop_hp", group_by="drone", **THE_DAY).json()
+    [row] = report["rows"]
+    assert row["flag_codes"] == sorted(set(codes))
+    assert row["flag_counts"] == {c: codes.count(c) for c in sorted(set(codes))}
+    [cells] = [c for c in _usage_csv(w, "coop_hp", group_by="drone") if c["Máy bay"] == "d-hp-a"]
+    texts = {f"{e['field_id']} {f['code']}: {f['message_vi']}" for e, f in raised}
+    assert set(cells["Cảnh báo"].split(" | ")) == texts
+    # Grouped by field, the field's own flags are written without its id.
+    [own] = [c for c in _usage_csv(w, "coop_hp", group_by="field") if c["Mã thửa"] == "dt-hp-004"]
+    [entry] = [e for e, _ in raised if e["field_id"] == "dt-hp-004"][:1]
+    assert {f"{f['code']}: {f['message_vi']}" for f in entry["flags"]} <= set(
+        own["Cảnh báo"].split(" | ")
+    )
+
+
+def test_a_hired_drone_s_report_has_no_flags_of_the_hiring_cooperative_s_fields(
+    world: tuple[World, str],
+) -> None:
+    w, _ = world
+    report = get(w, "/api/v1/reports/usage", "coop_yt", group_by="field", **THE_DAY).json()
+    by_key = {r["key"]: r for r in report["rows"]}
+    assert by_key["dt-hp-002"]["flag_codes"] == []  # Hồng Phong's field: its diary's flags
+    # Its own job on its own fields (billed to dt-yt-004, the field it named; the flags of
+    # the neighbours it strayed onto go with that work).
+    own = [e for e in _every_entry(w) if e["job"] == YT_JOB2 and e["field_coop"] == YT]
+    assert by_key["dt-yt-004"]["flag_codes"] == sorted({f["code"] for e in own for f in e["flags"]})
+    assert by_key["dt-yt-004"]["flag_codes"] != []
+    # An operator reads every diary: the same work, with Hồng Phong's field's flags.
+    seen = get(w, "/api/v1/reports/usage", "operator", coop=YT, group_by="field", **THE_DAY).json()
+    hp = {r["key"]: r for r in seen["rows"]}["dt-hp-002"]
+    assert "wind" in hp["flag_codes"]
+    assert seen["totals"] == report["totals"]

@@ -88,7 +88,7 @@ def test_one_flight_has_its_whole_summary_for_its_cooperative(world: World) -> N
     response = detail(world, "coop_yt", first["id"])
     assert response.status_code == 200
     body = response.json()
-    assert body == first
+    assert {k: v for k, v in body.items() if k != "flags"} == first  # the list: codes only
     assert body["end_reason"] == "landing"
     assert body["applied_l"] > 0
     assert body["sprayed_in_fields_ha"] > 0

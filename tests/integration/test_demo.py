@@ -7,11 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from agridrone.demo import DEMO_PRODUCT
 from storage.metadata import MetadataDB
 from tests.integration.mqtt_helpers import wait_until
 
@@ -81,6 +84,18 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
                 timeout=60,
                 what="the backfilled flights summarized",
             )
+            # The drones named the cooperative's product: the diary has it, with the
+            # safe-harvest date 14 days after the job's last spraying.
+            wait_until(
+                lambda: bool(_entries_with_a_product(metadata)),
+                timeout=60,
+                what="a diary entry naming the demo's product",
+            )
+            entry = _entries_with_a_product(metadata)[0]
+            assert entry["product"]["trade_name"] == DEMO_PRODUCT.trade_name
+            assert entry["planned_dose_l_per_ha"] == DEMO_PRODUCT.dose_l_per_ha
+            last = datetime.fromisoformat(entry["last_spray"]).date()
+            assert entry["safe_harvest_date"] == (last + timedelta(days=14)).isoformat()
         finally:
             metadata.close()
         wait_until(lambda: "-o usage.csv" in out.read_text(), timeout=60, what="the curl lines")
@@ -103,6 +118,11 @@ def test_demo_shows_drones_arriving_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     assert at < 0, (
         f"{text.count('Traceback')} tracebacks; the first:\n{text[max(0, at - 2000) : at + 3000]}"
     )
+
+
+def _entries_with_a_product(metadata: MetadataDB) -> list[dict[str, Any]]:
+    docs = [r.doc() for f in metadata.diary_fields() for r in metadata.diary_rows(f)]
+    return [d for d in docs if d.get("product")]
 
 
 def printed_request(out: Path, heading: str) -> tuple[dict[str, str], str]:

@@ -854,3 +854,80 @@ def test_a_cooperative_gives_its_member_a_login_link(browser: Browser, web_world
         _readable(page)
         _shot(page, f"keys-coop-{name}")
         w.check_clean()
+
+
+def _points(where: dict[str, Any] | None) -> int:
+    if where is None:
+        return 0
+    return {"Point": 1, "MultiPoint": len(where["coordinates"])}.get(where["type"], 0)
+
+
+def test_a_farmer_sees_the_compliance_flags_of_the_shown_days(
+    browser: Browser, web_world: World
+) -> None:
+    key = web_world.headers["farmer_hp00"]
+    answer = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+    flags = answer["flags"]
+    assert flags  # the world's drone sprays by the canal and past the field's ends
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
+    page.wait_for_url(f"{web_world.url}/")
+    # "Ruộng của tôi": a warning badge on the field's card, with the last day's flags.
+    badge = page.locator(f'.field-card[data-field="{FARMER_FIELD}"] .flag-badge')
+    badge.wait_for(timeout=30_000)
+    assert badge.get_attribute("data-flags") == str(len(flags))
+    assert badge.inner_text().startswith(f"⚠ {len(flags)} cảnh báo: ")
+    _no_horizontal_scroll(page)
+    _shot(page, "fields-flags-phone")
+
+    page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+    page.wait_for_selector("#flags li", timeout=30_000)
+    items = page.locator("#flags li.flag")
+    assert items.count() == len(flags)
+    for i, flag in enumerate(flags):
+        item = items.nth(i)
+        assert item.get_attribute("data-code") == flag["code"]
+        y, m, d = flag["date"].split("-")
+        assert item.locator(".flag-date").inner_text() == f"{d}/{m}/{y}"
+        assert item.locator(".flag-text").inner_text() == flag["message_vi"]
+    # Each flag with a place is drawn on the map: one shape per polygonal place, a dot per
+    # position sprayed during a return-to-home.
+    polygonal = [f for f in flags if f["where"] and f["where"]["type"].endswith("Polygon")]
+    assert polygonal
+    assert page.locator("path.flag-where").count() == len(polygonal)
+    assert page.locator("path.flag-point").count() == sum(_points(f["where"]) for f in flags)
+    _no_horizontal_scroll(page)
+    _readable(page)
+    page.locator("#flags-box").scroll_into_view_if_needed()
+    _shot(page, "field-flags-phone")
+    w.check_clean()
+
+
+def test_a_cooperatives_month_counts_the_flags_per_member_and_drone(
+    browser: Browser, web_world: World
+) -> None:
+    month = {"from": "2025-11-01", "to": "2025-12-01"}
+    coop = web_world.headers["coop_hp"]
+    members = _api(web_world, "/api/v1/reports/usage", coop, **month)["rows"]
+    drones = _api(web_world, "/api/v1/reports/usage", coop, group_by="drone", **month)["rows"]
+    assert any(r["flag_counts"] for r in drones)
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    page.goto(_login_link(web_world, "coop", HP))
+    page.wait_for_url(f"{web_world.url}/")
+    page.goto(f"{web_world.url}/coop?month=2025-11")
+    page.wait_for_selector("#flags-drones tbody tr", timeout=30_000)
+    for box, rows in (("#flags-members", members), ("#flags-drones", drones)):
+        shown = page.locator(f"{box} tbody tr")
+        assert shown.count() == len(rows)
+        for i, row in enumerate(rows):
+            n = sum(row["flag_counts"].values())
+            cells = shown.nth(i).locator("td")
+            assert shown.nth(i).get_attribute("data-key") == row["key"]
+            assert cells.nth(1).inner_text() == (f"⚠ {n}" if n else "0")
+    _no_horizontal_scroll(page)
+    _readable(page)
+    page.locator("#flags-members").scroll_into_view_if_needed()
+    _shot(page, "coop-flags-phone")
+    w.check_clean()

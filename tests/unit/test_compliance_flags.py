@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from fields.projection import LocalPlane
-from flights.compliance import ComplianceParams, Places, compliance_flags
+from flights.compliance import ComplianceParams, Places, attribute, compliance_flags
 
 PLANE = LocalPlane.around(106.52, 21.08)
 FIELD = shapely.box(0, 0, 40, 40)  # metres in PLANE
@@ -113,3 +113,51 @@ def test_spraying_before_the_previous_safe_harvest_date(day: str, flagged: bool)
     if flagged:
         assert "05/12/2025" in flags[0]["message_vi"]
         assert flags[0]["previous_entry"] == "c.d.j-1"
+
+
+# --- which flights a flag concerns (attribute) -----------------------------------------------
+
+
+def test_a_placed_flag_concerns_the_flights_whose_own_spray_lies_in_it() -> None:
+    strip = shapely.box(0, 35, 40, 40)  # the buffer's spray, all of it by flight f2
+    placed = spots(near_zone=strip, off_target=shapely.box(40, 0, 42, 40))
+    flags = compliance_flags(body(applied_l_per_ha=30.0), placed, ["f1"], [])
+    footprints = {"f1": shapely.box(0, 0, 42, 20), "f2": shapely.box(0, 20, 40, 40)}
+    out = attribute(flags, [("f1", 0.0), ("f2", 0.0)], placed, footprints)
+    by_code = {f["code"]: f for f in out}
+    assert (by_code["no_spray_buffer"]["flights"], by_code["no_spray_buffer"]["scope"]) == (
+        ["f2"],
+        "flight",
+    )
+    assert (by_code["off_target"]["flights"], by_code["off_target"]["scope"]) == (
+        ["f1"],
+        "flight",
+    )
+    # The dose is the whole job's figure: every flight of the entry carries it.
+    assert (by_code["dose_deviation"]["flights"], by_code["dose_deviation"]["scope"]) == (
+        ["f1", "f2"],
+        "job",
+    )
+    # Nothing else of the flag changes.
+    assert [{k: v for k, v in f.items() if k not in ("flights", "scope")} for f in out] == flags
+
+
+def test_a_flight_touching_a_place_by_less_than_half_a_square_metre_is_not_concerned() -> None:
+    strip = shapely.box(0, 35, 40, 40)
+    placed = spots(near_zone=strip)
+    flags = compliance_flags(body(), placed, ["f1"], [])
+    grazing = {"f1": shapely.box(0, 0, 40, 35.01), "f2": shapely.box(0, 30, 40, 40)}
+    [f] = attribute(flags, [("f1", 0.0), ("f2", 0.0)], placed, grazing)
+    assert f["flights"] == ["f2"]  # f1's 0.4 m² inside the buffer is GNSS noise
+
+
+def test_spray_during_return_to_home_concerns_the_flights_that_did_it() -> None:
+    rth = {"code": "rth_spray", "message_vi": "…", "message_en": "…", "where": None}
+    [f] = attribute([rth], [("f1", 0.0), ("f2", 3.5), ("f3", 1.0)], spots(), {})
+    assert (f["flights"], f["scope"]) == (["f2", "f3"], "flight")
+
+
+def test_unplaced_flights_give_every_flag_to_the_whole_job() -> None:
+    flags = compliance_flags(body(), None, ["f2"], [])  # not_job_field, no place
+    [f] = attribute(flags, [("f1", 0.0), ("f2", 0.0)], None, None)
+    assert (f["code"], f["flights"], f["scope"]) == ("not_job_field", ["f1", "f2"], "job")

@@ -47,6 +47,29 @@ def test_versions_supersede_and_withdraw_on_both_stores(metadata: MetadataDB) ->
     assert report.heads == {"f1": rows[-1].entry_hash}
 
 
+def test_a_drone_s_latest_versions_are_read_by_the_time_they_span(metadata: MetadataDB) -> None:
+    """What a flight's compliance flags are read from, on both stores."""
+    metadata.sync_diary("f1", [wanted("k1", {"v": 1}), wanted("k2", {"v": 1}, 500_000)], {"k1"})
+    metadata.sync_diary("f1", [wanted("k1", {"v": 2})], {"k1"})  # a second version of k1
+    metadata.sync_diary("f2", [wanted("k1", {"v": 3})], {"k1"})  # another field's entry
+    other = WantedEntry("k9", "htx-a", "d2", 1000, 61_000, {"v": 9})  # another drone's
+    metadata.sync_diary("f1", [other], {"k9"})
+    found = metadata.diary_latest_of_drone("htx-a", "d1", 30_000, 30_000)
+    assert [(r.field_id, r.entry_key, r.doc()["v"]) for r in found] == [
+        ("f1", "k1", 2),
+        ("f2", "k1", 3),
+    ]
+    assert metadata.diary_latest_of_drone("htx-a", "d1", 61_000, 500_000) != []  # both ends
+    assert [
+        r.entry_key for r in metadata.diary_latest_of_drone("htx-a", "d1", 62_000, 499_999)
+    ] == []
+    metadata.sync_diary("f2", [], {"k1"})  # withdrawn: the withdrawn version is the latest
+    [f2] = [
+        r for r in metadata.diary_latest_of_drone("htx-a", "d1", 0, 10**9) if r.field_id == "f2"
+    ]
+    assert f2.doc()["withdrawn"] is True
+
+
 def test_a_row_changed_in_the_database_is_named(metadata: MetadataDB) -> None:
     for i in range(4):
         metadata.sync_diary("f1", [wanted(f"k{i}", {"litres": i})], {f"k{i}"})

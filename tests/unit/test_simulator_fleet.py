@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from shapely.affinity import rotate
 from shapely.geometry import MultiPolygon, Point, Polygon, box
 
+from flights.jobs import job_details
 from ingest.jumps import JumpFilter, distance_m
 from simulators.faults import Faults
 from simulators.fleet import (
@@ -366,3 +367,34 @@ def test_any_rectangle_is_fully_covered_without_overlap(
     answer = intended_answers([fly(field_of(local))])[0]
     assert answer.coverage_pct >= 99.99
     assert answer.overlap_ha * 1e4 < 0.01
+
+
+# --- what job_start announces for the spray diary -------------------------------------------
+
+
+def _job_events(job: Job) -> tuple[dict[str, object], dict[str, object]]:
+    [start] = [e.attrs for e in job.events if e.type == "job_start"]
+    [end] = [e.attrs for e in job.events if e.type == "job_end"]
+    return start, end
+
+
+def test_a_job_announces_no_product_by_default() -> None:
+    start, end = _job_events(fly())
+    assert set(start) == {"field", "name", "owner", "crop"}
+    assert "job" not in end
+
+
+def test_a_job_announces_its_product_and_dose_under_an_id_when_configured() -> None:
+    job = fly(product="kazole", dose_l_per_ha=15.0)
+    start, end = _job_events(job)
+    assert (start["product"], start["dose_l_per_ha"]) == ("kazole", 15.0)
+    assert start["job"] == f"j-{T0}"  # the drone's clock when the job began
+    assert end["job"] == start["job"]  # job_end closes that job
+    # The summarizer keeps both details as announced (flights.jobs).
+    assert job_details(start) == ({"product": "kazole", "dose_l_per_ha": 15.0}, ())
+
+
+@pytest.mark.parametrize("dose", [0.0, 501.0])
+def test_an_implausible_planned_dose_is_refused(dose: float) -> None:
+    with pytest.raises(ValueError, match="dose_l_per_ha"):
+        FlightConfig(dose_l_per_ha=dose)

@@ -5,14 +5,25 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
 import pytest
 
 from reports.render import to_csv, to_json
-from reports.usage import FieldUsage, GroupBy, Tariff, UsageReport, usage_report
-from tests.unit.test_usage_report import FLIGHTS, NAMES, TARIFF, flight, report, utc_ms
+from reports.usage import FieldUsage, GroupBy, Tariff, UsageFlag, UsageReport, usage_report
+from tests.unit.test_usage_report import (
+    DOSE,
+    DOSE3,
+    FLIGHTS,
+    NAMES,
+    OFF,
+    TARIFF,
+    flight,
+    report,
+    utc_ms,
+)
 
 BOM = b"\xef\xbb\xbf"
 
@@ -79,7 +90,7 @@ def test_csv_starts_with_a_utf8_byte_order_mark() -> None:
     ],
 )
 def test_vietnamese_headers_are_exact(group_by: GroupBy, keys: list[str]) -> None:
-    assert vi(group_by)[0] == [*keys, *VI_FIGURES]
+    assert vi(group_by)[0] == [*keys, *VI_FIGURES, "Cảnh báo"]
 
 
 @pytest.mark.parametrize(
@@ -92,7 +103,7 @@ def test_vietnamese_headers_are_exact(group_by: GroupBy, keys: list[str]) -> Non
     ],
 )
 def test_english_headers_are_exact(group_by: GroupBy, keys: list[str]) -> None:
-    assert en(group_by)[0] == [*keys, *EN_FIGURES]
+    assert en(group_by)[0] == [*keys, *EN_FIGURES, "Flags"]
 
 
 def test_vietnamese_member_csv_reads_back_cell_by_cell() -> None:
@@ -109,6 +120,7 @@ def test_vietnamese_member_csv_reads_back_cell_by_cell() -> None:
         "20,0",
         "87,5",
         "210000",
+        "",  # no flags
     ]
     assert binh[:2] == ["m-binh", "Trần Thị Bình"]
     # No hectares: no litres per hectare and no coverage (empty cells), nothing to bill.
@@ -123,6 +135,7 @@ def test_vietnamese_member_csv_reads_back_cell_by_cell() -> None:
         "",
         "",
         "0",
+        "",
     ]
 
 
@@ -130,7 +143,7 @@ def test_vietnamese_totals_row_is_last_and_labelled() -> None:
     *_, total = vi("member")
     assert total[:2] == ["Tổng cộng", ""]
     assert total[2:6] == ["4", "2,42", "1,7000", "47,22"]
-    assert total[-1] == "510000"
+    assert total[-2:] == ["510000", ""]
 
 
 def test_vietnamese_dates_are_day_month_year() -> None:
@@ -142,7 +155,7 @@ def test_english_dates_are_iso_and_decimals_use_a_point() -> None:
     rows = en("day")
     assert [r[0] for r in rows[1:]] == ["2024-06-01", "2024-06-02", "Total"]
     assert rows[1][1:5] == ["2", "1.25", "1.3000", "36.11"]
-    assert rows[1][-1] == "390000"
+    assert rows[1][-2] == "390000"
 
 
 def test_vietnamese_cells_never_carry_a_decimal_point() -> None:
@@ -154,7 +167,7 @@ def test_vietnamese_cells_never_carry_a_decimal_point() -> None:
 
 def test_amounts_are_whole_dong_without_separators() -> None:
     for row in vi("field")[1:]:
-        assert row[-1].isdigit()
+        assert row[-2].isdigit()
 
 
 def test_unassigned_field_row_is_named_in_each_language() -> None:
@@ -205,6 +218,8 @@ def test_json_carries_numbers_as_numbers() -> None:
         "amount_vnd": 210_000,
         "first_start": "2024-06-01T07:00:00.000+07:00",
         "last_end": "2024-06-01T09:45:00.000+07:00",
+        "flag_codes": [],
+        "flag_counts": {},
     }
     assert doc["totals"]["amount_vnd"] == 510_000
     assert doc["rows"][-1]["mean_l_per_ha"] is None
@@ -300,3 +315,51 @@ def test_a_fractional_tariff_in_csv_uses_the_decimal_comma() -> None:
 def test_a_report_that_priced_nothing_has_no_tariff_lines() -> None:
     r = usage_report(FLIGHTS[3:], group_by="drone", tariff_vnd_per_ha=TARIFF)
     assert [] not in parse(to_csv(r, lang="en"), ",")
+
+
+# --- compliance flags ------------------------------------------------------------------------
+
+
+def test_the_flags_column_names_each_flag_in_the_report_s_language() -> None:
+    flagged = usage_report(
+        [*FLIGHTS[:1], replace(FLIGHTS[1], flags=(DOSE, DOSE3, OFF)), *FLIGHTS[2:]],
+        group_by="member",
+        tariff_vnd_per_ha=TARIFF,
+        member_names=NAMES,
+    )
+    header, an, binh, *_ = table(parse(to_csv(flagged, lang="vi"), ";"))
+    cells = dict(zip(header, binh, strict=True))
+    # A member's row spans fields: each flag names its field first.
+    assert cells["Cảnh báo"] == "f-3 dose_deviation: Liều lệch | f-3 off_target: Phun ra ngoài"
+    assert dict(zip(header, an, strict=True))["Cảnh báo"] == "f-2 dose_deviation: Liều lệch"
+    header_en, _, binh_en, *_ = table(parse(to_csv(flagged, lang="en"), ","))
+    assert dict(zip(header_en, binh_en, strict=True))["Flags"] == (
+        "f-3 dose_deviation: Dose off | f-3 off_target: Spray outside"
+    )
+    doc = to_json(flagged)
+    assert doc["rows"][1]["flag_codes"] == ["dose_deviation", "off_target"]
+    assert doc["rows"][1]["flag_counts"] == {"dose_deviation": 1, "off_target": 1}
+    assert "flag_codes" not in doc["totals"]  # the totals row is unchanged
+    assert doc["totals"] == to_json(report("member"))["totals"]
+
+
+def test_a_field_row_names_its_own_flags_without_the_field_and_repeats_no_text() -> None:
+    twice = UsageFlag("f-3", "htx-dt.d1.j-9", "dose_deviation", "Liều lệch", "Dose off")
+    r = usage_report(
+        [replace(FLIGHTS[1], flags=(DOSE3, twice, OFF)), *FLIGHTS[2:]],
+        group_by="field",
+        tariff_vnd_per_ha=TARIFF,
+    )
+    _, f2, f3, *_ = table(parse(to_csv(r, lang="vi"), ";"))
+    # Two entries' dose flags read the same: the text is written once.
+    assert f3[-1] == "dose_deviation: Liều lệch | off_target: Phun ra ngoài"
+    assert f2[-1] == ""
+    assert to_json(r)["rows"][1]["flag_counts"] == {"dose_deviation": 2, "off_target": 1}
+
+
+def test_a_flag_message_that_looks_like_a_formula_is_neutralised() -> None:
+    evil = UsageFlag("f-1", "e", "=cmd", "x", "x")
+    r = usage_report(
+        [replace(FLIGHTS[0], flags=(evil,))], group_by="field", tariff_vnd_per_ha=TARIFF
+    )  # f-1's own flag: the cell starts with its code
+    assert parse(to_csv(r, lang="vi"), ";")[1][-1] == "'=cmd: x"

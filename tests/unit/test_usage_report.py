@@ -20,6 +20,7 @@ from reports.usage import (
     FieldUsage,
     FlightUsage,
     GroupBy,
+    UsageFlag,
     UsageInputError,
     UsageReport,
     UsageRow,
@@ -523,3 +524,54 @@ def test_the_order_of_flights_does_not_matter(
     forward = usage_report(flights, group_by=group_by, tariff_vnd_per_ha=275_000)
     backward = usage_report(flights[::-1], group_by=group_by, tariff_vnd_per_ha=275_000)
     assert exact(forward) == exact(backward)
+
+
+# --- compliance flags ------------------------------------------------------------------------
+
+DOSE = UsageFlag("f-2", "htx-dt.d1.j-2", "dose_deviation", "Liều lệch", "Dose off")
+DOSE3 = UsageFlag("f-3", "htx-dt.d1.j-2", "dose_deviation", "Liều lệch", "Dose off")
+OFF = UsageFlag("f-3", "htx-dt.d1.j-2", "off_target", "Phun ra ngoài", "Spray outside")
+STRAY = UsageFlag("f-3", "htx-dt.d1.j-1", "not_job_field", "Phun nhầm thửa", "Not the job's")
+
+
+def flagged() -> tuple[FlightUsage, ...]:
+    """FLIGHTS with flags: F2 and F3 served one job, which overdosed f-2 and f-3 and
+    sprayed outside f-3; F1, sent to f-1, also strayed onto Bình's f-3 (not billed)."""
+    f1, f2, f3, f4 = FLIGHTS
+    stray = replace(f1, fields=(*f1.fields, on("f-3", 0.01, 0.2)), job_fields=("f-1",))
+    return (
+        replace(stray, flags=(STRAY,)),
+        replace(f2, flags=(DOSE, DOSE3, OFF)),
+        replace(f3, flags=(DOSE3,)),
+        f4,
+    )
+
+
+def test_a_member_row_holds_the_flags_of_its_fields() -> None:
+    rows = by_key(report("member", flagged()))
+    assert rows["m-binh"].flags == (DOSE3, OFF)
+    # An: the dose on f-2, and F1's stray onto f-3, which F1 is not billed for: a flag of a
+    # field outside the flight's rows goes with the flight's work.
+    assert set(rows["m-an"].flags) == {STRAY, DOSE}
+
+
+def test_a_flag_shared_by_a_job_s_flights_counts_once_per_row() -> None:
+    rows = by_key(report("drone", flagged()))
+    assert rows["d1"].flags.count(DOSE3) == 1  # on F2 and F3: one flag of one entry
+    assert set(rows["d1"].flags) == {STRAY, DOSE, DOSE3, OFF}
+    assert rows["d2"].flags == ()
+
+
+def test_day_rows_hold_the_flags_of_the_flights_that_started_that_day() -> None:
+    rows = by_key(report("day", flagged()))
+    assert set(rows["2024-06-01"].flags) == {STRAY, DOSE, DOSE3, OFF}
+    assert rows["2024-06-02"].flags == (DOSE3,)
+
+
+@pytest.mark.parametrize("group_by", GROUP_BYS)
+def test_flags_change_no_figure_and_no_total(group_by: GroupBy) -> None:
+    plain = report(group_by, tuple(replace(f, flags=()) for f in flagged()))
+    with_flags = report(group_by, flagged())
+    assert [replace(r, flags=()) for r in with_flags.rows] == list(plain.rows)
+    assert with_flags.totals == plain.totals
+    assert with_flags.totals.flags == ()

@@ -199,6 +199,22 @@
     return out;
   }
 
+  /* --- compliance flags (docs/diary.md) --- */
+
+  /* A flag's short name in the page's language (``bad_…`` details share one). */
+  function flagName(code) {
+    var key = "flag_" + (/^bad_/.test(code) ? "bad_detail" : code);
+    return M[key] || code;
+  }
+
+  function flagNames(flags) {
+    var seen = {};
+    flags.forEach(function (f) {
+      seen[flagName(f.code)] = true;
+    });
+    return Object.keys(seen).join(", ");
+  }
+
   /* Run ``work`` over ``items``, at most ``n`` at a time. */
   function pool(items, n, work) {
     var i = 0;
@@ -255,7 +271,18 @@
                 warns.forEach(function (w) {
                   c.card.appendChild(el("p", { class: "warn", role: "note", text: "⚠ " + w }));
                 });
-                if (!warns.length) c.card.appendChild(el("p", { class: "ok", text: "✓ " + t("ok_spraying") }));
+                var flags = cov.flags || [];
+                if (flags.length) {
+                  var badge = t("flags_badge", { n: flags.length, names: flagNames(flags) });
+                  c.card.appendChild(
+                    el("p", { class: "warn flag-badge", role: "note", "data-flags": String(flags.length) }, [
+                      el("a", { href: "/fields/" + encodeURIComponent(c.field.id), text: "⚠ " + badge }),
+                    ])
+                  );
+                }
+                if (!warns.length && !flags.length) {
+                  c.card.appendChild(el("p", { class: "ok", text: "✓ " + t("ok_spraying") }));
+                }
                 return null;
               });
             })
@@ -342,13 +369,14 @@
             setStatus(days + " · " + cropName(p.crop) + " · " + areaText(p.area_ha, p.area_sao));
             var map = drawMap(mapBox, tiles, feature, answers[1]);
             legend(answers[0].coverage);
+            flagList(answers[0].flags || [], map.map);
             flights(answers[0].flights, replayer(map, mapBox));
           });
         });
       })
       .catch(function (e) {
         if (e.message === "401") return;
-        ["map", "range", "legend-box", "flights-box"].forEach(function (id) {
+        ["map", "range", "legend-box", "flags-box", "flights-box"].forEach(function (id) {
           document.getElementById(id).hidden = true;
         });
         var text = e.status === 404 ? t("field_not_found") : t("error_load", { status: e.status || "?" });
@@ -404,6 +432,38 @@
     outline.addTo(map);
     map.fitBounds(outline.getBounds(), { padding: [12, 12] });
     return { map: map, bounds: outline.getBounds() };
+  }
+
+  /* The flags of the shown days: date, name and message; where a flag has a place, it is
+   * drawn on the map (dashed red; a tap shows its message). */
+  function flagList(flags, map) {
+    var L = window.L;
+    var list = document.getElementById("flags");
+    if (!flags.length) {
+      list.appendChild(el("li", { class: "none", text: t("no_flags") }));
+      return;
+    }
+    flags.forEach(function (f) {
+      var message = LANG === "vi" ? f.message_vi : f.message_en;
+      var item = el("li", { class: "flag", "data-code": f.code }, [
+        el("span", { class: "flag-date", text: showDay(f.date) }),
+        el("strong", { class: "flag-name", text: flagName(f.code) }),
+        el("span", { class: "flag-text", text: message }),
+      ]);
+      if (f.where) {
+        item.classList.add("placed");
+        item.prepend(el("span", { class: "swatch swatch-flag", title: t("flag_place"), "aria-hidden": "true" }));
+        L.geoJSON(f.where, {
+          style: { className: "flag-where", color: "#b71c1c", weight: 2, dashArray: "5 4", fillOpacity: 0.08 },
+          pointToLayer: function (p, latlng) {
+            return L.circleMarker(latlng, { radius: 3, className: "flag-point", color: "#b71c1c" });
+          },
+        })
+          .bindPopup(flagName(f.code) + ": " + message)
+          .addTo(map);
+      }
+      list.appendChild(item);
+    });
   }
 
   function legend(c) {
@@ -729,6 +789,43 @@
     });
   }
 
+  /* The usage report's flags per row: how many, and their kinds. */
+  function flagCounts(box, rows, kind) {
+    if (!rows.length) {
+      box.appendChild(el("p", { text: t("no_report") }));
+      return;
+    }
+    box.appendChild(
+      el("table", { class: "flights flag-counts" }, [
+        el("thead", {}, [
+          el("tr", {}, [
+            el("th", { scope: "col", text: t(kind) }),
+            el("th", { scope: "col", class: "num", text: t("flag_count") }),
+            el("th", { scope: "col", text: t("flag_kinds") }),
+          ]),
+        ]),
+        el(
+          "tbody",
+          {},
+          rows.map(function (r) {
+            var counts = r.flag_counts || {};
+            var n = Object.keys(counts).reduce(function (sum, c) {
+              return sum + counts[c];
+            }, 0);
+            var names = (r.flag_codes || []).map(flagName).filter(function (x, i, all) {
+              return all.indexOf(x) === i;
+            });
+            return el("tr", { "data-key": r.key, class: n ? "flagged" : "" }, [
+              el("td", { text: r.label || r.key || "—" }),
+              el("td", { class: "num flag-count", text: n ? "⚠ " + n : "0" }),
+              el("td", { class: "flag-kinds", text: names.join(", ") || "—" }),
+            ]);
+          })
+        ),
+      ])
+    );
+  }
+
   function coopPage() {
     var params = new URLSearchParams(window.location.search);
     var month = params.get("month");
@@ -787,6 +884,8 @@
         );
         var days = answers[2].rows;
         if (days.length) fleetMap(members.coop, days[days.length - 1].key, answers[1].rows);
+        flagCounts(document.getElementById("flags-members"), members.rows, "member");
+        flagCounts(document.getElementById("flags-drones"), answers[1].rows, "drone");
         var box = document.getElementById("members");
         if (!members.rows.length) {
           box.appendChild(el("p", { text: t("no_report") }));
