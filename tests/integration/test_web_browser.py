@@ -171,6 +171,13 @@ def _readable(page: Page) -> None:
     assert unlabelled == []
 
 
+def _interactive(page: Page) -> None:
+    """Wait for the field page's interactive map: Leaflet's, in place of the server's
+    drawing of the first view (web/firstview.py), with the legend."""
+    page.wait_for_selector("#map.leaflet-container path.layer-field", timeout=30_000)
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+
+
 def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -226,7 +233,7 @@ def test_the_field_page_draws_the_coverage_map_and_lists_the_flights(
         page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
         page.wait_for_url(f"{web_world.url}/")
         page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
-        page.wait_for_selector("#legend li.total", timeout=30_000)
+        _interactive(page)
         # One outline of the field, and the layers the API's GeoJSON holds.
         assert page.locator("path.layer-field").count() == 1
         key = web_world.headers["farmer_hp00"]
@@ -277,7 +284,7 @@ def test_a_farmer_replays_a_flight_over_their_field(browser: Browser, web_world:
         page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
         page.wait_for_url(f"{web_world.url}/")
         page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
-        page.wait_for_selector("#legend li.total", timeout=30_000)
+        _interactive(page)
         assert not page.is_visible("#replay")
         # Keyboard only: the row's replay button, then the play/pause button and the slider.
         page.focus(f'tr[data-flight="{flight["id"]}"] .replay-btn')
@@ -442,12 +449,12 @@ def test_the_date_range_picker_reads_dd_mm_yyyy(browser: Browser, web_world: Wor
     page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
     page.wait_for_url(f"{web_world.url}/")
     page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     page.fill("#from", "01/11/2025")
     page.fill("#to", "02/11/2025")
     page.click("#range button")
     page.wait_for_url(f"{web_world.url}/fields/{FARMER_FIELD}?from=2025-11-01&to=2025-11-03")
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     assert page.inner_text("#flights") == "Không có chuyến bay nào trong khoảng ngày này."
     assert page.inner_text("#status").startswith("01/11/2025 \N{EN DASH} 02/11/2025")
     assert page.locator("path.layer-field").count() == 1
@@ -478,7 +485,7 @@ def test_a_cooperative_taps_a_missed_strip_for_its_area(browser: Browser, web_wo
     page.goto(_login_link(web_world, "coop", HP))
     page.wait_for_url(f"{web_world.url}/")
     page.goto(f"{web_world.url}/fields/{field_id}?from=2025-11-28&to=2025-11-29")
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     geometry = missed["geometry"]
     polygons = 1 if geometry["type"] == "Polygon" else len(geometry["coordinates"])
     strips = page.locator("path.layer-missed")
@@ -508,13 +515,13 @@ def test_without_signal_the_last_answers_stay_readable_with_their_age(
     page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.reload()  # now through the service worker, which keeps each answer
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     online_legend = page.inner_text("#legend")
     assert page.locator("#offline").count() == 0
 
     page.context.set_offline(True)
     page.reload()
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     assert page.inner_text("#legend") == online_legend
     assert page.locator("path.layer-field").count() == 1
     banner = page.inner_text("#offline")

@@ -40,7 +40,19 @@ function kept(request) {
       if (!hit) return Response.error();
       var headers = new Headers(hit.headers);
       headers.set("X-Agd-Offline", "1");
-      return hit.blob().then(function (body) {
+      /* A page says so itself (its answers are in it: web/firstview.py), with its age. */
+      var page = (headers.get("Content-Type") || "").indexOf("text/html") === 0;
+      var read = page
+        ? hit.text().then(function (text) {
+            var date = (headers.get("Date") || "").replace(/"/g, "");
+            return text.replace("<html ", '<html data-agd-offline="' + date + '" ');
+          })
+        : hit.blob();
+      if (page) {
+        headers.delete("Content-Length");
+        headers.delete("Content-Encoding");
+      }
+      return read.then(function (body) {
         return new Response(body, { status: hit.status, statusText: hit.statusText, headers: headers });
       });
     });
