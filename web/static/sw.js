@@ -1,7 +1,8 @@
 /* agridrone service worker: keeps the last answers readable without signal.
  * Static files: cache first (they change only with a new release: the cache name carries
  * the release). Pages and API reads: network first, the last good answer when the network
- * fails, marked with X-Agd-Offline so the page shows its age (from its Date header).
+ * fails, marked with X-Agd-Offline (a page: data-agd-offline on its <html>, holding its
+ * Date) so the page shows its age.
  * Nothing else is touched: writes, other origins. Signing in again or out clears the data. */
 "use strict";
 
