@@ -107,11 +107,12 @@ def _e(text: str) -> str:
 
 def num(x: float, digits: int, lang: Lang) -> str:
     """``x`` as the page's script writes it: ``Intl.NumberFormat`` of vi-VN (``1.234,5``)
-    or en-GB (``1,234.5``), rounded half away from zero on the float's exact value."""
+    or en-GB (``1,234.5``): the float's shortest decimal form (``repr``, as ICU reads it:
+    1368.935, not the binary 1368.93499…) rounded half away from zero."""
     if not math.isfinite(x):
         return "NaN" if math.isnan(x) else ("-∞" if x < 0 else "∞")
     step = Decimal(1).scaleb(-digits)
-    text = f"{Decimal(x).quantize(step, rounding=ROUND_HALF_UP, context=_WIDE):,.{digits}f}"
+    text = f"{Decimal(repr(x)).quantize(step, rounding=ROUND_HALF_UP, context=_WIDE):,.{digits}f}"
     return text.translate(_VI_MARKS) if lang == "vi" else text
 
 
