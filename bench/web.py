@@ -201,9 +201,8 @@ def main() -> None:
 
 def _report(browser: Browser, sites: list[Site], runs: int) -> None:
     print(f"field page {FIELD}, 360 x 740, fresh cache, median of {runs} (interleaved)")
-    print(
-        f"{'network':30} {'page':7} {'first view usable':>18} {'interactive map':>16} {'HTML on the wire':>17}"
-    )
+    heads = f"{'first view usable':>18} {'interactive map':>16} {'HTML on the wire':>17}"
+    print(f"{'network':30} {'page':7} {heads}")
     slow: dict[str, float] = {}
     for throttled in (False, True):
         found: dict[str, list[Run]] = {s.name: [] for s in sites}

@@ -75,6 +75,8 @@ M2_PER_HA: Final = 10_000
 M2_PER_SAO: Final = 360
 #: The longest ``from``/``to`` value read (a date is at most 10 characters).
 MAX_DAY_CHARS: Final = 32
+#: The longest date shown back in the form (dd/mm/yyyy).
+_TYPED_CHARS: Final = 10
 #: Smaller pages are not worth compressing.
 GZIP_MIN_BYTES: Final = 512
 
@@ -94,6 +96,7 @@ class FirstView:
     from_value: str
     to_value: str
     hidden: str  #: `` hidden`` when there is nothing to show but the status
+    range_hidden: str  #: `` hidden`` when no other range can help (an unknown field)
     map_svg: str
     legend: str
     flights: str
@@ -355,6 +358,7 @@ def shell(m: Mapping[str, str], field_id: str) -> FirstView:
         from_value="",
         to_value="",
         hidden="",
+        range_hidden="",
         map_svg="",
         legend="",
         flights="",
@@ -362,17 +366,21 @@ def shell(m: Mapping[str, str], field_id: str) -> FirstView:
     )
 
 
-def _refused(m: Mapping[str, str], field_id: str, status: int) -> FirstView:
+def _refused(
+    m: Mapping[str, str], field_id: str, status: int, query: Mapping[str, str]
+) -> FirstView:
     """The page of a field the caller may not see (or that does not exist) or whose
-    coverage the API refuses: the message the script would show, and nothing else."""
+    coverage the API refuses: the message the script would show, and nothing else but,
+    unless the field is unknown, the date range to try another (as typed)."""
     text = m["field_not_found"] if status == 404 else _t(m, "error_load", status=str(status))
     return FirstView(
         title=f"{m['fields']} {field_id}",
         status=_e(text),
         status_class="status alert",
-        from_value="",
-        to_value="",
+        from_value=_e(query.get("from", "")[:_TYPED_CHARS]),
+        to_value=_e(query.get("to", "")[:_TYPED_CHARS]),
         hidden=" hidden",
+        range_hidden=" hidden" if status == 404 else "",
         map_svg="",
         legend="",
         flights="",
@@ -421,11 +429,11 @@ def first_view(  # noqa: PLR0917 -- who asks, the stores, what, in which languag
             field_id, principal, metadata, catalog, query, now_ms
         )
     except HTTPException as exc:
-        return _refused(m, field_id, exc.status_code)
+        return _refused(m, field_id, exc.status_code, query)
     except TimeInputError:
-        return _refused(m, field_id, 422)
+        return _refused(m, field_id, 422, query)
     except UnusableFieldError:
-        return _refused(m, field_id, 409)
+        return _refused(m, field_id, 409, query)
     except Exception:
         log.exception("web_first_view_failed field=%s", field_id)
         return shell(m, field_id)
@@ -456,6 +464,7 @@ def first_view(  # noqa: PLR0917 -- who asks, the stores, what, in which languag
         from_value=show_day(start.isoformat()),
         to_value=show_day(last.isoformat()),
         hidden="",
+        range_hidden="",
         map_svg=map_svg(feature["geometry"], layers),
         legend=legend_html(coverage["coverage"], m, lang),
         flights=flights_html(coverage["flights"], m, lang),

@@ -428,7 +428,7 @@ def field_page(
         return f"""<p><a href="/">{_e(m["back_to_fields"])}</a></p>
 <h1 id="title">{_e(fv.title)}</h1>
 <p id="status" class="{fv.status_class}" aria-live="polite">{fv.status}</p>
-<form id="range" class="range"{fv.hidden}>
+<form id="range" class="range"{fv.range_hidden}>
 <label>{_e(m["from"])} <input name="from" id="from" value="{fv.from_value}" {_DAY_INPUT}></label>
 <label>{_e(m["to"])} <input name="to" id="to" value="{fv.to_value}" {_DAY_INPUT}></label>
 <button type="submit">{_e(m["show"])}</button>

@@ -747,6 +747,7 @@ def test_a_field_the_key_may_not_see_is_refused_by_the_page_itself(web_world: Wo
         assert "hoặc bạn không có quyền xem" in page.text
         assert _island(page.text) == {"error": 404}
         assert "<svg" not in page.text
+        assert '<form id="range" class="range" hidden>' in page.text
         assert "dt-yt" not in page.text.replace(field_id, "")  # nothing of the field shown
     bad = httpx.get(
         f"{web_world.url}/fields/{FARMER_FIELD}?from=31/02/2025&to=01/03/2025",
@@ -755,6 +756,8 @@ def test_a_field_the_key_may_not_see_is_refused_by_the_page_itself(web_world: Wo
     )
     assert bad.status_code == 422
     assert "Không tải được dữ liệu (422)" in bad.text
+    assert 'value="31/02/2025"' in bad.text  # the form, to try again
+    assert '<form id="range" class="range">' in bad.text
 
 
 def test_numbers_are_written_as_the_pages_script_writes_them(browser: Browser) -> None:
