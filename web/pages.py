@@ -24,7 +24,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.staticfiles import StaticFiles
 
-from api.deps import MetadataDep
+from api.auth import Principal
+from api.deps import CatalogDep, MetadataDep
 from api.sessions import (
     SESSION_COOKIE,
     clear_session_cookie,
@@ -36,9 +37,10 @@ from api.sessions import (
     start_session,
 )
 from fields.registry import ID_PATTERN
-from storage.keys import key_matches, parse_key_id
+from storage.keys import ApiKeyRecord, key_matches, parse_key_id
 from storage.logins import LOGIN_PATH, hash_token, is_token
 from storage.metadata import MetadataDB
+from web.firstview import compressed, first_view, head_assets
 from web.i18n import LANG_COOKIE, LANGS, Lang, catalogue, pick_lang
 
 log = logging.getLogger("agridrone.web")
@@ -113,8 +115,13 @@ def page(
     map_assets: bool = False,
     head: str = "",
     back: str | None = None,
+    title: str | None = None,
+    head_assets: str | None = None,
 ) -> HTMLResponse:
-    """A whole HTML page in the user's language around ``body`` (already escaped HTML)."""
+    """A whole HTML page in the user's language around ``body`` (already escaped HTML).
+
+    ``title``: the page's own title (else the message ``title_key``); ``head_assets``: the
+    styles and scripts the page loads in its head, instead of the usual ones."""
     lang = lang_of(request)
     m = catalogue(lang)
     other = m["lang_other_code"]
@@ -137,6 +144,8 @@ def page(
     if map_assets:
         css = '<link rel="stylesheet" href="/static/vendor/leaflet/leaflet.css">' + css
         scripts = '<script src="/static/vendor/leaflet/leaflet.js" defer></script>' + scripts
+    if head_assets is not None:
+        css, scripts = head_assets, ""
     messages = json.dumps(m, ensure_ascii=False).replace("<", "\\u003c")
     doc = f"""<!doctype html>
 <html lang="{lang}">
@@ -145,7 +154,7 @@ def page(
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="csrf-token" content="{_e(csrf)}">
 <link rel="icon" href="data:,">
-<title>{_e(m[title_key])} · agridrone</title>
+<title>{_e(title or m[title_key])} · agridrone</title>
 {css}{head}
 </head>
 <body data-page="{_e(page_name)}"{attrs}>
@@ -229,6 +238,9 @@ def _app_page(
     only: tuple[str, ...] | None = None,
     data: dict[str, str] | None = None,
     map_assets: bool = False,
+    status: int = 200,
+    title: str | None = None,
+    head_assets: str | None = None,
 ) -> Response:
     """A signed-in page: the sign-in page without a live session, the missing page's answer
     for a role not in ``only``, else ``page`` around ``body(messages, role)`` with the
@@ -248,6 +260,9 @@ def _app_page(
         data={"role": role, **(data or {})},
         signed_in=True,
         map_assets=map_assets,
+        status=status,
+        title=title,
+        head_assets=head_assets,
     )
 
 
@@ -386,22 +401,39 @@ def my_fields(request: Request, metadata: MetadataDep) -> Response:
 
 
 @router.get("/fields/{field_id}")
-def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Response:
-    """One field: its coverage map with a legend and the flights that sprayed it."""
+def field_page(
+    field_id: str, request: Request, metadata: MetadataDep, catalog: CatalogDep
+) -> Response:
+    """One field: its coverage map with a legend and the flights that sprayed it, answered
+    in the page itself (``web.firstview``): the script makes the map interactive."""
     if re.fullmatch(_FIELD_ID, field_id) is None:
         return not_found_page(request)
     tile_url = str(getattr(request.app.state, "web_tile_url", ""))
+    lang = lang_of(request)
+    key = _session_key(request, metadata)
+    if key is None:
+        return _to_login()
+    fv = first_view(
+        field_id,
+        Principal(key.role, key.subject, key.key_id),
+        metadata,
+        catalog,
+        request.query_params,
+        catalogue(lang),
+        lang,
+        now_ms(),
+    )
 
     def body(m: dict[str, str], _role: str) -> str:
         return f"""<p><a href="/">{_e(m["back_to_fields"])}</a></p>
-<h1 id="title">{_e(m["fields"])} {_e(field_id)}</h1>
-<p id="status" class="status" aria-live="polite">{_e(m["loading"])}</p>
-<form id="range" class="range">
-<label>{_e(m["from"])} <input name="from" id="from" {_DAY_INPUT}></label>
-<label>{_e(m["to"])} <input name="to" id="to" {_DAY_INPUT}></label>
+<h1 id="title">{_e(fv.title)}</h1>
+<p id="status" class="{fv.status_class}" aria-live="polite">{fv.status}</p>
+<form id="range" class="range"{fv.range_hidden}>
+<label>{_e(m["from"])} <input name="from" id="from" value="{fv.from_value}" {_DAY_INPUT}></label>
+<label>{_e(m["to"])} <input name="to" id="to" value="{fv.to_value}" {_DAY_INPUT}></label>
 <button type="submit">{_e(m["show"])}</button>
 </form>
-<div id="map" class="map" role="img" aria-label="{_e(m["legend"])}"></div>
+<div id="map" class="map" role="img" aria-label="{_e(m["legend"])}"{fv.hidden}>{fv.map_svg}</div>
 <section id="replay" class="replay" aria-labelledby="replay-title" hidden>
 <h2 id="replay-title">{_e(m["replay"])}</h2>
 <p id="replay-note" class="note" hidden></p>
@@ -416,25 +448,40 @@ def field_page(field_id: str, request: Request, metadata: MetadataDep) -> Respon
 <span class="label">{_e(m["spray_on"])}</span></li>
 <li><span class="line line-off" aria-hidden="true"></span>
 <span class="label">{_e(m["spray_off"])}</span></li></ul></section>
-<section id="legend-box" aria-labelledby="legend-title">
+<section id="legend-box" aria-labelledby="legend-title"{fv.hidden}>
 <h2 id="legend-title">{_e(m["legend"])}</h2>
-<ul id="legend" class="legend"></ul></section>
-<section id="flags-box" aria-labelledby="flags-title">
+<ul id="legend" class="legend">{fv.legend}</ul></section>
+<section id="flags-box" aria-labelledby="flags-title"{fv.hidden}>
 <h2 id="flags-title">{_e(m["flags"])}</h2>
-<ul id="flags" class="flag-list"></ul></section>
-<section id="flights-box" aria-labelledby="flights-title">
+<ul id="flags" class="flag-list">{fv.flags}</ul></section>
+<section id="flights-box" aria-labelledby="flights-title"{fv.hidden}>
 <h2 id="flights-title">{_e(m["flights"])}</h2>
-<div id="flights"></div></section>"""
+<div id="flights">{fv.flights}</div></section>{fv.island}"""
 
-    return _app_page(
+    response = _app_page(
         request,
         metadata,
         "fields",
         "field",
         body,
         data={"field": field_id, "tiles": tile_url},
-        map_assets=True,
+        status=fv.http_status,
+        title=fv.title,
+        head_assets=head_assets(_app_css()),
     )
+    return compressed(request, response)
+
+
+@functools.cache
+def _app_css() -> str:
+    return (STATIC_DIR / "app.css").read_text(encoding="utf-8")
+
+
+def _session_key(request: Request, metadata: MetadataDB) -> ApiKeyRecord | None:
+    """The key of the request's live session, or ``None``."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    found = live_session(metadata, cookie, now_ms()) if cookie else None
+    return None if found is None else found[1]
 
 
 @router.get("/coop")

@@ -143,6 +143,43 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
     window: Window,
     format_: str,
 ) -> FieldCoverageAnswer | dict[str, Any] | Response:
+    computed = _computed_versions(field_id, principal, metadata, catalog, window)
+    if format_ == "geojson":
+        return _geojson(field_id, computed[-1], window)
+    if format_ != "json":
+        main = computed[-1]
+        result = main.engine.result(main.state)
+        features = main.engine.geometry(main.state).features(uncertain=result.uncertain)
+        return _coverage_file(main.parsed, features, format_, window)
+    return _answer(field_id, principal, metadata, window, computed)
+
+
+def coverage_with_geojson(
+    field_id: str,
+    principal: Principal,
+    metadata: MetadataDB,
+    catalog: FieldCatalog,
+    window: Window,
+) -> tuple[FieldCoverageAnswer, dict[str, Any]]:
+    """The route's two answers, ``format=json`` and ``format=geojson``, from one computation
+    (the web app's first view of a field page); raises the route's HTTP errors."""
+    with heavy():
+        computed = _computed_versions(field_id, principal, metadata, catalog, window)
+        return (
+            _answer(field_id, principal, metadata, window, computed),
+            _geojson(field_id, computed[-1], window),
+        )
+
+
+def _computed_versions(
+    field_id: str,
+    principal: Principal,
+    metadata: MetadataDB,
+    catalog: FieldCatalog,
+    window: Window,
+) -> list[_Computed]:
+    """Each version of the field in the window the caller may see, with its own flights'
+    merged state (the version valid at the window's end last); 404 and 422 as the route."""
     current = catalog.current()
     history = current.history
     versions = [
@@ -160,7 +197,7 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
             "it shows as no_spray_ha in the coverage of the fields around it",
         )
     parts = metadata.field_flights(field_id, window.start_ms, window.end_ms)
-    computed = [
+    return [
         _computed(
             current,
             v,
@@ -176,20 +213,28 @@ def _field_coverage(  # noqa: PLR0917 -- the route's own parameters, passed on
         for v in versions
         if v.field.kind == "field"
     ]
-    main = computed[-1]
-    if format_ != "json":
-        result = main.engine.result(main.state)
-        features = main.engine.geometry(main.state).features(uncertain=result.uncertain)
-        if format_ != "geojson":
-            return _coverage_file(main.parsed, features, format_, window)
-        return {
-            "type": "FeatureCollection",
-            "field_id": field_id,
-            "version": main.version.seq,
-            "from": window.start,
-            "to": window.end,
-            "features": features,
-        }
+
+
+def _geojson(field_id: str, main: _Computed, window: Window) -> dict[str, Any]:
+    result = main.engine.result(main.state)
+    features = main.engine.geometry(main.state).features(uncertain=result.uncertain)
+    return {
+        "type": "FeatureCollection",
+        "field_id": field_id,
+        "version": main.version.seq,
+        "from": window.start,
+        "to": window.end,
+        "features": features,
+    }
+
+
+def _answer(
+    field_id: str,
+    principal: Principal,
+    metadata: MetadataDB,
+    window: Window,
+    computed: list[_Computed],
+) -> FieldCoverageAnswer:
     answers = [_version_coverage(c) for c in computed]
     last = answers[-1]
     return FieldCoverageAnswer(

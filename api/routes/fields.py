@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from shapely.geometry import mapping
 
 from api.auth import CoopOrOperatorDep, Principal, PrincipalDep, can_read_field
-from api.catalog import Catalog, heavy
+from api.catalog import Catalog, FieldCatalog, heavy
 from api.deps import CatalogDep, MetadataDep
 from api.overlaps import OverlapPair, check_import, plan_checked, visible_overlaps
 from api.pagination import CursorQuery, decode_cursor, page_of, set_next
@@ -400,16 +400,22 @@ def get_field(
     Commune-wide zones are readable by every key; a stored field that can no longer be
     used is 409 saying why, to whoever may see it.
     """
+    feature = visible_field(field_id, principal, catalog)
+    if format_ != "json":
+        collection = {"type": "FeatureCollection", "features": [feature]}
+        return file_response(collection, format_, field_id)
+    return feature
+
+
+def visible_field(field_id: str, principal: Principal, catalog: FieldCatalog) -> dict[str, Any]:
+    """The field as ``GET /fields/{id}`` answers it in JSON; the route's 404 and 409."""
     current = catalog.current()
     f = current.by_id.get(field_id)
     if f is None:
         _raise_if_unusable(principal, current.history, field_id)
     if f is None or not can_read_field(principal, f.kind, f.owner, f.coop):
         raise HTTPException(404, detail=f"no field {field_id!r}")
-    feature = field_feature(f)
-    if format_ != "json":
-        return file_response({"type": "FeatureCollection", "features": [feature]}, format_, f.id)
-    return feature
+    return field_feature(f)
 
 
 class VersionAnswer(BaseModel):

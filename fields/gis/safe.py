@@ -132,3 +132,11 @@ def _mib(size: int) -> str:
 
 def _short(text: str, most: int = 200) -> str:
     return text if len(text) <= most else text[: most - 3] + "..."
+
+
+def zip_entry(name: str) -> zipfile.ZipInfo:
+    """A deflated zip member dated 1980-01-01 (zip's epoch): the same features give the
+    same file, byte for byte, whenever they are exported."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info

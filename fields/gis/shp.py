@@ -27,7 +27,7 @@ from pyproj import CRS
 from pyproj.exceptions import CRSError
 
 from fields.gis.features import check_count, collection, feature, polygons
-from fields.gis.safe import GisFormatError, Limits
+from fields.gis.safe import GisFormatError, Limits, zip_entry
 
 #: WGS84 (EPSG:4326) as ESRI WKT, what ArcGIS and QGIS write in a ``.prj``.
 WGS84_PRJ: Final = (
@@ -64,7 +64,7 @@ def to_shapefile_zip(fc: Mapping[str, Any], *, name: str) -> bytes:
             ("prj", WGS84_PRJ.encode()),
             ("cpg", b"UTF-8"),
         ):
-            archive.writestr(f"{name}.{ext}", content)
+            archive.writestr(zip_entry(f"{name}.{ext}"), content)
     return out.getvalue()
 
 

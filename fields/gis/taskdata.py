@@ -37,7 +37,7 @@ from xsdata.formats.dataclass.parsers import XmlParser
 from xsdata.formats.dataclass.parsers.config import ParserConfig
 
 from fields.gis.features import check_count, collection, feature, number, polygons
-from fields.gis.safe import GisFormatError, Limits, local_name, parse_xml
+from fields.gis.safe import GisFormatError, Limits, local_name, parse_xml, zip_entry
 
 ROOT: Final = "ISO11783_TaskData"
 #: ISO 11783-10 strings (designators, names) hold at most 32 characters.
@@ -87,7 +87,7 @@ def to_taskdata_zip(fc: Mapping[str, Any], *, name: str) -> bytes:
     )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr("TASKDATA/TASKDATA.XML", isoxml_to_text(task).encode("utf-8"))
+        archive.writestr(zip_entry("TASKDATA/TASKDATA.XML"), isoxml_to_text(task).encode("utf-8"))
     return out.getvalue()
 
 

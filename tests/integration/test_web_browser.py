@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 import re
 import time
 from collections.abc import Iterator
@@ -38,6 +39,8 @@ from storage.logins import LOGIN_LINK_TTL_MS, hash_token, new_token
 from storage.metadata import RejectedMessage
 from storage.sqlite import SqliteStore
 from tests.integration.api_world import HP, THE_DAY, World, running_world
+from web.firstview import num
+from web.i18n import Lang
 from web.pages import STATIC_DIR
 
 pytestmark = pytest.mark.integration
@@ -91,8 +94,10 @@ class Watched:
         assert self.errors == []
 
 
-def _open(browser: Browser, world: World, viewport: ViewportSize) -> Watched:
-    context = browser.new_context(viewport=viewport, locale="vi-VN")
+def _open(
+    browser: Browser, world: World, viewport: ViewportSize, *, scripts: bool = True
+) -> Watched:
+    context = browser.new_context(viewport=viewport, locale="vi-VN", java_script_enabled=scripts)
     page = context.new_page()
     watched = Watched(page, world.url)
 
@@ -171,6 +176,13 @@ def _readable(page: Page) -> None:
     assert unlabelled == []
 
 
+def _interactive(page: Page) -> None:
+    """Wait for the field page's interactive map: Leaflet's, in place of the server's
+    drawing of the first view (web/firstview.py), with the legend."""
+    page.wait_for_selector("#map.leaflet-container path.layer-field", timeout=30_000)
+    page.wait_for_selector("#legend li.total", timeout=30_000)
+
+
 def _shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
@@ -226,7 +238,7 @@ def test_the_field_page_draws_the_coverage_map_and_lists_the_flights(
         page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
         page.wait_for_url(f"{web_world.url}/")
         page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
-        page.wait_for_selector("#legend li.total", timeout=30_000)
+        _interactive(page)
         # One outline of the field, and the layers the API's GeoJSON holds.
         assert page.locator("path.layer-field").count() == 1
         key = web_world.headers["farmer_hp00"]
@@ -277,7 +289,7 @@ def test_a_farmer_replays_a_flight_over_their_field(browser: Browser, web_world:
         page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
         page.wait_for_url(f"{web_world.url}/")
         page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
-        page.wait_for_selector("#legend li.total", timeout=30_000)
+        _interactive(page)
         assert not page.is_visible("#replay")
         # Keyboard only: the row's replay button, then the play/pause button and the slider.
         page.focus(f'tr[data-flight="{flight["id"]}"] .replay-btn')
@@ -432,8 +444,21 @@ def test_the_field_page_weighs_at_most_300_kb_of_compressed_js_and_css(
             assert gzip.decompress(raw)
             total += len(raw)
         total += len(client.get("/sw.js").content)  # the service worker, fetched too
-    print(f"field page JS+CSS: {total} bytes gzip-compressed over {len(assets) + 1} files")
-    assert total <= FIELD_PAGE_BUDGET
+        # The page's own styles are in the page (web/firstview.py): count the whole page.
+        assert "<style>" in page.text
+        with client.stream(
+            "GET",
+            f"/fields/{FARMER_FIELD}",
+            cookies=cookie,
+            headers={"Accept-Encoding": "gzip"},
+        ) as answer:
+            assert answer.headers["content-encoding"] == "gzip"
+            html = len(b"".join(answer.iter_raw()))
+    print(
+        f"field page JS+CSS: {total} bytes gzip-compressed over {len(assets) + 1} files,"
+        f" and the page with its inline styles and data: {html} bytes"
+    )
+    assert total + html <= FIELD_PAGE_BUDGET
 
 
 def test_the_date_range_picker_reads_dd_mm_yyyy(browser: Browser, web_world: World) -> None:
@@ -442,12 +467,12 @@ def test_the_date_range_picker_reads_dd_mm_yyyy(browser: Browser, web_world: Wor
     page.goto(_login_link(web_world, "farmer", "nd-hp-00"))
     page.wait_for_url(f"{web_world.url}/")
     page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     page.fill("#from", "01/11/2025")
     page.fill("#to", "02/11/2025")
     page.click("#range button")
     page.wait_for_url(f"{web_world.url}/fields/{FARMER_FIELD}?from=2025-11-01&to=2025-11-03")
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     assert page.inner_text("#flights") == "Không có chuyến bay nào trong khoảng ngày này."
     assert page.inner_text("#status").startswith("01/11/2025 \N{EN DASH} 02/11/2025")
     assert page.locator("path.layer-field").count() == 1
@@ -478,7 +503,7 @@ def test_a_cooperative_taps_a_missed_strip_for_its_area(browser: Browser, web_wo
     page.goto(_login_link(web_world, "coop", HP))
     page.wait_for_url(f"{web_world.url}/")
     page.goto(f"{web_world.url}/fields/{field_id}?from=2025-11-28&to=2025-11-29")
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     geometry = missed["geometry"]
     polygons = 1 if geometry["type"] == "Polygon" else len(geometry["coordinates"])
     strips = page.locator("path.layer-missed")
@@ -508,13 +533,13 @@ def test_without_signal_the_last_answers_stay_readable_with_their_age(
     page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
     page.wait_for_function("() => navigator.serviceWorker.controller !== null")
     page.reload()  # now through the service worker, which keeps each answer
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     online_legend = page.inner_text("#legend")
     assert page.locator("#offline").count() == 0
 
     page.context.set_offline(True)
     page.reload()
-    page.wait_for_selector("#legend li.total", timeout=30_000)
+    _interactive(page)
     assert page.inner_text("#legend") == online_legend
     assert page.locator("path.layer-field").count() == 1
     banner = page.inner_text("#offline")
@@ -930,4 +955,194 @@ def test_a_cooperatives_month_counts_the_flags_per_member_and_drone(
     _readable(page)
     page.locator("#flags-members").scroll_into_view_if_needed()
     _shot(page, "coop-flags-phone")
+
+
+def _island(html: str) -> Any:
+    found = re.search(r'<script id="first-view" type="application/json">(.*?)</script>', html)
+    assert found is not None
+    return json.loads(found.group(1))
+
+
+def test_the_field_pages_own_answers_are_the_apis(web_world: World) -> None:
+    """The first view's data (web/firstview.py) is what the API answers the same key: the
+    field, the last spraying's day, the coverage and its polygons, for a farmer, for a
+    cooperative looking at a member's field sprayed by a hired drone, and a chosen range."""
+    cases: tuple[tuple[str, Role, str, str, str], ...] = (
+        ("farmer_hp00", "farmer", "nd-hp-00", FARMER_FIELD, ""),
+        ("coop_hp", "coop", HP, "dt-hp-002", ""),
+        ("farmer_hp00", "farmer", "nd-hp-00", FARMER_FIELD, "?from=2025-11-27&to=2025-11-29"),
+    )
+    for name, role, subject, field_id, query in cases:
+        key = web_world.headers[name]
+        cookie = httpx.get(_login_link(web_world, role, subject), timeout=30).cookies
+        page = httpx.get(f"{web_world.url}/fields/{field_id}{query}", cookies=cookie, timeout=60)
+        assert page.status_code == 200
+        assert page.headers["content-encoding"] == "gzip"
+        data = _island(page.text)
+        window = {"from": "2025-11-27" if query else THE_DAY["from"], "to": THE_DAY["to"]}
+        assert (data["from"], data["to"]) == (window["from"], window["to"])
+        assert data["field"] == _api(web_world, f"/api/v1/fields/{field_id}", key)
+        path = f"/api/v1/fields/{field_id}/coverage"
+        assert data["coverage"] == _api(web_world, path, key, **window)
+        assert data["geojson"] == _api(web_world, path, key, format="geojson", **window)
+
+
+def test_a_field_the_key_may_not_see_is_refused_by_the_page_itself(web_world: World) -> None:
+    cookie = httpx.get(_login_link(web_world, "farmer", "nd-hp-00"), timeout=30).cookies
+    for field_id in (OTHER_COOP_FIELD, "dt-no-such-field"):
+        page = httpx.get(f"{web_world.url}/fields/{field_id}", cookies=cookie, timeout=30)
+        assert page.status_code == 404
+        assert "hoặc bạn không có quyền xem" in page.text
+        assert _island(page.text) == {"error": 404}
+        assert "<svg" not in page.text
+        assert '<form id="range" class="range" hidden>' in page.text
+        assert "dt-yt" not in page.text.replace(field_id, "")  # nothing of the field shown
+    bad = httpx.get(
+        f"{web_world.url}/fields/{FARMER_FIELD}?from=31/02/2025&to=01/03/2025",
+        cookies=cookie,
+        timeout=30,
+    )
+    assert bad.status_code == 422
+    assert "Không tải được dữ liệu (422)" in bad.text
+    assert 'value="31/02/2025"' in bad.text  # the form, to try again
+    assert '<form id="range" class="range">' in bad.text
+
+
+def test_numbers_are_written_as_the_pages_script_writes_them(browser: Browser) -> None:
+    """``web.firstview.num`` against the browser's own ``Intl.NumberFormat`` (vi-VN and
+    en-GB), on halves, thousands and random values."""
+    rng = random.Random(12)
+    values = [0.0, 0.5, 2.5, 0.125, 0.0005, 99.778, 1234.5, 1234567.891, 0.05, 10.25, 1e9]
+    values += [round(rng.uniform(0, 5000), rng.randint(0, 6)) for _ in range(300)]
+    page = browser.new_page()
+    try:
+        shown = page.evaluate(
+            """values => ['vi-VN', 'en-GB'].map(l => values.map(x => [0, 1, 2, 3].map(d =>
+                new Intl.NumberFormat(l, {minimumFractionDigits: d, maximumFractionDigits: d})
+                    .format(x))))""",
+            values,
+        )
+    finally:
+        page.close()
+    langs: tuple[Lang, ...] = ("vi", "en")
+    for lang, by_value in zip(langs, shown, strict=True):
+        ours = [[num(x, d, lang) for d in range(4)] for x in values]
+        assert ours == by_value
+
+
+def test_the_field_page_answers_without_scripts(browser: Browser, web_world: World) -> None:
+    """JavaScript off: the field's name, the legend and coverage %, the flights and the
+    drawing of the outline and each layer are in the page; the date range still works."""
+    key = web_world.headers["farmer_hp00"]
+    answer = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, **THE_DAY)
+    geo = _api(
+        web_world, f"/api/v1/fields/{FARMER_FIELD}/coverage", key, format="geojson", **THE_DAY
+    )
+    field_ = _api(web_world, f"/api/v1/fields/{FARMER_FIELD}", key)
+    for name, viewport in (("phone", PHONE), ("desktop", DESKTOP)):
+        w = _open(browser, web_world, viewport, scripts=False)
+        page = w.page
+        page.goto(_login_link(web_world, "farmer", "nd-hp-00"))  # moves on by <meta refresh>
+        page.wait_for_url(f"{web_world.url}/")
+        page.goto(f"{web_world.url}/fields/{FARMER_FIELD}")
+        assert page.inner_text("h1") == field_["properties"]["name"]
+        assert page.inner_text("#status") == (
+            f"28/11/2025 · Lúa · {_vi(field_['properties']['area_ha'], 2)} ha"
+            f" · {_vi(field_['properties']['area_sao'], 1)} sào"
+        )
+        assert page.inner_text("#legend .coverage-pct") == (
+            f"{_vi(answer['coverage']['coverage_pct'], 1)} %"
+        )
+        assert page.locator("#legend li").count() == 7
+        assert page.locator(".leaflet-container").count() == 0
+        drawing = page.locator("#map svg.first-view")
+        assert drawing.is_visible()
+        assert drawing.locator("path.layer-field").count() == 1
+        for feature in geo["features"]:
+            kind, geometry = feature["properties"]["kind"], feature["geometry"]
+            parts = len(geometry["coordinates"]) if geometry["type"] == "MultiPolygon" else 1
+            expected = parts if kind == "missed" else 1
+            assert drawing.locator(f"path.layer-{kind}").count() == expected, kind
+        rows = page.locator("table.flights tbody tr")
+        assert rows.count() == len(answer["flights"])
+        first = answer["flights"][0]
+        row = page.locator(f'tr[data-flight="{first["id"]}"] td')
+        assert row.nth(1).inner_text() == first["drone"]
+        assert row.nth(2).inner_text() == _vi(first["applied_l"], 1)
+        assert not page.locator(".replay-btn").first.is_visible()  # nothing to replay with
+        _no_horizontal_scroll(page)
+        _readable(page)
+        _shot(page, f"field-first-view-{name}")
+        w.check_clean()
+    # The date form, sent as it is (dd/mm/yyyy, the last day included).
+    page.fill("#from", "01/11/2025")
+    page.fill("#to", "02/11/2025")
+    page.click("#range button")
+    page.wait_for_url(re.compile(r".*from=01%2F11%2F2025&to=02%2F11%2F2025$"))
+    assert page.inner_text("#status").startswith("01/11/2025 \N{EN DASH} 02/11/2025")
+    assert page.inner_text("#flights") == "Không có chuyến bay nào trong khoảng ngày này."
+    assert page.locator("svg.first-view path.layer-field").count() == 1
+    assert page.locator("svg.first-view path.layer-covered").count() == 0
+
+
+#: Every layout shift of the page (the Layout Instability API), kept from its start.
+_SHIFTS_JS: Final = """window.__shifts = [];
+new PerformanceObserver(list => {
+  for (const e of list.getEntries()) if (!e.hadRecentInput) window.__shifts.push(e.value);
+}).observe({type: "layout-shift", buffered: true});"""
+
+#: The boxes of the field page's parts, and the look of each drawn layer's first shape.
+_BOXES_JS: Final = """() => Object.fromEntries(
+  ["title", "status", "range", "map", "legend-box", "flights-box"].map(id => {
+    const r = document.getElementById(id).getBoundingClientRect();
+    return [id, [r.x, r.y, r.width, r.height]];
+  }))"""
+_LOOKS_JS: Final = """() => Object.fromEntries(
+  ["field", "covered", "overlap", "missed", "off_target", "no_spray"].map(kind => {
+    const path = document.querySelector(`#map path.layer-${kind}`);
+    if (!path) return [kind, null];
+    const s = getComputedStyle(path);
+    return [kind, ["fill", "fill-opacity", "fill-rule", "stroke", "stroke-width",
+                   "stroke-dasharray", "stroke-linecap", "stroke-linejoin"]
+                  .map(p => s.getPropertyValue(p))];
+  }))"""
+
+
+def test_the_first_view_comes_before_the_scripts_and_the_map_takes_its_place(
+    browser: Browser, web_world: World
+) -> None:
+    """On a slow 3G profile the first view is there before Leaflet has arrived; the map then
+    replaces the drawing in the same box, drawn the same, and nothing on the page moves."""
+    w = _open(browser, web_world, PHONE)
+    page = w.page
+    # Signed in without opening a page: no service worker answers (nor speeds) this page.
+    cookie = httpx.get(_login_link(web_world, "farmer", "nd-hp-00"), timeout=30).cookies
+    host = web_world.url.split("//")[1].split(":")[0]
+    page.context.add_cookies(
+        [{"name": "agd_session", "value": cookie["agd_session"], "domain": host, "path": "/"}]
+    )
+    page.add_init_script(_SHIFTS_JS)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 400,
+            "downloadThroughput": 400 * 1000 / 8,
+            "uploadThroughput": 400 * 1000 / 8,
+        },
+    )
+    page.goto(f"{web_world.url}/fields/{FARMER_FIELD}", wait_until="commit")
+    page.wait_for_selector("svg.first-view path.layer-field", timeout=30_000)
+    assert page.evaluate("typeof window.L") == "undefined"  # Leaflet is still on its way
+    assert page.is_visible("#legend .coverage-pct")
+    before, drawn = page.evaluate(_BOXES_JS), page.evaluate(_LOOKS_JS)
+    _interactive(page)
+    assert page.locator("svg.first-view").count() == 0
+    assert page.evaluate(_BOXES_JS) == before
+    assert page.evaluate(_LOOKS_JS) == drawn
+    assert drawn["field"] is not None
+    assert drawn["covered"] is not None
+    assert page.evaluate("window.__shifts") == []
     w.check_clean()

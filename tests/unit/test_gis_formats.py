@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -494,3 +495,11 @@ def test_a_file_with_more_features_than_allowed_stops_being_read() -> None:
 def test_export_file_names_are_plain_ascii() -> None:
     assert gis.file_stem("Đông Triều / ruộng lúa") == "Dong-Trieu-ruong-lua"
     assert gis.export(FIELDS, "isoxml", name="dt-001").filename == "dt-001.isoxml.zip"
+
+
+def test_the_same_features_export_to_the_same_bytes() -> None:
+    # Zip members carry a fixed date: an export seconds later is the same file.
+    formats: tuple[gis.ExportFormat, ...] = ("kml", "shp", "isoxml")
+    first = {fmt: exported(fmt) for fmt in formats}
+    time.sleep(2.1)  # zip timestamps have a two-second resolution
+    assert {fmt: exported(fmt) for fmt in formats} == first

@@ -16,8 +16,10 @@ WEB = Path(__file__).resolve().parents[2] / "web"
 def _used_keys() -> set[str]:
     script = (WEB / "static" / "app.js").read_text(encoding="utf-8")
     pages = (WEB / "pages.py").read_text(encoding="utf-8")
+    pages += (WEB / "firstview.py").read_text(encoding="utf-8")
     used = set(re.findall(r'\bt\("([a-z_]*[a-z])"', script))
-    used |= set(re.findall(r'm\["([a-z_]+)"\]', pages))
+    used |= set(re.findall(r"m\[[\"']([a-z_]+)[\"']\]", pages))
+    used |= set(re.findall(r'_t\(m, "([a-z_]+)"', pages))
     used |= {
         f"layer_{k}" for k in ("field", "covered", "missed", "overlap", "off_target", "no_spray")
     }

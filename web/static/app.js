@@ -103,7 +103,19 @@
 
   function noteOffline(r) {
     if (!r.headers.get("X-Agd-Offline")) return;
-    var when = new Date(r.headers.get("Date") || Date.now());
+    showOffline(new Date(r.headers.get("Date") || Date.now()));
+  }
+
+  /* A page read from the service worker's copy says so on its <html> (sw.js), with the
+   * Date of that copy: its answers are that old. */
+  function notePageOffline() {
+    var kept = document.documentElement.getAttribute("data-agd-offline");
+    if (kept === null) return;
+    var when = new Date(kept);
+    showOffline(isNaN(when.getTime()) ? new Date() : when);
+  }
+
+  function showOffline(when) {
     if (offlineSince && offlineSince <= when) return;
     offlineSince = when;
     var parts = new Intl.DateTimeFormat("en-CA", {
@@ -331,6 +343,30 @@
     });
   }
 
+  /* The answers the server wrote into the page (web/firstview.py): the field, the window
+   * and the coverage as JSON and GeoJSON, or {error: status}; null on a page without. */
+  function firstView() {
+    var island = document.getElementById("first-view");
+    return island ? JSON.parse(island.textContent) : null;
+  }
+
+  /* Call ``done`` once the stylesheets loaded without blocking the first view (Leaflet's)
+   * apply: the map is drawn with them. */
+  function whenStyled(done) {
+    var waiting = [].filter.call(document.querySelectorAll("link[data-async-css]"), function (l) {
+      return l.media === "print";
+    });
+    var left = waiting.length;
+    if (!left) return done();
+    waiting.forEach(function (l) {
+      function one() {
+        if (--left === 0) done();
+      }
+      l.addEventListener("load", one);
+      l.addEventListener("error", one);
+    });
+  }
+
   function fieldPage() {
     var body = document.body;
     var fieldId = body.getAttribute("data-field");
@@ -342,6 +378,43 @@
 
     var from = params.get("from");
     var to = params.get("to");
+
+    function showField(feature, answers) {
+      var p = feature.properties;
+      document.getElementById("title").textContent = p.name || p.id;
+      document.title = (p.name || p.id) + " · agridrone";
+      fromInput.value = showDay(from);
+      toInput.value = showDay(addDays(to, -1));
+      var last = addDays(to, -1);
+      var days = from === last ? showDay(from) : showDay(from) + " – " + showDay(last);
+      setStatus(days + " · " + cropName(p.crop) + " · " + areaText(p.area_ha, p.area_sao));
+      var map = drawMap(mapBox, tiles, feature, answers[1]);
+      legend(answers[0].coverage);
+      flagList(answers[0].flags || [], map.map);
+      flights(answers[0].flights, replayer(map, mapBox));
+    }
+
+    document.getElementById("range").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      var from = parseDay(fromInput.value);
+      var last = parseDay(toInput.value);
+      if (!from || !last) return;
+      var next = new URLSearchParams({ from: from, to: addDays(last, 1) });
+      window.location.search = next.toString();
+    });
+
+    /* The server answered already: draw its answers (or leave its message) as they are. */
+    var first = firstView();
+    if (first) {
+      if (first.error) return;
+      from = first.from;
+      to = first.to;
+      whenStyled(function () {
+        showField(first.field, [first.coverage, first.geojson]);
+      });
+      return;
+    }
+
     /* The outline and the last flight's day at once (one round trip on a slow network). */
     var dayPromise =
       from && to
@@ -354,24 +427,11 @@
     Promise.all([api("/api/v1/fields/" + encodeURIComponent(fieldId)), dayPromise])
       .then(function (first) {
         var feature = first[0];
-        var p = feature.properties;
-        document.getElementById("title").textContent = p.name || p.id;
-        document.title = (p.name || p.id) + " · agridrone";
-        return Promise.resolve(null).then(function () {
-          fromInput.value = showDay(from);
-          toInput.value = showDay(addDays(to, -1));
-          return Promise.all([
-            coverageOf(fieldId, from, to),
-            coverageOf(fieldId, from, to, "geojson"),
-          ]).then(function (answers) {
-            var last = addDays(to, -1);
-            var days = from === last ? showDay(from) : showDay(from) + " – " + showDay(last);
-            setStatus(days + " · " + cropName(p.crop) + " · " + areaText(p.area_ha, p.area_sao));
-            var map = drawMap(mapBox, tiles, feature, answers[1]);
-            legend(answers[0].coverage);
-            flagList(answers[0].flags || [], map.map);
-            flights(answers[0].flights, replayer(map, mapBox));
-          });
+        return Promise.all([
+          coverageOf(fieldId, from, to),
+          coverageOf(fieldId, from, to, "geojson"),
+        ]).then(function (answers) {
+          showField(feature, answers);
         });
       })
       .catch(function (e) {
@@ -382,15 +442,6 @@
         var text = e.status === 404 ? t("field_not_found") : t("error_load", { status: e.status || "?" });
         setStatus(text, true);
       });
-
-    document.getElementById("range").addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      var from = parseDay(fromInput.value);
-      var last = parseDay(toInput.value);
-      if (!from || !last) return;
-      var next = new URLSearchParams({ from: from, to: addDays(last, 1) });
-      window.location.search = next.toString();
-    });
   }
 
   var STYLE = {
@@ -410,6 +461,9 @@
 
   function drawMap(box, tiles, feature, coverage) {
     var L = window.L;
+    /* The server's drawing (web/firstview.py) gives way to the map, in the same box. */
+    var drawn = box.querySelector("svg.first-view");
+    if (drawn) box.removeChild(drawn);
     var map = L.map(box, { attributionControl: !!tiles, zoomSnap: 0.25 });
     if (tiles) L.tileLayer(tiles, { maxZoom: 21 }).addTo(map);
     var outline = L.geoJSON(feature, { style: style("field"), interactive: false });
@@ -439,6 +493,7 @@
   function flagList(flags, map) {
     var L = window.L;
     var list = document.getElementById("flags");
+    list.textContent = ""; // the server's first view listed them already: drawn afresh
     if (!flags.length) {
       list.appendChild(el("li", { class: "none", text: t("no_flags") }));
       return;
@@ -468,6 +523,7 @@
 
   function legend(c) {
     var list = document.getElementById("legend");
+    list.textContent = "";
     var rows = [["field", c.field_ha]].concat(
       KINDS.map(function (k) {
         return [k, c[k + "_ha"]];
@@ -496,6 +552,7 @@
 
   function flights(parts, replay) {
     var box = document.getElementById("flights");
+    box.textContent = "";
     if (!parts.length) {
       box.appendChild(el("p", { text: t("no_flights") }));
       return;
@@ -1352,6 +1409,7 @@
   }
 
   var page = document.body.getAttribute("data-page");
+  notePageOffline();
   if ("serviceWorker" in navigator && window.isSecureContext) {
     if (page === "login" && window.caches) {
       /* Signed out, or someone else signs in: forget the last answers kept for offline. */

@@ -1,7 +1,8 @@
 /* agridrone service worker: keeps the last answers readable without signal.
  * Static files: cache first (they change only with a new release: the cache name carries
  * the release). Pages and API reads: network first, the last good answer when the network
- * fails, marked with X-Agd-Offline so the page shows its age (from its Date header).
+ * fails, marked with X-Agd-Offline (a page: data-agd-offline on its <html>, holding its
+ * Date) so the page shows its age.
  * Nothing else is touched: writes, other origins. Signing in again or out clears the data. */
 "use strict";
 
@@ -40,7 +41,19 @@ function kept(request) {
       if (!hit) return Response.error();
       var headers = new Headers(hit.headers);
       headers.set("X-Agd-Offline", "1");
-      return hit.blob().then(function (body) {
+      /* A page says so itself (its answers are in it: web/firstview.py), with its age. */
+      var page = (headers.get("Content-Type") || "").indexOf("text/html") === 0;
+      var read = page
+        ? hit.text().then(function (text) {
+            var date = (headers.get("Date") || "").replace(/"/g, "");
+            return text.replace("<html ", '<html data-agd-offline="' + date + '" ');
+          })
+        : hit.blob();
+      if (page) {
+        headers.delete("Content-Length");
+        headers.delete("Content-Encoding");
+      }
+      return read.then(function (body) {
         return new Response(body, { status: hit.status, statusText: hit.statusText, headers: headers });
       });
     });
