@@ -30,6 +30,7 @@ import orjson
 from adapters._common import AdapterRejection, Translation, WireObject
 from adapters.flightlog import SNIFF_BYTES, LogKind, LogProblem, Progress, open_reader, sniff
 from ingest.inbox import Inbox, Received
+from ingest.jobcheck import RegisteredProducts
 from ingest.metrics import IngestMetrics
 from ingest.wire import MAX_BATCH_SAMPLES, WIRE_VERSION, event_topic, telemetry_topic
 from ingest.worker import BatchWriter, WriterConfig
@@ -257,6 +258,7 @@ def import_log(
         metrics=IngestMetrics(),
         # The import never prunes the rejected log by age (the worker does), only caps it.
         config=WriterConfig(rejected_days=36_500, rejected_max_rows=rejected_max_rows),
+        known_product=RegisteredProducts(metadata.product),
     )
     halt = stop or threading.Event()
     reasons = _Reasons()

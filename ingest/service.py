@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from ingest.foreign import ForeignConfig, ForeignTelemetry
 from ingest.inbox import Inbox
+from ingest.jobcheck import RegisteredProducts
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import ConsumerConfig, MqttConsumer
 from ingest.registry import RegisteredDrones
@@ -73,6 +74,7 @@ class IngestService:
             metrics=self.metrics,
             config=config.writer,
             admit=RegisteredDrones(metadata.drones) if config.require_registered else None,
+            known_product=RegisteredProducts(metadata.product),
             foreign=self.foreign,
         )
         self.metrics.watch(

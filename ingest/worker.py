@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar, runtime_checkable
 
 from ingest.inbox import Inbox, Received
+from ingest.jobcheck import KnownProduct, check_job_start
 from ingest.jumps import IMPLAUSIBLE_JUMP, MAX_SPEED_MPS, Jump, JumpFilter
 from ingest.late import LATE_AFTER_MS, late_ranges
 from ingest.metrics import IngestMetrics
@@ -135,6 +136,7 @@ def decode_batch(
     *,
     rows: bool = False,
     jumps: JumpFilter | None = None,
+    known_product: KnownProduct | None = None,
 ) -> DecodedBatch:
     """Decode every message; keep what is valid, and turn each message with refused content
     into one rejection record (a batch of 500 bad samples is one record counting 500).
@@ -144,6 +146,9 @@ def decode_batch(
     ``Sample`` objects, the rows so far included, so they stay in the order received.
     With ``jumps``, samples no drone can have flown to are refused ``implausible_jump``
     (the filter keeps each drone's last accepted position across batches).
+    A ``job_start`` naming a product ``known_product`` does not know, or a dose outside
+    (0, 500] L/ha, is stored without that key and the message gets a rejection
+    (``ingest.jobcheck``).
     """
     out = DecodedBatch([], [], [])
     fast = rows
@@ -170,14 +175,26 @@ def decode_batch(
                 continue
         samples, jumped = _without_jumps(decoded.samples, jumps)
         out.samples.extend(samples)
-        out.events.extend(decoded.events)
-        if decoded.rejections or jumped:
+        dropped: list[RejectedMessage] = []
+        for sent in decoded.events:
+            event = sent
+            if sent.type == "job_start":
+                event, details = check_job_start(sent, known_product)
+                dropped += [
+                    RejectedMessage(
+                        msg.received_ms, msg.topic, d.reason, d.detail, msg.payload[:1024]
+                    )
+                    for d in details
+                ]
+            out.events.append(event)
+        if decoded.rejections or jumped or dropped:
             parts = [
                 RejectedMessage(msg.received_ms, r.topic, r.reason, r.detail, r.payload_excerpt)
                 for r in decoded.rejections
             ]
             if jumped:
                 parts.append(_jumped(msg, jumped))
+            parts += dropped
             out.rejected.append(merge_rejections(parts))
     return out
 
@@ -285,6 +302,7 @@ class BatchWriter:
         metrics: IngestMetrics,
         config: WriterConfig | None = None,
         admit: Admission | None = None,
+        known_product: KnownProduct | None = None,
         clock: Callable[[], float] = time.time,
         foreign: ForeignTelemetry | None = None,
     ) -> None:
@@ -297,6 +315,8 @@ class BatchWriter:
         self.metrics = metrics
         self.config = config or WriterConfig()
         self.admit = admit
+        #: Whether a job_start's product is registered (``ingest.jobcheck``); None: unchecked.
+        self.known_product = known_product
         self.clock = clock
         self._pruned_at: float | None = None
         #: Decode common samples as rows when the store can encode them so.
@@ -379,7 +399,9 @@ class BatchWriter:
         """Decode ``wire`` (the batch's wire-v1 messages and what its foreign ones became),
         add the foreign rejections, and pass it on to be stored; ``batch`` is acknowledged
         after."""
-        decoded = decode_batch(wire, self.admit, rows=self._rows, jumps=self.jumps)
+        decoded = decode_batch(
+            wire, self.admit, rows=self._rows, jumps=self.jumps, known_product=self.known_product
+        )
         decoded.rejected.extend(extra)
         self._pre_encode(decoded)
         _put_unless(out, _Pending(batch, decoded, time.perf_counter()), abandon)
@@ -418,7 +440,13 @@ class BatchWriter:
         uploaded flight log's samples, ingest/logimport.py) through the same validation,
         rejected log, late-data ranges and metrics; what was stored, or None if a stop gave
         up on a store outage."""
-        decoded = decode_batch(messages, self.admit, rows=self._rows, jumps=self.jumps)
+        decoded = decode_batch(
+            messages,
+            self.admit,
+            rows=self._rows,
+            jumps=self.jumps,
+            known_product=self.known_product,
+        )
         self._pre_encode(decoded)
         pending = _Pending(list(messages), decoded, time.perf_counter())
         return decoded if self.store_and_ack(pending, stop) else None
