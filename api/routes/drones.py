@@ -42,6 +42,15 @@ TRACK_JUMP_M: Final = CoverageParams().max_jump_m
 MAX_TRACK_POINTS: Final = 20_000
 #: ``max_points`` when the caller gives none: plenty for a map of a day's flights.
 DEFAULT_TRACK_POINTS: Final = 5_000
+#: The ``max_points`` query of every track route (a drone's, a flight's).
+MaxPointsQuery = Annotated[
+    int,
+    Query(
+        ge=MIN_TRACK_POINTS,
+        le=MAX_TRACK_POINTS,
+        description=f"most positions to return ({MIN_TRACK_POINTS}..{MAX_TRACK_POINTS})",
+    ),
+]
 
 DOWNSAMPLE_RULE: Final = (
     "every line keeps its first and last position and every stride-th position between;"
@@ -464,14 +473,7 @@ def get_track(  # noqa: PLR0917 -- path, principal, stores, window and max_point
     store: StoreDep,
     metadata: MetadataDep,
     window: WindowDep,
-    max_points: Annotated[
-        int,
-        Query(
-            ge=MIN_TRACK_POINTS,
-            le=MAX_TRACK_POINTS,
-            description=f"most positions to return ({MIN_TRACK_POINTS}..{MAX_TRACK_POINTS})",
-        ),
-    ] = DEFAULT_TRACK_POINTS,
+    max_points: MaxPointsQuery = DEFAULT_TRACK_POINTS,
 ) -> StreamingResponse:
     """The drone's track as GeoJSON LineStrings, spraying and not spraying told apart.
 

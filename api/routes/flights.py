@@ -46,8 +46,8 @@ from api.overlaps import foreign_overlaps_of
 from api.pagination import CursorQuery, decode_cursor, encode_cursor
 from api.routes.drones import (
     DEFAULT_TRACK_POINTS,
-    MAX_TRACK_POINTS,
     TRACK_GAP_S,
+    MaxPointsQuery,
     TrackLayout,
     layout_read,
     stream_geojson,
@@ -56,7 +56,7 @@ from api.routes.drones import (
 from api.times import WindowDep, rfc3339
 from fields.registry import ID_PATTERN
 from storage.metadata import FlightAudience, MetadataDB, StoredFlight
-from storage.thinning import MIN_TRACK_POINTS, TrackRead
+from storage.thinning import TrackRead
 
 router = APIRouter(tags=["flights"])
 
@@ -273,14 +273,7 @@ def get_flight_track(  # noqa: PLR0917 -- path, principal, stores and max_points
     metadata: MetadataDep,
     catalog: CatalogDep,
     store: StoreDep,
-    max_points: Annotated[
-        int,
-        Query(
-            ge=MIN_TRACK_POINTS,
-            le=MAX_TRACK_POINTS,
-            description=f"most positions to return ({MIN_TRACK_POINTS}..{MAX_TRACK_POINTS})",
-        ),
-    ] = DEFAULT_TRACK_POINTS,
+    max_points: MaxPointsQuery = DEFAULT_TRACK_POINTS,
 ) -> StreamingResponse:
     """The flight's track as GeoJSON lines, spraying and not spraying told apart, each
     position with its time (``t_ms`` after the flight's start), for whoever may see the
